@@ -1,0 +1,79 @@
+"""Recompute a task's held-out test metrics from its committed weights and say whether they match its card.
+
+    python -m core.evaluate <task> --data-dir DIR
+
+Exit status 0 when every metric on the card is reproduced (within --tol), 1 when one differs, 2 on errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import torch
+
+
+def compare(card_metrics: dict, metrics: dict, tol: float) -> list[tuple[str, float, float, bool]]:
+    rows = []
+    for k, want in card_metrics.items():
+        if not isinstance(want, (int, float)):
+            continue
+        got = metrics.get(k)
+        ok = got is not None and abs(float(got) - float(want)) <= tol * max(1.0, abs(float(want)))
+        rows.append((k, float(want), float("nan") if got is None else float(got), ok))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m core.evaluate", description=__doc__.splitlines()[1])
+    ap.add_argument("task")
+    ap.add_argument("--data-dir")
+    ap.add_argument("--weights", help="weights folder (default: the task's)")
+    ap.add_argument("--tol", type=float, default=1e-3, help="relative tolerance (default 1e-3)")
+    ap.add_argument("--threads", type=int)
+    args = ap.parse_args(argv)
+
+    from core.registry import discover
+    from core.weights import WeightsError, load_model, sha256_file
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    reg = discover()
+    try:
+        task = reg.get(args.task)
+    except KeyError as exc:
+        print(exc.args[0], file=sys.stderr)
+        return 2
+    try:
+        model = load_model(task, args.weights)
+    except WeightsError as exc:
+        print(f"cannot load weights: {exc}", file=sys.stderr)
+        return 2
+    card = model.card
+    data_dir = task.resolve_data_dir(args.data_dir)
+    if not data_dir.exists():
+        print(f"data directory {data_dir} does not exist; pass --data-dir", file=sys.stderr)
+        return 2
+    splits = task.load_data(data_dir)
+    want_files = {f["path"]: f["sha256"] for f in card.get("dataset", {}).get("files", [])}
+    for f in splits.files:
+        rel = os.path.relpath(os.fspath(f), data_dir)
+        if rel in want_files and sha256_file(f) != want_files[rel]:
+            print(f"warning: data file {rel} differs from the one the card was trained on (sha256)")
+    with torch.no_grad():
+        metrics = task.evaluate(model, splits.test)
+    rows = compare(card.get("metrics", {}), metrics, args.tol)
+    print(f"{task.name}: test metrics, card vs. recomputed")
+    for k, want, got, ok in rows:
+        print(f"  {k:<24} card {want:10.4f}   now {got:10.4f}   {'match' if ok else 'DIFFERS'}")
+    if not rows:
+        print("  the card holds no numeric metrics")
+        return 1
+    good = all(ok for *_, ok in rows)
+    print("reproduced: the card's metrics match" if good else "NOT reproduced: see DIFFERS above")
+    return 0 if good else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""Gradient inspection as plain data: pure functions returning DataFrames and dataclasses, no plotting.
+
+``inspect_model(model, loss_fn)`` runs the model once through the stepwise path (never cuDNN, so it works in eval
+mode on CUDA too), takes dL/d(everything) with torch.autograd.grad -- nothing is accumulated into ``.grad``, so a
+model shared by many sessions can be inspected from several threads at once -- and returns:
+
+  hidden    ||dL/dh_t|| per step, layer and direction (backpropagation through time, made visible)
+  params    gradient norm per parameter, with the seed's names beside torch's
+  saliency  ||dL/dx_t|| and gradient x input per input step of the first recurrent layer
+  gates     mean LSTM/GRU gate activation per step (and the fraction of saturated units)
+  spectra   singular values and spectral radius of every recurrent matrix (per gate block)
+and the raw per-parameter gradients for ``clip_report``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn as nn
+
+from core.layers import GATES, Recurrent, recording
+
+DIRECTIONS = ("forward", "backward")
+
+
+def seed_name(param_name: str) -> str:
+    """Map torch's parameter names to the seed's: o_t = f(x_t w + o_{t-1} w' + b_o), y_t = f(w1 o_t + b_y)."""
+    m = re.search(r"(weight|bias)_(ih|hh)_l(\d+)(_reverse)?$", param_name)
+    if m:
+        kind, part, layer, rev = m.groups()
+        where = f"layer {layer}" + (", backward" if rev else "")
+        if kind == "weight":
+            return f"w (input weight, {where})" if part == "ih" else f"w' (recurrent weight, {where})"
+        return f"b_o (hidden bias, {'input' if part == 'ih' else 'recurrent'} half, {where})"
+    if re.search(r"(^|\.)head\.weight$", param_name):
+        return "w1 (output weight)"
+    if re.search(r"(^|\.)head\.bias$", param_name):
+        return "b_y (output bias)"
+    if "embed" in param_name:
+        return "input embedding"
+    return ""
+
+
+@dataclass
+class Inspection:
+    loss: float
+    hidden: pd.DataFrame  # module, layer, direction, step, distance, grad_norm, h_norm
+    params: pd.DataFrame  # name, seed_name, shape, numel, grad_norm, param_norm
+    saliency: pd.DataFrame  # step, label, grad_norm, grad_x_input
+    gates: pd.DataFrame  # module, layer, direction, step, gate, mean, saturated
+    spectra: pd.DataFrame  # module, layer, direction, gate, spectral_radius, max_singular, singular_values
+    total_grad_norm: float
+    grads: dict[str, torch.Tensor] = field(repr=False, default_factory=dict)  # name -> gradient (CPU copy)
+    hidden_states: dict[str, np.ndarray] = field(repr=False, default_factory=dict)  # "mod/l/dir" -> (T, H), item 0
+    labels: list[str] = field(default_factory=list)
+
+
+def _module_names(model: nn.Module) -> dict[int, str]:
+    return {id(m): (n or "rnn") for n, m in model.named_modules() if isinstance(m, Recurrent)}
+
+
+def inspect_model(model: nn.Module, loss_fn: Callable[[nn.Module], torch.Tensor | tuple]) -> Inspection:
+    """Run ``loss_fn(model)`` (a scalar loss, or (loss, step labels)) through the stepwise path and read every
+    gradient. The model is left exactly as it was (mode, parameters, .grad untouched)."""
+    names = _module_names(model)
+    with torch.inference_mode(False), torch.enable_grad(), recording() as traces:
+        out = loss_fn(model)
+        loss, labels = (out if isinstance(out, tuple) else (out, []))
+        if not traces:
+            raise ValueError("the model ran no core.layers.Recurrent module: nothing recurrent to inspect")
+        params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        hs, index = [], []
+        for mi, (mod, tr) in enumerate(traces):
+            for layer, dirs in enumerate(tr.hidden):
+                for d, steps in enumerate(dirs):
+                    for k, h in enumerate(steps):
+                        hs.append(h)
+                        index.append((mi, layer, d, k))
+        x0 = traces[0][1].inputs[0]
+        wrt = [p for _, p in params] + hs + [x0]
+        grads = torch.autograd.grad(loss, wrt, allow_unused=True)
+    g_params = grads[:len(params)]
+    g_hs = grads[len(params):len(params) + len(hs)]
+    g_x = grads[-1]
+
+    # ---- dL/dh_t per step, layer, direction ---------------------------------------------------------------------
+    rows = []
+    per_key: dict[tuple, list] = {}
+    for (mi, layer, d, k), h, g in zip(index, hs, g_hs):
+        per_key.setdefault((mi, layer, d), []).append((h.detach(), g))
+    hidden_states = {}
+    for (mi, layer, d), items in per_key.items():
+        mod, tr = traces[mi]
+        H = torch.stack([h for h, _ in items], 1)  # (B, T, H) reading order
+        G = torch.stack([g if g is not None else torch.zeros_like(h) for h, g in items], 1)  # (B, T, H)
+        H, G = tr.reading_to_time(H, d), tr.reading_to_time(G, d)
+        T = H.shape[1]
+        gn = G.norm(dim=-1).norm(dim=0)  # (T,) norm over units, then over the batch
+        hn = H.norm(dim=-1).mean(dim=0)  # (T,)
+        mname = names.get(id(mod), "rnn") if len(traces) == 1 else f"{names.get(id(mod), 'rnn')}#{mi}"
+        hidden_states[f"{mname}/{layer}/{DIRECTIONS[d]}"] = H[0].cpu().numpy()
+        for t in range(T):
+            rows.append((mname, layer, DIRECTIONS[d], t, T - 1 - t, float(gn[t]), float(hn[t])))
+    hidden = pd.DataFrame(rows, columns=["module", "layer", "direction", "step", "distance", "grad_norm", "h_norm"])
+
+    # ---- parameters ----------------------------------------------------------------------------------------------
+    prow, gdict = [], {}
+    for (n, p), g in zip(params, g_params):
+        if g is None:
+            continue
+        gdict[n] = g.detach().cpu()
+        prow.append((n, seed_name(n), tuple(p.shape), p.numel(), float(g.norm()), float(p.detach().norm())))
+    pdf = pd.DataFrame(prow, columns=["name", "seed_name", "shape", "numel", "grad_norm", "param_norm"])
+    total = float(torch.norm(torch.stack([g.norm() for g in gdict.values()]))) if gdict else 0.0
+
+    # ---- saliency over the first recurrent layer's input steps ---------------------------------------------------
+    srow = []
+    if g_x is not None:
+        xs = x0.detach()
+        gx = g_x.norm(dim=-1)[0]  # (T,) first item of the batch
+        gxi = (g_x * xs).sum(dim=-1)[0]  # (T,)
+        for t in range(xs.shape[1]):
+            lab = labels[t] if t < len(labels) else str(t)
+            srow.append((t, lab, float(gx[t]), float(gxi[t])))
+    sal = pd.DataFrame(srow, columns=["step", "label", "grad_norm", "grad_x_input"])
+
+    # ---- gates ---------------------------------------------------------------------------------------------------
+    grow = []
+    for mi, (mod, tr) in enumerate(traces):
+        if tr.cell not in ("gru", "lstm"):
+            continue
+        mname = names.get(id(mod), "rnn") if len(traces) == 1 else f"{names.get(id(mod), 'rnn')}#{mi}"
+        for layer, dirs in enumerate(tr.gates):
+            for d, gates in enumerate(dirs):
+                for gname, val in gates.items():
+                    v = tr.reading_to_time(val.detach(), d)[0]  # (T, H), first item
+                    sat = ((v > 0.95) | (v < 0.05)).float().mean(-1) if gname != "g" and gname != "n" else \
+                        (v.abs() > 0.95).float().mean(-1)
+                    for t in range(v.shape[0]):
+                        grow.append((mname, layer, DIRECTIONS[d], t, gname, float(v[t].mean()), float(sat[t])))
+    gates = pd.DataFrame(grow, columns=["module", "layer", "direction", "step", "gate", "mean", "saturated"])
+
+    return Inspection(loss=float(loss.detach()), hidden=hidden, params=pdf, saliency=sal, gates=gates,
+                      spectra=recurrent_spectra(model), total_grad_norm=total, grads=gdict,
+                      hidden_states=hidden_states, labels=list(labels))
+
+
+def recurrent_spectra(model: nn.Module) -> pd.DataFrame:
+    """Singular values and spectral radius of each recurrent matrix w' (per gate block for GRU/LSTM).
+
+    A spectral radius below 1 makes dL/dh_t shrink geometrically going back in time (vanishing); above 1 (with a
+    non-saturated activation) it can grow (exploding)."""
+    rows = []
+    for mname, mod in model.named_modules():
+        if not isinstance(mod, Recurrent):
+            continue
+        for layer in range(mod.num_layers):
+            for d in range(mod.num_directions):
+                w_hh = mod.weights(layer, d)[1].detach().float().cpu()  # (G*H, H)
+                for gname, block in zip(GATES[mod.cell], w_hh.chunk(len(GATES[mod.cell]), dim=0)):
+                    sv = torch.linalg.svdvals(block)
+                    rho = float(torch.linalg.eigvals(block).abs().max())
+                    rows.append((mname or "rnn", layer, DIRECTIONS[d], gname, rho, float(sv[0]),
+                                 [round(float(s), 5) for s in sv]))
+    return pd.DataFrame(rows, columns=["module", "layer", "direction", "gate", "spectral_radius", "max_singular",
+                                       "singular_values"])
+
+
+def clip_report(grads: dict[str, torch.Tensor], threshold: float) -> tuple[pd.DataFrame, dict]:
+    """Each parameter's gradient norm before clipping, after clip-by-norm and after clip-by-value at ``threshold``.
+
+    Clip-by-norm rescales *all* gradients by one factor (direction kept); clip-by-value clamps each entry
+    (direction can change). Returns (per-parameter table, summary)."""
+    if threshold <= 0:
+        raise ValueError("threshold must be positive")
+    total = float(torch.norm(torch.stack([g.float().norm() for g in grads.values()]))) if grads else 0.0
+    factor = min(1.0, threshold / (total + 1e-6))
+    rows, after_norm_sq, after_value_sq, clamped = [], 0.0, 0.0, 0
+    for n, g in grads.items():
+        g = g.float()
+        before = float(g.norm())
+        by_norm = before * factor
+        gv = g.clamp(-threshold, threshold)
+        by_value = float(gv.norm())
+        clamped += int((g.abs() > threshold).sum())
+        after_norm_sq += by_norm ** 2
+        after_value_sq += by_value ** 2
+        cos = float(torch.nn.functional.cosine_similarity(g.flatten(), gv.flatten(), dim=0)) if before > 0 else 1.0
+        rows.append((n, seed_name(n), before, by_norm, by_value, cos))
+    df = pd.DataFrame(rows, columns=["name", "seed_name", "before", "after_clip_norm", "after_clip_value",
+                                     "value_clip_cosine"])
+    summary = {"threshold": threshold, "total_before": total, "total_after_clip_norm": after_norm_sq ** 0.5,
+               "total_after_clip_value": after_value_sq ** 0.5, "norm_scale": factor, "entries_clamped": clamped,
+               "entries": int(sum(g.numel() for g in grads.values()))}
+    return df, summary
+
+
+def decay_rate(hidden: pd.DataFrame, layer: int = 0, direction: str = "forward") -> float:
+    """Fitted per-step factor r of ||dL/dh_t|| ~ r**distance (log-linear least squares). r < 1: vanishing."""
+    d = hidden[(hidden.layer == layer) & (hidden.direction == direction) & (hidden.grad_norm > 0)]
+    if len(d) < 2:
+        return float("nan")
+    slope = np.polyfit(d["distance"].to_numpy(float), np.log(d["grad_norm"].to_numpy(float)), 1)[0]
+    return float(np.exp(slope))

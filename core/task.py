@@ -1,0 +1,170 @@
+"""The plugin contract: what a task declares so that core can train it, serve it, inspect it and give it a page.
+
+A plugin is a package in ``tasks/`` (or an installed package in the ``rnnlab.tasks`` entry-point group) that
+exposes ``TASK``, an instance of a ``Task`` subclass. Importing it must not import Streamlit: the page lives in
+its own module, named by ``Task.page`` and imported only by the app.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+import torch.nn as nn
+
+from core.shapes import SHAPES
+
+REPO = Path(__file__).resolve().parent.parent
+WEIGHTS_ROOT = Path(os.environ.get("RNNLAB_WEIGHTS_DIR", REPO / "weights"))
+
+
+@dataclass
+class Recipe:
+    """How ``python -m core.train`` trains a task. Every variant gets the same budget."""
+
+    metric: str  # key of evaluate()'s dict that selects the served model (on validation) and heads the card
+    higher_is_better: bool = True  # accuracy: True; NLL: False
+    epochs: int = 10  # upper bound; early stopping usually ends sooner
+    batch_size: int = 64  # sequences per optimizer step
+    lr: float = 1e-3  # Adam(W) learning rate
+    weight_decay: float = 0.0  # AdamW decoupled weight decay
+    clip_norm: float | None = 1.0  # clip the total gradient norm to this (None: off); tames exploding gradients
+    clip_value: float | None = None  # clip each gradient entry to [-v, v] (None: off)
+    patience: int = 3  # epochs without validation improvement before stopping
+    max_minutes: float | None = None  # wall-clock budget per variant, so "same budget" is a real bound
+    variants: dict[str, dict] = field(default_factory=dict)  # name -> config overrides, all on the card
+    serve: str | None = None  # variant to serve; None = the best on the validation metric
+    anchors: dict[str, str] = field(default_factory=dict)  # published numbers shown beside ours, with sources
+    lr_decay: float = 1.0  # multiply lr by this after every epoch (1.0: constant)
+    keep_variants: bool = False  # also save every non-served variant (the page compares them live)
+
+
+@dataclass
+class Splits:
+    """A task's data: three held-apart splits plus what the model needs to be built (vocabulary, labels)."""
+
+    train: Any
+    val: Any
+    test: Any
+    meta: dict  # JSON-serialisable (vocab, labels, ...); written to the card and passed to build_model
+    files: list[Path] = field(default_factory=list)  # the data files read; their sha256 goes on the card
+    dataset: str = ""  # a one-line description of the data and split, for the card
+
+
+@dataclass
+class Demo:
+    """A ready-made input a person can try in one click."""
+
+    label: str
+    input: Any  # what predict() takes: text, a dict of settings, an image array ...
+    note: str = ""  # why this demo is interesting
+
+
+class Task:
+    """Subclass and fill in. Attributes first, then the methods core calls."""
+
+    name: str = ""  # unique id: lower_snake_case; the folder under weights/ and the URL path
+    title: str = ""  # shown in the navigation
+    shape: str = ""  # one of core.shapes.SHAPES
+    summary: str = ""  # one line: what goes in, what comes out
+    config: dict = {}  # default model config: constructor arguments of build_model
+    recipe: Recipe = Recipe(metric="accuracy")
+    page: str = ""  # "package.module:function" rendering the page; the function takes (task)
+    data_subdir: str = ""  # where the real data lives under RNNLAB_DATA_ROOT, e.g. "sentiment/sst"
+    data_source: str = ""  # origin and license of the data, shown on the model card
+    weights_dir: Path | None = None  # default: weights/<name>; an external package points into itself
+    primary_input: str = "text"  # text | image | midi | clip | settings -- what the page asks for
+
+    # ---- model -------------------------------------------------------------------------------------------------
+    def build_model(self, config: dict, meta: dict) -> nn.Module:
+        raise NotImplementedError
+
+    # ---- data --------------------------------------------------------------------------------------------------
+    def load_data(self, data_dir: Path) -> Splits:
+        """Read the real dataset in its real format from ``data_dir``."""
+        raise NotImplementedError
+
+    def synthetic_data(self, seed: int = 0) -> Splits:
+        """A tiny dataset of the same form, made on the spot, for tests (a few dozen examples)."""
+        raise NotImplementedError
+
+    def batches(self, data: Any, batch_size: int, shuffle: bool, seed: int = 0) -> Iterable[Any]:
+        """Yield batches (dicts of tensors are best: core moves them to the device)."""
+        raise NotImplementedError
+
+    def loss(self, model: nn.Module, batch: Any) -> torch.Tensor:
+        """Mean training loss on a batch (a scalar with grad)."""
+        raise NotImplementedError
+
+    def evaluate(self, model: nn.Module, data: Any) -> dict[str, float]:
+        """Metrics on a split, including ``recipe.metric``. Deterministic for a given model and data."""
+        raise NotImplementedError
+
+    # ---- serving -----------------------------------------------------------------------------------------------
+    def demos(self) -> list[Demo]:
+        raise NotImplementedError
+
+    def predict(self, model: nn.Module, input: Any) -> dict:
+        """Structured answer for one input. Raise ``BadInput`` with a clear message for input it cannot take."""
+        raise NotImplementedError
+
+    def inspect_loss(self, model: nn.Module, input: Any) -> tuple[torch.Tensor, list[str]]:
+        """For the inspector: a scalar loss on this one input (target: the model's own prediction unless the input
+        carries one) and a label for each step of the first recurrent layer's time axis (words, notes, rows)."""
+        raise NotImplementedError
+
+    # ---- helpers core provides ---------------------------------------------------------------------------------
+    def batch_size_of(self, batch: Any) -> int:
+        if isinstance(batch, dict):
+            batch = next(v for v in batch.values() if torch.is_tensor(v))
+        if isinstance(batch, (tuple, list)):
+            batch = batch[0]
+        return int(batch.shape[0])
+
+    def weights_path(self) -> Path:
+        return Path(self.weights_dir) if self.weights_dir else WEIGHTS_ROOT / self.name
+
+    def resolve_data_dir(self, data_dir: str | Path | None = None) -> Path:
+        """--data-dir, else $RNNLAB_DATA_<NAME>, else $RNNLAB_DATA_ROOT/<data_subdir> (default ../shared/data)."""
+        if data_dir:
+            return Path(data_dir)
+        env = os.environ.get(f"RNNLAB_DATA_{self.name.upper()}")
+        if env:
+            return Path(env)
+        root = Path(os.environ.get("RNNLAB_DATA_ROOT", REPO.parent / "shared" / "data"))
+        return root / (self.data_subdir or self.name)
+
+    def train_command(self) -> str:
+        return f"python -m core.train {self.name} --data-dir {self.resolve_data_dir()}"
+
+
+class BadInput(ValueError):
+    """An input the task cannot take; its message is shown to the user as it is."""
+
+
+def check_task(task: Any) -> list[str]:
+    """Problems with a plugin object against the contract (empty list: fine)."""
+    problems = []
+    if not isinstance(task, Task):
+        return [f"TASK must be an instance of core.task.Task, got {type(task).__name__}"]
+    for attr in ("name", "title", "summary", "page"):
+        if not isinstance(getattr(task, attr, None), str) or not getattr(task, attr):
+            problems.append(f"{attr!r} must be a non-empty string")
+    if not (isinstance(task.name, str) and task.name.isidentifier() and task.name == task.name.lower()):
+        problems.append(f"name {task.name!r} must be a lower_snake_case identifier")
+    if task.shape not in SHAPES:
+        problems.append(f"shape {task.shape!r} must be one of: {', '.join(SHAPES)}")
+    if not isinstance(task.config, dict):
+        problems.append("config must be a dict")
+    if not isinstance(task.recipe, Recipe):
+        problems.append("recipe must be a core.task.Recipe")
+    if isinstance(task.page, str) and task.page and ":" not in task.page:
+        problems.append("page must look like 'package.module:function'")
+    for meth in ("build_model", "load_data", "synthetic_data", "batches", "loss", "evaluate", "demos", "predict",
+                 "inspect_loss"):
+        if getattr(type(task), meth, None) is getattr(Task, meth):
+            problems.append(f"method {meth}() is not implemented")
+    return problems
