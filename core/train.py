@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
                     meta=splits.meta,
                     dataset={"description": splits.dataset or ("synthetic" if args.synthetic else ""),
                              "source": task.data_source, "synthetic": bool(args.synthetic), "files": files},
-                    training={"command": training_command(), "seed": args.seed, "device": str(device),
+                    training={"command": training_command(argv), "seed": args.seed, "device": str(device),
                               "world_size": dist.get_world_size() if distributed else 1,
                               "recipe": asdict(recipe), "wall_seconds": round(time.time() - t0, 1)})
         out = args.out or task.weights_path()

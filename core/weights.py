@@ -181,8 +181,12 @@ def load_model(task, folder: Path | None = None, device: str | torch.device = "c
     return model.to(device).eval()
 
 
-def training_command() -> str:
+def training_command(argv: list[str] | None = None) -> str:
     """The command line that is running now, as a user would type it."""
+    if argv is not None:
+        import shlex
+
+        return "python -m core.train " + shlex.join(argv)
     args = sys.argv[:]
     if args and args[0].endswith(("core/train.py", "core\\train.py")):
         args = ["-m", "core.train"] + args[1:]

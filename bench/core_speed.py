@@ -1,0 +1,89 @@
+"""Core speed, measured side by side in one run: forward+backward at B=64, T=100, H=256 for every cell.
+
+  fused / raw      core.layers.Recurrent (fused path) against the bare torch module   target <= 1.05
+  stepwise / fused the explicit loop the inspector uses, against the fused path      target <= 4.0 (T=100)
+
+Runs are interleaved (raw, fused, stepwise, raw, ...) and the median is taken, so background load hits all three
+alike. Prints one line per cell and device, then PASS/FAIL. Usage: python bench/core_speed.py [--repeats N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from core.layers import CELLS, Recurrent  # noqa: E402
+
+TARGET_FUSED, TARGET_STEPWISE = 1.05, 4.0
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_fb(fn, x, device) -> float:
+    _sync(device)
+    t0 = time.perf_counter()
+    out = fn(x)
+    out = out[0] if isinstance(out, tuple) else out
+    out.float().pow(2).mean().backward()
+    _sync(device)
+    return time.perf_counter() - t0
+
+
+def bench(cell: str, device: torch.device, B: int, T: int, H: int, repeats: int) -> dict:
+    torch.manual_seed(0)
+    core = Recurrent(cell, H, H).to(device)
+    raw = type(core.rnn)(H, H, batch_first=True, **({"nonlinearity": core.rnn.nonlinearity} if cell.startswith("rnn")
+                                                   else {})).to(device)
+    raw.load_state_dict(core.rnn.state_dict())
+    x = torch.randn(B, T, H, device=device)
+    runs = {"raw": (lambda v: raw(v)), "fused": (lambda v: core(v)),
+            "stepwise": (lambda v: core.forward_stepwise(v)[0])}
+    times = {k: [] for k in runs}
+    for k, fn in runs.items():  # warm-up
+        time_fb(fn, x, device)
+    for _ in range(repeats):
+        for k, fn in runs.items():
+            times[k].append(time_fb(fn, x, device))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {"cell": cell, "device": device.type, **{f"{k}_ms": 1000 * v for k, v in med.items()},
+            "fused_over_raw": med["fused"] / med["raw"], "stepwise_over_fused": med["stepwise"] / med["fused"]}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--B", type=int, default=64)
+    ap.add_argument("--T", type=int, default=100)
+    ap.add_argument("--H", type=int, default=256)
+    ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave as is)")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    ok = True
+    print(f"forward+backward, B={args.B} T={args.T} H={args.H}, median of {args.repeats} interleaved runs, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    print(f"{'device':<6} {'cell':<9} {'raw ms':>8} {'fused ms':>9} {'step ms':>9} {'fused/raw':>10} "
+          f"{'step/fused':>11}")
+    for dev in devices:
+        for cell in CELLS:
+            r = bench(cell, dev, args.B, args.T, args.H, args.repeats)
+            good = r["fused_over_raw"] <= TARGET_FUSED and r["stepwise_over_fused"] <= TARGET_STEPWISE
+            ok &= good
+            print(f"{r['device']:<6} {cell:<9} {r['raw_ms']:8.1f} {r['fused_ms']:9.1f} {r['stepwise_ms']:9.1f} "
+                  f"{r['fused_over_raw']:10.3f} {r['stepwise_over_fused']:11.2f}  {'PASS' if good else 'FAIL'}")
+    print(f"targets: fused/raw <= {TARGET_FUSED}, stepwise/fused <= {TARGET_STEPWISE}: {'PASS' if ok else 'FAIL'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

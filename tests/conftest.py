@@ -1,0 +1,25 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+FIXTURE = REPO / "tests" / "plugins" / "rnnlab-fixture"
+sys.path.insert(0, str(FIXTURE))  # the fixture plugin is importable; its entry point is registered per test
+
+os.environ.setdefault("RNNLAB_TEST", "1")
+
+
+def pytest_configure(config):
+    import torch
+
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture
+def fixture_task():
+    import rnnlab_fixture
+
+    return rnnlab_fixture.TASK

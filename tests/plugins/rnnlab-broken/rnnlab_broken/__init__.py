@@ -1,0 +1,3 @@
+"""A plugin that fails at import, on purpose."""
+
+raise RuntimeError("rnnlab_broken fails at import on purpose")

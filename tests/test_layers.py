@@ -1,0 +1,154 @@
+"""The recurrent layer: fused and stepwise paths agree; the seed's equations; BPTT decay at the predicted rate."""
+
+import pytest
+import torch
+
+from core.inspect import decay_rate, inspect_model
+from core.layers import CELLS, Recurrent, check_cell
+
+
+def _state0(s):
+    return s[0] if isinstance(s, tuple) else s
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+def test_fused_and_stepwise_agree(cell, layers, bidirectional):
+    torch.manual_seed(0)
+    r = Recurrent(cell, 5, 8, layers, bidirectional)
+    x = torch.randn(4, 7, 5)
+    lengths = torch.tensor([7, 4, 1, 6])
+    out_f, st_f = r.forward_fused(x, lengths)
+    out_s, st_s, _ = r.forward_stepwise(x, lengths)
+    torch.testing.assert_close(out_s, out_f, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(_state0(st_s), _state0(st_f), atol=1e-5, rtol=1e-5)
+    w = torch.randn_like(out_f)
+    gf = torch.autograd.grad((out_f * w).sum() + _state0(st_f).pow(2).sum(), list(r.parameters()))
+    gs = torch.autograd.grad((out_s * w).sum() + _state0(st_s).pow(2).sum(), list(r.parameters()))
+    for a, b in zip(gf, gs):
+        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("path", ["fused", "stepwise"])
+def test_padding_never_changes_results(path):
+    torch.manual_seed(1)
+    r = Recurrent("lstm", 3, 6, 2, True)
+    r.path = path
+    x = torch.randn(1, 5, 3)
+    out1, st1 = r(x, torch.tensor([5]))
+    padded = torch.cat([x, 100 * torch.randn(1, 4, 3)], dim=1)  # garbage in the padding
+    out2, st2 = r(padded, torch.tensor([5]))
+    torch.testing.assert_close(out2[:, :5], out1, atol=1e-6, rtol=1e-5)
+    assert out2[:, 5:].abs().max() == 0
+    torch.testing.assert_close(st2[0], st1[0], atol=1e-6, rtol=1e-5)
+
+
+def test_seed_equations_match_the_layer():
+    """o_t = tanh(x_t w + o_{t-1} w' + b_o), written straight from the seed, against the layer."""
+    torch.manual_seed(2)
+    r = Recurrent("rnn_tanh", 4, 6)
+    w, w_rec, b_ih, b_hh = r.weights(0, 0)
+    x = torch.randn(2, 9, 4)
+    o = torch.zeros(2, 6)
+    outs = []
+    for t in range(9):
+        o = torch.tanh(x[:, t] @ w.T + o @ w_rec.T + (b_ih + b_hh))
+        outs.append(o)
+    out, _ = r(x)
+    torch.testing.assert_close(out, torch.stack(outs, 1), atol=1e-6, rtol=1e-5)
+
+
+def test_unknown_cell_lists_valid_ones():
+    with pytest.raises(ValueError) as e:
+        check_cell("transformer")
+    for c in CELLS:
+        assert c in str(e.value)
+    with pytest.raises(ValueError):
+        Recurrent("LSTM", 2, 2)
+
+
+def _scaled_tanh_rnn(rho: float, hidden: int = 32) -> Recurrent:
+    torch.manual_seed(3)
+    r = Recurrent("rnn_tanh", 1, hidden)
+    q, _ = torch.linalg.qr(torch.randn(hidden, hidden))
+    with torch.no_grad():
+        r.rnn.weight_hh_l0.copy_(rho * q)  # spectral radius exactly rho, all singular values rho
+        r.rnn.bias_ih_l0.zero_()
+        r.rnn.bias_hh_l0.zero_()
+    return r
+
+
+@pytest.mark.parametrize("rho", [0.7, 1.3])
+def test_gradient_decays_or_grows_at_the_spectral_rate(rho):
+    """Near the linear regime of tanh, ||dL/dh_t|| ~ rho ** distance: vanishing below 1, exploding above."""
+    r = _scaled_tanh_rnn(rho).eval()
+    x = 1e-6 * torch.randn(1, 25, 1)
+    v = torch.randn(32)
+
+    def loss_fn(m):
+        out, _ = m(x)
+        return (out[0, -1] * v).sum() * 1e6
+
+    ins = inspect_model(r, loss_fn)
+    rate = decay_rate(ins.hidden)
+    # distance grows backwards in time, so the per-step factor of growth with distance is rho
+    assert rate == pytest.approx(rho, rel=0.02)
+    near, far = ins.hidden.grad_norm.iloc[-1], ins.hidden.grad_norm.iloc[0]
+    assert (far < near) if rho < 1 else (far > near)
+
+
+@pytest.mark.parametrize("T", [1, 2, 100, 10_000])
+def test_any_length_runs_and_param_count_is_fixed(T):
+    r = Recurrent("gru", 3, 4)
+    n = sum(p.numel() for p in r.parameters())
+    out, h = r(torch.randn(1, T, 3))
+    assert out.shape == (1, T, 4) and torch.isfinite(out).all()
+    assert sum(p.numel() for p in r.parameters()) == n == 3 * (3 * 4 + 4 * 4 + 2 * 4)
+
+
+def test_stepwise_long_sequence_and_inspection():
+    r = Recurrent("lstm", 2, 4).eval()
+    x = torch.randn(1, 2000, 2)
+    ins = inspect_model(r, lambda m: m(x)[0][0, -1].sum())
+    assert len(ins.hidden) == 2000
+    assert set(ins.gates.gate) == {"i", "f", "g", "o"}
+
+
+def test_inspection_is_thread_local_and_leaves_grads_alone():
+    """A served model is shared: inspecting must not switch other threads to the stepwise path or touch .grad."""
+    import threading
+
+    r = Recurrent("gru", 2, 4).eval()
+    x = torch.randn(1, 5, 2)
+    seen = {}
+
+    def other():
+        from core.layers import _LOCAL
+
+        seen["traces"] = getattr(_LOCAL, "traces", None)
+
+    def loss_fn(m):
+        t = threading.Thread(target=other)
+        t.start()
+        t.join()
+        return m(x)[0].sum()
+
+    inspect_model(r, loss_fn)
+    assert seen["traces"] is None
+    assert all(p.grad is None for p in r.parameters())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("cell", CELLS)
+def test_cuda_paths_agree_and_inspect_in_eval_mode(cell):
+    torch.manual_seed(0)
+    r = Recurrent(cell, 5, 8, 2, True).cuda().eval()
+    x = torch.randn(3, 6, 5, device="cuda")
+    lengths = torch.tensor([6, 3, 2])
+    out_f, _ = r.forward_fused(x, lengths)
+    out_s, _, _ = r.forward_stepwise(x, lengths)
+    torch.testing.assert_close(out_s, out_f, atol=1e-4, rtol=1e-4)
+    ins = inspect_model(r, lambda m: m(x, lengths)[0].sum())  # would fail through cuDNN in eval mode
+    assert (ins.hidden.grad_norm > 0).any()
