@@ -244,7 +244,7 @@ def train_task(task: Task, splits: Splits, recipe: Recipe, device: torch.device,
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m core.train", description="Train a task and write its weights.")
-    ap.add_argument("task", help="task name (see the Plugins page, or python -m core.tasks)")
+    ap.add_argument("task", help="task name (the Plugins page of the app lists them)")
     ap.add_argument("--data-dir", help="the task's data directory (else $RNNLAB_DATA_<TASK>, $RNNLAB_DATA_ROOT)")
     ap.add_argument("--out", help="weights folder (default: the task's weights/<task>)")
     ap.add_argument("--epochs", type=int, help="override the recipe's epoch count")

@@ -1,0 +1,267 @@
+"""The generic Model card tab, drawn from weights/<task>/card.json (written only by ``python -m core.train``).
+
+Held-out metrics beside the published anchors, the variants compared under the same budget, training curves, the
+data's source and license, parameter count, how it was trained, and an architecture diagram.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core.ui import charts
+from core.ui.widgets import md_escape
+
+CELL_NAMES = {"rnn_tanh": "plain RNN (tanh)", "rnn_relu": "plain RNN (ReLU)", "gru": "GRU", "lstm": "LSTM"}
+
+
+# ---- architecture diagram ---------------------------------------------------------------------------------------
+
+def _q(text: str) -> str:
+    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _rnn_label(r: dict) -> str:
+    layers = r.get("num_layers", 1)
+    d = "bidirectional" if r.get("bidirectional") else "one direction"
+    return (f"{r.get('title', 'recurrent')}\n{CELL_NAMES.get(r.get('cell'), r.get('cell', '?'))}\n"
+            f"{layers} layer{'s' if layers != 1 else ''} × {r.get('hidden_size', '?')} units, {d}")
+
+
+def _describe(model=None, config: dict | None = None) -> dict:
+    """What the diagram needs, read from the model when there is one (exact), else from its config (best guess)."""
+    info: dict[str, Any] = {"rnns": [], "embeds": [], "encoder": None, "head": None, "attention": False}
+    if model is not None:
+        import torch.nn as nn
+
+        from core.layers import Recurrent
+
+        for name, m in model.named_modules():
+            if isinstance(m, Recurrent):
+                info["rnns"].append({"title": name or "rnn", "cell": m.cell, "num_layers": m.num_layers,
+                                     "hidden_size": m.hidden_size, "bidirectional": m.bidirectional,
+                                     "input_size": m.input_size})
+            elif isinstance(m, nn.Embedding):
+                info["embeds"].append(f"{name}: embedding {m.num_embeddings} → {m.embedding_dim}")
+            elif name in ("encoder", "embed") and not isinstance(m, (nn.Identity, Recurrent, nn.Embedding)):
+                info["encoder"] = f"{name}: {type(m).__name__}"
+        head = getattr(model, "head", None)
+        if isinstance(head, nn.Linear):
+            info["head"] = f"head: linear {head.in_features} → {head.out_features}"
+        info["attention"] = bool(getattr(model, "use_attention", False))
+        return info
+    c = config or {}
+    arch = str(c.get("arch", c.get("variant", ""))).lower()  # e.g. "bigru": a task's own naming
+    cell = c.get("cell") or next((k for k in ("lstm", "gru", "rnn_relu", "rnn_tanh") if k in arch), None)
+    cell = cell or ("rnn_tanh" if "rnn" in arch else "?")
+    hidden = c.get("hidden_size", c.get("hidden", "?"))
+    bi = c.get("bidirectional", c.get("bidirectional_encoder", arch.startswith("bi")))
+    info["rnns"].append({"title": "rnn", "cell": cell, "num_layers": c.get("num_layers", 1), "hidden_size": hidden,
+                         "bidirectional": bi})
+    emb = c.get("embed_size") or c.get("embedding_size") or c.get("input_size")
+    if c.get("vocab_size") or emb:
+        info["embeds"].append(f"embedding {c.get('vocab_size', '')} → {emb or '?'}".replace("  ", " "))
+    info["attention"] = bool(c.get("attention", False))
+    return info
+
+
+def architecture_dot(task, model=None, config: dict | None = None) -> str:
+    """Graphviz DOT: input -> embedding/encoder -> recurrent layer(s) (with their loop) -> head -> output."""
+    info = _describe(model, config)
+    shape = task.shape
+    lines = ["digraph G {", "rankdir=LR; bgcolor=transparent;",
+             'node [shape=box, style="rounded,filled", fillcolor="#f0f2f6", fontname="Helvetica", fontsize=11];',
+             'edge [fontname="Helvetica", fontsize=9];']
+    io = 'shape=plaintext, style="", fontsize=13'
+    rnn_style = 'fillcolor="#ffe0b2"'
+
+    def node(nid, label, extra=""):
+        lines.append(f"{nid} [label={_q(label)}{', ' + extra if extra else ''}];")
+
+    rnns = info["rnns"] or [{"title": "rnn", "cell": "?"}]
+    front = info["embeds"][:1] + ([info["encoder"]] if info["encoder"] else [])
+    head = info["head"] or "head: linear"
+    if shape == "encoder_decoder" and len(rnns) >= 2:
+        node("x", "x_1 … x_S", io)
+        node("semb", info["embeds"][0] if info["embeds"] else "source embedding")
+        node("enc", _rnn_label(rnns[0]), rnn_style)
+        node("bridge", "bridge: summary → decoder's h_0")
+        node("yprev", "y_{t-1}  (BOS first)", io)
+        node("temb", info["embeds"][1] if len(info["embeds"]) > 1 else "target embedding")
+        node("dec", _rnn_label(rnns[1]), rnn_style)
+        node("head", head)
+        node("y", "y_1 … y_M", io)
+        lines += ["x -> semb -> enc -> bridge -> dec;", "yprev -> temb -> dec;", "dec -> head -> y;",
+                  'enc -> enc [label="h_{t-1}"];', 'dec -> dec [label="h_{t-1}"];',
+                  'y -> yprev [style=dashed, label="fed back (inference)", constraint=false];']
+        if info["attention"]:
+            node("attn", "attention\n(Luong, general)", 'fillcolor="#c8e6c9"')
+            lines += ['enc -> attn [label="all source steps"];', "dec -> attn;", "attn -> head;"]
+        lines.append("}")
+        return "\n".join(lines)
+
+    inp = {"one_to_one": "x", "one_to_many": "x_0 (first item)", "many_to_one": "x_1 … x_T",
+           "many_to_many": "x_1 … x_T"}.get(shape, "x_1 … x_T")
+    out = {"one_to_one": "y", "one_to_many": "y_1 … y_M", "many_to_one": "y",
+           "many_to_many": "y_1 … y_T"}.get(shape, "y")
+    node("x", inp, io)
+    prev = "x"
+    for i, f in enumerate(front):
+        node(f"f{i}", f)
+        lines.append(f"{prev} -> f{i};")
+        prev = f"f{i}"
+    for i, r in enumerate(rnns):
+        node(f"r{i}", _rnn_label(r) if shape != "one_to_one" else _rnn_label(r) + "\none step from h_0 = 0",
+             rnn_style)
+        lines.append(f"{prev} -> r{i};")
+        if shape != "one_to_one":
+            lines.append(f'r{i} -> r{i} [label="h_{{t-1}}"];')
+        prev = f"r{i}"
+    if shape == "many_to_one":
+        node("last", "last real step\n(+ backward at step 0)" if any(r.get("bidirectional") for r in rnns)
+             else "last real step")
+        lines.append(f"{prev} -> last;")
+        prev = "last"
+    node("head", head + ("\n(every step)" if shape in ("many_to_many", "one_to_many") else ""))
+    node("y", out, io)
+    lines += [f"{prev} -> head;", "head -> y;"]
+    if shape == "one_to_many":
+        lines.append('y -> x [style=dashed, label="each output is the next input", constraint=false];')
+    lines.append("}")
+    return "\n".join(lines)
+
+
+# ---- the card ----------------------------------------------------------------------------------------------------
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _metrics_table(metrics: dict, val: dict | None) -> pd.DataFrame:
+    rows = []
+    for k, v in (metrics or {}).items():
+        rows.append({"metric": k, "test (held out)": _fmt(v), "validation": _fmt((val or {}).get(k, ""))})
+    return pd.DataFrame(rows)
+
+
+def _comparison_table(card: dict) -> pd.DataFrame:
+    metric = card.get("metric", "")
+    served = card.get("served_variant")
+    rows = []
+    for name, c in (card.get("comparison") or {}).items():
+        cfg = c.get("config") or {}
+        rows.append({"variant": name + ("  ✓ served" if name == served else ""),
+                     "cell": CELL_NAMES.get(cfg.get("cell"), cfg.get("cell", "")),
+                     f"val {metric}": (c.get("val") or {}).get(metric),
+                     f"test {metric}": (c.get("test") or {}).get(metric),
+                     "parameters": c.get("num_params"), "epochs": c.get("epochs"), "best epoch": c.get("best_epoch"),
+                     "train seconds": c.get("train_seconds"), "stopped by": c.get("stopped", ""),
+                     "config": json.dumps(cfg, sort_keys=True)})
+    return pd.DataFrame(rows)
+
+
+def render_model_card(task, card: dict | None, model=None) -> None:
+    """The Model card tab. ``card`` None (no weights yet): what is known without training, and the command."""
+    if card and model is None:
+        st.caption("The model itself could not be loaded (see the message above); this is what its card says.")
+    if not card:
+        st.info("No model card yet: this task has not been trained. Train it with:")
+        st.code(task.train_command(), language="bash")
+        st.markdown("#### Architecture (from the task's default config)")
+        st.graphviz_chart(architecture_dot(task, None, task.config), width="stretch")
+        if task.recipe.anchors:
+            st.markdown("#### Published anchors")
+            for k, v in task.recipe.anchors.items():
+                st.markdown(f"- **{md_escape(k)}**: {md_escape(v)}")
+        if task.data_source:
+            st.markdown("#### Data")
+            st.markdown(md_escape(task.data_source))
+        return
+
+    metric = card.get("metric", task.recipe.metric)
+    metrics = card.get("metrics") or {}
+    ds = card.get("dataset") or {}
+    if ds.get("synthetic"):
+        st.warning("These weights were trained on the tiny **synthetic** data (a smoke test): the metrics below "
+                   "mean nothing. Train on the real data with the command at the bottom.")
+    c = st.columns(4)
+    head_val = metrics.get(metric)
+    c[0].metric(f"test {metric}", _fmt(head_val) if head_val is not None else "n/a",
+                help="on the held-out test split, computed by python -m core.train after model selection on "
+                     "validation")
+    c[1].metric("parameters", f"{card.get('num_params', 0):,}")
+    c[2].metric("served variant", str(card.get("served_variant") or "default"))
+    secs = (card.get("training") or {}).get("wall_seconds")
+    c[3].metric("training time", f"{secs / 60:.1f} min" if isinstance(secs, (int, float)) else "n/a")
+
+    st.markdown("#### Held-out metrics and published anchors")
+    left, right = st.columns([1, 1])
+    with left:
+        st.caption("This model (test split never seen in training or selection)")
+        st.dataframe(_metrics_table(metrics, card.get("val_metrics")), hide_index=True, width="stretch")
+    with right:
+        st.caption("Published numbers on the same kind of task, for scale (not always the same split or size)")
+        anchors = card.get("anchors") or task.recipe.anchors
+        if anchors:
+            for k, v in anchors.items():
+                st.markdown(f"- **{md_escape(k)}**: {md_escape(v)}")
+        else:
+            st.markdown("_No published anchor recorded for this task._")
+
+    comp = _comparison_table(card)
+    if not comp.empty:
+        st.markdown("#### Variants compared (same data, same budget)")
+        st.dataframe(comp, hide_index=True, width="stretch")
+
+    hist = card.get("history") or {}
+    main_series = ["train_loss", f"val {metric}", "grad_norm"]
+    chart = charts.training_curves(hist, main_series)
+    if chart is not None:
+        st.markdown("#### Training curves")
+        st.caption(f"Per epoch and per variant: training loss, validation {metric} and the mean gradient norm before "
+                   "clipping (log scales where positive). Hover for values.")
+        st.altair_chart(chart, width="content", key=f"card_{task.name}_hist")
+        rest = charts.history_frame(hist)
+        rest = sorted(set(rest.series[rest.series.str.startswith("val ")]) - set(main_series)) if not rest.empty else []
+        if rest:
+            with st.expander(f"The other validation metrics ({len(rest)})"):
+                more = charts.training_curves(hist, rest)
+                if more is not None:
+                    st.altair_chart(more, width="content", key=f"card_{task.name}_hist_more")
+
+    st.markdown("#### Architecture")
+    try:
+        st.graphviz_chart(architecture_dot(task, model, card.get("config")), width="stretch")
+    except Exception:  # noqa: BLE001 -- a diagram is a nicety; never let it break the card
+        st.caption("(diagram unavailable)")
+
+    st.markdown("#### Data")
+    src = ds.get("source") or task.data_source
+    if ds.get("description"):
+        st.markdown(md_escape(ds["description"]))
+    if src:
+        st.markdown(f"**Source and license:** {md_escape(src)}")
+    files = ds.get("files") or []
+    if files:
+        with st.expander(f"{len(files)} data file(s) and their checksums"):
+            st.dataframe(pd.DataFrame([{"file": f.get("path"), "bytes": f.get("bytes"),
+                                        "sha256": str(f.get("sha256", ""))[:16] + "…"} for f in files]),
+                         hide_index=True, width="stretch")
+
+    st.markdown("#### How it was trained")
+    tr = card.get("training") or {}
+    if tr.get("command"):
+        st.caption("The command that produced these weights")
+        st.code(tr["command"], language="bash")
+    st.caption("Retrain from scratch")
+    st.code(task.train_command(), language="bash")
+    with st.expander("Recipe, config, checksums and versions"):
+        st.json({"config": card.get("config"), "recipe": tr.get("recipe"), "seed": tr.get("seed"),
+                 "device": tr.get("device"), "weights_sha256": card.get("weights_sha256"),
+                 "weights_bytes": card.get("weights_bytes"), "versions": card.get("versions"),
+                 "created": card.get("created")}, expanded=False)

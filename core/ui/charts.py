@@ -1,0 +1,304 @@
+"""Altair chart builders. Each takes a tidy DataFrame and returns an ``alt.Chart``; draw it with
+``st.altair_chart(chart, width="stretch")`` (add ``on_select="rerun", key=...`` for charts made with ``select=``).
+
+Every chart has tooltips (hover for exact values). Log scales drop values <= 0 (a log axis cannot show them); the
+callers say so in their captions when that matters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+MAX_ROWS = 20_000  # beyond this a browser chart gets sluggish; callers downsample first
+
+
+def _log_safe(df: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
+    df = df.copy()
+    for c in cols:
+        df[c] = pd.to_numeric(df[c], errors="coerce")
+        df.loc[~(df[c] > 0), c] = np.nan
+    return df
+
+
+def _tooltips(df: pd.DataFrame, fields: Sequence[str] | None, fmt: str = ".4g") -> list:
+    out = []
+    for f in fields or df.columns:
+        if f not in df.columns:
+            continue
+        if pd.api.types.is_float_dtype(df[f]):
+            out.append(alt.Tooltip(f, format=fmt))
+        else:
+            out.append(alt.Tooltip(f))
+    return out
+
+
+def _scale(log: bool, **kw) -> alt.Scale:
+    return alt.Scale(type="log", **kw) if log else alt.Scale(zero=False, **kw)
+
+
+def _finish(chart: alt.Chart, title: str | None, height: int | alt.Step | None) -> alt.Chart:
+    props: dict[str, Any] = {}
+    if title:
+        props["title"] = title
+    if height:
+        props["height"] = height
+    return chart.properties(**props) if props else chart
+
+
+# ---- generic builders -------------------------------------------------------------------------------------------
+
+def line_chart(df: pd.DataFrame, x: str, y: str, color: str | None = None, log: bool = False, *,
+               tooltip: Sequence[str] | None = None, title: str | None = None, x_title: str | None = None,
+               y_title: str | None = None, points: bool = True, select: str | None = None, height: int = 280,
+               x_type: str = "quantitative", fmt: str = ".4g", integer_x: bool = False) -> alt.Chart:
+    """Lines of ``y`` against ``x`` (one per ``color`` value). ``log``: log y axis.
+
+    ``select="name"`` adds a click selection of the nearest x named ``name`` (read it from
+    ``st.altair_chart(..., on_select="rerun")``'s ``selection[name]``); the selected point is enlarged."""
+    if log:
+        df = _log_safe(df, [y])
+    tip = _tooltips(df, tooltip or [c for c in (x, y, color) if c], fmt)
+    axis = alt.Axis(tickMinStep=1, format="d") if x_type == "quantitative" and integer_x else alt.Axis()
+    enc = dict(x=alt.X(x, type=x_type, title=x_title or x, axis=axis),
+               y=alt.Y(y, type="quantitative", title=y_title or y, scale=_scale(log)),
+               tooltip=tip)
+    if color:
+        enc["color"] = alt.Color(color, type="nominal", title=color)
+    base = alt.Chart(df).encode(**enc)
+    line = base.mark_line(interpolate="monotone", strokeWidth=2)
+    if not points and not select:
+        return _finish(line.interactive(bind_y=False), title, height)
+    if select:
+        sel = alt.selection_point(name=select, fields=[x], on="click", nearest=True, empty=False)
+        pts = base.mark_point(filled=True).encode(
+            size=alt.condition(sel, alt.value(160), alt.value(30)),
+            opacity=alt.condition(sel, alt.value(1.0), alt.value(0.7))).add_params(sel)
+    else:
+        pts = base.mark_point(filled=True, size=30)
+    return _finish(alt.layer(line, pts), title, height)
+
+
+def bar_chart(df: pd.DataFrame, x: str, y: str, color: str | None = None, *, horizontal: bool = False,
+              log: bool = False, tooltip: Sequence[str] | None = None, title: str | None = None,
+              x_title: str | None = None, y_title: str | None = None, sort: Any = None, rule: float | None = None,
+              height: int | alt.Step | None = None, offset: str | None = None, fmt: str = ".4g") -> alt.Chart:
+    """Bars of value ``y`` per category ``x`` (``horizontal``: categories down the side, good for long names).
+
+    ``offset``: a field to place bars side by side within each category (grouped bars). ``rule``: a reference
+    line at this value (e.g. 1.0 for a spectral radius)."""
+    val = y
+    if log:
+        df = _log_safe(df, [val])
+    cat_enc = alt.X if not horizontal else alt.Y
+    val_enc = alt.Y if not horizontal else alt.X
+    # A long rotated title on the category axis of horizontal bars collapses the chart: leave it to the caption.
+    cat_title = None if horizontal else (x_title or x)
+    enc = {("x" if not horizontal else "y"): cat_enc(x, type="nominal", title=cat_title,
+                                                      sort=sort if sort is not None else None,
+                                                      axis=alt.Axis(labelLimit=320)),
+           ("y" if not horizontal else "x"): val_enc(val, type="quantitative", title=y_title or val, stack=None,
+                                                      scale=_scale(log) if log else alt.Scale()),
+           "tooltip": _tooltips(df, tooltip or [c for c in (x, y, color, offset) if c], fmt)}
+    if log:  # bars on a log axis need an explicit base (there is no 0): a power of ten below the smallest value
+        pos = pd.to_numeric(df[val], errors="coerce")
+        pos = pos[pos > 0]
+        base = 10 ** np.floor(np.log10(float(pos.min()) / 1.5)) if len(pos) else 1e-12
+        enc["y2" if not horizontal else "x2"] = alt.datum(float(base))
+    if color:
+        enc["color"] = alt.Color(color, type="nominal", title=color)
+    if offset:
+        enc["yOffset" if horizontal else "xOffset"] = alt.XOffset(offset) if not horizontal else alt.YOffset(offset)
+    chart = alt.Chart(df).mark_bar(cornerRadius=2).encode(**enc)
+    if rule is not None:
+        r = alt.Chart(pd.DataFrame({"ref": [rule]})).mark_rule(strokeDash=[6, 4], color="red")
+        r = r.encode(x="ref:Q") if horizontal else r.encode(y="ref:Q")
+        chart = alt.layer(chart, r)
+    if height is None and horizontal:  # a step per bar (not a total height): every label stays readable
+        height = alt.Step(11 if offset else 26)
+    return _finish(chart, title, height)
+
+
+def heatmap(df: pd.DataFrame, x: str, y: str, value: str, *, tooltip: Sequence[str] | None = None,
+            title: str | None = None, scheme: str = "viridis", domain: tuple[float, float] | None = None,
+            x_type: str = "ordinal", y_sort: Any = None, height: int | None = None, x_title: str | None = None,
+            y_title: str | None = None, fmt: str = ".3f", select: str | None = None) -> alt.Chart:
+    """Colour = ``value`` on an ``x`` by ``y`` grid (gates over time, attention, hidden units)."""
+    scale = alt.Scale(scheme=scheme, domain=list(domain)) if domain else alt.Scale(scheme=scheme)
+    enc = dict(x=alt.X(x, type=x_type, title=x_title or x),
+               y=alt.Y(y, type="nominal", title=y_title or y, sort=y_sort),
+               color=alt.Color(value, type="quantitative", title=value, scale=scale),
+               tooltip=_tooltips(df, tooltip or [x, y, value], fmt))
+    chart = alt.Chart(df).mark_rect().encode(**enc)
+    if select:
+        sel = alt.selection_point(name=select, fields=[x], on="click", empty=False)
+        chart = chart.encode(stroke=alt.condition(sel, alt.value("white"), alt.value(None)),
+                             strokeWidth=alt.condition(sel, alt.value(2), alt.value(0))).add_params(sel)
+    if height is None:
+        height = int(min(600, max(80, 22 * df[y].nunique())))
+    return _finish(chart, title, height)
+
+
+# ---- training curves --------------------------------------------------------------------------------------------
+
+def history_frame(history: dict[str, list[dict]] | list[dict]) -> pd.DataFrame:
+    """A card's ``history`` ({variant: [epoch records]}) as a long table: variant, epoch, series, value."""
+    if isinstance(history, list):
+        history = {"model": history}
+    rows = []
+    for variant, recs in (history or {}).items():
+        for r in recs or []:
+            if not isinstance(r, dict):
+                continue
+            ep = r.get("epoch")
+            for k in ("train_loss", "grad_norm", "lr", "samples_per_s"):
+                if isinstance(r.get(k), (int, float)):
+                    rows.append((variant, ep, k, float(r[k])))
+            for k, v in (r.get("val") or {}).items():
+                if isinstance(v, (int, float)):
+                    rows.append((variant, ep, f"val {k}", float(v)))
+    return pd.DataFrame(rows, columns=["variant", "epoch", "series", "value"])
+
+
+def training_curves(history: dict[str, list[dict]] | list[dict], series: Sequence[str] | None = None,
+                    height: int = 220) -> alt.Chart | None:
+    """One small chart per series (train loss, each validation metric, gradient norm), one line per variant."""
+    df = history_frame(history)
+    if df.empty:
+        return None
+    if series is None:  # the curves that teach something: loss, validation metrics, gradient norm
+        series = ["train_loss"] + sorted(s for s in df.series.unique() if s.startswith("val ")) + ["grad_norm"]
+    df = df[df.series.isin(series)]
+    if df.empty:
+        return None
+    charts = []
+    for s in dict.fromkeys(df.series):
+        part = df[df.series == s]
+        log = s in ("train_loss", "grad_norm") and bool((part.value > 0).all())
+        charts.append(line_chart(part, "epoch", "value", "variant", log=log, title=s, y_title=s,
+                                 tooltip=["variant", "epoch", "value"], height=height, integer_x=True)
+                      .properties(width=230))
+    rows = [alt.hconcat(*charts[i:i + 3]) for i in range(0, len(charts), 3)]
+    return alt.vconcat(*rows) if len(rows) > 1 else rows[0]
+
+
+# ---- the inspector's charts -------------------------------------------------------------------------------------
+
+def series_name(row: pd.Series | dict, many_modules: bool, many_layers: bool, two_dirs: bool) -> str:
+    parts = []
+    if many_modules:
+        parts.append(str(row["module"]))
+    if many_layers or not (many_modules or two_dirs):
+        parts.append(f"layer {row['layer']}")
+    if two_dirs:
+        parts.append(str(row["direction"]))
+    return " / ".join(parts)
+
+
+def label_series(df: pd.DataFrame) -> pd.DataFrame:
+    """Add a readable ``series`` column (module / layer / direction, only the parts that vary)."""
+    df = df.copy()
+    if df.empty:
+        df["series"] = []
+        return df
+    mm, ml, md = df.module.nunique() > 1, df.layer.nunique() > 1, df.direction.nunique() > 1
+    df["series"] = [series_name(r, mm, ml, md) for r in df.to_dict("records")]
+    return df
+
+
+def grad_through_time_chart(hidden: pd.DataFrame, select: str = "step_pick") -> alt.Chart:
+    """||dL/dh_t|| per step on a log axis, one line per module/layer/direction; click a point to select a step."""
+    df = label_series(hidden)
+    cols = ["series", "step", "label", "distance", "grad_norm", "h_norm"]
+    df = df[[c for c in cols if c in df.columns]]
+    return line_chart(df, "step", "grad_norm", "series", log=True, select=select, fmt=".3e",
+                      tooltip=["series", "step", "label", "distance", "grad_norm", "h_norm"],
+                      x_title="time step t", y_title="‖dL/dh_t‖ (log scale)", integer_x=True)
+
+
+def param_grad_chart(params: pd.DataFrame, log: bool = True) -> alt.Chart:
+    df = params.copy()
+    df["parameter"] = [f"{n}  ·  {s}" if s else n for n, s in zip(df["name"], df["seed_name"])]
+    df["shape"] = df["shape"].astype(str)
+    df["grad / param"] = df["grad_norm"] / df["param_norm"].replace(0, np.nan)
+    return bar_chart(df, "parameter", "grad_norm", horizontal=True, log=log, sort=None, fmt=".3e",
+                     tooltip=["name", "seed_name", "shape", "numel", "grad_norm", "param_norm", "grad / param"],
+                     x_title="parameter (torch name · seed's name)", y_title="‖dL/dθ‖")
+
+
+def clip_chart(clip: pd.DataFrame, threshold: float | None = None) -> alt.Chart:
+    long = clip.melt(id_vars=["name", "seed_name", "value_clip_cosine"],
+                     value_vars=["before", "after_clip_norm", "after_clip_value"], var_name="gradient",
+                     value_name="norm")
+    long["gradient"] = long["gradient"].map({"before": "before clipping", "after_clip_norm": "after clip-by-norm",
+                                             "after_clip_value": "after clip-by-value"})
+    order = ["before clipping", "after clip-by-norm", "after clip-by-value"]
+    chart = bar_chart(long, "name", "norm", "gradient", horizontal=True, log=True, offset="gradient", fmt=".3e",
+                      tooltip=["name", "seed_name", "gradient", "norm", "value_clip_cosine"],
+                      x_title="parameter", y_title="gradient norm (log scale)")
+    return chart.encode(color=alt.Color("gradient:N", title=None, scale=alt.Scale(
+                            domain=order, range=["#9e9e9e", "#1f77b4", "#ff7f0e"]), legend=alt.Legend(orient="top")),
+                        yOffset=alt.YOffset("gradient:N", sort=order))
+
+
+def spectra_chart(spectra: pd.DataFrame) -> alt.Chart:
+    df = label_series(spectra)
+    df["matrix"] = [s if g == "h" else f"{s} · gate {g}" for s, g in zip(df["series"], df["gate"])]
+    return bar_chart(df, "matrix", "spectral_radius", horizontal=True, rule=1.0, fmt=".3f",
+                     tooltip=["module", "layer", "direction", "gate", "spectral_radius", "max_singular"],
+                     x_title="recurrent matrix w' (per gate block)", y_title="spectral radius ρ (red line: 1)")
+
+
+def singular_values_chart(spectra: pd.DataFrame) -> alt.Chart:
+    df = label_series(spectra)
+    rows = []
+    for r in df.to_dict("records"):
+        for i, s in enumerate(r["singular_values"] or []):
+            rows.append((r["series"] if r["gate"] == "h" else f"{r['series']} · gate {r['gate']}", i + 1, float(s)))
+    long = pd.DataFrame(rows, columns=["matrix", "index", "singular value"])
+    return line_chart(long, "index", "singular value", "matrix", log=True, points=False, fmt=".3f",
+                      x_title="singular value #, largest first", y_title="singular value (log scale)", height=240,
+                      integer_x=True)
+
+
+GATE_NAMES = {"i": "i · input gate", "f": "f · forget gate", "g": "g · candidate", "o": "o · output gate",
+              "r": "r · reset gate", "z": "z · update gate", "n": "n · candidate"}
+
+
+def gates_heatmap(gates: pd.DataFrame, labels: Sequence[str] | None = None) -> alt.Chart:
+    df = gates.copy()
+    df["gate name"] = df["gate"].map(lambda g: GATE_NAMES.get(g, g))
+    if labels is not None:
+        df["label"] = [labels[t] if t < len(labels) else "" for t in df["step"]]
+    candidate = df["gate"].isin(["g", "n"])
+    if candidate.all():
+        dom = (-1.0, 1.0)
+    else:
+        dom = (0.0, 1.0)
+    order = [GATE_NAMES[g] for g in GATE_NAMES if g in set(df["gate"])]
+    return heatmap(df, "step", "gate name", "mean", scheme="viridis", domain=dom, y_sort=order,
+                   tooltip=["step", "label", "gate name", "mean", "saturated"] if labels is not None else
+                   ["step", "gate name", "mean", "saturated"], x_title="time step t", y_title="gate",
+                   height=40 * df["gate"].nunique() + 40)
+
+
+def hidden_heatmap(states: np.ndarray, labels: Sequence[str] | None = None, max_units: int = 48,
+                   max_steps: int = 300) -> alt.Chart:
+    """Hidden units (rows) over time (columns) for one item: what the network carries forward."""
+    T, H = states.shape
+    units = np.argsort(-np.abs(states).mean(0))[:max_units]  # the busiest units first
+    stride = max(1, int(np.ceil(T / max_steps)))
+    rows = []
+    for t in range(0, T, stride):
+        lab = labels[t] if labels is not None and t < len(labels) else ""
+        for u in units:
+            rows.append((t, lab, f"unit {u}", float(states[t, u])))
+    df = pd.DataFrame(rows, columns=["step", "label", "unit", "h"])
+    lim = float(max(1e-6, np.abs(states).max()))
+    return heatmap(df, "step", "unit", "h", scheme="redblue", domain=(lim, -lim),
+                   tooltip=["step", "label", "unit", "h"], x_title="time step t", y_title="hidden unit",
+                   y_sort=[f"unit {u}" for u in units], height=min(600, 12 * len(units) + 40))

@@ -1,0 +1,344 @@
+"""The shared inspector: what backpropagation through time does on *this* input, in six views.
+
+The numbers come from ``core.inspect.inspect_model`` (pure data, cached per task, model and input so that a rerun
+-- moving the clipping slider, clicking a step -- costs nothing). Every chart has a short caption in plain words,
+and where it helps a sentence computed from the numbers ("the gradient reaching step 0 is 1e-6 of ...").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import pickle
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.inspect import Inspection, clip_report, decay_rate, inspect_model
+from core.task import BadInput
+from core.ui import charts
+from core.ui.widgets import VISIBLE, md_code, show_error, show_tokens
+
+log = logging.getLogger("rnnlab.ui")
+
+CLIP_OPTIONS = [float(f"{10 ** e:.3g}") for e in np.arange(-4, 3.001, 0.25)]  # 1e-4 ... 1e3, log-spaced
+
+
+def input_key(x: Any) -> str:
+    """A stable digest of any input (text, dict of settings, array) for caching."""
+    try:
+        raw = pickle.dumps(x, protocol=4)
+    except Exception:  # noqa: BLE001 -- unpicklable inputs still get a (less precise) key
+        raw = repr(x).encode("utf-8", "replace")
+    return hashlib.sha256(raw).hexdigest()
+
+
+def model_key(model) -> str:
+    card = getattr(model, "card", None) or {}
+    return str(card.get("weights_sha256") or id(model))
+
+
+# Shared by all sessions; an entry holds a gradient per parameter (model-sized), hence the small bound.
+@st.cache_data(show_spinner="Running the model forwards, then backwards through time ...", max_entries=16,
+               ttl=3600)
+def _inspect_cached(task_name: str, model_id: str, in_key: str, _task, _model, _input) -> Inspection:
+    # Keyed by (task, model weights, input digest); the underscored arguments are not hashed.
+    return inspect_model(_model, lambda m: _task.inspect_loss(m, _input))
+
+
+def run_inspection(task, model, input) -> Inspection:
+    """inspect_model on ``task.inspect_loss(model, input)``, cached. Raises what the task raises (BadInput ...)."""
+    return _inspect_cached(task.name, model_key(model), input_key(input), task, model, input)
+
+
+# ---- helpers ---------------------------------------------------------------------------------------------------
+
+def _sci(v: float) -> str:
+    if v is None or not math.isfinite(v):
+        return "n/a"
+    return f"{v:.3g}" if 1e-3 <= abs(v) < 1e4 or v == 0 else f"{v:.2e}"
+
+
+def _visible(label: str) -> str:
+    return VISIBLE.get(label, label) if str(label).strip() == "" else str(label)
+
+
+def _code(label: str) -> str:
+    return md_code(_visible(label), 80)
+
+
+def _main_series(hidden: pd.DataFrame) -> pd.DataFrame:
+    """The first module's layer 0, forward direction: the path the story is told on."""
+    if hidden.empty:
+        return hidden
+    first = hidden.module.iloc[0]
+    return hidden[(hidden.module == first) & (hidden.layer == 0) & (hidden.direction == "forward")]
+
+
+def _with_labels(hidden: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
+    df = hidden.copy()
+    first = df.module.iloc[0] if not df.empty else None
+    df["label"] = [labels[t] if m == first and t < len(labels) else "" for m, t in zip(df.module, df.step)]
+    return df
+
+
+def _selected(state, name: str, field: str):
+    try:
+        pts = state.selection[name]
+    except (AttributeError, KeyError, TypeError):
+        return None
+    if isinstance(pts, list) and pts and isinstance(pts[0], dict) and field in pts[0]:
+        return pts[0][field]
+    return None
+
+
+# ---- sections ----------------------------------------------------------------------------------------------------
+
+def _through_time(task, ins: Inspection, key: str) -> None:
+    st.subheader("1 · Gradient through time", anchor=False)
+    st.caption(
+        "Training asks: *how should each hidden state h_t have been different to lower the loss?* That is "
+        "‖dL/dh_t‖. Backpropagation through time (BPTT) carries it backwards, step by step, multiplying at every "
+        "step by the recurrent weight w' and the slope of the activation. If those factors are below 1 it "
+        "**vanishes** (early steps learn nothing); above 1 it can **explode**. The y axis is logarithmic: a "
+        "straight downward slope is exponential decay. Click a point to see that step.")
+    hidden = _with_labels(ins.hidden, ins.labels)
+    if hidden.empty:
+        st.info("No recurrent steps were recorded for this input.")
+        return
+    chart = charts.grad_through_time_chart(hidden, select="step_pick")
+    state = st.altair_chart(chart, on_select="rerun", key=f"{key}_gtt", width="stretch")
+
+    main = _main_series(hidden)
+    g = main.sort_values("step").grad_norm.to_numpy()
+    if len(g) >= 2 and g[-1] > 0 and g[0] > 0:
+        r = decay_rate(main, 0, "forward")
+        ratio = g[0] / g[-1]
+        peak = int(main.sort_values("step").grad_norm.to_numpy().argmax())
+        if task.shape in ("many_to_one", "one_to_one"):
+            where = "The loss is read at the last step, so the gradient starts there and flows left."
+        elif task.shape == "encoder_decoder":
+            where = "The decoder's loss reaches the encoder through the bridge (and the attention, if any)."
+        else:
+            where = ("Here every step has its own loss term, so each point sums many paths of different length; "
+                     "the decay is less clean than for a single answer at the end.")
+        trend = ("shrinks" if r < 0.98 else "grows" if r > 1.02 else "stays about level") if math.isfinite(r) else ""
+        if task.shape in ("many_to_many", "one_to_many"):
+            trend = ""  # with a loss at every step the fit mixes path lengths: a per-step factor would mislead
+        msg = (f"{where} On the first layer (forward), ‖dL/dh_0‖ is **{_sci(ratio)}×** the gradient at the last "
+               f"step (t = {len(g) - 1}); the largest gradient is at step {peak}.")
+        if trend:
+            msg += f" Fitted over all steps, it {trend} by a factor of about **{r:.3g} per step back in time**"
+            if math.isfinite(r) and r < 1:
+                msg += f" -- after 50 steps that is {_sci(r ** 50)}"
+            msg += "."
+        st.markdown(msg)
+
+    step = _selected(state, "step_pick", "step")
+    if step is None:
+        st.caption("Tip: click a point on the chart to see what happened at that step.")
+        return
+    step = int(step)
+    with st.container(border=True):
+        lab = ins.labels[step] if step < len(ins.labels) else ""
+        st.markdown(f"**Step {step}**" + (f" -- input {_code(lab)}" if lab else ""))
+        at = charts.label_series(hidden)
+        at = at[at.step == step][["series", "grad_norm", "h_norm", "distance"]]
+        at = at.rename(columns={"grad_norm": "‖dL/dh_t‖", "h_norm": "‖h_t‖", "distance": "steps from the end"})
+        cols = st.columns([3, 2])
+        cols[0].dataframe(at, hide_index=True, width="stretch")
+        sal = ins.saliency[ins.saliency.step == step]
+        if not sal.empty:
+            cols[1].metric("‖dL/dx_t‖ (saliency)", _sci(float(sal.grad_norm.iloc[0])))
+        gates = ins.gates[ins.gates.step == step]
+        if not gates.empty:
+            gsum = gates.groupby("gate")["mean"].mean()
+            cols[1].markdown("Mean gate values: " + ", ".join(
+                f"{charts.GATE_NAMES.get(k, k)} **{v:.2f}**" for k, v in gsum.items()))
+
+
+def _saliency(ins: Inspection, key: str) -> None:
+    st.subheader("2 · Which inputs mattered", anchor=False)
+    sal = ins.saliency
+    if sal.empty:
+        st.info("No input gradient for this model (its first recurrent layer reads no differentiable input).")
+        return
+    mode = st.radio("Colour by", ["sensitivity ‖dL/dx_t‖", "gradient × input (signed)"], horizontal=True,
+                    key=f"{key}_salmode", label_visibility="collapsed")
+    signed = mode.startswith("gradient ×")
+    col = "grad_x_input" if signed else "grad_norm"
+    if signed:
+        more = ("Signed view (gradient × input): orange steps raise the loss if made stronger, blue ones lower it "
+                "-- a first-order estimate of each step's push.")
+    else:
+        more = "Pale early steps are the vanishing gradient seen from the input side."
+    st.caption("Saliency: how much the loss would change if this input step changed; the deeper the colour, the "
+               "more the answer depends on it. " + more)
+    labels = sal.label.tolist()
+    show_tokens(labels, sal[col].tolist(), signed=signed, name=col)
+    df = sal.copy()
+    chart = charts.bar_chart(df, "step", col, tooltip=["step", "label", "grad_norm", "grad_x_input"],
+                             x_title="input step", y_title=col, height=180, fmt=".3e")
+    chart = chart.encode(x=charts.alt.X("step:O", title="input step",
+                                        axis=charts.alt.Axis(labelOverlap=True, labelAngle=0)))
+    st.altair_chart(chart, width="stretch", key=f"{key}_sal")
+    top = df.nlargest(min(3, len(df)), "grad_norm")
+    st.caption("Most influential steps: " + ", ".join(
+        f"{int(r.step)} ({_code(r.label)})" for r in top.itertuples()))
+
+
+def _parameters(ins: Inspection, key: str) -> None:
+    st.subheader("3 · Gradient per parameter", anchor=False)
+    st.caption(
+        "One bar per weight tensor: how hard this input pulls on it (‖dL/dθ‖, log scale). The seed's notation "
+        "is beside torch's name: o_t = f(x_t·w + o_{t-1}·w' + b_o), y_t = f(w1·o_t + b_y). torch keeps two biases "
+        "where the seed has one b_o; only their sum matters.")
+    p = ins.params
+    if p.empty:
+        st.info("No parameter received a gradient.")
+        return
+    st.altair_chart(charts.param_grad_chart(p), width="stretch", key=f"{key}_params")
+    with st.expander("The numbers, torch's names beside the seed's"):
+        t = p[["name", "seed_name", "shape", "numel", "grad_norm", "param_norm"]].copy()
+        t["shape"] = t["shape"].astype(str)
+        t.columns = ["torch name", "seed's name", "shape", "entries", "‖gradient‖", "‖weights‖"]
+        st.dataframe(t, hide_index=True, width="stretch")
+
+
+def _clipping(task, ins: Inspection, key: str) -> None:
+    st.subheader("4 · Gradient clipping", anchor=False)
+    st.caption(
+        "The standard cure for exploding gradients. **Clip-by-norm** rescales *all* gradients by one factor when "
+        "their total norm exceeds the threshold: the direction of the update is kept, only the step shrinks. "
+        "**Clip-by-value** clamps each entry to [-threshold, threshold]: big entries are cut, small ones kept, so "
+        "the direction changes (the cosine in the tooltip says how much). Move the threshold and watch the bars.")
+    if not ins.grads:
+        st.info("No gradients to clip.")
+        return
+    default = task.recipe.clip_norm or 1.0
+    default = min(CLIP_OPTIONS, key=lambda v: abs(math.log10(v) - math.log10(default)))
+    thr = st.select_slider("Threshold (log scale)", options=CLIP_OPTIONS, value=default, key=f"{key}_clip",
+                           format_func=lambda v: f"{v:g}")
+    df, summary = clip_report(ins.grads, float(thr))
+    c = st.columns(4)
+    c[0].metric("total norm before", _sci(summary["total_before"]))
+    c[1].metric("after clip-by-norm", _sci(summary["total_after_clip_norm"]),
+                help="total norm after rescaling; equals the threshold when clipping is active")
+    c[2].metric("after clip-by-value", _sci(summary["total_after_clip_value"]))
+    frac = summary["entries_clamped"] / max(1, summary["entries"])
+    c[3].metric("entries clamped by value", f"{100 * frac:.1f} %")
+    if summary["norm_scale"] >= 1.0:
+        by_norm = (f"The total gradient norm ({_sci(summary['total_before'])}) is **below** the threshold: "
+                   "clip-by-norm leaves it untouched.")
+    else:
+        by_norm = f"Clip-by-norm multiplies every gradient by **{summary['norm_scale']:.3g}**, keeping its direction."
+    if summary["entries_clamped"] == 0:
+        by_value = "No single entry exceeds the threshold, so clip-by-value changes nothing."
+    else:
+        angle = math.degrees(math.acos(max(-1.0, min(1.0, float(df.value_clip_cosine.min())))))
+        by_value = (f"Clip-by-value cut {summary['entries_clamped']:,} of {summary['entries']:,} entries; the most "
+                    f"bent parameter's gradient now points **{angle:.0f}°** away from the true one.")
+    st.markdown(by_norm + " " + by_value)
+    st.altair_chart(charts.clip_chart(df, thr), width="stretch", key=f"{key}_clipchart")
+
+
+def _spectra(ins: Inspection, key: str) -> None:
+    st.subheader("5 · The recurrent matrix w'", anchor=False)
+    sp = ins.spectra
+    if sp.empty:
+        st.info("No recurrent matrix found.")
+        return
+    st.caption(
+        "Going one step back in time multiplies the gradient by w' (times the activation's slope). The spectral "
+        "radius ρ -- the largest |eigenvalue| -- is the long-run growth factor of that product: ρ < 1 shrinks "
+        "gradients step after step, ρ > 1 can blow them up (red line = 1). Gated cells have one block per gate; "
+        "their gates, not ρ alone, decide how much flows through.")
+    st.altair_chart(charts.spectra_chart(sp), width="stretch", key=f"{key}_spec")
+    rho = float(sp.spectral_radius.max())
+    st.markdown(f"Largest spectral radius: **{rho:.3g}** "
+                + ("(< 1: on its own, w' makes gradients vanish)." if rho < 1 else
+                   "(≥ 1: w' can amplify; a saturating tanh usually tames it, clipping catches the rest)."))
+    with st.expander("All singular values"):
+        st.caption("Singular values bound how much w' can stretch a vector in any direction; the largest one "
+                   "bounds the growth per step.")
+        st.altair_chart(charts.singular_values_chart(sp), width="stretch", key=f"{key}_sv")
+
+
+def _gates(ins: Inspection, key: str) -> None:
+    gates = ins.gates
+    if gates.empty:
+        return
+    st.subheader("6 · Gate activations", anchor=False)
+    st.caption(
+        "What the gates did at each step (mean over hidden units, 0 = closed, 1 = open). LSTM: a **forget gate** "
+        "f near 1 keeps the cell state -- and lets its gradient flow back undamped, the reason LSTMs remember "
+        "long. GRU: an **update gate** z near 1 keeps the old state. Hover for the share of saturated units.")
+    combos = gates[["module", "layer", "direction"]].drop_duplicates().to_dict("records")
+    pick = 0
+    if len(combos) > 1:
+        names = [f"{c['module']} / layer {c['layer']} / {c['direction']}" for c in combos]
+        pick = st.selectbox("Recurrent layer", range(len(combos)), format_func=lambda i: names[i],
+                            key=f"{key}_gatesel")
+    c = combos[pick]
+    part = gates[(gates.module == c["module"]) & (gates.layer == c["layer"]) & (gates.direction == c["direction"])]
+    labels = ins.labels if c["module"] == ins.hidden.module.iloc[0] else None
+    st.altair_chart(charts.gates_heatmap(part, labels), width="stretch", key=f"{key}_gates")
+    means = part.groupby("gate")["mean"].mean()
+    if "f" in means:
+        st.markdown(f"Average forget gate: **{means['f']:.2f}** -- "
+                    f"{'mostly keeping its memory' if means['f'] > 0.6 else 'forgetting a lot at each step'}.")
+    elif "z" in means:
+        st.markdown(f"Average update gate: **{means['z']:.2f}** -- "
+                    f"{'mostly carrying the old state forward' if means['z'] > 0.6 else 'mostly rewriting its state'}.")
+
+
+def _hidden_states(ins: Inspection, key: str) -> None:
+    if not ins.hidden_states:
+        return
+    with st.expander("Hidden state h_t, unit by unit"):
+        st.caption("Each row is one hidden unit (the busiest first), each column a step; red positive, blue "
+                   "negative. This is the memory the network carries from step to step.")
+        names = list(ins.hidden_states)
+        name = names[0] if len(names) == 1 else st.selectbox("Layer", names, key=f"{key}_hsel")
+        first = ins.hidden.module.iloc[0] if not ins.hidden.empty else None
+        labels = ins.labels if name.split("/")[0] == first else None
+        st.altair_chart(charts.hidden_heatmap(ins.hidden_states[name], labels), width="stretch", key=f"{key}_hid")
+
+
+# ---- entry point -------------------------------------------------------------------------------------------------
+
+def render_inspector(task, model, input, key: str | None = None) -> Inspection | None:
+    """Draw the six inspector views for ``input`` (None: ask for one). Returns the Inspection (or None)."""
+    key = key or f"insp_{task.name}"
+    if model is None:
+        st.info("The inspector needs the trained model. Train it with the command above, or open the Gradient Lab, "
+                "which needs no weights.")
+        return None
+    if input is None:
+        st.info("Choose a demo or give an input in the **Try it** tab: the inspector looks inside the model on it.")
+        return None
+    try:
+        ins = run_inspection(task, model, input)
+    except BadInput as exc:
+        show_error(exc)
+        return None
+    except Exception as exc:  # noqa: BLE001
+        show_error(exc, "inspecting the model on this input")
+        return None
+    c = st.columns(4)
+    c[0].metric("loss on this input", _sci(ins.loss), help="target: the model's own answer unless the input has one")
+    c[1].metric("total gradient norm", _sci(ins.total_grad_norm))
+    c[2].metric("time steps", int(ins.hidden.step.max() + 1) if not ins.hidden.empty else 0)
+    rho = float(ins.spectra.spectral_radius.max()) if not ins.spectra.empty else float("nan")
+    c[3].metric("largest spectral radius of w'", _sci(rho))
+    for section in (lambda: _through_time(task, ins, key), lambda: _saliency(ins, key),
+                    lambda: _parameters(ins, key), lambda: _clipping(task, ins, key), lambda: _spectra(ins, key),
+                    lambda: _gates(ins, key), lambda: _hidden_states(ins, key)):
+        try:
+            section()
+        except Exception as exc:  # noqa: BLE001 -- one broken view must not hide the others
+            show_error(exc, "drawing an inspector chart")
+    return ins

@@ -1,0 +1,111 @@
+"""Load models once per process, and set torch's threads for a small shared host.
+
+A Streamlit server runs every session's script in its own thread of ONE process. Each model is loaded once
+(``st.cache_resource``) and shared read-only by every session: inference runs under ``torch.inference_mode`` and
+the inspector uses ``torch.autograd.grad`` (nothing is written into ``.grad``), so sharing is safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+import streamlit as st
+import torch
+
+from core.ui.widgets import md_escape
+from core.weights import CARD_FILE, WEIGHTS_FILE, WeightsError, WeightsMissing, load_model, read_card, variant_file
+
+log = logging.getLogger("rnnlab.ui")
+
+_CONFIGURED = False
+_LOCK = threading.Lock()
+
+
+def configure_torch(threads: int | None = None) -> int:
+    """Give each inference one intra-op thread (once per process; later calls are no-ops).
+
+    Our models are small: a single request gains little from many threads, while N sessions each asking torch
+    for every core oversubscribe a 2-core host and everyone waits. One thread per request lets concurrent
+    sessions run side by side instead. $RNNLAB_TORCH_THREADS overrides (e.g. on a big dedicated server)."""
+    global _CONFIGURED
+    with _LOCK:
+        if _CONFIGURED:
+            return torch.get_num_threads()
+        n = threads or int(os.environ.get("RNNLAB_TORCH_THREADS", "1") or 1)
+        torch.set_num_threads(max(1, n))
+        try:  # only allowed before any inter-op work has started; harmless to skip when it has
+            torch.set_num_interop_threads(1)
+        except RuntimeError:
+            pass
+        _CONFIGURED = True
+        return torch.get_num_threads()
+
+
+def _stamp(folder: Path, variant: str | None) -> tuple:
+    """Modification times of the card and weights file: retraining while the app runs loads the new model."""
+    out = []
+    for name in (CARD_FILE, variant_file(variant) if variant else WEIGHTS_FILE):
+        try:
+            out.append((folder / name).stat().st_mtime_ns)
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
+@st.cache_resource(show_spinner="Loading the model ...", max_entries=64)
+def _load(name: str, variant: str | None, folder: str, stamp: tuple, _task) -> torch.nn.Module:
+    # The key is (name, variant, folder, stamp); _task is not hashed (leading underscore).
+    model = load_model(_task, Path(folder), variant=variant)
+    log.info("loaded %s%s from %s", name, f" ({variant})" if variant else "", folder)
+    return model
+
+
+def weights_status(task) -> str:
+    """'ready' | 'missing' -- from the files alone, without loading anything (for Home and the Plugins page)."""
+    folder = Path(task.weights_path())
+    return "ready" if (folder / CARD_FILE).is_file() and (folder / WEIGHTS_FILE).is_file() else "missing"
+
+
+def card_only(task) -> dict | None:
+    """The task's card.json even when its model cannot be loaded (so the Model card still shows); else None."""
+    try:
+        return read_card(Path(task.weights_path()))
+    except Exception:  # noqa: BLE001 -- no card, or an unreadable one: the page already said so
+        return None
+
+
+def get_model(task, variant: str | None = None, *, quiet: bool = False) -> torch.nn.Module | None:
+    """The task's trained model (eval mode, with ``.card``), loaded once per process; or None.
+
+    On None a message has already been shown (unless ``quiet``): missing weights say so with the command that
+    trains them; a corrupted or mismatched file is an error naming the file and the fix."""
+    folder = Path(task.weights_path())
+    try:
+        return _load(task.name, variant, str(folder), _stamp(folder, variant), task)
+    except WeightsError as exc:
+        if not quiet:
+            show_weights_error(task, exc)
+        return None
+    except Exception as exc:  # noqa: BLE001 -- whatever a plugin's build_model does, the page must survive
+        log.exception("loading weights for %s failed", task.name)
+        if not quiet:
+            st.error(f"The model for **{md_escape(task.title)}** could not be loaded ({type(exc).__name__}). "
+                     f"Retrain it with the command below; details are in the server log.")
+            st.code(task.train_command(), language="bash")
+        return None
+
+
+def show_weights_error(task, exc: WeightsError) -> None:
+    """Show a WeightsError: its message names the file; the fix command gets its own copyable block."""
+    msg, _, fix = str(exc).partition(" Fix it with: ")
+    fix, msg = fix or task.train_command(), md_escape(msg)
+    if isinstance(exc, WeightsMissing):
+        st.warning(f"**No trained weights for {md_escape(task.title)} yet.** {msg}\n\nTrain them with:",
+                   icon=":material/hourglass_empty:")
+    else:
+        st.error(f"**The weights for {md_escape(task.title)} cannot be used.** {msg}\n\nRetrain them with:",
+                 icon=":material/error:")
+    st.code(fix, language="bash")

@@ -1,0 +1,120 @@
+"""The frame of every task page: header, weights check, and the three tabs Try it / Inspect / Model card.
+
+A task's page module is usually three lines::
+
+    import streamlit as st
+    from core.ui.page import task_page
+    def render(task):
+        task_page(task, try_it=lambda model: _try_it(task, model))
+
+``try_it(model)`` draws the Try-it tab and RETURNS the current input (or None); the Inspect tab runs the shared
+inspector on that input, then ``inspect_extra(model, input)`` if given. Nothing a task draws can take the page down:
+each tab is guarded, and a ``BadInput`` raised anywhere becomes a friendly warning.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+from core.ui.card import render_model_card
+from core.ui.inspector import render_inspector
+from core.ui.load import card_only, get_model
+from core.ui.widgets import demo_buttons, guarded, md_escape, shape_badge, show_error, text_input_with_demos
+
+log = logging.getLogger("rnnlab.ui")
+
+TABS = ("Try it", "Inspect", "Model card")
+TAB_KEY = "tab"  # the query parameter that names the open tab: ...?tab=Inspect opens the inspector
+
+
+def header(task) -> None:
+    st.title(task.title, anchor=False)
+    shape_badge(task.shape)
+    st.markdown(md_escape(task.summary))
+
+
+def default_try_it(task, model) -> Any:
+    """A generic Try-it tab for any task: demos, a text box (text tasks) and the raw predict() output."""
+    key = f"{task.name}_try"
+    if task.primary_input == "text":
+        current = text_input_with_demos(task, key="q")
+    else:
+        demo = demo_buttons(task, key)
+        demos = guarded(task.demos, what="listing the demos") or []
+        if demo is not None:
+            st.session_state[f"{key}_pick"] = demo.label
+        label = st.session_state.get(f"{key}_pick", demos[0].label if demos else None)
+        current = next((d.input for d in demos if d.label == label), None)
+        if label:
+            st.caption(f"Input: demo **{md_escape(label)}**")
+    if current is None or current == "":
+        st.info("Choose a demo or type an input.")
+        return None
+    try:
+        with st.spinner("Thinking ..."):
+            out = task.predict(model, current)
+    except Exception as exc:  # noqa: BLE001 -- BadInput becomes a warning, the rest a friendly error
+        show_error(exc, "predicting")
+        return None
+    st.json(out)
+    return current
+
+
+def _variants_with_weights(card: dict) -> list[str]:
+    return [n for n, c in (card.get("comparison") or {}).items()
+            if isinstance(c, dict) and c.get("weights_file") and n != card.get("served_variant")]
+
+
+def _inspect_tab(task, model, current, inspect_extra) -> None:
+    card = getattr(model, "card", None) or {}
+    others = _variants_with_weights(card)
+    target = model
+    if others:  # kept variants: inspect e.g. the plain RNN and the LSTM on the same input, side by side in time
+        served = card.get("served_variant") or "served model"
+        pick = st.segmented_control("Model to inspect", [served] + others, default=served,
+                                    key=f"{task.name}_insp_variant",
+                                    help="Variants trained with the same budget (see the Model card).")
+        if pick and pick != served:
+            target = get_model(task, pick)
+            if target is None:
+                return
+    render_inspector(task, target, current)
+    if inspect_extra is not None and current is not None:
+        st.divider()
+        guarded(inspect_extra, target, current, what="drawing this task's extra views")
+
+
+def task_page(task, try_it: Callable[[Any], Any] | None = None,
+              inspect_extra: Callable[[Any, Any], None] | None = None) -> None:
+    """Draw a task page. ``try_it(model) -> input | None``; None uses ``default_try_it``.
+
+    Missing or broken weights: the message and the exact training command are shown, and the page still draws
+    everything that needs no model (demos, architecture, data source)."""
+    header(task)
+    model = get_model(task)
+    tabs = st.tabs(list(TABS), key=TAB_KEY, on_change="rerun", bind="query-params")
+    current = None
+    with tabs[0]:
+        # Always drawn, even when another tab is open: its widgets keep their state and it yields the input.
+        if model is None:
+            st.info("The model answers once it is trained (command above). These are the demos it will take:")
+            for d in guarded(task.demos, what="listing the demos") or []:
+                st.markdown(f"- **{md_escape(d.label)}**" + (f": {md_escape(d.note)}" if d.note else ""))
+        else:
+            fn = try_it or (lambda m: default_try_it(task, m))
+            current = guarded(fn, model, what="running this task's Try it tab")
+    with tabs[1]:
+        if tabs[1].open is not False:  # None (untracked) or True: draw; False: skip the work
+            if model is None:
+                st.info("The inspector needs the trained model. Meanwhile the **Gradient Lab** shows vanishing and "
+                        "exploding gradients without any weights.")
+            else:
+                guarded(_inspect_tab, task, model, current, inspect_extra, what="inspecting the model")
+    with tabs[2]:
+        if tabs[2].open is not False:
+            card = model.card if model is not None else card_only(task)
+            guarded(render_model_card, task, card, model, what="drawing the model card")

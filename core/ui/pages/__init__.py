@@ -1,0 +1,12 @@
+"""Whole pages that are not task pages: home (Home), gradient_lab (Gradient Lab), plugins (Plugins).
+
+The URL of every page is decided here, so the router and the browser test agree on it.
+"""
+
+FIXED_PATHS = {"home": "", "gradient_lab": "gradient-lab", "plugins": "plugins"}  # page -> url path ("" = root)
+RESERVED = {"home", "plugins", "gradient-lab"}  # url paths a task cannot take
+
+
+def task_url_path(name: str) -> str:
+    """A task's page lives at /<name> (or /task-<name> in the unlikely case its name is a fixed page's)."""
+    return name if name not in RESERVED else f"task-{name}"

@@ -1,0 +1,190 @@
+"""Small shared widgets: one-click demos, error display, coloured tokens, a guard that keeps a page alive.
+
+Rules every page follows through these helpers: a user never sees a traceback (it goes to the server log), a
+``BadInput`` is a friendly warning with the task's own message, and any text that came from a user or a dataset is
+escaped before it reaches Markdown or HTML.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import math
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import streamlit as st
+
+from core.task import BadInput, Demo
+
+log = logging.getLogger("rnnlab.ui")
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>$~:])")
+
+
+def md_escape(text: Any) -> str:
+    """Make arbitrary text literal inside st.markdown / st.error (no emphasis, links, LaTeX, emoji codes)."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+def md_code(text: Any, limit: int = 200) -> str:
+    """Text as an inline code span. Markdown does no escaping inside code spans, so backticks and newlines go."""
+    return "`" + str(text).replace("`", "'").replace("\n", " ")[:limit] + "`"
+
+
+# ---- errors -----------------------------------------------------------------------------------------------------
+
+def show_error(exc: BaseException, what: str = "") -> None:
+    """Show an exception the way a user should see it.
+
+    BadInput -> a warning with the task's message (the task wrote it for users);
+    WeightsError -> an error with its message (it names the file and the fix);
+    anything else -> a generic, friendly error; the traceback goes to the server log only."""
+    from core.weights import WeightsError  # local: keeps this module light to import
+
+    if isinstance(exc, BadInput):
+        st.warning(md_escape(str(exc) or "This input cannot be used."), icon=":material/edit_note:")
+        return
+    if isinstance(exc, WeightsError):
+        st.error(md_escape(str(exc)), icon=":material/error:")
+        return
+    log.error("error while %s", what or "running a page", exc_info=exc)
+    doing = f" while {what}" if what else ""
+    st.error(f"Something went wrong{doing} ({type(exc).__name__}). Try another input or a demo; the details are "
+             "in the server log.", icon=":material/error:")
+
+
+def guarded(fn: Callable, *args, what: str = "", **kwargs):
+    """Call ``fn``; on any exception show it with ``show_error`` and return None, so the rest of the page draws.
+
+    Streamlit's own control flow (st.rerun, st.stop, st.switch_page) derives from BaseException and passes."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 -- the point of the guard
+        show_error(exc, what)
+        return None
+
+
+# ---- demos ------------------------------------------------------------------------------------------------------
+
+def demo_buttons(task, key: str, label: str = "One-click demos") -> Demo | None:
+    """A row of buttons, one per ``task.demos()``; returns the Demo clicked in this run (else None).
+
+    The demo's note is the button's tooltip. Typical use: put ``demo.input`` into the input widget's session
+    state *before* drawing that widget (see ``text_input_with_demos``)."""
+    try:
+        demos = list(task.demos())
+    except Exception as exc:  # noqa: BLE001
+        show_error(exc, "listing the demos")
+        return None
+    if not demos:
+        return None
+    chosen = None
+    st.caption(label)
+    with st.container(horizontal=True, gap="small"):
+        for i, demo in enumerate(demos):
+            if st.button(demo.label, key=f"{key}_demo_{i}", help=demo.note or None):
+                chosen = demo
+    return chosen
+
+
+def text_input_with_demos(task, key: str = "q", label: str = "Your input", default: str | None = None,
+                          max_chars: int = 2000, area: bool = False, placeholder: str | None = None) -> str:
+    """Demo buttons above a text box whose value lives in the URL (``?q=...``) so a link shares the input.
+
+    A demo click fills the box. Returns the current text (the first demo's input on a first visit)."""
+    demo = demo_buttons(task, key)
+    if demo is not None:
+        st.session_state[key] = str(demo.input)
+    if key not in st.session_state and key not in st.query_params:
+        if default is None:
+            try:
+                demos = task.demos()
+                default = str(demos[0].input) if demos else ""
+            except Exception:  # noqa: BLE001 -- a broken demos() was already reported by demo_buttons
+                default = ""
+        st.session_state[key] = default[:max_chars]
+    widget = st.text_area if area else st.text_input
+    text = widget(label, key=key, max_chars=max_chars, placeholder=placeholder, bind="query-params")
+    if demo is not None and demo.note:
+        st.caption(md_escape(demo.note))
+    return text
+
+
+# ---- coloured tokens --------------------------------------------------------------------------------------------
+
+VISIBLE = {" ": "\u2423", "\n": "\u21b5", "\t": "\u21e5", "": "\u2205"}
+
+
+def _rgba(v: float, signed: bool) -> str:
+    """v in [0, 1] (sequential) or [-1, 1] (signed) -> a translucent colour that works on light and dark themes."""
+    if math.isnan(v):
+        return "rgba(128,128,128,0.15)"
+    a = min(1.0, abs(v)) * 0.85 + 0.05
+    if signed and v < 0:
+        return f"rgba(31,119,180,{a:.3f})"  # blue: pushes against the answer
+    return f"rgba(255,127,14,{a:.3f})"  # orange: pushes towards it / large gradient
+
+
+def token_html(tokens: Sequence[Any], values: Sequence[float], *, signed: bool | None = None,
+               vmax: float | None = None, fmt: str = "{:.3g}", name: str = "value", legend: bool = True,
+               max_tokens: int = 3000) -> str:
+    """HTML for tokens whose background encodes a value (saliency, probability, gradient). Every token is escaped.
+
+    signed=None picks a diverging scale (blue < 0 < orange) when any value is negative, else a sequential one.
+    Values are scaled by ``vmax`` (default: the largest |value|). Hover a token for its exact value."""
+    toks = [str(t) for t in tokens][:max_tokens]
+    vals = [float(v) if v is not None else float("nan") for v in values][:len(toks)]
+    vals += [float("nan")] * (len(toks) - len(vals))
+    finite = [abs(v) for v in vals if not math.isnan(v)]
+    if signed is None:
+        signed = any(v < 0 for v in vals if not math.isnan(v))
+    scale = vmax if vmax and vmax > 0 else (max(finite) if finite and max(finite) > 0 else 1.0)
+    spans = []
+    for tok, v in zip(toks, vals):
+        shown = VISIBLE.get(tok, tok) if tok.strip() == "" else tok
+        tip = html.escape(f"{tok!r}: {name} = {fmt.format(v)}" if not math.isnan(v) else f"{tok!r}", quote=True)
+        spans.append(f'<span title="{tip}" style="background:{_rgba(v / scale, signed)};padding:1px 4px;'
+                     f'margin:1px;border-radius:4px;display:inline-block;font-family:ui-monospace,monospace;'
+                     f'white-space:pre">{html.escape(shown)}</span>')
+    more = f' <span style="opacity:.6">... ({len(tokens) - len(toks)} more not shown)</span>' \
+        if len(tokens) > len(toks) else ""
+    body = f'<div style="line-height:2.0">{"".join(spans)}{more}</div>'
+    if legend:
+        lo = f"-{fmt.format(scale)}" if signed else "0"
+        grad = ("linear-gradient(90deg, rgba(31,119,180,.9), rgba(128,128,128,.05), rgba(255,127,14,.9))" if signed
+                else "linear-gradient(90deg, rgba(255,127,14,.05), rgba(255,127,14,.9))")
+        body += (f'<div style="font-size:0.8em;opacity:.75;display:flex;align-items:center;gap:6px;margin-top:4px">'
+                 f'{html.escape(name)}: {html.escape(lo)}<span style="display:inline-block;width:120px;height:10px;'
+                 f'border-radius:3px;background:{grad}"></span>{html.escape(fmt.format(scale))}</div>')
+    return body
+
+
+def show_tokens(tokens: Sequence[Any], values: Sequence[float], **kwargs) -> None:
+    """Render ``token_html`` (st.html sanitises it again with DOMPurify)."""
+    st.html(token_html(tokens, values, **kwargs))
+
+
+# ---- small formatting helpers -------------------------------------------------------------------------------------
+
+SHAPE_LABELS = {
+    "one_to_one": "One to one",
+    "one_to_many": "One to many",
+    "many_to_one": "Many to one",
+    "many_to_many": "Many to many",
+    "encoder_decoder": "Encoder-decoder",
+}
+SHAPE_ICONS = {
+    "one_to_one": ":material/arrow_forward:",
+    "one_to_many": ":material/call_split:",
+    "many_to_one": ":material/call_merge:",
+    "many_to_many": ":material/view_week:",
+    "encoder_decoder": ":material/swap_horiz:",
+}
+SHAPE_COLORS = {"one_to_one": "gray", "one_to_many": "violet", "many_to_one": "blue", "many_to_many": "green",
+                "encoder_decoder": "orange"}
+
+
+def shape_badge(shape: str) -> None:
+    st.badge(SHAPE_LABELS.get(shape, shape), icon=SHAPE_ICONS.get(shape), color=SHAPE_COLORS.get(shape, "gray"))

@@ -1,0 +1,159 @@
+"""Browser test: the real app, served by `streamlit run`, opened page by page in Debian's Chromium via Playwright.
+
+Every page the registry implies (Home, Gradient Lab, Plugins, one per task) must load with no exception element and
+no guarded crash message, and survive one interaction (a demo button and the Inspect tab on task pages; a slider,
+button or expander elsewhere). Uses the system browser at /usr/bin/chromium -- never `playwright install`.
+Run: pytest -m browser tests/test_browser.py
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+CRASH_TEXT = ("Something went wrong", "could not be loaded")  # what core.ui's guards show instead of a traceback
+STATE_JS = """() => { const a = document.querySelector('[data-testid="stApp"]');
+    return a ? a.getAttribute('data-test-script-state') : 'none'; }"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_health(base: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(base + "/_stcore/health", timeout=2) as r:
+                if r.read().decode().strip() == "ok":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError("the app did not become healthy in time")
+
+
+def settle(page, timeout: float = 60, quiet: float = 0.6) -> None:
+    """Wait until the script has finished running and stayed finished for ``quiet`` seconds."""
+    t0, since = time.time(), None
+    while time.time() - t0 < timeout:
+        if page.evaluate(STATE_JS) == "notRunning":
+            since = since or time.time()
+            if time.time() - since >= quiet:
+                return
+        else:
+            since = None
+        time.sleep(0.15)
+    raise TimeoutError(f"page {page.url} still running after {timeout} s")
+
+
+def check(page, what: str) -> None:
+    n = page.locator('[data-testid="stException"]').count()
+    assert n == 0, f"{what}: {n} exception element(s) on {page.url}"
+    body = page.locator('[data-testid="stMain"]').inner_text()
+    for text in CRASH_TEXT:
+        assert text not in body, f"{what}: the page shows '{text}' ({page.url})"
+
+
+def use_one_widget(page, is_task: bool) -> str:
+    main = page.locator('[data-testid="stMain"]')
+    if is_task:
+        demo = main.locator('[data-testid="stButton"] button:visible')
+        if demo.count():
+            demo.first.click()
+            settle(page)
+        tab = main.get_by_role("tab", name="Inspect")
+        if tab.count():
+            tab.first.click()
+            return "demo button + Inspect tab"
+        return "demo button"
+    slider = main.get_by_role("slider").filter(visible=True)
+    if slider.count():
+        slider.first.focus()
+        page.keyboard.press("ArrowRight")
+        return "slider"
+    button = main.locator('[data-testid="stButton"] button:visible')
+    if button.count():
+        button.first.click()
+        return "button"
+    summary = main.locator('[data-testid="stExpander"] summary:visible')
+    if summary.count():
+        summary.first.click()
+        return "expander"
+    return "none"
+
+
+def page_urls() -> list[tuple[str, str, bool]]:
+    """(label, path, is_task) for every page: enumerate the registry the same way the router does."""
+    from core.registry import discover
+    from core.ui.pages import FIXED_PATHS, task_url_path
+
+    reg = discover()
+    urls = [(name, "/" + path, False) for name, path in FIXED_PATHS.items()]
+    urls += [(f"task {n}", "/" + task_url_path(n), True) for n in reg.tasks]
+    return urls
+
+
+def test_every_page_in_chromium():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
+    playwright = pytest.importorskip("playwright.sync_api")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+         "--server.fileWatcherType", "none", "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--browser.gatherUsageStats", "false"],
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    t0 = time.time()
+    try:
+        wait_health(base, proc)
+        urls = page_urls()
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                for label, path, is_task in urls:
+                    page.goto(base + path)
+                    page.wait_for_selector('[data-testid="stApp"]', timeout=30_000)
+                    settle(page)
+                    check(page, f"{label} on load")
+                    used = use_one_widget(page, is_task)
+                    settle(page, timeout=90)
+                    check(page, f"{label} after using a widget ({used})")
+            finally:
+                browser.close()
+        assert time.time() - t0 < 300, "the browser test should stay well under a few minutes"
+    except BaseException:
+        log.flush()
+        tail = Path(log.name).read_text(errors="replace")[-4000:]
+        print("---- streamlit log (tail) ----\n" + tail)
+        raise
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        log.close()
+        os.unlink(log.name)

@@ -1,0 +1,298 @@
+"""AppTest tests for the app shell: the router, the Plugins page and the shared task page (core.ui.page).
+
+A tiny fake many-to-one task (count the letter 'a' > count of 'b'?) is defined here, its weights saved to a tmp
+dir with core.weights.save_weights, so every test runs in a second without real data or trained models.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from streamlit.testing.v1 import AppTest
+
+from core.registry import PluginError, Registry
+from core.shapes import ManyToOne
+from core.task import BadInput, Demo, Recipe, Splits, Task
+from core.weights import save_weights
+
+REPO = Path(__file__).resolve().parent.parent
+APP = REPO / "streamlit_app.py"
+VOCAB = "_abc "  # id 0 = padding
+
+
+class FakeTask(Task):
+    name = "fake_ab"
+    title = "More a than b? (fake)"
+    shape = "many_to_one"
+    summary = "Letters in, 'more a than b?' out: a test double."
+    config = {"cell": "lstm", "hidden_size": 8, "embed": 6}
+    recipe = Recipe(metric="accuracy", epochs=1, clip_norm=1.0,
+                    anchors={"chance": "50% accuracy (two balanced classes)"})
+    page = "core.ui.page:task_page"  # task_page(task) with the default Try-it tab
+    data_source = "generated in the test (public domain)"
+
+    def build_model(self, config, meta):
+        return ManyToOne(config["embed"], config["hidden_size"], 2, cell=config["cell"], vocab_size=len(VOCAB))
+
+    def synthetic_data(self, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        x = torch.randint(1, len(VOCAB), (32, 10), generator=g)
+        y = ((x == 1).sum(1) > (x == 2).sum(1)).long()
+        d = {"x": x, "y": y}
+        return Splits(d, d, d, meta={"vocab": VOCAB})
+
+    def load_data(self, data_dir):
+        return self.synthetic_data()
+
+    def batches(self, data, batch_size, shuffle, seed=0):
+        yield data
+
+    def loss(self, model, batch):
+        return F.cross_entropy(model(batch["x"]), batch["y"])
+
+    def evaluate(self, model, data):
+        with torch.no_grad():
+            return {"accuracy": float((model(data["x"]).argmax(-1) == data["y"]).float().mean())}
+
+    def demos(self):
+        return [Demo("mostly a", "aab a", note="three a, one b"), Demo("mostly b", "bbab")]
+
+    def encode(self, text):
+        ids = [VOCAB.index(c) for c in str(text)[:200] if c in VOCAB[1:]]
+        if not ids:
+            raise BadInput("Type some of the letters a, b and c.")
+        return torch.tensor([ids])  # (1, T)
+
+    def predict(self, model, input):
+        x = self.encode(input)
+        with torch.inference_mode():
+            p = torch.softmax(model(x), -1)[0]
+        return {"more_a": float(p[1])}
+
+    def inspect_loss(self, model, input):
+        x = self.encode(input)
+        logits = model(x)
+        return F.cross_entropy(logits, logits.argmax(-1).detach()), [VOCAB[i] for i in x[0].tolist()]
+
+
+def make_task(weights_dir: Path, train: bool = True, variants: bool = True) -> FakeTask:
+    task = FakeTask()
+    task.weights_dir = weights_dir
+    if train:
+        torch.manual_seed(0)
+        model = task.build_model(task.config, {"vocab": VOCAB})
+        gru_cfg = dict(task.config, cell="gru")
+        extra = {"gru": task.build_model(gru_cfg, {})} if variants else {}
+        hist = [{"epoch": e, "train_loss": 0.7 - 0.1 * e, "val": {"accuracy": 0.5 + 0.1 * e}, "grad_norm": 1.0,
+                 "seconds": 1.0, "samples_per_s": 100.0, "lr": 1e-3} for e in range(3)]
+        card = {"name": task.name, "title": task.title, "shape": task.shape, "config": task.config,
+                "meta": {"vocab": VOCAB}, "metric": "accuracy", "metrics": {"accuracy": 0.75},
+                "val_metrics": {"accuracy": 0.8}, "served_variant": "lstm", "anchors": task.recipe.anchors,
+                "comparison": {"lstm": {"config": task.config, "val": {"accuracy": 0.8}, "test": {"accuracy": 0.75},
+                                        "num_params": 1, "epochs": 3},
+                               "gru": {"config": gru_cfg, "val": {"accuracy": 0.7}, "test": {"accuracy": 0.7},
+                                       "num_params": 1, "epochs": 3}},
+                "history": {"lstm": hist, "gru": hist},
+                "dataset": {"description": "synthetic letters", "source": task.data_source, "synthetic": True,
+                            "files": []},
+                "training": {"command": "python -m core.train fake_ab --synthetic", "wall_seconds": 3.0}}
+        save_weights(weights_dir, model, card, extra)
+    return task
+
+
+def page_script(task, mode="default"):
+    """An AppTest script: draw the shared task page for ``task`` (its source runs on its own in AppTest)."""
+    from core.ui.page import task_page
+
+    if mode == "bad_input":
+        def try_it(model):
+            task.predict(model, "")  # raises BadInput
+            return "never"
+        task_page(task, try_it=try_it)
+    elif mode == "crash":
+        def try_it(model):
+            raise RuntimeError("boom")
+        task_page(task, try_it=try_it)
+    else:
+        task_page(task)
+
+
+def run_page(task, mode="default", tab: str | None = None) -> AppTest:
+    at = AppTest.from_function(page_script, args=(task, mode), default_timeout=30)
+    if tab:
+        at.session_state["tab"] = tab
+    return at.run()
+
+
+def texts(at: AppTest) -> str:
+    parts = []
+    for kind in ("markdown", "caption", "info", "warning", "error", "success", "code", "title", "subheader"):
+        parts += [str(e.value) for e in getattr(at, kind)]
+    return "\n".join(parts)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    import streamlit as st
+
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield
+
+
+# ---- task page ----------------------------------------------------------------------------------------------------
+
+def test_task_page_renders_and_predicts(tmp_path):
+    at = run_page(make_task(tmp_path))
+    assert not at.exception
+    assert [t.label for t in at.tabs] == ["Try it", "Inspect", "Model card"]
+    assert at.title[0].value == FakeTask.title
+    assert len(at.json) == 1  # the default Try-it tab shows predict()'s output for the first demo
+    at.button[1].click().run()  # the second demo
+    assert not at.exception
+    assert at.text_input(key="q").value == "bbab"
+
+
+def test_missing_weights_shows_train_command(tmp_path):
+    task = make_task(tmp_path / "nothing", train=False)
+    at = run_page(task)
+    assert not at.exception
+    assert any("No trained weights" in w.value for w in at.warning)
+    assert any(c.value == task.train_command() for c in at.code)
+    assert "mostly a" in texts(at)  # demos are still listed
+    at = run_page(task, tab="Model card")  # the card draws what it can without weights
+    assert not at.exception
+    assert len(at.get("graphviz_chart")) == 1
+
+
+def test_corrupted_weights_is_a_clear_error(tmp_path):
+    task = make_task(tmp_path)
+    f = tmp_path / "model.safetensors"
+    f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    at = run_page(task)
+    assert not at.exception
+    msg = " ".join(e.value for e in at.error)
+    assert "cannot be used" in msg and "model.safetensors" in msg
+    assert any(c.value == task.train_command() for c in at.code)
+    at = run_page(task, tab="Model card")  # the card itself is still readable and shown
+    assert not at.exception
+    assert "could not be loaded" in texts(at) and "50% accuracy" in texts(at)
+
+
+def test_bad_input_is_a_warning_not_an_exception(tmp_path):
+    at = run_page(make_task(tmp_path), mode="bad_input")
+    assert not at.exception
+    assert any("letters a, b and c" in w.value for w in at.warning)
+
+
+def test_crashing_try_it_is_a_friendly_error(tmp_path):
+    at = run_page(make_task(tmp_path), mode="crash")
+    assert not at.exception
+    assert any("Something went wrong" in e.value for e in at.error)
+    assert "boom" not in texts(at)  # no exception text or traceback reaches the user
+
+
+def test_inspect_tab_renders(tmp_path):
+    at = run_page(make_task(tmp_path), tab="Inspect")
+    assert not at.exception, [e.value for e in at.exception]
+    body = texts(at)
+    for section in ("Gradient through time", "Which inputs mattered", "Gradient per parameter", "Gradient clipping",
+                    "The recurrent matrix", "Gate activations"):
+        assert section in body
+    assert not at.error
+    # the clipping slider moves and the page redraws from the cached inspection
+    at.select_slider(key="insp_fake_ab_clip").set_value(0.001).run()
+    assert not at.exception and not at.error
+    assert "multiplies every gradient" in texts(at)
+    # a kept variant (the GRU) can be inspected on the same input
+    picker = at.segmented_control(key="fake_ab_insp_variant")
+    assert list(picker.options) == ["lstm", "gru"]
+    picker.set_value("gru").run()
+    assert not at.exception and not at.error
+    assert "update gate" in texts(at)
+
+
+def test_model_card_tab_renders(tmp_path):
+    at = run_page(make_task(tmp_path), tab="Model card")
+    assert not at.exception
+    body = texts(at)
+    assert "synthetic" in body and "50% accuracy" in body
+    assert len(at.dataframe) >= 2  # metrics + comparison
+    assert len(at.get("graphviz_chart")) == 1
+
+
+def test_token_html_escapes():
+    from core.ui.widgets import token_html
+
+    out = token_html(["<script>alert(1)</script>", "a&b", " "], [0.1, -0.5, float("nan")])
+    assert "<script>" not in out and "&lt;script&gt;" in out and "a&amp;b" in out
+
+
+# ---- router and Plugins page ------------------------------------------------------------------------------------
+
+def fake_registry(task) -> Registry:
+    reg = Registry()
+    reg.add(task, "tests/fake")
+    broken = FakeTask()
+    broken.name, broken.page = "broken_page", "no_such_module.page:render"
+    reg.add(broken, "tests/broken_page")
+    reg.errors.append(PluginError("tasks/kaputt", "failed to import: ImportError: nope", "Traceback ...\nImportError"))
+    reg.add(FakeTask(), "entry point fake_ab = other:TASK")  # duplicate name
+    return reg
+
+
+@pytest.fixture
+def router(tmp_path, monkeypatch):
+    import core.registry
+
+    reg = fake_registry(make_task(tmp_path))
+    monkeypatch.setattr(core.registry, "discover", lambda *a, **k: reg)
+    return reg
+
+
+def goto(at: AppTest, url_path: str) -> AppTest:
+    from streamlit.util import calc_hash
+
+    at._page_hash = calc_hash(url_path)  # st.Page's script hash is the hash of its url_path
+    return at.run()
+
+
+def test_router_home_and_warning(router):
+    at = AppTest.from_file(str(APP), default_timeout=30).run()
+    assert not at.exception
+    side = " ".join(w.value for w in at.sidebar.warning)
+    assert "2 plugin problems" in side and "duplicate" in side
+
+
+def test_router_plugins_page(router):
+    at = goto(AppTest.from_file(str(APP), default_timeout=30).run(), "plugins")
+    assert not at.exception
+    assert at.title[0].value == "Plugins"
+    errs = " ".join(e.value for e in at.error)
+    assert "kaputt" in errs and "duplicate task name" in errs
+    assert len(at.expander) >= 1
+
+
+def test_router_task_pages_and_broken_page(router):
+    at = goto(AppTest.from_file(str(APP), default_timeout=30).run(), "fake_ab")
+    assert not at.exception
+    assert at.title[0].value == FakeTask.title
+    at = goto(AppTest.from_file(str(APP), default_timeout=30).run(), "broken_page")
+    assert not at.exception
+    assert any("could not be loaded" in e.value for e in at.error)
+
+
+def test_plugins_page_alone(tmp_path):
+    def script(reg):
+        from core.ui.pages.plugins import render
+
+        render(reg)
+
+    at = AppTest.from_function(script, args=(fake_registry(make_task(tmp_path)),), default_timeout=30).run()
+    assert not at.exception
+    df = at.dataframe[0].value
+    assert set(df.task) == {"fake_ab", "broken_page"}
+    assert set(df.weights) == {"ready", "missing"}
