@@ -138,7 +138,25 @@ class Task:
         return root / (self.data_subdir or self.name)
 
     def train_command(self) -> str:
-        return f"python -m core.train {self.name} --data-dir {self.resolve_data_dir()}"
+        """The command that trains this task, as a user types it from the repository root (no host paths)."""
+        if os.environ.get(f"RNNLAB_DATA_{self.name.upper()}"):
+            where = f"$RNNLAB_DATA_{self.name.upper()}"
+        else:
+            where = display_path(self.resolve_data_dir())
+        return f"python -m core.train {self.name} --data-dir {where}"
+
+
+def display_path(path: str | Path) -> str:
+    """A path as shown to users: relative to the repository when it is near it, else only its last parts --
+    messages never reveal the host's directory layout."""
+    p = Path(path)
+    try:
+        rel = os.path.relpath(p.resolve(), REPO)
+    except ValueError:
+        rel = ""
+    if rel and rel.count("..") <= 1:
+        return rel
+    return str(Path("...", *p.parts[-3:])) if len(p.parts) > 3 else str(p)
 
 
 class BadInput(ValueError):

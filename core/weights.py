@@ -20,6 +20,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from core.layers import param_count
+from core.task import display_path
 
 WEIGHTS_FILE, CARD_FILE = "model.safetensors", "card.json"
 MAX_CARD_BYTES = 20_000_000  # a card is metadata; anything larger is not ours
@@ -102,15 +103,15 @@ def read_card(folder: Path, fix: str = "") -> dict:
     path = Path(folder) / CARD_FILE
     hint = f" Fix it with: {fix}" if fix else ""
     if not path.is_file():
-        raise WeightsMissing(f"no model card at {path}.{hint}")
+        raise WeightsMissing(f"no model card at {display_path(path)}.{hint}")
     if path.stat().st_size > MAX_CARD_BYTES:
-        raise WeightsCorrupted(f"model card {path} is implausibly large.{hint}")
+        raise WeightsCorrupted(f"model card {display_path(path)} is implausibly large.{hint}")
     try:
         card = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WeightsCorrupted(f"model card {path} is not valid JSON ({exc.__class__.__name__}).{hint}") from None
+        raise WeightsCorrupted(f"model card {display_path(path)} is not valid JSON ({exc.__class__.__name__}).{hint}") from None
     if not isinstance(card, dict) or "config" not in card:
-        raise WeightsCorrupted(f"model card {path} has no 'config'.{hint}")
+        raise WeightsCorrupted(f"model card {display_path(path)} has no 'config'.{hint}")
     return card
 
 
@@ -119,17 +120,17 @@ def load_state(folder: Path, card: dict, fix: str = "", variant: str | None = No
     path = Path(folder) / (variant_file(variant) if variant else WEIGHTS_FILE)
     hint = f" Fix it with: {fix}" if fix else ""
     if not path.is_file():
-        raise WeightsMissing(f"no weights file at {path}.{hint}")
+        raise WeightsMissing(f"no weights file at {display_path(path)}.{hint}")
     want = card.get("comparison", {}).get(variant, {}).get("weights_sha256") if variant else card.get("weights_sha256")
     if want:
         got = sha256_file(path)
         if got != want:
-            raise WeightsCorrupted(f"weights file {path} does not match its card (sha256 {got[:12]}... expected "
+            raise WeightsCorrupted(f"weights file {display_path(path)} does not match its card (sha256 {got[:12]}... expected "
                                    f"{str(want)[:12]}...): truncated, corrupted or replaced.{hint}")
     try:
         return load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise WeightsCorrupted(f"weights file {path} cannot be read: {str(exc).splitlines()[0][:200]}.{hint}") from None
+        raise WeightsCorrupted(f"weights file {display_path(path)} cannot be read: {str(exc).splitlines()[0][:200]}.{hint}") from None
 
 
 def load_into(model: nn.Module, state: dict[str, torch.Tensor], path: Path, fix: str = "") -> nn.Module:
@@ -148,7 +149,7 @@ def load_into(model: nn.Module, state: dict[str, torch.Tensor], path: Path, fix:
             k = wrong[0]
             parts.append(f"{len(wrong)} shape mismatches (e.g. {k}: file {tuple(state[k].shape)} vs model "
                          f"{tuple(own[k].shape)})")
-        raise WeightsMismatch(f"weights file {path} does not fit the model: {'; '.join(parts)}.{hint}")
+        raise WeightsMismatch(f"weights file {display_path(path)} does not fit the model: {'; '.join(parts)}.{hint}")
     model.load_state_dict(state, strict=True)
     return model
 
@@ -167,14 +168,14 @@ def load_model(task, folder: Path | None = None, device: str | torch.device = "c
     config = card["config"]
     if variant:
         if variant not in card.get("comparison", {}) or "weights_file" not in card["comparison"][variant]:
-            raise WeightsMissing(f"model card {folder / CARD_FILE} keeps no weights for variant {variant!r}. "
+            raise WeightsMissing(f"model card {display_path(folder / CARD_FILE)} keeps no weights for variant {variant!r}. "
                                  f"Fix it with: {fix}")
         config = card["comparison"][variant]["config"]
     state = load_state(folder, card, fix, variant)
     try:
         model = task.build_model(config, card.get("meta", {}))
     except Exception as exc:  # a card whose config the task cannot build from
-        raise WeightsMismatch(f"model card {folder / CARD_FILE} has a config this task cannot build "
+        raise WeightsMismatch(f"model card {display_path(folder / CARD_FILE)} has a config this task cannot build "
                               f"({type(exc).__name__}: {str(exc)[:200]}). Fix it with: {fix}") from None
     load_into(model, state, folder / (variant_file(variant) if variant else WEIGHTS_FILE), fix)
     model.card, model.config, model.meta = card, config, card.get("meta", {})
