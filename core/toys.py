@@ -1,0 +1,345 @@
+"""Long-range dependency toys for the Gradient Lab: small seeded problems where the answer depends on something
+the network read many steps ago, so backpropagation through time (BPTT) has to carry the gradient that far.
+
+  recall   x = [s, d, d, ..., d]  (one of K symbols, then length-1 random distractors)  ->  y = s
+           chance accuracy is 1/K; the only learning signal is a gradient that travels back length-1 steps.
+  adding   x_t = (u_t, m_t), u_t ~ U(0, 1), exactly two markers m_t = 1 (one in each half)  ->  y = sum of the two
+           marked u_t (Hochreiter & Schmidhuber 1997); "solved" means |error| < 0.04.
+
+``gradient_vs_distance`` measures ||dL/dh_t|| against the distance back in time at initialisation (through
+core.inspect, on the stepwise path), after rescaling the recurrent weight w' to a chosen spectral radius rho, and
+puts the linear theory ||dL/dh_T|| * rho**k beside it. ``train_toy`` trains one small many-to-one model for a
+bounded number of steps, with no / norm / value clipping, reporting every step to a callback so a UI can follow.
+
+Pure PyTorch + pandas (no Streamlit). Everything is seeded: the same arguments give the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from core.inspect import decay_rate, inspect_model, recurrent_spectra
+from core.layers import CELLS, GATES, Recurrent, check_cell
+
+TOYS = ("recall", "adding")
+CLIP_MODES = ("none", "norm", "value")
+CELL_LABELS = {"rnn_tanh": "RNN (tanh)", "rnn_relu": "RNN (ReLU)", "gru": "GRU", "lstm": "LSTM"}
+NUM_SYMBOLS = 4  # K symbols to remember in "recall": chance accuracy 1/4
+NUM_DISTRACTORS = 4  # distractor symbols (disjoint from the K): random, so the state cannot just idle
+EMBED = 16  # input embedding width for "recall"
+ADDING_TOLERANCE = 0.04  # the classic criterion for a correct sum
+DIVERGED_LOSS = 1e6  # a loss above this (or NaN/inf) counts as a blown-up run
+
+
+def check_toy(toy: str) -> str:
+    if toy not in TOYS:
+        raise ValueError(f"unknown toy {toy!r}; valid toys are: {', '.join(TOYS)}")
+    return toy
+
+
+def resolve_cell(cell: str, activation: str = "tanh") -> str:
+    """'rnn' + activation ('tanh' | 'relu') -> 'rnn_tanh' | 'rnn_relu'; any core cell name passes through.
+    The activation only concerns the plain RNN: GRU/LSTM have their own fixed sigmoid/tanh gates."""
+    if cell == "rnn":
+        if activation not in ("tanh", "relu"):
+            raise ValueError(f"unknown activation {activation!r}; valid activations are: tanh, relu")
+        return f"rnn_{activation}"
+    return check_cell(cell)
+
+
+def chance_accuracy(toy: str) -> float:
+    """Accuracy of guessing: 1/K for recall; for adding, always answering 1.0 (the mean sum) is within 0.04 of
+    the sum of two U(0,1) about 7.8% of the time (triangular density near its peak: 2*0.04 - 0.04**2)."""
+    return 1.0 / NUM_SYMBOLS if check_toy(toy) == "recall" else 2 * ADDING_TOLERANCE - ADDING_TOLERANCE ** 2
+
+
+# ---- data --------------------------------------------------------------------------------------------------------
+def _generator(seed: int | torch.Generator) -> torch.Generator:
+    return seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(int(seed))
+
+
+def recall_batch(batch_size: int, length: int, seed: int | torch.Generator = 0,
+                 num_symbols: int = NUM_SYMBOLS, num_distractors: int = NUM_DISTRACTORS) -> dict:
+    """{"x": (B, T) long ids, "y": (B,) long}: x[:, 0] is the symbol to recall (0..K-1), x[:, 1:] distractors
+    (K..K+D-1). The answer is asked for after the last step, so it lies length-1 steps back."""
+    if length < 2:
+        raise ValueError("recall needs length >= 2 (a symbol and at least one distractor)")
+    g = _generator(seed)
+    first = torch.randint(0, num_symbols, (batch_size,), generator=g)  # (B,)
+    noise = torch.randint(num_symbols, num_symbols + num_distractors, (batch_size, length - 1), generator=g)
+    return {"x": torch.cat([first[:, None], noise], dim=1), "y": first}  # (B, T), (B,)
+
+
+def adding_batch(batch_size: int, length: int, seed: int | torch.Generator = 0) -> dict:
+    """{"x": (B, T, 2) float, "y": (B,) float}: channel 0 values in [0, 1), channel 1 marks one step in each
+    half of the sequence; y is the sum of the two marked values."""
+    if length < 2:
+        raise ValueError("adding needs length >= 2 (two marked steps)")
+    g = _generator(seed)
+    vals = torch.rand(batch_size, length, generator=g)  # (B, T)
+    half = length // 2
+    a = torch.randint(0, half, (batch_size,), generator=g)  # (B,) one marker in the first half
+    b = torch.randint(half, length, (batch_size,), generator=g)  # (B,) one in the second
+    marks = torch.zeros(batch_size, length)
+    rows = torch.arange(batch_size)
+    marks[rows, a] = 1.0
+    marks[rows, b] = 1.0
+    y = vals[rows, a] + vals[rows, b]  # (B,)
+    return {"x": torch.stack([vals, marks], dim=-1), "y": y}  # (B, T, 2), (B,)
+
+
+def make_batch(toy: str, batch_size: int, length: int, seed: int | torch.Generator = 0) -> dict:
+    if check_toy(toy) == "recall":
+        return recall_batch(batch_size, length, seed)
+    return adding_batch(batch_size, length, seed)
+
+
+# ---- model -------------------------------------------------------------------------------------------------------
+class ToyModel(nn.Module):
+    """Many-to-one: read the whole sequence, answer once from the last step. y = w1 . o_T + b_y."""
+
+    def __init__(self, toy: str, cell: str, hidden: int = 32):
+        super().__init__()
+        self.toy, self.cell = check_toy(toy), check_cell(cell)
+        if toy == "recall":
+            self.embed = nn.Embedding(NUM_SYMBOLS + NUM_DISTRACTORS, EMBED)
+            self.rnn = Recurrent(cell, EMBED, hidden)
+            self.head = nn.Linear(hidden, NUM_SYMBOLS)
+        else:
+            self.embed = nn.Identity()  # the two channels are already vectors
+            self.rnn = Recurrent(cell, 2, hidden)
+            self.head = nn.Linear(hidden, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.rnn(self.embed(x))  # (B, T, H)
+        y = self.head(out[:, -1])  # (B, C) logits, or (B, 1) for adding
+        return y if self.toy == "recall" else y[:, 0]
+
+
+def toy_loss(model: ToyModel, batch: dict) -> tuple[torch.Tensor, float]:
+    """(mean loss with grad, accuracy). Cross-entropy for recall; MSE for adding (accuracy: |error| < 0.04)."""
+    pred = model(batch["x"])
+    if model.toy == "recall":
+        loss = F.cross_entropy(pred, batch["y"])
+        acc = (pred.argmax(-1) == batch["y"]).float().mean()
+    else:
+        loss = F.mse_loss(pred, batch["y"])
+        acc = ((pred - batch["y"]).abs() < ADDING_TOLERANCE).float().mean()
+    return loss, float(acc)
+
+
+@torch.no_grad()
+def set_spectral_radius(rnn: Recurrent, target: float) -> float:
+    """Rescale every gate block of every recurrent matrix w' so that its spectral radius (largest |eigenvalue|)
+    is ``target``. Returns the largest spectral radius measured afterwards."""
+    if not target > 0:
+        raise ValueError("the recurrent scale (target spectral radius) must be positive")
+    for layer in range(rnn.num_layers):
+        for d in range(rnn.num_directions):
+            w_hh = rnn.weights(layer, d)[1]  # (G*H, H)
+            for block in w_hh.chunk(len(GATES[rnn.cell]), dim=0):  # views: scaled in place
+                rho = float(torch.linalg.eigvals(block.double()).abs().max())
+                if rho > 0:
+                    block.mul_(target / rho)
+    return measured_spectral_radius(rnn)
+
+
+def measured_spectral_radius(module: nn.Module) -> float:
+    spec = recurrent_spectra(module)
+    return float(spec["spectral_radius"].max()) if len(spec) else float("nan")
+
+
+@torch.no_grad()
+def chrono_init(rnn: Recurrent, length: int) -> None:
+    """Gated cells start out *remembering* (the "chrono" initialisation of Tallec & Ollivier, 2018): the LSTM
+    forget-gate bias and the GRU update-gate bias are set to log(length), so the kept fraction per step is about
+    1 - 1/length; the LSTM input-gate bias is set to -log(length), so distractors barely write. torch's default
+    (biases near 0, gates near 0.5) halves the memory every step, and then even an LSTM cannot learn a
+    dependency 50 steps long in a few hundred steps. The plain RNN has no gate and so nothing to set."""
+    if rnn.cell not in ("gru", "lstm"):
+        return
+    b = math.log(max(float(length), math.e))  # at least 1
+    H = rnn.hidden_size
+    for layer in range(rnn.num_layers):
+        for d in range(rnn.num_directions):
+            _, _, b_ih, b_hh = rnn.weights(layer, d)
+            for bias in (b_ih, b_hh):  # torch keeps two biases that add up: give each half
+                bias.zero_()
+                bias[H:2 * H].fill_(b / 2)  # LSTM: f (forget) gate; GRU: z (update) gate, z = keep
+                if rnn.cell == "lstm":
+                    bias[0:H].fill_(-b / 2)  # LSTM: i (input) gate mostly closed
+
+
+def build_toy_model(toy: str, cell: str, hidden: int = 32, seed: int = 0, length: int = 50,
+                    recurrent_scale: float | None = None, gate_init: str = "chrono") -> ToyModel:
+    """A seeded ToyModel; ``recurrent_scale`` (if given) sets the spectral radius of w', ``gate_init`` is
+    "chrono" (gated cells start remembering, see chrono_init) or "torch" (torch's default)."""
+    if gate_init not in ("chrono", "torch"):
+        raise ValueError(f"unknown gate_init {gate_init!r}; valid values are: chrono, torch")
+    torch.manual_seed(int(seed))
+    model = ToyModel(toy, cell, hidden)
+    if gate_init == "chrono":
+        chrono_init(model.rnn, length)
+    if recurrent_scale is not None:
+        set_spectral_radius(model.rnn, float(recurrent_scale))
+    return model
+
+
+# ---- gradient against distance -----------------------------------------------------------------------------------
+def gradient_vs_distance(cell: str = "rnn", length: int = 50, activation: str = "tanh",
+                         recurrent_scale: float = 1.0, hidden: int = 32, seed: int = 0, toy: str = "recall",
+                         batch_size: int = 16, gate_init: str = "chrono") -> pd.DataFrame:
+    """||dL/dh_t|| at initialisation against k = distance back in time from the step that answers.
+
+    Columns: cell (core name), label ("RNN (tanh)", "GRU", ...), step t, distance k = T-1-t, grad_norm (NaN where
+    it over/underflowed), theory = grad_norm[k=0] * rho**k (the linear estimate: each step back multiplies by w'
+    and by f' <= 1, so a radius rho < 1 vanishes at least this fast, rho > 1 may grow up to this fast),
+    spectral_radius (measured on w' after rescaling, largest over gate blocks).
+    ``df.attrs`` also holds spectral_radius, fitted decay_rate (per-step factor), loss and total_grad_norm."""
+    core_cell = resolve_cell(cell, activation)
+    length, hidden = int(length), int(hidden)
+    model = build_toy_model(toy, core_cell, hidden, seed, length, recurrent_scale, gate_init)
+    batch = make_batch(toy, batch_size, length, seed + 1)
+    rho = measured_spectral_radius(model)
+    ins = inspect_model(model, lambda m: toy_loss(m, batch)[0])
+    df = ins.hidden[["step", "distance", "grad_norm"]].copy()
+    df = df.sort_values("distance").reset_index(drop=True)
+    g = df["grad_norm"].to_numpy(float)
+    g = np.where(np.isfinite(g) & (g > 0), g, np.nan)  # log-scale charts cannot show 0 or inf
+    df["grad_norm"] = g
+    with np.errstate(over="ignore"):
+        df["theory"] = g[0] * np.power(rho, df["distance"].to_numpy(float))
+    df["theory"] = df["theory"].where(np.isfinite(df["theory"]) & (df["theory"] > 0))
+    df.insert(0, "label", CELL_LABELS[core_cell])
+    df.insert(0, "cell", core_cell)
+    df["spectral_radius"] = rho
+    h = ins.hidden
+    finite = h[np.isfinite(h["grad_norm"]) & (h["grad_norm"] > 0)]
+    df.attrs.update(spectral_radius=rho, decay_rate=decay_rate(finite) if len(finite) > 1 else float("nan"),
+                    loss=ins.loss, total_grad_norm=ins.total_grad_norm, recurrent_scale=recurrent_scale,
+                    overflow=bool(np.isnan(g).any()))
+    return df
+
+
+# ---- training ----------------------------------------------------------------------------------------------------
+def _total_norm(params: list[torch.Tensor]) -> float:
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return 0.0
+    return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.double()) for g in grads])))
+
+
+def train_toy(cell: str = "rnn_tanh", length: int = 50, steps: int = 300, clip_mode: str = "norm",
+              threshold: float = 1.0, lr: float = 0.1, seed: int = 0,
+              callback: Callable[[dict], None] | None = None, *, toy: str = "recall", activation: str = "tanh",
+              recurrent_scale: float | None = None, hidden: int = 32, batch_size: int = 32,
+              optimizer: str = "sgd", gate_init: str = "chrono", max_seconds: float | None = None) -> pd.DataFrame:
+    """Train a fresh ToyModel for at most ``steps`` steps; return the history as a DataFrame with columns
+    step, loss, accuracy (on that step's batch, before the update), grad_norm_before_clip, grad_norm_after_clip,
+    diverged. ``callback(row_dict)`` is called after every step.
+
+    The optimizer is plain SGD with momentum by default because that is where clipping matters: Adam divides
+    each gradient by its own running size, which hides an exploding gradient. A non-finite loss or gradient
+    (or a loss above DIVERGED_LOSS) ends the run with diverged=True instead of raising. ``df.attrs``: cell,
+    chance, final_accuracy (mean of the last 20 steps), diverged, diverged_at, seconds, spectral_radius."""
+    if clip_mode not in CLIP_MODES:
+        raise ValueError(f"unknown clip_mode {clip_mode!r}; valid modes are: {', '.join(CLIP_MODES)}")
+    if clip_mode != "none" and not threshold > 0:
+        raise ValueError("the clipping threshold must be positive")
+    if optimizer not in ("sgd", "adam"):
+        raise ValueError(f"unknown optimizer {optimizer!r}; valid optimizers are: sgd, adam")
+    core_cell = resolve_cell(cell, activation)
+    model = build_toy_model(toy, core_cell, hidden, seed, length, recurrent_scale, gate_init)
+    rho = measured_spectral_radius(model)
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = (torch.optim.SGD(params, lr=lr, momentum=0.9) if optimizer == "sgd"
+           else torch.optim.Adam(params, lr=lr))
+    gen = torch.Generator().manual_seed(int(seed) + 1)
+    rows, diverged_at, t0 = [], None, time.perf_counter()
+    with torch.enable_grad():
+        for step in range(1, int(steps) + 1):
+            batch = make_batch(toy, batch_size, length, gen)
+            loss, acc = toy_loss(model, batch)
+            lv = float(loss.detach())
+            before = after = float("nan")
+            if math.isfinite(lv) and lv < DIVERGED_LOSS:
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                before = _total_norm(params)
+                if math.isfinite(before):
+                    if clip_mode == "norm":
+                        torch.nn.utils.clip_grad_norm_(params, threshold)
+                    elif clip_mode == "value":
+                        torch.nn.utils.clip_grad_value_(params, threshold)
+                    after = _total_norm(params)
+            # The update is taken only when everything is finite: one inf gradient would turn every weight to NaN.
+            diverged = not (math.isfinite(lv) and lv < DIVERGED_LOSS and math.isfinite(before)
+                            and math.isfinite(after))
+            if not diverged:
+                opt.step()
+            row = dict(step=step, loss=lv, accuracy=acc, grad_norm_before_clip=before, grad_norm_after_clip=after,
+                       diverged=diverged)
+            rows.append(row)
+            if callback is not None:
+                callback(dict(row, cell=core_cell, label=CELL_LABELS[core_cell], steps=int(steps)))
+            if diverged:
+                diverged_at = step
+                break
+            if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+                break
+    df = pd.DataFrame(rows, columns=["step", "loss", "accuracy", "grad_norm_before_clip", "grad_norm_after_clip",
+                                     "diverged"])
+    ok = df[~df["diverged"]]
+    df.attrs.update(cell=core_cell, label=CELL_LABELS[core_cell], chance=chance_accuracy(toy),
+                    final_accuracy=float(ok["accuracy"].tail(20).mean()) if len(ok) else float("nan"),
+                    diverged=diverged_at is not None, diverged_at=diverged_at,
+                    seconds=time.perf_counter() - t0, spectral_radius=rho, steps_run=len(df), clip_mode=clip_mode,
+                    threshold=float(threshold), max_grad_norm=float(df["grad_norm_before_clip"].max())
+                    if df["grad_norm_before_clip"].notna().any() else float("nan"))
+    return df
+
+
+def verdict(history: pd.DataFrame) -> str:
+    """One plain sentence on how a train_toy run went."""
+    a = history.attrs
+    label, chance = a.get("label", "model"), a.get("chance", 0.25)
+    clip, thr, peak = a.get("clip_mode", "none"), a.get("threshold", float("nan")), a.get("max_grad_norm", float("nan"))
+    if a.get("diverged"):
+        if a.get("diverged_at") == 1:
+            return (f"{label}: blew up in the forward pass, before any update (loss {history['loss'].iloc[0]:.3g}) "
+                    f"-- the recurrent weight is too large for this activation; clipping only acts on updates, so "
+                    f"it cannot help here.")
+        hint = " Clipping is off: try clip by norm." if clip == "none" else ""
+        return (f"{label}: blew up at step {a['diverged_at']} -- an exploding gradient (largest norm "
+                f"{peak:.3g}) threw the weights so far that the loss became huge or not a number.{hint}")
+    acc = a.get("final_accuracy", float("nan"))
+    if not math.isfinite(acc):
+        return f"{label}: no steps were run."
+    tamed = ""
+    big = math.isfinite(peak) and peak > 10 * (thr if clip != "none" else 1.0)
+    if clip != "none" and big:
+        held = f"every update to norm <= {thr:g}" if clip == "norm" else f"every gradient entry to +-{thr:g}"
+        tamed = f" Clipping kept the run finite: it held {held} while the raw gradient reached {peak:.3g}."
+    if acc >= 0.9:
+        return f"{label}: learned it -- {acc:.0%} accuracy at the end (chance is {chance:.0%}).{tamed}"
+    if acc >= chance + 0.15:
+        return (f"{label}: partly -- {acc:.0%} accuracy at the end (chance is {chance:.0%}); more steps may "
+                f"help.{tamed}")
+    why = ("the gradient from the answer faded away before it reached the first step (vanishing gradient)"
+           if a.get("cell", "").startswith("rnn") and not big else
+           "it never learned to carry the first symbol to the end")
+    return f"{label}: failed -- {acc:.0%} accuracy, about chance ({chance:.0%}): {why}.{tamed}"
+
+
+__all__ = ["TOYS", "CLIP_MODES", "CELL_LABELS", "CELLS", "recall_batch", "adding_batch", "make_batch", "ToyModel",
+           "toy_loss", "set_spectral_radius", "chrono_init", "build_toy_model", "gradient_vs_distance", "train_toy",
+           "verdict", "chance_accuracy", "resolve_cell"]

@@ -1,0 +1,172 @@
+"""AppTest tests for the Home page and the Gradient Lab (core/ui/pages/home.py, gradient_lab.py).
+
+Home is rendered with an empty registry (no navigation at all) and with two tiny fake tasks -- one with a weights
+card, one without -- inside a real st.navigation so that its page links resolve. The Gradient Lab is rendered with
+its defaults, a preset is applied, and "Train live" is pressed with tiny settings.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from core.registry import Registry
+from core.task import Task
+
+TIMEOUT = 120  # generous: the test machine's 2 cores are shared
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch thread, as the app runs (core.ui.load.configure_torch): these models are tiny, and two threads
+    on a busy 2-core host spend most of their time waiting for each other (a 100x slowdown was measured)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+class _FakeTask(Task):
+    """Only the fields Home reads; Home never builds or loads a model."""
+
+    page = "tests.fake:render"
+
+    def __init__(self, name, shape, weights_dir: Path):
+        self.name, self.shape, self.weights_dir = name, shape, weights_dir
+        self.title = f"Fake {name} <b>not bold</b>"  # HTML in a title must show as text
+        self.summary = "A test double."
+        self.data_subdir = name
+
+
+@pytest.fixture
+def fake_registry(tmp_path):
+    trained = tmp_path / "fake_trained"
+    trained.mkdir()
+    (trained / "card.json").write_text(json.dumps({"task": "fake_trained"}))
+    reg = Registry()
+    reg.tasks["fake_trained"] = _FakeTask("fake_trained", "many_to_one", trained)
+    reg.tasks["fake_untrained"] = _FakeTask("fake_untrained", "encoder_decoder", tmp_path / "fake_untrained")
+    return reg
+
+
+def _home_alone(registry):
+    from core.ui.pages import home
+
+    home.render(registry, {})
+
+
+def _home_in_navigation(registry):
+    import streamlit as st
+
+    from core.ui.pages import home
+
+    def lab():
+        st.write("lab")
+
+    def task_a():
+        st.write("a")
+
+    def task_b():
+        st.write("b")
+
+    pages = {"fake_trained": st.Page(task_a, title="Fake trained", url_path="fake_trained"),
+             "fake_untrained": st.Page(task_b, title="Fake untrained", url_path="fake_untrained")}
+
+    def home_page():
+        home.render(registry, pages)
+
+    nav = st.navigation([st.Page(home_page, title="Home", url_path="home", default=True),
+                         st.Page(lab, title="Gradient Lab", url_path="gradient-lab"), *pages.values()])
+    nav.run()
+
+
+def _lab():
+    from core.ui.pages import gradient_lab
+
+    gradient_lab.render()
+
+
+def _texts(at) -> str:
+    return "\n".join(str(m.value) for m in at.markdown) + "\n" + "\n".join(str(c.value) for c in at.caption)
+
+
+def test_home_with_empty_registry_renders():
+    at = AppTest.from_function(_home_alone, args=(Registry(),), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    text = _texts(at)
+    for name in ("One to one", "One to many", "Many to one", "Many to many", "Encoder–decoder", "When to use what"):
+        assert name in text or any(name in s.value for s in at.subheader)
+    assert len(at.get("latex")) >= 2
+    assert sum(str(m.value).startswith("<svg") for m in at.markdown) == 5  # one diagram per shape
+    assert "No task of this shape" in text
+
+
+def test_home_lists_tasks_links_and_missing_weights(fake_registry):
+    at = AppTest.from_function(_home_in_navigation, args=(fake_registry,), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    links = at.get("page_link")
+    targets = {link.proto.page for link in links}
+    assert {"gradient-lab", "fake_trained", "fake_untrained"} <= targets
+    text = _texts(at)
+    assert "no trained weights yet" in text
+    codes = [c.value for c in at.code]
+    assert any("python -m core.train fake_untrained" in c for c in codes)
+    assert not any("fake_trained --data-dir" in c for c in codes)  # the trained one is not marked
+    assert all("<b>" not in link.proto.label for link in links)  # escaped title
+
+
+def test_home_diagrams_are_plain_svg():
+    from core.ui.pages.home import SHAPES, shape_svg
+
+    for shape in SHAPES:
+        svg = shape_svg(shape)
+        assert svg.startswith("<svg") and svg.endswith("</svg>") and "<script" not in svg and "http" not in \
+            svg.replace("http://www.w3.org/2000/svg", "")
+
+
+def test_gradient_lab_renders_and_presets_apply():
+    at = AppTest.from_function(_lab, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert len(at.get("vega_lite_chart")) >= 1
+    assert not at.error
+    at.button(key="gl_preset_explode").click().run()
+    assert not at.exception
+    assert at.slider(key="gl_scale").value == pytest.approx(1.5)
+    assert at.radio(key="gl_act").value == "relu" and at.radio(key="gl_clip").value == "none"
+    at.slider(key="gl_length").set_value(12).run()
+    assert not at.exception and not at.error
+
+
+def test_gradient_lab_train_live_with_tiny_settings():
+    at = AppTest.from_function(_lab, default_timeout=TIMEOUT)
+    at.session_state["gl_length"] = 6  # tiny from the first run on: the page keeps values already set
+    at.session_state["gl_steps"] = 20
+    at.run()
+    assert at.slider(key="gl_length").value == 6
+    at.button(key="gl_train").click().run()
+    assert not at.exception and not at.error
+    text = _texts(at)
+    for label in ("RNN (tanh):", "GRU:", "LSTM:"):
+        assert label in text
+    # a later rerun (another control moved) keeps the results on screen
+    at.radio(key="gl_act").set_value("relu").run()
+    assert not at.exception
+    assert "GRU:" in _texts(at)
+
+
+def test_gradient_lab_exploding_run_is_reported():
+    at = AppTest.from_function(_lab, default_timeout=TIMEOUT)
+    at.session_state["gl_length"] = 6
+    at.run()
+    at.button(key="gl_preset_explode").click().run()
+    at.multiselect(key="gl_cells").set_value(["rnn"])
+    at.slider(key="gl_length").set_value(40)
+    at.slider(key="gl_steps").set_value(20)
+    at.run()
+    at.button(key="gl_train").click().run()
+    assert not at.exception and not at.error
+    assert "blew up" in _texts(at)
