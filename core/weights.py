@@ -179,6 +179,7 @@ def load_model(task, folder: Path | None = None, device: str | torch.device = "c
                               f"({type(exc).__name__}: {str(exc)[:200]}). Fix it with: {fix}") from None
     load_into(model, state, folder / (variant_file(variant) if variant else WEIGHTS_FILE), fix)
     model.card, model.config, model.meta = card, config, card.get("meta", {})
+    model.variant = variant or card.get("served_variant")  # which of the card's trained variants this is
     return model.to(device).eval()
 
 

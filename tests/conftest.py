@@ -15,7 +15,7 @@ os.environ.setdefault("RNNLAB_TEST", "1")
 def pytest_configure(config):
     import torch
 
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    torch.set_num_threads(1)  # as the app serves; more threads only fight on a small shared host
 
 
 @pytest.fixture

@@ -38,7 +38,8 @@ def input_key(x: Any) -> str:
 
 def model_key(model) -> str:
     card = getattr(model, "card", None) or {}
-    return str(card.get("weights_sha256") or id(model))
+    # Variants kept beside the served model share one card: the variant name tells them apart.
+    return f"{card.get('weights_sha256') or id(model)}:{getattr(model, 'variant', None) or ''}"
 
 
 # Shared by all sessions; an entry holds a gradient per parameter (model-sized), hence the small bound.
