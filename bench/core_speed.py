@@ -48,7 +48,7 @@ def bench(cell: str, device: torch.device, B: int, T: int, H: int, repeats: int)
     runs = {"raw": (lambda v: raw(v)), "fused": (lambda v: core(v)),
             "stepwise": (lambda v: core.forward_stepwise(v)[0])}
     times = {k: [] for k in runs}
-    for k, fn in runs.items():  # warm-up
+    for fn in runs.values():  # warm-up
         time_fb(fn, x, device)
     for _ in range(repeats):
         for k, fn in runs.items():

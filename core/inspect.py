@@ -15,8 +15,8 @@ and the raw per-parameter gradients for ``clip_report``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -75,7 +75,7 @@ def inspect_model(model: nn.Module, loss_fn: Callable[[nn.Module], torch.Tensor 
             raise ValueError("the model ran no core.layers.Recurrent module: nothing recurrent to inspect")
         params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         hs, index = [], []
-        for mi, (mod, tr) in enumerate(traces):
+        for mi, (_, tr) in enumerate(traces):
             for layer, dirs in enumerate(tr.hidden):
                 for d, steps in enumerate(dirs):
                     for k, h in enumerate(steps):
@@ -91,7 +91,7 @@ def inspect_model(model: nn.Module, loss_fn: Callable[[nn.Module], torch.Tensor 
     # ---- dL/dh_t per step, layer, direction ---------------------------------------------------------------------
     rows = []
     per_key: dict[tuple, list] = {}
-    for (mi, layer, d, k), h, g in zip(index, hs, g_hs):
+    for (mi, layer, d, _), h, g in zip(index, hs, g_hs):
         per_key.setdefault((mi, layer, d), []).append((h.detach(), g))
     hidden_states = {}
     for (mi, layer, d), items in per_key.items():

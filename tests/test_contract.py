@@ -10,9 +10,9 @@ import math
 import os
 
 import pytest
+import rnnlab_fixture
 import torch
 
-import rnnlab_fixture
 from core.inspect import inspect_model
 from core.registry import discover
 from core.task import BadInput, Task, check_task

@@ -6,10 +6,10 @@ import os
 import subprocess
 import sys
 
-import pytest
 import torch
 
-from core.train import fit, main as train_main, pick_device, train_task
+from core.train import fit, pick_device, train_task
+from core.train import main as train_main
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

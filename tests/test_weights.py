@@ -5,8 +5,15 @@ import json
 import pytest
 import torch
 
-from core.weights import (WeightsCorrupted, WeightsMismatch, WeightsMissing, load_model, read_card, save_weights,
-                          sha256_file)
+from core.weights import (
+    WeightsCorrupted,
+    WeightsMismatch,
+    WeightsMissing,
+    load_model,
+    read_card,
+    save_weights,
+    sha256_file,
+)
 
 
 @pytest.fixture
