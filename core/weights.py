@@ -64,6 +64,7 @@ def _write_state(model: nn.Module, path: Path) -> None:
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     tmp = path.with_name(path.name + ".tmp")
     save_file(state, str(tmp), metadata={"format": "pt"})
+    tmp.chmod(0o644)  # safetensors writes 0600; weights are meant to be read by the serving user too
     tmp.replace(path)
 
 

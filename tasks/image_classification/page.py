@@ -1,0 +1,176 @@
+"""The image-classification page: upload / snap / pick a drawing -> cat or dog, from two models that read it
+differently (a CNN with one recurrent step, and a GRU reading pixel rows), plus saliency and row-by-row views.
+
+Imported only by the app; core.ui pieces are imported inside functions so importing the task never needs them.
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+MODELS = [("onestep", "CNN + one RNN step (served)"), ("rowreader", "GRU reading rows")]
+MAX_UPLOAD_MB = 10
+
+
+def render(task):
+    from core.ui.page import task_page
+
+    task_page(task, try_it=lambda model: _try_it(task, model),
+              inspect_extra=lambda model, input: _inspect_extra(task, model, input))
+
+
+def _models(task, served) -> dict:
+    from core.ui.load import get_model
+
+    out = {"onestep": served}
+    out["rowreader"] = get_model(task, variant="rowreader", quiet=True)
+    return out
+
+
+def _big(pixels: np.ndarray, k: int = 6) -> np.ndarray:
+    return np.kron(pixels, np.ones((k, k, 1), dtype=np.uint8))  # nearest-neighbour upscale, so pixels stay visible
+
+
+# ---- try it -----------------------------------------------------------------------------------------------------
+def _try_it(task, model):
+    from core.ui.widgets import demo_buttons, show_error
+
+    st.markdown(
+        "**One-to-one, honestly:** the served model is a small convolutional network (a ResNet-style stack of "
+        "torchvision `BasicBlock`s) whose features go through **one recurrent step** into the classifier. One step "
+        "from an empty state means the recurrent weights never act, so this \"RNN\" is a **feed-forward network**. "
+        "Beside it, a real RNN: a **GRU that reads the picture row by row** (32 steps of 32 pixels x 3 colours) and "
+        "answers after the last row (many-to-one).")
+    _card_comparison(model)
+    st.caption("Both models were trained on 32x32 photos of cats and dogs (CIFAR-10), so any picture is shrunk to "
+               "32x32 first: fine detail is lost, and the centre square is what they see.")
+    source = st.radio("image source", ["drawings", "upload", "camera"], horizontal=True, key="imgcls_source")
+    input = None
+    if source == "drawings":
+        demo = demo_buttons(task, "imgcls")
+        if demo is not None:
+            st.session_state["imgcls_demo"] = demo.input
+        input = st.session_state.get("imgcls_demo") or task.demos()[0].input
+        st.caption("These are **cartoons this app draws itself** (no dataset image ships with the app). The models "
+                   "learned from photos, so drawings are off their home ground: treat their answers as a curiosity.")
+    elif source == "upload":
+        up = st.file_uploader(f"A photo (JPEG, PNG, GIF, WebP, BMP; up to {MAX_UPLOAD_MB} MB)",
+                              type=["jpg", "jpeg", "png", "gif", "webp", "bmp"], key="imgcls_upload",
+                              max_upload_size=MAX_UPLOAD_MB)
+        if up is None:
+            st.info("Upload a photo of a cat or a dog.")
+            return None
+        input = up.getvalue()
+    else:
+        shot = st.camera_input("Take a picture", key="imgcls_camera")
+        if shot is None:
+            st.info("Allow the camera and take a picture (or pick another source).")
+            return None
+        input = shot.getvalue()
+    models = _models(task, model)
+    try:
+        outs = {v: task.predict(m, input) for v, m in models.items() if m is not None}
+    except Exception as exc:  # noqa: BLE001 -- BadInput shows as a warning, anything else as a friendly error
+        show_error(exc, "reading the image")
+        return None
+    main = outs["onestep"]
+    for note in main["notes"]:
+        st.info(note)
+    left, mid, right = st.columns([1, 1, 2])
+    orig = main["original"]
+    left.image(orig, caption=f"your image ({orig.shape[1]}x{orig.shape[0]})", width=192)
+    mid.image(_big(main["pixels"]), caption="what the models see (32x32)", width=192)
+    with right:
+        for v, name in MODELS:
+            if v in outs:
+                o = outs[v]
+                st.markdown(f"**{html.escape(name)}**: {html.escape(o['label'])} ({o['confidence']:.0%})")
+                st.progress(float(o["probs"]["dog"]), text=f"cat {o['probs']['cat']:.0%} · dog {o['probs']['dog']:.0%}")
+        if main.get("truth"):
+            st.caption(f"(the drawing is meant to be a {html.escape(main['truth'])})")
+    if "rowreader" not in outs:
+        st.info(f"No row-reader weights: train with `{task.train_command()}` to compare both models.")
+    return input
+
+
+def _card_comparison(model) -> None:
+    comp = (getattr(model, "card", None) or {}).get("comparison") or {}
+    rows = []
+    for v, name in MODELS:
+        c = comp.get(v) or {}
+        test = c.get("test") or {}
+        if "accuracy" in test:
+            rows.append({"model": name, "test accuracy": test["accuracy"], "cats right": test.get("cat_accuracy"),
+                         "dogs right": test.get("dog_accuracy"), "parameters": c.get("num_params"),
+                         "epochs": c.get("epochs")})
+    if rows:
+        st.caption("Held-out test accuracy on 2,000 CIFAR-10 cat/dog photos (from the model card; same training "
+                   "budget for both):")
+        st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={
+            c: st.column_config.NumberColumn(format="percent") for c in ("test accuracy", "cats right",
+                                                                          "dogs right")})
+
+
+# ---- inspect extra ------------------------------------------------------------------------------------------------
+def _inspect_extra(task, model, input):
+    from core.ui import charts
+    from core.ui.widgets import show_error
+
+    st.subheader("Which pixels decided it? (saliency)")
+    st.caption("The gradient of the predicted class's score with respect to every input pixel (largest over the "
+               "three colours): bright pixels are those whose small change would move the answer most.")
+    try:
+        sal = task.saliency(model, input)
+        pred = task.predict(model, input)
+    except Exception as exc:  # noqa: BLE001
+        show_error(exc, "computing the saliency map")
+        return
+    m = sal["map"]
+    heat = (m / (m.max() or 1.0))  # (32, 32) in [0, 1]
+    pixels = pred["pixels"].astype(np.float32)
+    red = np.zeros_like(pixels)
+    red[..., 0] = 255
+    overlay = (pixels * (1 - 0.7 * heat[..., None]) + red * 0.7 * heat[..., None]).astype(np.uint8)
+    gray = (heat * 255).astype(np.uint8)
+    c1, c2, c3 = st.columns(3)
+    c1.image(_big(pred["pixels"]), caption="input (32x32)", width=192)
+    c2.image(_big(np.repeat(gray[..., None], 3, axis=2)), caption=f"saliency for '{sal['label']}'", width=192)
+    c3.image(_big(overlay), caption="overlay (red = salient)", width=192)
+
+    rr = model if getattr(model, "arch", "") == "rowreader" else _models(task, model).get("rowreader")
+    if rr is None:
+        return
+    st.subheader("The row reader, row by row")
+    st.caption("The GRU reads row 0 (top) to row 31 (bottom). Left: its answer if it had to stop after each row "
+               "(ManyToOne.prefix_logits). Right: how strongly its final answer depends on each row (norm of the "
+               "gradient per row) -- a recurrent reader often leans on the last rows it read.")
+    try:
+        pre = task.prefix_predictions(rr, input)
+        rsal = task.saliency(rr, input)
+    except Exception as exc:  # noqa: BLE001
+        show_error(exc, "running the row reader")
+        return
+    probs = pre["probs"]
+    df = pd.DataFrame({"row": np.arange(len(probs)), "P(dog)": probs[:, 1]})
+    gdf = pd.DataFrame({"row": [f"{r:02d}" for r in range(len(rsal["row_norm"]))], "grad norm": rsal["row_norm"]})
+    a, b = st.columns(2)
+    a.altair_chart(_prefix_chart(df), width="stretch")
+    b.altair_chart(charts.bar_chart(gdf, "row", "grad norm"), width="stretch")
+    st.markdown(f"After the last row the row reader says **{html.escape(rsal['label'])}** "
+                f"(P(dog) = {probs[-1, 1]:.0%}).")
+
+
+def _prefix_chart(df: pd.DataFrame):
+    """P(dog) after each row on a fixed 0..1 axis, with the 50% line where the answer flips."""
+    import altair as alt
+
+    line = alt.Chart(df).mark_line(point=True).encode(
+        x=alt.X("row:Q", title="rows read (0 = top)", scale=alt.Scale(domain=[0, 31])),
+        y=alt.Y("P(dog):Q", scale=alt.Scale(domain=[0, 1]), title="P(dog) if it stopped here"),
+        tooltip=["row", alt.Tooltip("P(dog):Q", format=".0%")])
+    rule = alt.Chart(pd.DataFrame({"y": [0.5]})).mark_rule(strokeDash=[4, 4], color="gray").encode(y="y:Q")
+    return alt.layer(line, rule).properties(height=280)

@@ -1,0 +1,131 @@
+"""Image classification task: tar loader, bad image inputs, predict format, row-reader prefix predictions."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from core.task import BadInput, check_task
+from tasks.image_classification import TASK
+from tasks.image_classification.data import augment, read_tar
+
+torch.set_num_threads(1)
+
+
+def _jpeg(color, size=32) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (size, size), color).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def _png(img: Image.Image, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", **kw)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def models():
+    splits = TASK.synthetic_data(0)
+    torch.manual_seed(0)
+    return {arch: TASK.build_model({**TASK.config, "arch": arch}, splits.meta).eval()
+            for arch in ("onestep", "rowreader")}
+
+
+def test_contract():
+    assert check_task(TASK) == []
+
+
+def test_tar_loader(tmp_path):
+    # Same layout as the real tar: cifar10_cat_dog_jpeg/{train,test}/{cat,dog}/NNNN.jpg
+    path = tmp_path / "cifar10_cat_dog_jpeg.tar"
+    with tarfile.open(path, "w") as tar:
+        for split, n in (("train", 10), ("test", 2)):
+            for lab, color in (("cat", (200, 100, 50)), ("dog", (50, 100, 200))):
+                for i in range(n):
+                    raw = _jpeg(color)
+                    info = tarfile.TarInfo(f"cifar10_cat_dog_jpeg/{split}/{lab}/{i:04d}.jpg")
+                    info.size = len(raw)
+                    tar.addfile(info, io.BytesIO(raw))
+    splits = TASK.load_data(tmp_path)
+    assert len(splits.train) + len(splits.val) == 20 and len(splits.test) == 4
+    assert len(splits.val) == 2 and set(splits.val.y.tolist()) == {0, 1}  # stratified 10%
+    assert splits.train.x.dtype == torch.uint8 and splits.train.x.shape[1:] == (3, 32, 32)
+    cats = splits.test.x[splits.test.y == 0].float()
+    assert cats[:, 0].mean() > cats[:, 2].mean()  # colours decoded as RGB, labels from the folder
+    assert read_tar(path) is read_tar(path)  # decoded once, cached
+    b = next(iter(TASK.batches(splits.train, 8, shuffle=True, seed=1)))
+    assert b["image"].shape == (8, 3, 32, 32) and b["image"].dtype == torch.float32 and b["image"].max() <= 1
+
+
+def test_augment_shape():
+    x = torch.randint(0, 255, (5, 3, 32, 32), dtype=torch.uint8)
+    y = augment(x, torch.Generator().manual_seed(0))
+    assert y.shape == x.shape and y.dtype == torch.uint8
+
+
+def test_predict_format(models):
+    for m in models.values():
+        for demo in TASK.demos():
+            out = TASK.predict(m, demo.input)
+            assert out["label"] in ("cat", "dog")
+            assert abs(sum(out["probs"].values()) - 1) < 1e-5
+            assert out["pixels"].shape == (32, 32, 3)
+    out = TASK.predict(models["onestep"], _jpeg((10, 200, 10), size=100))
+    assert set(out["probs"]) == {"cat", "dog"} and 0.5 <= out["confidence"] <= 1
+
+
+def test_odd_images_are_handled(models):
+    m = models["onestep"]
+    gray = TASK.predict(m, _png(Image.new("L", (40, 30), 128)))
+    assert any("grayscale" in n for n in gray["notes"])
+    alpha = TASK.predict(m, _png(Image.new("RGBA", (20, 20), (255, 0, 0, 0))))
+    assert alpha["pixels"].min() == 255  # fully transparent -> white
+    frames = [Image.new("RGB", (16, 16), c) for c in ((255, 0, 0), (0, 0, 255))]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:])
+    gif = TASK.predict(m, buf.getvalue())
+    assert any("first frame" in n for n in gif["notes"]) and gif["pixels"][..., 0].mean() > 200
+
+
+@pytest.mark.parametrize("bad", [b"", b"not an image at all", _jpeg((1, 2, 3), 64)[:200], 12345, "drawing:cow:1",
+                                 b"\0" * (11 * 1024 * 1024)])
+def test_bad_inputs(models, bad):
+    with pytest.raises(BadInput):
+        TASK.predict(models["onestep"], bad)
+
+
+def test_huge_image_refused_before_decoding(models):
+    raw = _png(Image.new("1", (8000, 8000)), optimize=True)  # small file, 64 megapixels
+    assert len(raw) < 10 * 1024 * 1024
+    with pytest.raises(BadInput, match="megapixels"):
+        TASK.predict(models["onestep"], raw)
+
+
+def test_inspect_and_rowreader(models):
+    loss, labels = TASK.inspect_loss(models["onestep"], "drawing:cat:3")
+    assert loss.ndim == 0 and len(labels) == 1
+    loss, labels = TASK.inspect_loss(models["rowreader"], "drawing:dog:4")
+    assert len(labels) == 32
+    pre = TASK.prefix_predictions(models["rowreader"], "drawing:dog:4")
+    assert pre["probs"].shape == (32, 2) and np.allclose(pre["probs"].sum(1), 1, atol=1e-5)
+    sal = TASK.saliency(models["rowreader"], "drawing:dog:4")
+    assert sal["map"].shape == (32, 32) and len(sal["row_norm"]) == 32
+    with pytest.raises(BadInput):
+        TASK.prefix_predictions(models["onestep"], "drawing:dog:4")
+
+
+def test_one_training_step(models):
+    splits = TASK.synthetic_data(1)
+    for arch in ("onestep", "rowreader"):
+        m = TASK.build_model({**TASK.config, "arch": arch}, splits.meta).train()
+        batch = next(iter(TASK.batches(splits.train, 8, shuffle=True)))
+        loss = TASK.loss(m, batch)
+        loss.backward()
+        assert torch.isfinite(loss)
+        assert "accuracy" in TASK.evaluate(m.eval(), splits.test)
