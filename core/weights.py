@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import sys
 import time
@@ -189,7 +190,8 @@ def training_command(argv: list[str] | None = None) -> str:
     if argv is not None:
         import shlex
 
-        return "python -m core.train " + shlex.join(argv)
+        # Absolute paths are shown as the repo-relative equivalent: the same directory, without the host's layout.
+        return "python -m core.train " + shlex.join(display_path(a) if os.path.isabs(a) else a for a in argv)
     args = sys.argv[:]
     if args and args[0].endswith(("core/train.py", "core\\train.py")):
         args = ["-m", "core.train"] + args[1:]
