@@ -1,0 +1,295 @@
+"""WikiANN English: reading the CoNLL-style files, a vocabulary, a tokenizer for real text, and BIO spans.
+
+The files (train / dev / test) hold one token per line, ``en:<token><TAB><tag>``, and a blank line between
+sentences. Tags are BIO (IOB2) over PER / ORG / LOC. The text was tokenized Penn-Treebank style: "$" and "'s"
+are their own tokens, hyphenated words and "U.S." stay whole, quotes are written `` and ''. ``tokenize`` below
+cuts user text the same way and keeps each token's character offsets so spans can be highlighted in place.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+ENTITY_TYPES = ("PER", "ORG", "LOC")
+LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
+PAD, UNK = "<pad>", "<unk>"  # ids 0 and 1 in both vocabularies
+MAX_WORD_LEN = 20  # characters the char CNN reads per word; longer words keep their first 20 (covers 99.9%)
+# Word shapes: what capitalisation looks like, a cheap strong hint for names that the lowercased word embedding
+# throws away (the char CNN can learn it too, but this makes it available from the first step).
+SHAPES = ("<pad>", "lower", "Title", "UPPER", "mIxed", "digit", "punct")
+
+
+# ---- reading the real format -----------------------------------------------------------------------------------
+def read_conll(path: str | Path) -> list[tuple[list[str], list[str]]]:
+    """Sentences as (tokens, tags). Strips the ``en:`` language prefix; tolerates a missing final blank line,
+    CRLF endings and space instead of tab. Raises ValueError naming the line for anything else."""
+    sents, toks, tags = [], [], []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                if toks:
+                    sents.append((toks, tags))
+                    toks, tags = [], []
+                continue
+            tok, sep, tag = line.rpartition("\t")
+            if not sep:
+                tok, sep, tag = line.rpartition(" ")
+            if not sep or not tok:
+                raise ValueError(f"{path}:{lineno}: expected '<token><TAB><tag>', got {line[:60]!r}")
+            tag = tag.strip()
+            if tag not in LABELS:
+                raise ValueError(f"{path}:{lineno}: unknown tag {tag!r} (expected one of {', '.join(LABELS)})")
+            if tok.startswith("en:"):
+                tok = tok[3:]
+            toks.append(tok)
+            tags.append(tag)
+    if toks:
+        sents.append((toks, tags))
+    return sents
+
+
+def write_conll(path: str | Path, sents: list[tuple[list[str], list[str]]]) -> None:
+    """The inverse of read_conll (with the ``en:`` prefix), for tests and synthetic data."""
+    with open(path, "w", encoding="utf-8") as f:
+        for toks, tags in sents:
+            for tok, tag in zip(toks, tags):
+                f.write(f"en:{tok}\t{tag}\n")
+            f.write("\n")
+
+
+# ---- spans -------------------------------------------------------------------------------------------------------
+def bio_to_spans(tags: list[str]) -> list[tuple[str, int, int]]:
+    """(type, first token, last token + 1) for each entity, read the way conlleval / seqeval read it:
+    B-X starts an entity; I-X continues one of type X, and an I-X that follows O or another type (ill-formed)
+    starts a new entity instead of being dropped."""
+    spans, cur = [], None  # cur = [type, start]
+    for i, tag in enumerate(list(tags) + ["O"]):
+        prefix, _, typ = tag.partition("-")
+        continues = prefix == "I" and cur is not None and cur[0] == typ
+        if cur is not None and not continues:
+            spans.append((cur[0], cur[1], i))
+            cur = None
+        if prefix in ("B", "I") and typ and not continues:
+            cur = [typ, i]
+    return spans
+
+
+def spans_to_bio(n: int, spans: list[tuple[str, int, int]]) -> list[str]:
+    tags = ["O"] * n
+    for typ, s, e in spans:
+        for i in range(s, e):
+            tags[i] = ("B-" if i == s else "I-") + typ
+    return tags
+
+
+# ---- tokenizing real text ----------------------------------------------------------------------------------------
+_L = r"[^\W\d_]"  # a letter in any script
+_W = r"[\w\u0300-\u036f\u1ab0-\u1aff\u20d0-\u20ff]"  # letter/digit, plus combining accents (decomposed text)
+_TITLES = ("Mr|Mrs|Ms|Dr|Prof|St|Jr|Sr|Mt|Ft|Inc|Ltd|Co|Corp|Bros|vs|etc|No|Gen|Col|Lt|Sgt|Capt|Rev|Hon|Gov|Sen|"
+           "Rep|Pres|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|Ave|Blvd|Rd|Univ|Dept|approx|ca")
+TOKEN_RE = re.compile(
+    rf"(?:{_L}\.){{2,}}"  # U.S.  R.H.  e.g.
+    rf"|(?:{_TITLES})\.(?!\w)"  # Mr.  St.  Inc.
+    rf"|[A-Z]\.(?=\s+[A-Z])"  # the initial in "J. Smith"
+    r"|\d+(?:[.,:]\d+)+"  # 37.5  184,000  14:15.61
+    rf"|{_W}+(?:[-'’]{_W}+)*"  # words: O'Brien  Saint-Étienne  COVID-19  Knausgård (Adam's is split below)
+    r"|``|''|\.\.\.|--+|==+|\*\*+"  # multi-character punctuation the data keeps whole
+    r"|\S",  # anything else is a token of one character ($, %, quotes, emoji ...)
+)
+_CLITIC_RE = re.compile(r"(?i)^(.+?)(n['’]t|['’](?:s|re|ve|ll|m|d))$")  # Adam's -> Adam 's ; don't -> do n't
+
+
+def tokenize(text: str) -> list[tuple[str, int, int]]:
+    """(token, start, end) with text[start:end] == token, cut the way the training data was cut."""
+    out = []
+    for m in TOKEN_RE.finditer(text):
+        tok, s = m.group(), m.start()
+        c = _CLITIC_RE.match(tok)
+        base = c.group(1) if c else ""
+        if c and not (len(base) == 1 and base.isupper() and base != "I"):  # keep O'd, D's ... whole
+            a = len(c.group(1))
+            out.append((tok[:a], s, s + a))
+            out.append((tok[a:], s + a, m.end()))
+        else:
+            out.append((tok, s, m.end()))
+    return out
+
+
+def normalize(token: str) -> str:
+    """The key a word has in the word vocabulary: NFC, lowercased, digits -> 0, straight quotes as in the data."""
+    t = unicodedata.normalize("NFC", token)
+    t = {'"': "''", "“": "``", "”": "''", "’": "'", "‘": "'", "…": "..."}.get(t, t).replace("’", "'")
+    return re.sub(r"\d", "0", t.lower())
+
+
+def word_shape(token: str) -> int:
+    letters = [c for c in token if c.isalpha()]
+    if not letters:
+        return SHAPES.index("digit") if any(c.isdigit() for c in token) else SHAPES.index("punct")
+    if all(c.islower() for c in letters):
+        return SHAPES.index("lower")
+    if all(c.isupper() for c in letters):
+        return SHAPES.index("UPPER") if len(letters) > 1 else SHAPES.index("Title")
+    if letters[0].isupper() and all(c.islower() for c in letters[1:]):
+        return SHAPES.index("Title")
+    return SHAPES.index("mIxed")
+
+
+# ---- vocabulary and encoding -------------------------------------------------------------------------------------
+def build_meta(train: list[tuple[list[str], list[str]]], max_words: int = 12000, min_count: int = 2,
+               min_char_count: int = 3, lexicon: bool = True, max_lexicon: int = 40000) -> dict:
+    """Vocabularies from the training split only.
+
+    Embedded words: seen at least twice, at most ``max_words`` (words seen once share <unk>, so <unk> is trained
+    on the kind of rare word it meets at test time; the cap keeps the weights small). With ``lexicon`` the word
+    list goes on past them to every training word, each with its tag counts in the training split (a gazetteer
+    built from the training data): "paris" was B-LOC 40 times and B-PER twice."""
+    wc = Counter(normalize(t) for toks, _ in train for t in toks)
+    cc = Counter(c for toks, _ in train for t in toks for c in unicodedata.normalize("NFC", t))
+    ranked = [w for w, _ in sorted(wc.items(), key=lambda kv: (-kv[1], kv[0]))]
+    embedded = [w for w in ranked if wc[w] >= min_count][:max_words]
+    chars = [c for c, n in sorted(cc.items(), key=lambda kv: (-kv[1], kv[0])) if n >= min_char_count]
+    meta = {"words": [PAD, UNK] + embedded, "chars": [PAD, UNK] + chars, "labels": list(LABELS),
+            "shapes": list(SHAPES), "max_word_len": MAX_WORD_LEN, "embed_words": 2 + len(embedded)}
+    if lexicon:
+        rest = set(embedded)
+        words = meta["words"] + [w for w in ranked if w not in rest][:max(0, max_lexicon - len(embedded))]
+        index = {w: i for i, w in enumerate(words)}
+        counts = [[0] * len(LABELS) for _ in words]
+        for toks, tags in train:
+            for t, g in zip(toks, tags):
+                i = index.get(normalize(t))
+                if i is not None:
+                    counts[i][LABELS.index(g)] += 1
+        meta.update(words=words, lexicon=counts)
+    return meta
+
+
+def lead_columns(meta: dict) -> int:
+    """Columns before the char ids: word id, shape id (+ the held-out tag for the lexicon)."""
+    return 3 if meta.get("lexicon") else 2
+
+
+class Encoder:
+    """Turns tokens into the (T, K + L) rows the model reads: [word id, shape id, (held-out tag,) char ids ...].
+
+    The held-out tag (training split only, else 0) is gold tag + 1: the lexicon subtracts it from the word's
+    counts, so on training sentences a word's counts are those of its *other* occurrences (leave-one-out) and a
+    word seen once looks unseen -- as a new word at test time does. Without this the tagger would learn to copy
+    the lexicon."""
+
+    def __init__(self, meta: dict):
+        self.lead = lead_columns(meta)
+        self.word_index = {w: i for i, w in enumerate(meta["words"])}
+        self.char_index = {c: i for i, c in enumerate(meta["chars"])}
+        self.label_index = {t: i for i, t in enumerate(meta["labels"])}
+        self.labels = list(meta["labels"])
+        self.max_word_len = int(meta.get("max_word_len", MAX_WORD_LEN))
+        self.fingerprint = (len(meta["words"]), len(meta["chars"]), tuple(meta["labels"]), self.lead,
+                            hash(tuple(meta["words"][:50])))
+
+    def encode(self, tokens: list[str], held_out: list[int] | None = None) -> torch.Tensor:
+        L, cidx = self.max_word_len, self.char_index
+        rows = []
+        for i, tok in enumerate(tokens):
+            ids = [cidx.get(c, 1) for c in unicodedata.normalize("NFC", tok)[:L]] or [1]
+            lead = [self.word_index.get(normalize(tok), 1), word_shape(tok)]
+            if self.lead == 3:
+                lead.append(held_out[i] + 1 if held_out is not None else 0)
+            rows.append(lead + ids + [0] * (L - len(ids)))
+        return torch.tensor(rows, dtype=torch.long).view(len(tokens), self.lead + L)  # (T, K + L)
+
+
+@dataclass
+class Corpus:
+    """One split: the raw sentences and their encoding (rows (T, 2 + L) and tag ids (T,)) under one vocabulary."""
+
+    sents: list[tuple[list[str], list[str]]]
+    hold_out: bool = False  # True for the training split: the lexicon leaves each word's own tag out
+    rows: list[torch.Tensor] = field(default_factory=list)
+    tags: list[torch.Tensor] = field(default_factory=list)
+    fingerprint: tuple = ()
+    lead: int = 2  # columns before the char ids in each row (see Encoder)
+
+    def __len__(self) -> int:
+        return len(self.sents)
+
+    def encoded(self, enc: Encoder) -> Corpus:
+        """This split encoded with ``enc`` (cached: evaluation re-encodes only when the vocabulary differs)."""
+        if self.fingerprint != enc.fingerprint or len(self.rows) != len(self.sents):
+            self.tags = [torch.tensor([enc.label_index[t] for t in tags], dtype=torch.long) for _, tags in self.sents]
+            self.rows = [enc.encode(toks, tags.tolist() if self.hold_out else None)
+                         for (toks, _), tags in zip(self.sents, self.tags)]
+            self.fingerprint, self.lead = enc.fingerprint, enc.lead
+        return self
+
+
+def collate(rows: list[torch.Tensor], tags: list[torch.Tensor] | None = None, lead: int | None = None) -> dict:
+    """Pad a list of sentences into one batch; char columns are cut to the longest word in the batch."""
+    B, T = len(rows), max(len(r) for r in rows)
+    K = lead if lead is not None else 2
+    width = max(int((r[:, K:] > 0).sum(1).max()) for r in rows)  # longest word, in chars
+    x = torch.zeros(B, T, K + width, dtype=torch.long)  # (B, T, K + L')
+    y = torch.full((B, T), -100, dtype=torch.long)  # (B, T), -100 on padding
+    for i, r in enumerate(rows):
+        x[i, :len(r)] = r[:, :K + width]
+        if tags is not None:
+            y[i, :len(r)] = tags[i]
+    lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
+    return {"x": x, "lengths": lengths, "tags": y}
+
+
+def bucket_batches(lengths: list[int], batch_size: int, shuffle: bool, seed: int = 0) -> list[list[int]]:
+    """Index lists with sentences of similar length together (little padding), in random order when shuffling."""
+    rng = random.Random(seed)
+    keys = [(n + (rng.random() * 2 if shuffle else 0), i) for i, n in enumerate(lengths)]
+    order = [i for _, i in sorted(keys)]
+    chunks = [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
+    if shuffle:
+        rng.shuffle(chunks)
+    return chunks
+
+
+# ---- synthetic data (tests) -------------------------------------------------------------------------------------
+_FIRST = ["Alice", "Bruno", "Chen", "Dara", "Émile", "Farah", "Goran", "Hiro", "Ines", "Jonas"]
+_LAST = ["Okafor", "Lindqvist", "Moreau", "Tanaka", "Novak", "Silva", "O'Hara", "Kowalski"]
+_ORG = [["Acme", "Corp"], ["Northwind", "Bank"], ["Blue", "River", "Press"], ["Vega", "Labs"], ["UNESCO"]]
+_LOC = [["Lisbon"], ["New", "Harbor"], ["Mount", "Kessel"], ["Oslo"], ["Port", "Amber"], ["Zürich"]]
+_TEMPLATES = [
+    "{PER} works for {ORG} in {LOC} .",
+    "{PER} moved to {LOC} .",
+    "{ORG} opened an office in {LOC} .",
+    "( {LOC} )",
+    "{PER} ( born 1970 ) is a painter .",
+    "the mayor of {LOC} met {PER} .",
+]
+
+
+def synthetic_sentences(n: int, seed: int = 0) -> list[tuple[list[str], list[str]]]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        toks, tags = [], []
+        for piece in rng.choice(_TEMPLATES).split():
+            if piece == "{PER}":
+                ent, typ = [rng.choice(_FIRST), rng.choice(_LAST)], "PER"
+            elif piece == "{ORG}":
+                ent, typ = rng.choice(_ORG), "ORG"
+            elif piece == "{LOC}":
+                ent, typ = rng.choice(_LOC), "LOC"
+            else:
+                toks.append(piece)
+                tags.append("O")
+                continue
+            toks += ent
+            tags += ["B-" + typ] + ["I-" + typ] * (len(ent) - 1)
+        out.append((toks, tags))
+    return out

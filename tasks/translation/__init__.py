@@ -1,0 +1,376 @@
+"""English -> French translation on Tatoeba pairs: n words in, m words out (core.shapes.EncoderDecoder).
+
+The encoder (a bidirectional GRU) reads the English sentence; the decoder (a GRU) writes French one token at a
+time. With attention each output step looks back at every English word (the heatmap on the page); the "plain"
+variant has only the encoder's final summary, as in the seed's plain encoder-decoder. Word-level tokens with a
+capped vocabulary; an unknown output word is copied through from the source word it attends to most.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from core.task import BadInput, Demo, Recipe, Splits, Task
+from tasks.translation import data as D
+from tasks.translation.model import BOS_ID, EOS_ID, PAD_ID, UNK_ID, build, default_config, greedy, ids_to_tokens
+
+TRAIN_MAX_WORDS = 10  # train on pairs whose English side has at most this many words (CPU budget); test: all
+SRC_VOCAB, TGT_VOCAB = 6000, 5000  # capped by frequency; the rest is <unk> (copied through at decode time)
+MAX_SRC_TOKENS = 40  # longer inputs are cut here (and the answer says so)
+MAX_CHARS = 2000  # characters looked at before tokenizing
+VAL_SUBSET = 1000  # validation: greedy BLEU on a fixed seeded subset (cheap enough to run every epoch)
+TEST_BEAM_SUBSET = 600  # test: beam-5 BLEU/chrF on a fixed seeded subset of the test split (decode time)
+BEAM, DECODE_MAX = 5, 40
+
+
+@dataclass
+class Pairs:
+    """One split: English/French strings, their tokens and ids."""
+
+    en: list[str]
+    fr: list[str]
+    src: list[list[int]]
+    tgt: list[list[int]]
+    src_tokens: list[list[str]]
+    role: str = "train"  # "val" | "test": what evaluate() computes
+
+    def __len__(self) -> int:
+        return len(self.en)
+
+
+def _encode(tokens: list[str], stoi: dict[str, int]) -> list[int]:
+    return [stoi.get(t, UNK_ID) for t in tokens]
+
+
+def make_pairs(pairs: list[tuple[str, str]], s_stoi, t_stoi, role: str, max_tokens: int = MAX_SRC_TOKENS) -> Pairs:
+    en, fr, src, tgt, st = [], [], [], [], []
+    for e, f in pairs:
+        se, tf = D.tokenize(e)[:max_tokens], D.tokenize(f)[:max_tokens + 20]
+        if not se or not tf:
+            continue
+        en.append(e), fr.append(f), st.append(se)
+        src.append(_encode(se, s_stoi))
+        tgt.append(_encode(tf, t_stoi))
+    return Pairs(en, fr, src, tgt, st, role)
+
+
+def _subset(n: int, k: int, seed: int) -> list[int]:
+    idx = list(range(n))
+    random.Random(seed).shuffle(idx)
+    return sorted(idx[:k])
+
+
+def _bleu(hyps: list[str], refs: list[str]) -> tuple[float, float]:
+    import sacrebleu
+
+    if not hyps:
+        return 0.0, 0.0
+    return (float(sacrebleu.corpus_bleu(hyps, [refs]).score), float(sacrebleu.corpus_chrf(hyps, [refs]).score))
+
+
+class TranslationTask(Task):
+    name = "translation"
+    title = "Translation (English → French)"
+    shape = "encoder_decoder"
+    summary = "An English sentence in, a French one out: n words become m words, with attention over the source."
+    config = default_config()
+    recipe = Recipe(
+        metric="bleu_greedy",  # greedy-decoding BLEU: cheap enough for validation every epoch
+        epochs=20,  # an upper bound; the time budget ends training first
+        batch_size=64,
+        lr=3e-3,
+        clip_norm=1.0,
+        patience=3,
+        max_minutes=12.5,  # per variant, both variants the same: two runs plus test decoding fit in 30 minutes
+        lr_decay=0.8,
+        variants={"attention": {"attention": True}, "plain": {"attention": False}},
+        serve="attention",
+        keep_variants=True,
+        anchors={
+            "Bahdanau et al. 2015 (RNNsearch-50, WMT'14 En-Fr, much larger data)":
+                "34.16 BLEU on news test (all lengths) -- arXiv:1409.0473, Table 1",
+        },
+    )
+    page = "tasks.translation.page:render"
+    data_subdir = "translation"
+    data_source = ("Tatoeba English-French sentence pairs as exported by ManyThings.org for Anki "
+                   "(fra-eng.zip, 2017-09-29). CC-BY 2.0 (France): www.manythings.org/anki and tatoeba.org.")
+    primary_input = "text"
+
+    # ---- model -------------------------------------------------------------------------------------------------
+    def build_model(self, config: dict, meta: dict):
+        model = build(config, len(meta["src_vocab"]), len(meta["tgt_vocab"]))
+        model.src_vocab, model.tgt_vocab = list(meta["src_vocab"]), list(meta["tgt_vocab"])
+        model.src_stoi = {w: i for i, w in enumerate(model.src_vocab)}
+        model.tgt_stoi = {w: i for i, w in enumerate(model.tgt_vocab)}
+        return model
+
+    # ---- data --------------------------------------------------------------------------------------------------
+    def _splits(self, pairs: list[tuple[str, str]], files: list[Path], dataset: str, max_words: int,
+                vocab_sizes=(SRC_VOCAB, TGT_VOCAB), min_count: int = 2) -> Splits:
+        parts = D.split_pairs(pairs, seed=0)
+        train_raw = [(e, f) for e, f in parts["train"] if D.n_words(e) <= max_words]
+        src_vocab = D.build_vocab((D.tokenize(e) for e, _ in train_raw), vocab_sizes[0], min_count)
+        tgt_vocab = D.build_vocab((D.tokenize(f) for _, f in train_raw), vocab_sizes[1], min_count)
+        s_stoi = {w: i for i, w in enumerate(src_vocab)}
+        t_stoi = {w: i for i, w in enumerate(tgt_vocab)}
+        train = make_pairs(train_raw, s_stoi, t_stoi, "train")
+        val = make_pairs(parts["val"], s_stoi, t_stoi, "val")
+        test = make_pairs(parts["test"], s_stoi, t_stoi, "test")
+        meta = {"src_vocab": src_vocab, "tgt_vocab": tgt_vocab, "train_max_words": max_words,
+                "max_src_tokens": MAX_SRC_TOKENS,
+                "sizes": {"train": len(train), "val": len(val), "test": len(test),
+                          "train_all_lengths": len(parts["train"])}}
+        return Splits(train=train, val=val, test=test, meta=meta, files=files, dataset=dataset)
+
+    def load_data(self, data_dir: Path) -> Splits:
+        path = Path(data_dir) / D.ZIP_NAME
+        if not path.exists():
+            raise FileNotFoundError(f"{D.ZIP_NAME} not found in {data_dir}")
+        pairs = D.read_pairs(path)
+        desc = (f"{len(pairs)} Tatoeba pairs; seeded 90/5/5 split grouped by normalised English sentence (no English "
+                f"sentence in two splits). Trained on train pairs with <= {TRAIN_MAX_WORDS} English words; "
+                f"val metric = greedy BLEU on a fixed subset of {VAL_SUBSET} val pairs; test = greedy BLEU on the "
+                f"whole test split and beam-{BEAM} BLEU/chrF (sacrebleu, cased, 13a) on a fixed seeded subset of "
+                f"{TEST_BEAM_SUBSET} test pairs, all lengths and <= 10 English words. Vocabularies capped at "
+                f"{SRC_VOCAB}/{TGT_VOCAB} tokens; unknown output words are copied from the source.")
+        return self._splits(pairs, [path], desc, TRAIN_MAX_WORDS)
+
+    def synthetic_data(self, seed: int = 0) -> Splits:
+        """A tiny made-up phrasebook: "<subject> see the [adjective] <noun> ." and its French (adjective after)."""
+        rng = random.Random(seed)
+        subj = [("I", "je", "vois"), ("you", "tu", "vois"), ("we", "nous", "voyons")]
+        nouns = [("cat", "chat"), ("dog", "chien"), ("car", "voiture"), ("house", "maison"), ("bird", "oiseau"),
+                 ("tree", "arbre"), ("book", "livre"), ("boat", "bateau")]
+        adjs = [("", ""), ("big", "grand"), ("small", "petit"), ("red", "rouge")]
+        pairs = []
+        for _ in range(160):
+            (se, sf, vf), (ne, nf), (ae, af) = rng.choice(subj), rng.choice(nouns), rng.choice(adjs)
+            end = rng.choice([".", "!"])
+            en = f"{se.capitalize()} see the {ae + ' ' if ae else ''}{ne}{end}"
+            fr = f"{sf.capitalize()} {vf} le {nf}{' ' + af if af else ''} {end}"  # the adjective moves
+            pairs.append((en, fr))
+        return self._splits(pairs, [], "synthetic phrasebook", 12, (200, 200), 1)
+
+    def batches(self, data: Pairs, batch_size: int, shuffle: bool, seed: int = 0):
+        """Length-bucketed batches (sorted by source length, random tie-break when shuffling)."""
+        order = list(range(len(data)))
+        rng = random.Random(seed)
+        key = {i: (len(data.src[i]), rng.random() if shuffle else i) for i in order}
+        order.sort(key=key.__getitem__)
+        chunks = [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
+        if shuffle:
+            random.Random(seed + 1).shuffle(chunks)
+        for chunk in chunks:
+            yield collate([data.src[i] for i in chunk], [data.tgt[i] for i in chunk], chunk)
+
+    def loss(self, model, batch) -> torch.Tensor:
+        logits, _ = model(batch["src"], batch["src_lengths"], batch["tgt_in"])  # (B, T, V)
+        return F.cross_entropy(logits.float().flatten(0, 1), batch["tgt_out"].flatten(), ignore_index=PAD_ID)
+
+    @torch.no_grad()
+    def translate_batch(self, model, data: Pairs, idx: list[int]) -> list[str]:
+        """Greedy translations of data[idx], batched."""
+        device = next(model.parameters()).device
+        out: dict[int, str] = {}
+        sub = Pairs([data.en[i] for i in idx], [data.fr[i] for i in idx], [data.src[i] for i in idx],
+                    [data.tgt[i] for i in idx], [data.src_tokens[i] for i in idx])
+        for batch in self.batches(sub, 128, shuffle=False):
+            ys, att = greedy(model, batch["src"].to(device), batch["src_lengths"].to(device), DECODE_MAX)
+            for r, j in enumerate(batch["index"].tolist()):
+                toks = sub.src_tokens[j]
+                unk = [i == UNK_ID for i in sub.src[j]]
+                a = att[r].cpu() if att is not None else None
+                out[j] = D.detokenize(ids_to_tokens(ys[r].tolist(), model.tgt_vocab, toks, unk, a))
+        return [out[j] for j in range(len(idx))]
+
+    @torch.no_grad()
+    def evaluate(self, model, data: Pairs) -> dict[str, float]:
+        was = model.training
+        model.eval()
+        if data.role == "test":
+            idx = list(range(len(data)))
+        else:
+            idx = _subset(len(data), VAL_SUBSET, seed=1)
+        hyps = self.translate_batch(model, data, idx)
+        refs = [data.fr[i] for i in idx]
+        bleu, chrf = _bleu(hyps, refs)
+        le10 = [k for k, i in enumerate(idx) if D.n_words(data.en[i]) <= 10]
+        bleu10, _ = _bleu([hyps[k] for k in le10], [refs[k] for k in le10])
+        res = {"bleu_greedy": bleu, "chrf_greedy": chrf, "bleu_greedy_le10": bleu10, "examples": float(len(idx))}
+        if data.role == "test":
+            sub = _subset(len(data), TEST_BEAM_SUBSET, seed=2)
+            bh = [self._beam_text(model, data, i) for i in sub]
+            br = [data.fr[i] for i in sub]
+            res["bleu"], res["chrf"] = _bleu(bh, br)
+            k10 = [k for k, i in enumerate(sub) if D.n_words(data.en[i]) <= 10]
+            res["bleu_le10"], res["chrf_le10"] = _bleu([bh[k] for k in k10], [br[k] for k in k10])
+            res["beam_examples"], res["beam_examples_le10"] = float(len(sub)), float(len(k10))
+        model.train(was)
+        return res
+
+    def _beam_text(self, model, data: Pairs, i: int) -> str:
+        device = next(model.parameters()).device
+        src = torch.tensor([data.src[i]], dtype=torch.long, device=device)  # (1, S)
+        cands = model.beam_search(src, None, beam=BEAM, max_len=DECODE_MAX, topk=1)
+        c = cands[0]
+        unk = [j == UNK_ID for j in data.src[i]]
+        return D.detokenize(ids_to_tokens(c.tokens, model.tgt_vocab, data.src_tokens[i], unk, c.attention))
+
+    # ---- serving -----------------------------------------------------------------------------------------------
+    def demos(self) -> list[Demo]:
+        return [
+            Demo("How are you doing?", "How are you doing?", "4 words in, 3 out: lengths need not match"),
+            Demo("word order", "I have a red car.", "the adjective moves after the noun: watch the attention cross"),
+            Demo("negation", "I don't know what he wants.", "one English word, two French ones: ne ... pas"),
+            Demo("a name", "Zanzibar is far away.", "an unknown name is copied through from the source"),
+            Demo("a question", "Where did you put the keys?", "question word moves; tense changes"),
+            Demo("longer", "We should have left earlier, but nobody wanted to leave the party.",
+                 "longer than most training sentences"),
+        ]
+
+    def prepare(self, model, text) -> tuple[list[str], list[int], str]:
+        if isinstance(text, dict):
+            text = text.get("text")
+        if text is None or (isinstance(text, str) and not text.strip()):
+            raise BadInput("Type an English sentence to translate.")
+        if not isinstance(text, str):
+            raise BadInput(f"Type an English sentence as text (got {type(text).__name__}).")
+        notes = []
+        tokens = D.tokenize(text[:MAX_CHARS])
+        if not any(any(ch.isalnum() for ch in t) for t in tokens):
+            raise BadInput("There are no words to translate here (only punctuation or symbols).")
+        if len(text) > MAX_CHARS or len(tokens) > MAX_SRC_TOKENS:
+            notes.append(f"Only the first {MAX_SRC_TOKENS} tokens were translated (the text is longer); the model "
+                         f"was trained on sentences of up to {TRAIN_MAX_WORDS} words.")
+            tokens = tokens[:MAX_SRC_TOKENS]
+        ids = _encode(tokens, model.src_stoi)
+        words = [i for i, t in zip(ids, tokens) if any(ch.isalnum() for ch in t)]
+        if words and sum(i == UNK_ID for i in words) / len(words) > 0.5:
+            notes.append("Most of these words are not in the English vocabulary (is it English?): the "
+                         "translation will be poor; unknown words are copied through.")
+        return tokens, ids, " ".join(notes)
+
+    def predict(self, model, input) -> dict:
+        opts = input if isinstance(input, dict) else {}
+        tokens, ids, note = self.prepare(model, input)
+        beam = max(1, min(int(opts.get("beam", BEAM) or 1), 10))
+        max_len = max(1, min(int(opts.get("max_len", 30) or 30), 80))
+        force = opts.get("force")
+        device = next(model.parameters()).device
+        unk = [i == UNK_ID for i in ids]
+        with torch.inference_mode():
+            src = torch.tensor([ids], dtype=torch.long, device=device)  # (1, S)
+            prefix, forced_at = None, None
+            if force:
+                step = int(force.get("step", 0))
+                tok = self._target_id(model, force.get("token", ""))
+                base = model.beam_search(src, None, beam=beam, max_len=max_len)[0].tokens
+                step = max(0, min(step, len(base)))
+                prefix = [t for t in base[:step] if t != EOS_ID] + [tok]
+                forced_at = step
+            cands = model.beam_search(src, None, beam=beam, max_len=max_len, prefix=prefix)
+        best = cands[0]
+        out_tokens = ids_to_tokens(best.tokens, model.tgt_vocab, tokens, unk, best.attention)
+        step_tokens = [model.tgt_vocab[t] for t in best.tokens]  # one per decoder step (incl. </s>, <unk>)
+        attn = best.attention.tolist() if best.attention is not None else None
+        steps = [{"step": k, "token": model.tgt_vocab[s["token"]], "prob": s["prob"],
+                  "topk": [(model.tgt_vocab[t], p) for t, p in s["topk"]]} for k, s in enumerate(best.steps)]
+        candidates = []
+        for c in cands:
+            toks = ids_to_tokens(c.tokens, model.tgt_vocab, tokens, unk, c.attention)
+            candidates.append({"translation": D.detokenize(toks), "score": c.score, "logprob": c.logprob,
+                               "length": len(c.tokens)})
+        if len(best.tokens) >= max_len and best.tokens[-1] != EOS_ID:
+            note = (note + " " if note else "") + f"The translation stopped at the maximum length ({max_len})."
+        return {"source_tokens": tokens, "source_unknown": unk, "output_tokens": out_tokens,
+                "step_tokens": step_tokens, "translation": D.detokenize(out_tokens), "candidates": candidates,
+                "attention": attn, "steps": steps, "n_source": len(tokens), "n_output": len(out_tokens),
+                "forced_step": forced_at, "note": note, "beam": beam, "max_len": max_len}
+
+    def _target_id(self, model, token: str) -> int:
+        token = (token or "").strip()
+        for cand in (token, D.SPACE + token.lstrip(D.SPACE), token.lstrip(D.SPACE)):
+            if cand in model.tgt_stoi and cand:
+                return model.tgt_stoi[cand]
+        raise BadInput(f"'{token}' is not in the French vocabulary, so it cannot be forced.")
+
+    def inspect_loss(self, model, input):
+        """Loss of the model's own greedy output; steps = the source words (the encoder is the first recurrence)."""
+        tokens, ids, _ = self.prepare(model, input)
+        device = next(model.parameters()).device
+        src = torch.tensor([ids], dtype=torch.long, device=device)  # (1, S)
+        target = self._target_of(model, src, input)
+        tgt_in = torch.tensor([[BOS_ID] + target[:-1]], dtype=torch.long, device=device)  # (1, T)
+        tgt_out = torch.tensor([target], dtype=torch.long, device=device)  # (1, T)
+        logits, _ = model(src, None, tgt_in)  # (1, T, V)
+        return F.cross_entropy(logits.float()[0], tgt_out[0]), [D.surface(t) for t in tokens]
+
+    def _target_of(self, model, src, input) -> list[int]:
+        from core import layers
+
+        # The inspector records every Recurrent call; this search for the target is not part of the loss, so it
+        # runs unrecorded (else the inspector's "first recurrent module" would be this no-grad encoder run).
+        saved = getattr(layers._LOCAL, "traces", None)
+        layers._LOCAL.traces = None
+        try:
+            with torch.no_grad():
+                ys, _ = greedy(model, src, None, DECODE_MAX)
+        finally:
+            layers._LOCAL.traces = saved
+        out = []
+        for t in ys[0].tolist():
+            out.append(t)
+            if t == EOS_ID:
+                break
+        return out
+
+    def output_grad_norms(self, model, input, out_step: int) -> tuple[list[str], list[float], list[str]]:
+        """||d log p(y_k) / d h_enc_t|| for every source step t: how far back the k-th output word's gradient
+        reaches through the encoder. Returns (source words, norms, output tokens)."""
+        tokens, ids, _ = self.prepare(model, input)
+        device = next(model.parameters()).device
+        src = torch.tensor([ids], dtype=torch.long, device=device)  # (1, S)
+        target = self._target_of(model, src, input)
+        out_step = max(0, min(out_step, len(target) - 1))
+        emb = model.src_embed(src).detach().requires_grad_(True)  # (1, S, E)
+        enc, _ = model.encoder(emb, None)  # (1, S, D*H)
+        enc.retain_grad()
+        from core.layers import last_real_step
+
+        summary = last_real_step(enc, None, model.encoder.hidden_size, model.encoder.bidirectional)
+        L, H = model.decoder.num_layers, model.decoder.hidden_size
+        h0 = torch.tanh(model.bridge(summary)).view(-1, L, H).transpose(0, 1).contiguous()
+        tgt_in = torch.tensor([[BOS_ID] + target[:-1]], dtype=torch.long, device=device)  # (1, T)
+        dec, _ = model.decoder(model.tgt_embed(tgt_in), None, h0)  # (1, T, H)
+        mask = torch.ones_like(src, dtype=torch.bool)
+        logits, _ = model._output(dec, enc, mask)  # (1, T, V)
+        lp = F.log_softmax(logits.float()[0, out_step], -1)[target[out_step]]
+        lp.backward()
+        norms = enc.grad[0].norm(dim=-1).tolist()  # (S,)
+        return [D.surface(t) for t in tokens], norms, [model.tgt_vocab[t] for t in target]
+
+
+def collate(src: list[list[int]], tgt: list[list[int]], index: list[int] | None = None) -> dict[str, torch.Tensor]:
+    B = len(src)
+    s_len = torch.tensor([len(s) for s in src], dtype=torch.long)  # (B,)
+    t_len = max(len(t) for t in tgt) + 1
+    x = torch.full((B, int(s_len.max())), PAD_ID, dtype=torch.long)  # (B, S)
+    tin = torch.full((B, t_len), PAD_ID, dtype=torch.long)  # (B, T)
+    tout = torch.full((B, t_len), PAD_ID, dtype=torch.long)  # (B, T)
+    for r, (s, t) in enumerate(zip(src, tgt)):
+        x[r, :len(s)] = torch.tensor(s, dtype=torch.long)
+        tin[r, :len(t) + 1] = torch.tensor([BOS_ID] + t, dtype=torch.long)
+        tout[r, :len(t) + 1] = torch.tensor(t + [EOS_ID], dtype=torch.long)
+    out = {"src": x, "src_lengths": s_len, "tgt_in": tin, "tgt_out": tout}
+    if index is not None:
+        out["index"] = torch.tensor(index, dtype=torch.long)
+    return out
+
+
+TASK = TranslationTask()

@@ -1,0 +1,268 @@
+"""The NER task: reading the WikiANN format, tokenizing real text with offsets, BIO spans, the CRF, bad input."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from core.task import BadInput, check_task
+from tasks.ner import MAX_TOKENS, TASK
+from tasks.ner.data import (
+    Encoder,
+    bio_to_spans,
+    build_meta,
+    collate,
+    read_conll,
+    spans_to_bio,
+    synthetic_sentences,
+    tokenize,
+    write_conll,
+)
+from tasks.ner.model import CRF
+
+SENTS = [
+    (["R.H.", "Saunders", "(", "St.", "Lawrence", "River", ")"],
+     ["B-ORG", "I-ORG", "O", "B-ORG", "I-ORG", "I-ORG", "O"]),
+    (["Karl", "Ove", "Knausgård", "(", "born", "1968", ")"], ["B-PER", "I-PER", "I-PER", "O", "O", "O", "O"]),
+    (["Atlantic", "City"], ["B-LOC", "I-LOC"]),
+]
+
+
+def _write_raw(path, sents, final_blank=True, eol="\n"):
+    lines = []
+    for toks, tags in sents:
+        lines += [f"en:{t}\t{g}" for t, g in zip(toks, tags)] + [""]
+    text = eol.join(lines if final_blank else lines[:-1])
+    path.write_text(text + (eol if final_blank else ""), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return TASK.synthetic_data(0)
+
+
+@pytest.fixture(scope="module")
+def model(splits):
+    torch.manual_seed(0)
+    return TASK.build_model(TASK.config, splits.meta).eval()
+
+
+def test_contract():
+    assert check_task(TASK) == []
+
+
+# ---- the real format ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("final_blank,eol", [(True, "\n"), (False, "\n"), (True, "\r\n")])
+def test_read_conll_strips_prefix(tmp_path, final_blank, eol):
+    p = tmp_path / "train"
+    _write_raw(p, SENTS, final_blank, eol)
+    assert read_conll(p) == SENTS
+
+
+def test_read_conll_rejects_bad_lines(tmp_path):
+    p = tmp_path / "bad"
+    p.write_text("en:Paris\tB-CITY\n\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="unknown tag"):
+        read_conll(p)
+    p.write_text("justonefield\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="expected"):
+        read_conll(p)
+
+
+def test_load_data_reads_three_files(tmp_path):
+    sents = synthetic_sentences(30, seed=1) + SENTS
+    for name in ("train", "dev", "test"):
+        write_conll(tmp_path / name, sents)
+    sp = TASK.load_data(tmp_path)
+    assert len(sp.train) == len(sp.val) == len(sp.test) == len(sents)
+    assert sp.train.sents[-1] == SENTS[-1]
+    words = sp.meta["words"]
+    assert sp.meta["labels"][0] == "O"
+    assert words.index("knausgård") >= sp.meta["embed_words"]  # seen once: no word vector, lexicon only
+    assert [p.name for p in sp.files] == ["train", "dev", "test"]
+    batch = next(iter(TASK.batches(sp.train, 8, shuffle=True, seed=0)))
+    B, T, W = batch["x"].shape
+    assert batch["tags"].shape == (B, T) and batch["lengths"].max() == T and W >= 3
+
+
+def test_missing_file_is_clear(tmp_path):
+    write_conll(tmp_path / "train", SENTS)
+    with pytest.raises(FileNotFoundError, match="no dev file"):
+        TASK.load_data(tmp_path)
+
+
+# ---- tokenizer -----------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("text,expected", [
+    ("Adam lists his Manhattan house for $37.5 million.",
+     ["Adam", "lists", "his", "Manhattan", "house", "for", "$", "37.5", "million", "."]),
+    ("O'Brien's well-known Saint-Étienne café isn't in the U.S.",
+     ["O'Brien", "'s", "well-known", "Saint-Étienne", "café", "is", "n't", "in", "the", "U.S."]),
+    ("Mr. J. Smith (born 1,234) – “hi”…", ["Mr.", "J.", "Smith", "(", "born", "1,234", ")", "–", "“", "hi", "”", "…"]),
+    ("Łódź, 東京 and Zoë’s Knausga\u030ard", ["Łódź", ",", "東京", "and", "Zoë", "’s", "Knausga\u030ard"]),
+    ("<b>Paris</b> & co 🙂", ["<", "b", ">", "Paris", "<", "/", "b", ">", "&", "co", "🙂"]),
+    ("  \n\t ", []),
+])
+def test_tokenize_offsets(text, expected):
+    toks = tokenize(text)
+    assert [t for t, _, _ in toks] == expected
+    for tok, s, e in toks:
+        assert text[s:e] == tok
+
+
+def test_encoder_handles_odd_tokens(splits):
+    enc = Encoder(splits.meta)
+    rows = enc.encode(["x" * 100, "🙂", "Zoë"])
+    assert rows.shape == (3, enc.lead + splits.meta["max_word_len"])
+    assert (rows[:, enc.lead] > 0).all()  # every word has at least one character id
+
+
+# ---- spans -------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("tags,spans", [
+    (["B-PER", "I-PER", "O", "B-LOC"], [("PER", 0, 2), ("LOC", 3, 4)]),
+    (["O", "I-ORG", "I-ORG", "O"], [("ORG", 1, 3)]),  # ill-formed I- after O starts an entity (as conlleval)
+    (["B-PER", "I-ORG"], [("PER", 0, 1), ("ORG", 1, 2)]),  # a type switch inside starts a new one
+    (["B-LOC", "B-LOC", "I-LOC"], [("LOC", 0, 1), ("LOC", 1, 3)]),
+    (["I-PER"], [("PER", 0, 1)]),
+    ([], []),
+])
+def test_bio_to_spans(tags, spans):
+    assert bio_to_spans(tags) == spans
+
+
+def test_spans_round_trip():
+    spans = [("PER", 0, 2), ("LOC", 3, 4)]
+    assert bio_to_spans(spans_to_bio(5, spans)) == spans
+
+
+def test_bio_agrees_with_seqeval():
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    for tags in itertools.product(["O", "B-PER", "I-PER", "I-LOC"], repeat=3):
+        want = sorted((t, s, e + 1) for t, s, e in get_entities(list(tags)))
+        assert sorted(bio_to_spans(list(tags))) == want, tags
+
+
+# ---- model -------------------------------------------------------------------------------------------------------
+def test_crf_matches_brute_force():
+    torch.manual_seed(0)
+    labels = ["O", "B-PER", "I-PER"]
+    crf = CRF(labels)
+    with torch.no_grad():
+        crf.trans.normal_()
+        crf.end.normal_()
+    emit = torch.randn(1, 3, 3)
+    mask = torch.ones(1, 3, dtype=torch.bool)
+    trans, start = crf._scores()
+
+    def score(y):
+        s = start[y[0]] + emit[0, 0, y[0]] + crf.end[y[-1]]
+        return s + sum(trans[y[t - 1], y[t]] + emit[0, t, y[t]] for t in range(1, 3))
+
+    paths = list(itertools.product(range(3), repeat=3))
+    scores = torch.stack([score(y) for y in paths])
+    assert torch.allclose(crf.log_partition(emit, mask), torch.logsumexp(scores, 0), atol=1e-4)
+    best = paths[int(scores.argmax())]
+    assert crf.viterbi(emit, mask)[0] == list(best)
+    assert bio_to_spans([labels[k] for k in best]) is not None
+    assert crf.viterbi(emit, mask)[0][0] != 2  # never starts with I-
+    marg = crf.marginals(emit, mask)[0]
+    assert torch.allclose(marg.sum(-1), torch.ones(3), atol=1e-5)
+
+
+def test_training_step_lowers_loss(splits):
+    torch.manual_seed(0)
+    m = TASK.build_model(TASK.config, splits.meta)
+    opt = torch.optim.Adam(m.parameters(), 1e-2)
+    batch = collate(splits.train.rows[:16], splits.train.tags[:16], lead=splits.train.lead)
+    first = None
+    for _ in range(5):
+        loss = TASK.loss(m, batch)
+        first = first if first is not None else float(loss.detach())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(loss.detach()) < first
+    m.eval()
+    metrics = TASK.evaluate(m, splits.test)
+    assert {"f1", "precision", "recall"} <= set(metrics) and 0 <= metrics["f1"] <= 1
+
+
+@pytest.mark.parametrize("variant", ["lstm", "gru"])
+def test_variants_build(splits, variant):
+    m = TASK.build_model({**TASK.config, **TASK.recipe.variants[variant]}, splits.meta).eval()
+    out = TASK.predict(m, "Alice Okafor works in Lisbon.")
+    assert len(out["tags"]) == len(out["tokens"]) == 6
+    parts = TASK.direction_parts(m, "Alice Okafor works in Lisbon.")
+    assert ("backward" in parts) == m.rnn.bidirectional
+
+
+# ---- serving -----------------------------------------------------------------------------------------------------
+def test_predict_shape_and_offsets(model):
+    text = "Adam lists his Manhattan house for $37.5 million."
+    out = TASK.predict(model, text)
+    assert set(out) >= {"tokens", "tags", "confidences", "spans"}
+    assert len(out["tokens"]) == len(out["tags"]) == len(out["confidences"]) == 10
+    assert all(0.0 <= c <= 1.0 for c in out["confidences"])
+    for sp in out["spans"]:
+        assert text[sp["start"]:sp["end"]] == sp["text"] and sp["type"] in ("PER", "ORG", "LOC")
+
+
+def test_demos_predict(model):
+    for demo in TASK.demos():
+        assert TASK.predict(model, demo.input)["tokens"]
+
+
+@pytest.mark.parametrize("bad", ["", "   \n ", None, 42, ["a"], {"text": ""}, {"text": "Hi", "word": "x"}])
+def test_bad_input_is_clear(model, bad):
+    with pytest.raises(BadInput):
+        TASK.predict(model, bad)
+
+
+def test_huge_and_odd_input(model):
+    out = TASK.predict(model, "Paris " * 5000)
+    assert len(out["tokens"]) == MAX_TOKENS and "first" in out["note"]
+    out = TASK.predict(model, "<script>alert(1)</script> \u200b\u0000 ☃")
+    assert out["tokens"] and out["note"] == ""
+    assert TASK.predict(model, "...")["spans"] == [] or True  # punctuation only: a sane answer, no error
+
+
+def test_inspect_loss_chosen_word(model):
+    text = "Alice Okafor moved to Lisbon ."
+    loss, labels = TASK.inspect_loss(model, {"text": text, "word": 4})
+    assert loss.dim() == 0 and labels == ["Alice", "Okafor", "moved", "to", "Lisbon", "."]
+    loss.backward()
+    with pytest.raises(BadInput):
+        TASK.inspect_loss(model, {"text": text, "word": 99})
+
+
+def test_highlight_escapes_html():
+    from tasks.ner.page import highlight_html
+
+    text = "<img src=x onerror=alert(1)> Paris"
+    out = highlight_html(text, [{"start": 29, "end": 34, "type": "LOC", "confidence": 0.9, "text": "Paris"}])
+    assert "<img" not in out and "&lt;img" in out and "Paris" in out and "LOC 90%" in out
+
+
+def test_lexicon_leaves_own_tag_out(model, splits):
+    """On the training split a word's tag counts exclude its own occurrence; elsewhere they are complete."""
+    enc = model.embed
+    i = next(k for k, (toks, _) in enumerate(splits.train.sents) if "UNESCO" in toks)
+    row = splits.train.rows[i]
+    j = splits.train.sents[i][0].index("UNESCO")
+    held = enc.lexicon_features(row[None, :, 0], row[None, :, 2])[0, j]  # (9,)
+    full = enc.lexicon_features(row[None, :, 0], torch.zeros_like(row[None, :, 2]))[0, j]
+    n = splits.meta["lexicon"][int(row[j, 0])]
+    assert sum(n) >= 1 and full[-1] == 0  # seen in training
+    assert torch.isclose(held[0], torch.log1p(torch.tensor(sum(n) - 1.0)) / 5)
+    assert int(row[j, 2]) == splits.meta["labels"].index("B-ORG") + 1
+    assert splits.test.rows[0][:, 2].eq(0).all()  # no held-out tags outside the training split
+
+
+def test_meta_caps_vocabulary():
+    sents = [([w, w], ["O", "O"]) for w in ("".join(p) for p in itertools.product("abcdefg", repeat=2))]
+    meta = build_meta(sents, max_words=10)
+    assert meta["embed_words"] == 12  # <pad>, <unk> + 10 with a word vector
+    assert len(meta["words"]) == len(meta["lexicon"]) == 2 + 49  # every training word is in the lexicon
+    assert len(build_meta(sents, max_words=10, lexicon=False)["words"]) == 12

@@ -1,0 +1,213 @@
+"""Sentiment task: the PTB tree reader, SST-2 filtering, the treebank tokenizer, bad inputs, the negation set.
+
+Everything runs on trees written here (never the dataset) and on a tiny untrained model: each test takes well under
+a second."""
+
+from __future__ import annotations
+
+import time
+import zipfile
+
+import pytest
+import torch
+
+from core.task import BadInput, check_task
+from tasks.sentiment import MAX_TOKENS, NEGATION_SET, TASK, collate
+from tasks.sentiment import data as D
+
+TREES = "\n".join([
+    "(3 (2 (2 The) (2 film)) (3 (2 is) (4 (4 wonderful) (2 .))))",
+    "(1 (2 It) (1 (2 is) (1 (2 not) (3 good))))",
+    "(2 (2 Contempt) (2 (2 and) (2 8 1\\/2)))",  # a leaf with a space, as on train line 4342
+    "(1 (2 It) (1 (2 is) (1 (2 not) (3 good))))",  # a duplicate sentence: its phrases count once
+    "(4 (2 -LRB-) (4 (4 great) (2 -RRB-)))",
+])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # Tiny models: extra intra-op threads only add contention on a busy host (60x slower measured on 2 cores).
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    splits = TASK.synthetic_data(0)
+    return TASK.build_model(TASK.config, splits.meta).eval()
+
+
+# ---- trees -------------------------------------------------------------------------------------------------------
+def test_parse_tree_structure_and_labels():
+    t = D.parse_tree("(3 (2 (2 The) (2 film)) (3 (2 is) (4 (4 wonderful) (2 .))))")
+    assert t.label == 3 and t.word is None and len(t.children) == 2
+    assert t.leaves() == ["The", "film", "is", "wonderful", "."]
+    assert [n.label for n in t.nodes()] == [3, 2, 2, 2, 3, 2, 4, 4, 2]
+
+
+def test_leaf_with_space_is_one_leaf():
+    for space in (" ", "\u00a0"):  # plain and non-breaking (the real file has the latter)
+        t = D.parse_tree(f"(1 (0 Contempt) (2 8{space}1\\/2))")
+        assert t.leaves() == ["Contempt", f"8{space}1\\/2"]
+        assert D.normalise_leaves(t.leaves()) == ["contempt", "8", "1/2"]
+
+
+def test_malformed_trees_raise():
+    for bad in ("(3 (2 a) (2 b)", "3 a)", "(x a)", "(2 a))", "(2 (2 a) (2 b)) (2 c)", ""):
+        with pytest.raises(D.TreeError):
+            D.parse_tree(bad)
+
+
+def test_ptb_escapes_are_undone():
+    assert D.normalise_leaves(["-LRB-", "``", "Writer\\/director", "''", "\\*\\*\\*", "Clichés"]) == \
+        ["(", '"', "writer/director", '"', "***", "cliches"]
+
+
+# ---- SST-2 -------------------------------------------------------------------------------------------------------
+def test_sst2_sentences_drop_neutral_roots():
+    trees = D.read_trees(TREES)
+    assert len(trees) == 5
+    sents = D.sst2_sentences(trees)
+    assert [y for _, y in sents] == [1, 0, 0, 1]  # the neutral "Contempt and 8 1/2" is gone
+    assert sents[0][0] == ["the", "film", "is", "wonderful", "."]
+
+
+def test_sst2_phrases_every_nonneutral_node_once():
+    phrases = dict((tuple(t), y) for t, y in D.sst2_phrases(D.read_trees(TREES)))
+    assert len(phrases) == len(D.sst2_phrases(D.read_trees(TREES)))  # deduplicated
+    assert phrases[("good",)] == 1
+    assert phrases[("not", "good")] == 0
+    assert phrases[("it", "is", "not", "good")] == 0
+    assert phrases[("wonderful", ".")] == 1
+    assert ("the", "film") not in phrases  # neutral
+    assert ("8", "1/2") not in phrases
+    assert phrases[("(", "great", ")")] == 1
+
+
+def test_binary_label():
+    assert [D.binary_label(k) for k in range(5)] == [0, 0, None, 1, 1]
+
+
+def _write_split_files(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    for s in D.SPLITS:
+        (folder / f"{s}.txt").write_text(TREES + "\n", encoding="utf-8")
+
+
+def test_load_data_reads_txt_folder_and_zip(tmp_path):
+    _write_split_files(tmp_path / "a" / "trees")
+    s = TASK.load_data(tmp_path / "a")
+    assert len(s.val) == 4 and len(s.test) == 4 and len(s.train) == len(D.sst2_phrases(D.read_trees(TREES)))
+    assert s.meta["vocab"][:2] == [D.PAD, D.UNK]
+    assert [p.name for p in s.files] == ["train.txt", "dev.txt", "test.txt"]
+    zdir = tmp_path / "b"
+    zdir.mkdir()
+    with zipfile.ZipFile(zdir / "trainDevTestTrees_PTB.zip", "w") as z:
+        for sp in D.SPLITS:
+            z.writestr(f"trees/{sp}.txt", TREES + "\n")
+    s2 = TASK.load_data(zdir)
+    assert s2.test.labels == s.test.labels and s2.files[0].suffix == ".zip"
+    with pytest.raises(FileNotFoundError):
+        TASK.load_data(tmp_path / "nothing")
+
+
+def test_batches_cover_every_example_once_bucketed():
+    s = TASK.synthetic_data(0)
+    seen = 0
+    for b in TASK.batches(s.train, 8, shuffle=True, seed=3):
+        assert b["x"].shape[0] == b["lengths"].shape[0] == b["y"].shape[0]
+        assert int(b["lengths"].max()) == b["x"].shape[1]
+        seen += b["x"].shape[0]
+    assert seen == len(s.train)
+    b = collate([[5, 6, 7], [8]], [1, 0])
+    assert b["x"].tolist() == [[5, 6, 7], [8, 0, 0]] and b["lengths"].tolist() == [3, 1]
+
+
+# ---- tokenizer ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("text, tokens", [
+    ("I didn't like it.", ["i", "did", "n't", "like", "it", "."]),
+    ("I can't, and I won't!", ["i", "ca", "n't", ",", "and", "i", "wo", "n't", "!"]),
+    ("It's what you're after", ["it", "'s", "what", "you", "'re", "after"]),
+    ("It\u2019s great \u2014 really", ["it", "'s", "great", "--", "really"]),
+    ("dont do it", ["do", "n't", "do", "it"]),
+    ("A clich\u00e9d (but fun) movie...", ["a", "cliched", "(", "but", "fun", ")", "movie", "..."]),
+    ('Mr. Smith said "wow".', ["mr.", "smith", "said", '"', "wow", '"', "."]),
+    ("<b>Great</b> &amp; fun", ["great", "&", "fun"]),
+    ("tab\tand\x00null", ["tab", "and", "null"]),
+])
+def test_tokenize_like_the_treebank(text, tokens):
+    assert D.tokenize(text) == tokens
+
+
+# ---- serving -----------------------------------------------------------------------------------------------------
+def test_contract_and_demos(model):
+    assert check_task(TASK) == []
+    for demo in TASK.demos():
+        out = TASK.predict(model, demo.input)
+        assert out["label"] in D.LABELS
+
+
+@pytest.mark.parametrize("bad", ["", "   \n\t ", None, 123, "<p></p>", "\x00\x01\x02"])
+def test_bad_inputs_give_a_clear_message(model, bad):
+    with pytest.raises(BadInput) as e:
+        TASK.predict(model, bad)
+    assert str(e.value)
+
+
+@pytest.mark.parametrize("odd", ["\U0001F600\U0001F44D great", "\u8fd9\u90e8\u7535\u5f71\u5f88\u597d",
+                                 "<script>alert(1)</script> bad film", "\u202eevil\u200b text", "a"])
+def test_odd_inputs_get_an_answer(model, odd):
+    out = TASK.predict(model, odd)
+    assert 0.0 <= out["p_positive"] <= 1.0
+    assert len(out["prefix_p"]) == len(out["tokens"]) > 0
+
+
+def test_predict_fields_and_prefixes(model):
+    out = TASK.predict(model, "I expected to hate it and I didn't.")
+    assert set(out) >= {"label", "p_positive", "tokens", "prefix_p", "unknown", "truncated"}
+    assert out["tokens"][-3:] == ["did", "n't", "."]
+    assert abs(out["prefix_p"][-1] - out["p_positive"]) < 1e-5  # the last prefix is the whole review
+    assert out["truncated"] is False and "hate" in out["unknown"]
+
+
+def test_huge_input_is_truncated_and_fast(model):
+    text = "a good film , " * 8000  # 112,000 characters
+    t0 = time.time()
+    out = TASK.predict(model, text)
+    assert time.time() - t0 < 2.0
+    assert out["truncated"] and len(out["tokens"]) == MAX_TOKENS and "first" in out["note"]
+
+
+def test_bidirectional_prefixes_are_sampled_and_exact_at_the_end():
+    splits = TASK.synthetic_data(0)
+    m = TASK.build_model({**TASK.config, "bidirectional": True, "hidden_size": 8, "embed_size": 8}, splits.meta)
+    m.eval()
+    out = TASK.predict(m, "the film is good " * 40)
+    assert len(out["prefix_p"]) == len(out["prefix_ends"]) <= 48
+    assert out["prefix_ends"][-1] == len(out["tokens"])
+    assert abs(out["prefix_p"][-1] - out["p_positive"]) < 1e-5
+    short = TASK.predict(m, "not good")
+    x = torch.tensor([[m.stoi.get(t, 1) for t in short["tokens"]]])
+    exact = torch.softmax(m.prefix_logits(x)[0], -1)[:, 1]
+    assert torch.allclose(exact, torch.tensor(short["prefix_p"]), atol=1e-5)
+
+
+def test_inspect_loss_labels_are_the_words(model):
+    loss, labels = TASK.inspect_loss(model, "Not bad at all.")
+    assert labels == ["not", "bad", "at", "all", "."] and loss.dim() == 0 and loss.requires_grad
+
+
+# ---- negation set ------------------------------------------------------------------------------------------------
+def test_negation_set_format(model):
+    assert 12 <= len(NEGATION_SET) <= 20
+    texts = [t for t, _, _ in NEGATION_SET]
+    assert len(set(texts)) == len(texts)
+    for text, label, kind in NEGATION_SET:
+        assert text.strip() and kind and label in D.LABELS
+    for must in ("not at all good", "not bad at all", "beautiful but not intelligent", "and i didn't"):
+        assert any(must in t.lower() for t in texts), must
+    rows = TASK.negation_report(model)
+    assert len(rows) == len(NEGATION_SET) and all(isinstance(r["right"], bool) for r in rows)

@@ -1,0 +1,170 @@
+"""Translation task: the zip reader, the leak-free split, the reversible tokenizer, bad inputs, predict's answer
+and forced prefixes. Data written here (never the dataset); a tiny untrained model: each test well under a second."""
+
+from __future__ import annotations
+
+import zipfile
+
+import pytest
+import sacrebleu  # noqa: F401 -- imported once here, not inside the first evaluate() test (slow on a busy host)
+import torch
+
+from core.task import BadInput, check_task
+from tasks.translation import MAX_SRC_TOKENS, TASK
+from tasks.translation import data as D
+
+LINES = [
+    "Go.\tVa !",
+    "Go!\tBouge !",  # same normalised English as "Go." -> same split
+    "Hi.\tSalut !",
+    "How are you doing?\tComment vas-tu ?",
+    "I don't know.\tJe ne sais pas.",
+    "The cat is on the table.\tLe chat est sur la table.",
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    splits = TASK.synthetic_data(0)
+    return TASK.build_model(TASK.config, splits.meta).eval()
+
+
+def _zip(tmp_path, lines):
+    path = tmp_path / D.ZIP_NAME
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("_about.txt", "made by the test")
+        zf.writestr("fra.txt", "\n".join(lines) + "\n")
+    return path
+
+
+def test_contract():
+    assert check_task(TASK) == []
+
+
+def test_zip_reader(tmp_path):
+    pairs = D.read_pairs(_zip(tmp_path, LINES + ["broken line without tab", ""]))
+    assert pairs[0] == ("Go.", "Va !")
+    assert ("How are you doing?", "Comment vas-tu ?") in pairs
+    assert len(pairs) == len(LINES)
+
+
+def test_load_data_from_zip(tmp_path):
+    lines = [f"I see {n} cats.\tJe vois {n} chats." for n in range(200)] + LINES
+    _zip(tmp_path, lines)
+    splits = TASK.load_data(tmp_path)
+    assert len(splits.train) + len(splits.val) + len(splits.test) == len(lines)
+    assert splits.files and splits.files[0].name == D.ZIP_NAME
+
+
+def test_split_keeps_english_sentences_apart():
+    pairs = [(f"Sentence number {i % 300}{'.' if i % 2 else '!'}", f"Phrase {i}") for i in range(900)]
+    parts = D.split_pairs(pairs, seed=0)
+    keys = {name: {D.norm_key(e) for e, _ in ps} for name, ps in parts.items()}
+    assert not keys["train"] & keys["val"] and not keys["train"] & keys["test"] and not keys["val"] & keys["test"]
+    assert parts["val"] and parts["test"]
+    assert D.split_pairs(pairs, seed=0) == parts  # seeded
+
+
+@pytest.mark.parametrize("text", ["Comment vas-tu ?", "L'éléphant n'a pas  faim.", "I don't know, Tom!",
+                                  "C'est « génial » !", "Il\u00a0est 3\u202fh 30."])
+def test_tokenize_round_trip(text):
+    toks = D.tokenize(text)
+    assert D.detokenize(toks) == D.clean(text)
+    assert all(t for t in toks)
+
+
+def test_tokenize_marks_spaces():
+    assert D.tokenize("Comment vas-tu ?") == ["▁Comment", "▁vas", "-", "tu", "▁?"]
+
+
+@pytest.mark.parametrize("bad", ["", "   ", None, 42, "?!... ---", "💥💥"])
+def test_bad_inputs(model, bad):
+    with pytest.raises(BadInput):
+        TASK.predict(model, bad)
+
+
+def test_long_input_truncated(model):
+    out = TASK.predict(model, {"text": "the cat " * 500, "beam": 2, "max_len": 5})
+    assert out["n_source"] == MAX_SRC_TOKENS and "first" in out["note"]
+
+
+def test_foreign_input_gets_a_note(model):
+    out = TASK.predict(model, "Съешь же ещё этих мягких французских булок")
+    assert "vocabulary" in out["note"]
+
+
+def test_predict_format(model):
+    out = TASK.predict(model, {"text": "I see the big cat.", "beam": 3, "max_len": 8})
+    assert isinstance(out["translation"], str)
+    assert out["source_tokens"] == D.tokenize("I see the big cat.")
+    assert 1 <= len(out["candidates"]) <= 3
+    assert all({"translation", "score"} <= set(c) for c in out["candidates"])
+    att = out["attention"]
+    assert isinstance(att, list) and len(att) == len(out["step_tokens"]) and len(att[0]) == len(out["source_tokens"])
+    assert abs(sum(att[0]) - 1) < 1e-4
+    assert len(out["steps"]) == len(out["step_tokens"])
+    assert all(len(s["topk"]) >= 1 and 0 <= s["prob"] <= 1 for s in out["steps"])
+    assert TASK.predict(model, "I see the big cat.")["translation"] == TASK.predict(model, "I see the big cat.")[
+        "translation"]
+
+
+def test_forced_prefix(model):
+    base = TASK.predict(model, {"text": "We see the dog.", "beam": 2, "max_len": 6})
+    word = "chat"
+    out = TASK.predict(model, {"text": "We see the dog.", "beam": 2, "max_len": 6,
+                               "force": {"step": 1, "token": word}})
+    assert out["forced_step"] == 1
+    assert out["step_tokens"][:1] == base["step_tokens"][:1]
+    assert out["step_tokens"][1].replace("▁", "") == word
+    with pytest.raises(BadInput):
+        TASK.predict(model, {"text": "We see the dog.", "force": {"step": 0, "token": "zzzqqq"}})
+
+
+def test_plain_variant_and_inspect(model):
+    splits = TASK.synthetic_data(0)
+    plain = TASK.build_model({**TASK.config, "attention": False}, splits.meta).eval()
+    out = TASK.predict(plain, {"text": "I see the cat.", "beam": 2, "max_len": 5})
+    assert out["attention"] is None
+    loss, labels = TASK.inspect_loss(model, "I see the cat.")
+    assert loss.dim() == 0 and labels == ["I", "see", "the", "cat", "."]
+    words, norms, outs = TASK.output_grad_norms(model, "I see the cat.", 0)
+    assert len(norms) == len(words) == 5 and all(n >= 0 for n in norms)
+
+
+def test_train_step_and_evaluate(monkeypatch):
+    import tasks.translation as T
+
+    monkeypatch.setattr(T, "DECODE_MAX", 6)  # an untrained model never ends a sentence: keep the decode short
+    torch.manual_seed(0)
+    splits = TASK.synthetic_data(0)
+    m = TASK.build_model(TASK.config, splits.meta)
+    opt = torch.optim.AdamW(m.parameters(), 3e-3)
+    batch = next(iter(TASK.batches(splits.train, 16, True, 0)))
+    loss = TASK.loss(m, batch)
+    loss.backward()
+    opt.step()
+    m.eval()
+    test = splits.test
+    test.en, test.fr, test.src, test.tgt, test.src_tokens = (v[:3] for v in (test.en, test.fr, test.src, test.tgt,
+                                                                              test.src_tokens))
+    res = TASK.evaluate(m, test)  # test role: greedy + beam metrics
+    assert TASK.recipe.metric in res and "bleu_le10" in res and "chrf" in res
+    val = TASK.evaluate(m, splits.val)
+    assert TASK.recipe.metric in val and val == TASK.evaluate(m, splits.val)  # deterministic
+
+
+def test_shared_inspector_runs(model):
+    from core.inspect import inspect_model
+
+    ins = inspect_model(model, lambda m: TASK.inspect_loss(m, "I see the cat."))
+    sal = ins.saliency
+    assert list(sal["label"]) == ["I", "see", "the", "cat", "."]
