@@ -116,7 +116,8 @@ class Recurrent(nn.Module):
         if x.dim() != 3:
             raise ValueError(f"Recurrent expects (B, T, F) input, got shape {tuple(x.shape)}")
         traces = getattr(_LOCAL, "traces", None)
-        if traces is not None:
+        # Runs under no_grad (e.g. a task searching for its target inside inspect_loss) are not part of the loss.
+        if traces is not None and torch.is_grad_enabled():
             if not x.requires_grad:  # so that saliency dL/dx can be read even for raw feature inputs
                 x = x.detach().requires_grad_(True)
             out, st, trace = self.forward_stepwise(x, lengths, state)

@@ -312,17 +312,9 @@ class TranslationTask(Task):
         return F.cross_entropy(logits.float()[0], tgt_out[0]), [D.surface(t) for t in tokens]
 
     def _target_of(self, model, src, input) -> list[int]:
-        from core import layers
-
-        # The inspector records every Recurrent call; this search for the target is not part of the loss, so it
-        # runs unrecorded (else the inspector's "first recurrent module" would be this no-grad encoder run).
-        saved = getattr(layers._LOCAL, "traces", None)
-        layers._LOCAL.traces = None
-        try:
-            with torch.no_grad():
-                ys, _ = greedy(model, src, None, DECODE_MAX)
-        finally:
-            layers._LOCAL.traces = saved
+        # The search for the target is not part of the loss: under no_grad the inspector does not record it.
+        with torch.no_grad():
+            ys, _ = greedy(model, src, None, DECODE_MAX)
         out = []
         for t in ys[0].tolist():
             out.append(t)
