@@ -125,7 +125,7 @@ def inspect_model(model: nn.Module, loss_fn: Callable[[nn.Module], torch.Tensor 
         gx = g_x.norm(dim=-1)[0]  # (T,) first item of the batch
         gxi = (g_x * xs).sum(dim=-1)[0]  # (T,)
         for t in range(xs.shape[1]):
-            lab = labels[t] if t < len(labels) else str(t)
+            lab = _clean(labels[t]) if t < len(labels) else str(t)
             srow.append((t, lab, float(gx[t]), float(gxi[t])))
     sal = pd.DataFrame(srow, columns=["step", "label", "grad_norm", "grad_x_input"])
 
@@ -147,7 +147,12 @@ def inspect_model(model: nn.Module, loss_fn: Callable[[nn.Module], torch.Tensor 
 
     return Inspection(loss=float(loss.detach()), hidden=hidden, params=pdf, saliency=sal, gates=gates,
                       spectra=recurrent_spectra(model), total_grad_norm=total, grads=gdict,
-                      hidden_states=hidden_states, labels=list(labels))
+                      hidden_states=hidden_states, labels=[_clean(x) for x in labels])
+
+
+def _clean(label) -> str:
+    """A step label as valid UTF-8 text (lone surrogates and the like become U+FFFD, never an encoding error)."""
+    return str(label).encode("utf-8", "replace").decode("utf-8")
 
 
 def recurrent_spectra(model: nn.Module) -> pd.DataFrame:

@@ -24,7 +24,8 @@ from .model import build, default_config
 
 VAL_SEED = 0  # which 10% of train becomes validation
 MAX_BYTES = 10 * 1024 * 1024  # uploads larger than this are refused before decoding
-MAX_PIXELS = 40_000_000  # width x height above this is refused before decoding (decompression bombs)
+MAX_PIXELS = 12_000_000  # width x height above this is refused before decoding (decompression and memory bombs)
+FORMATS = ["PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF"]  # never EPS/PS (Ghostscript) or other exotic decoders
 DEMO_SEEDS = {"cat": (3, 8, 21), "dog": (4, 9, 30)}
 
 
@@ -212,7 +213,7 @@ def _decode_upload(raw: bytes) -> dict:
         raise BadInput(f"the file is {len(raw) / 2**20:.1f} MB; the limit is {MAX_BYTES // 2**20} MB")
     notes = []
     try:
-        im = Image.open(io.BytesIO(raw))  # reads the header only: size is known before any pixel is decoded
+        im = Image.open(io.BytesIO(raw), formats=FORMATS)  # reads the header only: size is known before any pixel is decoded
         w, h = im.size
         if w * h > MAX_PIXELS:
             raise BadInput(f"the image is {w}x{h} pixels; the limit is {MAX_PIXELS // 10**6} megapixels")

@@ -230,6 +230,8 @@ def _int(v: Any, what: str) -> int:
         f = float(v)
     except (TypeError, ValueError):
         raise BadInput(f"{what} must be a whole number, got {str(v)[:40]!r}") from None
+    except OverflowError:  # 10**400 and friends
+        raise BadInput(f"{what} is far too large") from None
     if not math.isfinite(f):
         raise BadInput(f"{what} must be a finite number")
     return int(f)
@@ -240,6 +242,8 @@ def _float(v: Any) -> float:
         f = float(v)
     except (TypeError, ValueError):
         raise BadInput(f"temperature must be a number, got {str(v)[:40]!r}") from None
+    except OverflowError:
+        raise BadInput("temperature is far too large") from None
     if not math.isfinite(f) or f <= 0:
         raise BadInput("temperature must be a positive number (1.0 samples the model as trained)")
     return f

@@ -23,6 +23,7 @@ MAX_MIDI_BYTES = 1_000_000  # checked before parsing: a chorale primer is a few 
 MAX_MIDI_NOTES = 50_000  # more notes than this is not a primer (and parsing/quantising it would stall the page)
 MAX_PRIMER_STEPS = 64  # a longer upload is cut to its last 64 quarter notes (the user is told)
 MAX_STEPS = 512  # longest generation the page/predict allows
+MAX_MIDI_SECONDS = 1800.0  # a primer longer than 30 minutes is not a primer (and its beat grid would stall the page)
 
 
 @dataclass
@@ -107,6 +108,10 @@ def midi_to_steps(data: bytes) -> tuple[list[list[int]], list[str]]:
         raise ValueError(f"the MIDI file is corrupted and cannot be read ({type(exc).__name__})") from None
     if n_on > MAX_MIDI_NOTES:
         raise ValueError(f"the MIDI file has {n_on:,} notes; a primer may have at most {MAX_MIDI_NOTES:,}")
+    # pretty_midi builds a tick->time table as long as the file: check the length on mido's events first.
+    max_tick = max((sum(m.time for m in tr) for tr in raw.tracks), default=0)
+    if max_tick > 2_000_000 or (raw.ticks_per_beat and max_tick / raw.ticks_per_beat > 20_000):
+        raise ValueError(f"the MIDI file is far too long for a primer (over {MAX_MIDI_SECONDS / 60:.0f} minutes)")
     try:
         pm = pretty_midi.PrettyMIDI(io.BytesIO(bytes(data)))
     except Exception as exc:  # mido/pretty_midi raise many types (EOFError, KeyError, OSError, ValueError ...)
@@ -117,6 +122,8 @@ def midi_to_steps(data: bytes) -> tuple[list[list[int]], list[str]]:
     if not notes:
         raise ValueError("the MIDI file has no (non-drum) notes to continue")
     messages = []
+    if max(n.end for n in notes) > MAX_MIDI_SECONDS:
+        raise ValueError(f"the MIDI file lasts over {MAX_MIDI_SECONDS / 60:.0f} minutes; a primer must be shorter")
     try:
         beats = pm.get_beats()
     except Exception:  # noqa: BLE001 -- odd tempo maps: fall back to 120 bpm

@@ -166,9 +166,12 @@ class NERTask(Task):
     def demos(self) -> list[Demo]:
         return [
             Demo("The seed's sentence", "Adam lists his Manhattan house for $37.5 million.",
-                 "Adam is a person, Manhattan a place; the money is not tagged: WikiANN has no MONEY type."),
+                 "Wanted: Adam = person, Manhattan = place, the money untagged (WikiANN has no MONEY type). In "
+                 "WikiANN 'lists' and 'house' occur almost only inside titles, so this model runs the words "
+                 "together: a real failure, open the Inspect tab to see which words pulled it."),
             Demo("Paris and Paris", "Paris Hilton checked into a small hotel in Paris last night.",
-                 "The first 'Paris' is a person only because of the word AFTER it: compare with 'forward only'."),
+                 "Only the word AFTER the first 'Paris' tells it is not the city: compare the 'forward only' tags "
+                 "and the backward half's push."),
             Demo("Made-up names", "Okonkwo Adeyemi left Brightwater Analytics to open a bakery in Port Amberley.",
                  "None of these names is in the vocabulary: the character CNN has to recognise them by spelling."),
             Demo("Accents and hyphens", "Zoë Kravitz and Björn Ulvaeus met the mayor of Saint-Étienne in São Paulo.",

@@ -164,6 +164,8 @@ class VideoTask(Task):
                 value = float(value)
             except (TypeError, ValueError):
                 raise BadInput(f"setting {key!r} must be a number, got {str(value)[:40]!r}") from None
+            except OverflowError:  # 10**400
+                raise BadInput(f"setting {key!r} must be between {lo} and {hi}") from None
             if not np.isfinite(value) or value < lo or value > hi:
                 raise BadInput(f"setting {key!r} must be between {lo} and {hi}, got {value:g}")
             settings[key] = int(value) if key in ("seed", "digits") else value

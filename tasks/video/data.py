@@ -383,7 +383,7 @@ def decode_gif(data: bytes) -> np.ndarray:
     if data[:6] not in (b"GIF87a", b"GIF89a"):
         raise GifError("that is not a GIF file (it does not start with the GIF signature); upload an animated GIF")
     try:
-        im = Image.open(io.BytesIO(bytes(data)))
+        im = Image.open(io.BytesIO(bytes(data)), formats=["GIF", "PNG", "WEBP"])  # never EPS (Ghostscript) etc.
         if im.format != "GIF":
             raise GifError("that is not a GIF file; upload an animated GIF")
         w, h = im.size
