@@ -115,8 +115,9 @@ def _negation_table(task, model) -> None:
     st.markdown(f"Sentences written for this project where the answer hangs on a negation or a *but*. "
                 f"The model gets **{right} of {len(rows)}** right ({right / max(1, len(rows)):.0%}).")
     df = pd.DataFrame(rows)[["right", "sentence", "expected", "model", "p_positive", "kind"]]
-    st.dataframe(df, hide_index=True, width="stretch", height=36 * (len(df) + 1) + 4,
+    st.dataframe(df, hide_index=True, width="stretch", height=35 * (len(df) + 1) + 3,
                  column_config={"right": st.column_config.CheckboxColumn("right?", width="small"),
+                                "sentence": st.column_config.TextColumn("sentence", width="large"),
                                 "p_positive": st.column_config.ProgressColumn("P(positive)", min_value=0.0,
                                                                                max_value=1.0, format="%.2f")})
 
