@@ -41,6 +41,10 @@ class Recipe:
     anchors: dict[str, str] = field(default_factory=dict)  # published numbers shown beside ours, with sources
     lr_decay: float = 1.0  # multiply lr by this after every epoch (1.0: constant)
     keep_variants: bool = False  # also save every non-served variant (the page compares them live)
+    # name -> changes for a bigger machine, picked with `core.train --profile NAME`: recipe fields to set, plus
+    # "variants": {variant: config changes}. A GPU trains larger models for longer in the same wall time; the
+    # card records the profile and the resulting recipe, so the numbers stay reproducible.
+    profiles: dict[str, dict] = field(default_factory=dict)
 
 
 @dataclass

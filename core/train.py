@@ -192,6 +192,24 @@ def fit(model: nn.Module, task: Task, splits: Splits, recipe: Recipe, device: to
     return result
 
 
+def apply_profile(recipe: Recipe, name: str) -> Recipe:
+    """A copy of ``recipe`` with profile ``name`` applied (recipe fields, then per-variant config changes)."""
+    if name not in recipe.profiles:
+        known = ", ".join(sorted(recipe.profiles)) or "none"
+        raise SystemExit(f"unknown profile {name!r}; this task's profiles: {known}")
+    recipe = copy.deepcopy(recipe)
+    fields = {f for f in asdict(recipe)} - {"profiles", "variants"}
+    for key, value in recipe.profiles[name].items():
+        if key == "variants":
+            for variant, changes in value.items():
+                recipe.variants[variant] = {**recipe.variants.get(variant, {}), **changes}
+        elif key in fields:
+            setattr(recipe, key, value)
+        else:
+            raise SystemExit(f"profile {name!r} sets unknown recipe field {key!r}")
+    return recipe
+
+
 def _parse_value(text: str):
     import json
 
@@ -256,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variants", help="comma-separated subset of the recipe's variants")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    ap.add_argument("--profile", help="a named recipe from the task's recipe.profiles (e.g. gpu: bigger, longer)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, help="torch.set_num_threads (CPU)")
     ap.add_argument("--synthetic", action="store_true", help="train on the task's tiny synthetic data (smoke test)")
@@ -283,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         for e in reg.errors:
             print(f"  plugin error: {e.source}: {e.error}", file=sys.stderr)
         return 2
-    recipe = copy.deepcopy(task.recipe)
+    recipe = apply_profile(task.recipe, args.profile) if args.profile else copy.deepcopy(task.recipe)
     for k in ("epochs", "batch_size", "lr", "max_minutes"):
         if getattr(args, k) is not None:
             setattr(recipe, k, getattr(args, k))
@@ -319,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
                     dataset={"description": splits.dataset or ("synthetic" if args.synthetic else ""),
                              "source": task.data_source, "synthetic": bool(args.synthetic), "files": files},
                     training={"command": training_command(argv), "seed": args.seed, "device": str(device),
+                              "profile": args.profile or "default",
                               "world_size": dist.get_world_size() if distributed else 1,
                               "recipe": asdict(recipe), "wall_seconds": round(time.time() - t0, 1)})
         out = args.out or task.weights_path()

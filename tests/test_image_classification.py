@@ -69,6 +69,16 @@ def test_augment_shape():
     assert y.shape == x.shape and y.dtype == torch.uint8
 
 
+def test_augment_cutout_hides_one_square_and_nothing_else():
+    x = torch.full((4, 3, 32, 32), 200, dtype=torch.uint8)  # flat images: crop/flip only add the zero border
+    grey = (augment(x, torch.Generator().manual_seed(1), pad=0, cutout=8) == 124).all(1)  # (B, H, W)
+    for b in range(4):
+        ys, xs = grey[b].nonzero(as_tuple=True)
+        assert 0 < len(ys) <= 64 and ys.max() - ys.min() < 8 and xs.max() - xs.min() < 8
+    none = augment(x, torch.Generator().manual_seed(1), pad=0, cutout=0)
+    assert (none == 200).all()
+
+
 def test_predict_format(models):
     for m in models.values():
         for demo in TASK.demos():

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from core.train import fit, pick_device, train_task
@@ -157,3 +158,30 @@ def test_ddp_two_process_gloo(tmp_path):
     for p, (o, e) in zip(procs, outs):
         assert p.returncode == 0, e[-2000:]
         assert "OK" in o
+
+
+def test_profile_changes_recipe_and_variant_configs_only_in_a_copy():
+    from core.task import Recipe
+    from core.train import apply_profile
+
+    base = Recipe(metric="accuracy", epochs=3, variants={"a": {"hidden_size": 8}, "b": {"cell": "gru"}},
+                  profiles={"gpu": {"epochs": 9, "variants": {"a": {"hidden_size": 32}}}})
+    got = apply_profile(base, "gpu")
+    assert got.epochs == 9 and got.variants["a"] == {"hidden_size": 32} and got.variants["b"] == {"cell": "gru"}
+    assert base.epochs == 3 and base.variants["a"] == {"hidden_size": 8}  # the task's own recipe is untouched
+    with pytest.raises(SystemExit, match="profiles: gpu"):
+        apply_profile(base, "tpu")
+    with pytest.raises(SystemExit, match="unknown recipe field"):
+        apply_profile(Recipe(metric="x", profiles={"p": {"epoch": 1}}), "p")
+
+
+def test_every_task_profile_applies():
+    from core.registry import discover
+    from core.train import apply_profile
+
+    for task in discover().tasks.values():
+        for name in task.recipe.profiles:
+            recipe = apply_profile(task.recipe, name)
+            known = set(task.recipe.variants) or {"default"}  # no variants: the one model is called "default"
+            for variant in recipe.variants:
+                assert variant in known, f"{task.name}: profile {name} adds unknown variant {variant}"

@@ -168,3 +168,18 @@ def test_shared_inspector_runs(model):
     ins = inspect_model(model, lambda m: TASK.inspect_loss(m, "I see the cat."))
     sal = ins.saliency
     assert list(sal["label"]) == ["I", "see", "the", "cat", "."]
+
+
+def test_bleu_uses_every_reference_of_a_sentence():
+    from tasks.translation import _bleu, _groups
+
+    hyps = ["Je suis fatigué .", "Il pleut ."]
+    one = [["Je suis épuisé ."], ["Il pleut ."]]
+    many = [["Je suis épuisé .", "Je suis fatigué ."], ["Il pleut ."]]  # a varying number of references
+    assert _bleu(hyps, many)[0] == pytest.approx(100.0)
+    assert _bleu(hyps, one)[0] < 80.0
+    pairs = TASK.synthetic_data(0).test
+    groups = _groups(pairs)
+    assert sorted(i for g in groups for i in g) == list(range(len(pairs)))  # a partition of the split
+    for g in groups:  # one English sentence per group
+        assert len({pairs.en[i].lower().strip(" .!?") for i in g}) == 1

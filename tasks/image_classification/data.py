@@ -94,8 +94,9 @@ def split_val(data: ImageSet, frac: float = 0.1, seed: int = 0) -> tuple[ImageSe
     return ImageSet(data.x[keep], data.y[keep]), ImageSet(data.x[val], data.y[val])
 
 
-def augment(x: torch.Tensor, g: torch.Generator, pad: int = 4) -> torch.Tensor:
-    """Random crop with zero padding + horizontal flip, per image, on a uint8 batch (B, 3, 32, 32)."""
+def augment(x: torch.Tensor, g: torch.Generator, pad: int = 4, cutout: int = 8) -> torch.Tensor:
+    """Random crop with zero padding + horizontal flip + cutout (one grey square of ``cutout`` px hidden, so the
+    network cannot lean on any single patch -- DeVries & Taylor 2017), per image, on a uint8 batch (B, 3, 32, 32)."""
     B, _, H, W = x.shape
     padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))  # (B, 3, H+2p, W+2p)
     dy = torch.randint(0, 2 * pad + 1, (B,), generator=g)
@@ -106,7 +107,16 @@ def augment(x: torch.Tensor, g: torch.Generator, pad: int = 4) -> torch.Tensor:
     cols = torch.where(flip[:, None], cols.flip(1), cols)
     b = torch.arange(B)[:, None, None, None]
     c = torch.arange(3)[None, :, None, None]
-    return padded[b, c, rows[:, None, :, None], cols[:, None, None, :]]  # (B, 3, H, W)
+    out = padded[b, c, rows[:, None, :, None], cols[:, None, None, :]]  # (B, 3, H, W)
+    if cutout:
+        cy = torch.randint(0, H, (B,), generator=g)[:, None]  # square centre; it may hang over the edge
+        cx = torch.randint(0, W, (B,), generator=g)[:, None]
+        ys, xs = torch.arange(H)[None], torch.arange(W)[None]
+        in_y = (ys - cy).abs() < cutout // 2 + cutout % 2  # (B, H)
+        in_x = (xs - cx).abs() < cutout // 2 + cutout % 2  # (B, W)
+        hole = (in_y[:, :, None] & in_x[:, None, :])[:, None]  # (B, 1, H, W)
+        out = out.masked_fill(hole, 124)  # ~ the data's mean grey: zero after normalisation
+    return out
 
 
 def synthetic_images(n: int, seed: int = 0) -> ImageSet:

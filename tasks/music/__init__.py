@@ -104,8 +104,10 @@ class MusicTask(Task):
         model.eval()
         nll = nll_first = frames = firsts = 0.0
         tp = fp = fn = 0.0
+        dev = next(model.parameters()).device
         with torch.no_grad():
             for b in D.batches(data, 32, shuffle=False):
+                b = {k: v.to(dev) if torch.is_tensor(v) else v for k, v in b.items()}
                 logits = model(b["x"])  # (B, T, 88)
                 step = M.step_nll(logits, b["y"]).double() * b["mask"].double()  # (B, T)
                 nll += float(step.sum())

@@ -196,8 +196,9 @@ class NERTask(Task):
         if len(toks) > MAX_TOKENS:
             note = f"Only the first {MAX_TOKENS} words were tagged (the text has {len(toks)})."
             toks = toks[:MAX_TOKENS]
-        x = model.vocab.encode([t for t, _, _ in toks])[None]  # (1, T, 2 + L)
-        lengths = torch.tensor([len(toks)])
+        dev = next(model.parameters()).device
+        x = model.vocab.encode([t for t, _, _ in toks])[None].to(dev)  # (1, T, 2 + L)
+        lengths = torch.tensor([len(toks)], device=dev)
         return text, toks, x, lengths, note
 
     def predict(self, model: nn.Module, input) -> dict:

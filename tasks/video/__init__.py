@@ -191,7 +191,7 @@ class VideoTask(Task):
             raise BadInput("the frame-only model has no recurrence, so there is no gradient through time to "
                            "inspect: each label comes from its own frame (see the per-frame gradients below)")
         clip = self.clip_from_input(input)
-        x = _frames_tensor(clip["frames"])  # (1, T, 1, 64, 64)
+        x = _frames_tensor(clip["frames"]).to(next(model.parameters()).device)  # (1, T, 1, 64, 64)
         T = x.shape[1]
         t = self._chosen_frame(input, clip, T)
         logits = model(x)[0]  # (T, C)
@@ -200,7 +200,7 @@ class VideoTask(Task):
             y = LABELS.index(target)
         else:
             y = int(logits[t].argmax())
-        loss = F.cross_entropy(logits[t:t + 1], torch.tensor([y]))
+        loss = F.cross_entropy(logits[t:t + 1], torch.tensor([y], device=logits.device))
         return loss, [f"frame {i}" for i in range(T)]
 
     @staticmethod

@@ -1,0 +1,290 @@
+"""Image captioning on Flickr8k: one picture in, a sentence out (one-to-many).
+
+The seed's second one-to-many example ("a person riding a bike on a sunny day"). A small ResNet built from
+torchvision BasicBlocks -- trained from scratch: no pretrained ImageNet weights -- turns the 128x128 image into an
+8x8 grid of features; an LSTM writes the caption word by word, attending over the grid at every word (the page
+shows where). Beam search picks the sentence; BLEU-1..4 (sacrebleu, 5 references) measures it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from core.task import BadInput, Demo, Recipe, Splits, Task
+
+from . import data as D
+from .drawing import SCENES, draw_scene
+from .model import BOS_ID, EOS_ID, PAD_ID, build, default_config, ids_to_words
+
+BEAM = 3  # test-time beam width (the card's headline numbers)
+MAX_LEN = 20  # words generated at most
+EVAL_CHUNK = 250  # images decoded together (x beam hypotheses)
+MAX_BEAM = 10  # the page's beam slider goes up to this
+TOPK = 5  # alternatives shown per step
+
+GPU_CONFIG = {"widths": [32, 64, 128, 256], "blocks": [2, 2, 2, 2], "embed_size": 256, "hidden_size": 512,
+              "dropout": 0.5}
+
+
+def bleu_scores(hyps: list[str], refs: list[list[str]], prefix: str = "") -> dict[str, float]:
+    """Corpus BLEU-1..4 (sacrebleu, lowercase, 13a tokenisation on our already-tokenised text): hyps[i] is
+    compared with all of refs[i] (5 reference streams)."""
+    from sacrebleu.metrics import BLEU
+
+    if not hyps:
+        return {f"{prefix}bleu{n}": 0.0 for n in range(1, 5)}
+    k = max(len(r) for r in refs)
+    streams = [[r[j] if j < len(r) else r[0] for r in refs] for j in range(k)]
+    return {f"{prefix}bleu{n}": float(BLEU(max_ngram_order=n, lowercase=True).corpus_score(hyps, streams).score)
+            for n in range(1, 5)}
+
+
+def _resize128(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) -> (128, 128, 3). Squashed, not cropped: the training images were squashed to squares too."""
+    from PIL import Image
+
+    im = Image.fromarray(np.ascontiguousarray(rgb[..., :3]))
+    if im.size != (D.SIZE, D.SIZE):
+        im = im.resize((D.SIZE, D.SIZE), Image.BICUBIC)
+    return np.array(im.convert("RGB"), dtype=np.uint8)
+
+
+class CaptioningTask(Task):
+    name = "captioning"
+    title = "Image captioning"
+    shape = "one_to_many"
+    summary = ("A picture in, a sentence out: a CNN trained from scratch (no pretrained weights) reads the image, "
+               "an LSTM with attention writes the caption.")
+    config = default_config()
+    recipe = Recipe(
+        metric="bleu4",  # val: greedy BLEU-4 on the 1,000 dev images (cheap); test: beam-3 BLEU-4
+        epochs=12,  # a CPU-sized default (small model); the gpu profile trains the served model
+        batch_size=32,  # images per step, each with all 5 of its captions (one encoding, 5 decodings)
+        lr=2e-3,
+        weight_decay=1e-2,
+        clip_norm=2.0,
+        patience=4,
+        max_minutes=60,
+        lr_decay=0.9,
+        anchors={
+            "Xu et al. 2015, Show, Attend and Tell (soft attention, ImageNet-pretrained VGG encoder)":
+                "BLEU-4 19.5, BLEU-1 67 on the Flickr8k test split -- arXiv:1502.03044, Table 1",
+            "Vinyals et al. 2015, Show and Tell (ImageNet-pretrained GoogLeNet encoder)":
+                "BLEU-1 63 on Flickr8k -- arXiv:1411.4555, Table 2",
+        },
+        profiles={
+            # One H100 shared with other jobs, 11 minutes of training (measured alone: ~2.5 s per epoch of 6,000
+            # images at 64 per step, 0.4 s to decode the 1,000 test images with beam 3). A 2x wider, 2x deeper
+            # encoder and a 512-unit LSTM (6.2M parameters, ~25 MB); small data overfits long before the clock
+            # runs out, so: strong dropout, augmentation, slow lr decay and patience on the dev BLEU-4.
+            "gpu": {"epochs": 200, "batch_size": 64, "lr": 2e-3, "lr_decay": 0.98, "patience": 15,
+                    "max_minutes": 11, "variants": {"default": GPU_CONFIG}},
+        },
+    )
+    page = "tasks.captioning.page:render"
+    data_subdir = "captioning"
+    data_source = ("Flickr8k (Hodosh, Young & Hockenmaier, JAIR 2013): 8,091 Flickr photos with 5 captions each, "
+                   "official 6,000/1,000/1,000 split; research use only. Images resized to 128x128. No image of it "
+                   "ships with this app.")
+    primary_input = "image"
+
+    # ---- model -------------------------------------------------------------------------------------------------
+    def build_model(self, config, meta):
+        model = build(config, len(meta["vocab"]))
+        model.vocab = list(meta["vocab"])
+        model.stoi = {w: i for i, w in enumerate(model.vocab)}
+        return model
+
+    # ---- data --------------------------------------------------------------------------------------------------
+    def load_data(self, data_dir):
+        sets, vocab, files = D.load_flickr8k(Path(data_dir))
+        meta = {"vocab": vocab, "size": D.SIZE, "max_words": D.MAX_WORDS, "min_count": D.MIN_COUNT,
+                "sizes": {s: len(v) for s, v in sets.items()}}
+        desc = (f"Flickr8k official split: {len(sets['train'])} train / {len(sets['val'])} dev / "
+                f"{len(sets['test'])} test images, 5 captions each, images at 128x128. Tokens: lowercase, "
+                f"punctuation removed (hyphen/apostrophe split words); vocabulary = train words used >= "
+                f"{D.MIN_COUNT} times ({len(vocab)} incl. 4 specials); training captions cut at {D.MAX_WORDS} words. "
+                f"Validation metric: greedy BLEU-4 on the dev images. Test: beam-{BEAM} BLEU-1..4 (and greedy) by "
+                f"sacrebleu corpus BLEU (max_ngram_order=n, lowercase, 13a) against all 5 references.")
+        return Splits(train=sets["train"], val=sets["val"], test=sets["test"], meta=meta, files=files,
+                      dataset=desc)
+
+    def synthetic_data(self, seed: int = 0):
+        sets, vocab = D.synthetic_sets(seed)
+        meta = {"vocab": vocab, "size": D.SIZE, "max_words": D.MAX_WORDS, "min_count": 1,
+                "sizes": {s: len(v) for s, v in sets.items()}}
+        return Splits(train=sets["train"], val=sets["val"], test=sets["test"], meta=meta,
+                      dataset="synthetic: drawn scenes with generated captions, 32/8/8")
+
+    def batches(self, data: D.CapSet, batch_size, shuffle, seed=0):
+        """{"image": uint8 (B, 3, 128, 128), "captions": (B, 5, T) ids}; T trimmed to the longest in the batch."""
+        n = len(data)
+        g = torch.Generator().manual_seed(int(seed))
+        order = torch.randperm(n, generator=g) if shuffle else torch.arange(n)
+        for start in range(0, n, batch_size):
+            idx = order[start:start + batch_size]
+            cap = data.captions[idx]  # (B, 5, T)
+            T = int((cap != PAD_ID).sum(-1).max())
+            yield {"image": data.images[idx], "captions": cap[:, :, :T].contiguous()}
+
+    def loss(self, model, batch):
+        cap = batch["captions"]  # (B, K, T)
+        logits, _ = model(batch["image"], cap[:, :, :-1])  # (B*K, T-1, V)
+        target = cap[:, :, 1:].flatten()  # (B*K*(T-1),)
+        smooth = getattr(model, "module", model).label_smoothing if model.training else 0.0
+        return F.cross_entropy(logits.float().flatten(0, 1), target, ignore_index=PAD_ID, label_smoothing=smooth)
+
+    @torch.no_grad()
+    def caption_set(self, model, data: D.CapSet, beam: int) -> list[str]:
+        """Captions for every image of a split, decoded EVAL_CHUNK images at a time."""
+        dev = next(model.parameters()).device
+        out = []
+        for s in range(0, len(data), EVAL_CHUNK):
+            imgs = data.images[s:s + EVAL_CHUNK].to(dev)
+            ids = model.beam_search(imgs, beam=beam, max_len=MAX_LEN).cpu()
+            out.extend(" ".join(ids_to_words(row.tolist(), model.vocab)) for row in ids)
+        return out
+
+    @torch.no_grad()
+    def evaluate(self, model, data: D.CapSet):
+        was = model.training
+        model.eval()
+        # Full fp32 convolutions on GPU too (cuDNN uses TF32 by default): the card's numbers, decoded on a GPU,
+        # should be reproduced by core.evaluate on a CPU, and beam search amplifies tiny differences into words.
+        tf32 = torch.backends.cudnn.allow_tf32
+        torch.backends.cudnn.allow_tf32 = False
+        try:
+            greedy = self.caption_set(model, data, beam=1)
+            res = bleu_scores(greedy, data.refs, "greedy_")
+            if data.role == "test":
+                beam = self.caption_set(model, data, beam=BEAM)
+                res.update(bleu_scores(beam, data.refs))
+                res["beam"] = float(BEAM)
+                res["vocab_used"] = float(len({w for c in beam for w in c.split()}))
+                res["mean_words"] = float(np.mean([len(c.split()) for c in beam]))
+            else:
+                res.update({f"bleu{n}": res[f"greedy_bleu{n}"] for n in range(1, 5)})
+            return res
+        finally:
+            torch.backends.cudnn.allow_tf32 = tf32
+            model.train(was)
+
+    # ---- serving -----------------------------------------------------------------------------------------------
+    def demos(self):
+        return [Demo(label, f"scene:{i}", "a scene this app draws itself (a cartoon, not a photo)")
+                for i, (label, *_rest) in enumerate(SCENES)]
+
+    def image_from_input(self, input) -> dict:
+        """Bytes (upload/camera), "scene:<i>", an (H, W, 3|4) uint8 array, or {"image": one of those, "beam": k}
+        -> {"pixels" (128, 128, 3) uint8, "original", "notes", "source"}."""
+        if isinstance(input, dict):
+            input = input.get("image", input.get("bytes"))
+        if isinstance(input, str):
+            parts = input.split(":")
+            if len(parts) == 2 and parts[0] == "scene" and parts[1].isdigit() and int(parts[1]) < len(SCENES):
+                label, things, ground, night, seed = SCENES[int(parts[1])]
+                arr = draw_scene(things, ground, night, seed)
+                return {"pixels": arr, "original": arr, "notes": [], "source": "drawing", "label": label}
+            raise BadInput("expected an image file (JPEG, PNG, GIF, WebP, BMP) or a sample name like 'scene:0'")
+        if isinstance(input, np.ndarray):
+            arr = input
+            if arr.ndim == 2:
+                arr = np.repeat(arr[..., None], 3, axis=2)
+            if arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.dtype != np.uint8 or min(arr.shape[:2]) < 1:
+                raise BadInput("an image array must be uint8 of shape (H, W, 3) or (H, W, 4)")
+            if arr.shape[0] * arr.shape[1] > 12_000_000:
+                raise BadInput("image too large")
+            return {"pixels": _resize128(arr), "original": arr[..., :3], "notes": [], "source": "array"}
+        if isinstance(input, (bytes, bytearray, memoryview)):
+            from tasks.image_classification import _decode_upload  # the same guarded decoder (limits, formats)
+
+            img = _decode_upload(bytes(input))
+            notes = [n for n in img["notes"] if "centre square" not in n]
+            rgb = img["original"]
+            if min(rgb.shape[:2]) * 2 < max(rgb.shape[:2]):
+                notes.append("elongated image: it is squeezed into a square, as the training photos were")
+            return {"pixels": _resize128(rgb), "original": rgb, "notes": notes, "source": "upload"}
+        raise BadInput(f"expected image bytes or a sample name, got {type(input).__name__}")
+
+    @staticmethod
+    def _beam_of(input) -> int:
+        beam = input.get("beam", BEAM) if isinstance(input, dict) else BEAM
+        try:
+            return min(max(int(beam), 1), MAX_BEAM)
+        except (TypeError, ValueError):
+            return BEAM
+
+    @staticmethod
+    def _tensor(pixels: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None]  # (1, 3, 128, 128) uint8
+
+    def _caption_ids(self, model, x, beam) -> list[int]:
+        ids = model.beam_search(x, beam=beam, max_len=MAX_LEN)[0].tolist()
+        out = []
+        for i in ids:
+            if i in (EOS_ID, PAD_ID):
+                break
+            out.append(i)
+        return out
+
+    def predict(self, model, input):
+        img = self.image_from_input(input)
+        beam = self._beam_of(input)
+        x = self._tensor(img["pixels"])
+        with torch.inference_mode():
+            ids = self._caption_ids(model, x, beam)
+            # Teacher-force the chosen caption: the distribution at each step given the words before it.
+            tokens = torch.tensor([[BOS_ID] + ids])  # (1, T)
+            logits, attn = model(x, tokens)  # (1, T, V), (1, T, 64)
+            probs = F.softmax(logits[0].float(), dim=-1)  # (T, V)
+        words = [model.vocab[i] for i in ids]
+        steps = []
+        for t, tok in enumerate(ids + [EOS_ID]):
+            tp, ti = probs[t].topk(min(TOPK, probs.shape[-1]))
+            steps.append({"word": model.vocab[tok], "prob": float(probs[t, tok]),
+                          "topk": [(model.vocab[int(i)], float(p)) for p, i in zip(tp, ti)]})
+        side = int(round((attn.shape[-1]) ** 0.5)) if attn is not None else 0
+        att = attn[0].float().reshape(-1, side, side).numpy() if attn is not None else None  # (T, 8, 8)
+        return {"caption": " ".join(words), "words": words, "steps": steps, "attention": att, "beam": beam,
+                "pixels": img["pixels"], "original": img["original"], "notes": img["notes"],
+                "source": img["source"], "label": img.get("label")}
+
+    def inspect_loss(self, model, input):
+        """Cross-entropy of the model's own caption (teacher-forced). Steps: the word the LSTM reads at each step
+        (<start>, then the caption's words) while predicting the next."""
+        img = self.image_from_input(input)
+        dev = next(model.parameters()).device
+        x = self._tensor(img["pixels"]).to(dev)
+        with torch.no_grad():
+            ids = self._caption_ids(model, x, self._beam_of(input))
+        seq = torch.tensor([[BOS_ID] + ids + [EOS_ID]], device=dev)  # (1, T+1)
+        logits, _ = model(x, seq[:, :-1])  # (1, T, V)
+        loss = F.cross_entropy(logits[0].float(), seq[0, 1:])
+        return loss, ["<start>"] + [model.vocab[i] for i in ids]
+
+    def saliency(self, model, input) -> dict:
+        """Per word of the caption: |d log p(word) / d pixels| (max over colours), a (T, 128, 128) array."""
+        pred = self.predict(model, input)
+        ids = [model.stoi.get(w, 3) for w in pred["words"]] + [EOS_ID]
+        x_u8 = self._tensor(pred["pixels"])
+        with torch.inference_mode(False), torch.enable_grad():
+            x = model.prep(x_u8).detach().requires_grad_(True)
+            feats, g, state = model.encode(x)
+            seq = torch.tensor([[BOS_ID] + ids])
+            logits, _, _ = model.decode(seq[:, :-1], state, feats, g)  # (1, T, V)
+            logp = F.log_softmax(logits[0].float(), dim=-1)  # (T, V)
+            maps = []
+            for t, tok in enumerate(ids):
+                (gx,) = torch.autograd.grad(logp[t, tok], x, retain_graph=t < len(ids) - 1)
+                maps.append(gx[0].abs().amax(0).numpy())  # (128, 128)
+        return {"words": pred["words"] + ["<end>"], "maps": np.stack(maps), "caption": pred["caption"],
+                "pixels": pred["pixels"]}
+
+
+TASK = CaptioningTask()
+
+__all__ = ["TASK", "CaptioningTask", "bleu_scores"]

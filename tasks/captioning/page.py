@@ -1,0 +1,141 @@
+"""The captioning page: upload / snap / pick a drawn scene -> a caption by beam search, the top words at each step,
+where the model looked for each word (attention), and in Inspect the pixels each word depends on (saliency).
+
+Imported only by the app; core.ui pieces are imported inside functions so importing the task never needs them.
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+MAX_UPLOAD_MB = 10
+
+
+def render(task):
+    from core.ui.page import task_page
+
+    task_page(task, try_it=lambda model: _try_it(task, model),
+              inspect_extra=lambda model, input: _inspect_extra(task, model, input))
+
+
+def _overlay(pixels: np.ndarray, heat: np.ndarray, color=(255, 40, 40)) -> np.ndarray:
+    """pixels (128, 128, 3), heat (h, w) >= 0 -> pixels tinted where heat is high (heat upscaled to the image)."""
+    from PIL import Image
+
+    h = heat / (heat.max() or 1.0)
+    big = np.asarray(Image.fromarray((h * 255).astype(np.uint8)).resize(pixels.shape[1::-1], Image.BILINEAR),
+                     dtype=np.float32)[..., None] / 255.0  # (128, 128, 1)
+    dark = pixels.astype(np.float32) * (0.35 + 0.65 * big)
+    tint = dark * (1 - 0.35 * big) + np.array(color, np.float32) * 0.35 * big
+    return tint.clip(0, 255).astype(np.uint8)
+
+
+def _try_it(task, model):
+    from core.ui.widgets import demo_buttons, show_error
+
+    st.markdown(
+        "**One-to-many:** one picture goes in once; the LSTM then writes one word per step, each step reading the "
+        "word it wrote before. The image encoder is a small ResNet (torchvision `BasicBlock`s) **trained from "
+        "scratch** on 6,000 Flickr8k photos -- no ImageNet-pretrained weights -- so expect simple, generic captions.")
+    source = st.radio("image source", ["samples", "upload", "camera"], horizontal=True, key="cap_source")
+    input = None
+    if source == "samples":
+        demo = demo_buttons(task, "cap")
+        if demo is not None:
+            st.session_state["cap_demo"] = demo.input
+        input = st.session_state.get("cap_demo") or task.demos()[0].input
+        st.caption("Samples are **scenes this app draws itself** (no dataset image ships with the app). The model "
+                   "learned from photos, so cartoons are off its home ground.")
+    elif source == "upload":
+        up = st.file_uploader(f"A photo (JPEG, PNG, GIF, WebP, BMP; up to {MAX_UPLOAD_MB} MB)",
+                              type=["jpg", "jpeg", "png", "gif", "webp", "bmp"], key="cap_upload",
+                              max_upload_size=MAX_UPLOAD_MB)
+        if up is None:
+            st.info("Upload a photo: people, dogs, bikes, beaches and snow are what Flickr8k is full of.")
+            return None
+        input = up.getvalue()
+    else:
+        shot = st.camera_input("Take a picture", key="cap_camera")
+        if shot is None:
+            st.info("Allow the camera and take a picture (or pick another source).")
+            return None
+        input = shot.getvalue()
+    beam = st.slider("beam width (1 = greedy)", 1, 10, 3, key="cap_beam",
+                     help="How many partial captions are kept at every step; the best complete one wins.")
+    query = {"image": input, "beam": beam}
+    try:
+        out = task.predict(model, query)
+    except Exception as exc:  # noqa: BLE001 -- BadInput shows as a warning, anything else as a friendly error
+        show_error(exc, "reading the image")
+        return None
+    for note in out["notes"]:
+        st.info(note)
+    left, right = st.columns([1, 2])
+    orig = out["original"]
+    left.image(orig, caption=f"your image ({orig.shape[1]}x{orig.shape[0]})", width=224)
+    with right:
+        st.markdown(f"### “{html.escape(out['caption'] or '(empty)')}”")
+        st.caption(f"beam search, width {out['beam']}")
+        if out.get("label"):
+            st.caption(f"(the drawing is meant to be: {html.escape(out['label'])})")
+    _steps_table(out)
+    if out["attention"] is not None:
+        _attention_grid(out)
+    return query
+
+
+def _steps_table(out) -> None:
+    st.subheader("Word by word")
+    st.caption("At each step: the word written, its probability, and the model's top alternatives given the words "
+               "before it.")
+    rows = []
+    for t, s in enumerate(out["steps"]):
+        alts = ", ".join(f"{w} {p:.0%}" for w, p in s["topk"])
+        rows.append({"step": t + 1, "word": s["word"], "probability": s["prob"], "top alternatives": alts})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={
+        "probability": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0)})
+
+
+def _attention_grid(out) -> None:
+    st.subheader("Where it looked for each word")
+    st.caption("Soft attention over the 8x8 grid of image features at each step: bright = looked here.")
+    words = out["words"] + ["<end>"]
+    att = out["attention"]  # (T, 8, 8)
+    per_row = 5
+    for start in range(0, len(words), per_row):
+        cols = st.columns(per_row)
+        for j, w in enumerate(words[start:start + per_row]):
+            cols[j].image(_overlay(out["pixels"], att[start + j]), caption=w, width=128)
+
+
+def _inspect_extra(task, model, input):
+    from core.ui.widgets import show_error
+
+    st.subheader("Which pixels does each word depend on? (saliency)")
+    st.caption("The gradient of each word's log-probability with respect to every input pixel (largest over the "
+               "three colours), for the caption the model wrote. Compare with the attention maps on Try it: "
+               "attention is where the model chose to look; saliency is what would change its mind.")
+    try:
+        sal = task.saliency(model, input)
+    except Exception as exc:  # noqa: BLE001
+        show_error(exc, "computing the saliency maps")
+        return
+    words = sal["words"]
+    pick = st.selectbox("word", list(range(len(words))), format_func=lambda i: f"{i + 1}. {words[i]}",
+                        key="cap_sal_word")
+    m = sal["maps"][pick]
+    gray = (m / (m.max() or 1.0) * 255).astype(np.uint8)
+    c1, c2, c3 = st.columns(3)
+    c1.image(sal["pixels"], caption="input (128x128)", width=192)
+    c2.image(np.repeat(gray[..., None], 3, axis=2), caption=f"saliency for '{words[pick]}'", width=192)
+    c3.image(_overlay(sal["pixels"], m), caption="overlay", width=192)
+    norms = [float(np.sqrt((x ** 2).sum())) for x in sal["maps"]]
+    st.caption("How strongly each word depends on the image at all (norm of its pixel gradient):")
+    from core.ui import charts
+
+    df = pd.DataFrame({"word": [f"{i + 1:02d} {w}" for i, w in enumerate(words)], "gradient norm": norms})
+    st.altair_chart(charts.bar_chart(df, "word", "gradient norm"), width="stretch")

@@ -1,0 +1,166 @@
+"""Image captioning task: Flickr8k loader on a tiny fake folder, bad image inputs, predict format, batched beam
+search, BLEU on a hand example."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from core.task import BadInput, check_task
+from tasks.captioning import TASK, bleu_scores
+from tasks.captioning.data import read_captions, tokenize
+from tasks.captioning.model import EOS_ID, PAD_ID
+
+torch.set_num_threads(1)
+
+
+def _img_bytes(img: Image.Image, fmt="PNG", **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return TASK.synthetic_data(0)
+
+
+@pytest.fixture(scope="module")
+def model(splits):
+    torch.manual_seed(0)
+    return TASK.build_model(TASK.config, splits.meta).eval()
+
+
+def test_contract():
+    assert check_task(TASK) == []
+
+
+def test_tokenize_and_odd_id(tmp_path):
+    assert tokenize("A tri-colored dog, running!") == ["a", "tri", "colored", "dog", "running"]
+    p = tmp_path / "t.txt"
+    p.write_text("x.jpg#0\tA dog .\nx.jpg#1\tA cat .\ny.jpg.1#0\tPeople wait .\n", encoding="utf-8")
+    caps = read_captions(p)
+    assert caps == {"x.jpg": ["A dog .", "A cat ."], "y.jpg": ["People wait ."]}
+
+
+def test_loader_reads_fake_flickr8k(tmp_path):
+    text, imgs = tmp_path / "Flickr8k_text", tmp_path / "images_128"
+    text.mkdir(), imgs.mkdir()
+    names = {"train": [f"tr{i}.jpg" for i in range(6)], "val": ["va0.jpg"], "test": ["te0.jpg", "te1.jpg"]}
+    lines = []
+    for ns in names.values():
+        for j, n in enumerate(ns):
+            Image.new("RGB", (128, 128), (200, 30, 30) if j % 2 else (30, 30, 200)).save(imgs / n, quality=90)
+            for k in range(5):
+                key = n + (".1" if n == "tr0.jpg" else "")
+                lines.append(f"{key}#{k}\tA dog runs on the grass" + (f" near {n[:-4]} ." if k == 0 else " ."))
+    (text / "Flickr8k.token.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    files = {"train": "Flickr_8k.trainImages.txt", "val": "Flickr_8k.devImages.txt",
+             "test": "Flickr_8k.testImages.txt"}
+    for split, f in files.items():
+        (text / f).write_text("\n".join(names[split]) + "\n", encoding="utf-8")
+    s = TASK.load_data(tmp_path)
+    assert (len(s.train), len(s.val), len(s.test)) == (6, 1, 2)
+    assert s.train.images.dtype == torch.uint8 and s.train.images.shape == (6, 3, 128, 128)
+    assert s.train.images[0, 2].float().mean() > s.train.images[0, 0].float().mean()  # blue, RGB order
+    vocab = s.meta["vocab"]
+    assert vocab[:4] == ["<pad>", "<bos>", "<eos>", "<unk>"] and "dog" in vocab and "tr1" not in vocab  # count >= 5
+    assert s.test.refs[0][:2] == ["a dog runs on the grass near te0", "a dog runs on the grass"]
+    assert s.train.captions.shape[:2] == (6, 5)
+    b = next(iter(TASK.batches(s.train, 4, shuffle=True, seed=1)))
+    assert b["image"].shape == (4, 3, 128, 128) and b["captions"].shape[:2] == (4, 5)
+
+
+def test_bleu_hand_example():
+    refs = [["a dog runs on the grass"] * 5]
+    assert bleu_scores(["a dog runs on the grass"], refs)["bleu4"] == pytest.approx(100.0)
+    r = bleu_scores(["a cat sits in the house"], refs)
+    assert r["bleu1"] == pytest.approx(100 * 2 / 6) and r["bleu4"] < 10
+
+
+def test_demos_and_predict_format(model):
+    for d in TASK.demos():
+        out = TASK.predict(model, d.input)
+        assert isinstance(out["caption"], str) and out["pixels"].shape == (128, 128, 3)
+        assert len(out["steps"]) == len(out["words"]) + 1
+        assert out["attention"].shape == (len(out["words"]) + 1, 8, 8)
+        assert np.allclose(out["attention"].sum((1, 2)), 1, atol=1e-3)
+
+
+def test_beam_search_batched_and_width(model, splits):
+    x = splits.test.images[:4]
+    g = model.beam_search(x, beam=1, max_len=12)
+    b5 = model.beam_search(x, beam=5, max_len=12)
+    assert g.shape[0] == 4 and b5.shape[0] == 4
+    # batched decoding = one image at a time
+    for i in range(4):
+        one = model.beam_search(x[i:i + 1], beam=5, max_len=12)[0]
+        n = min(len(one), b5.shape[1])
+        assert torch.equal(one[:n], b5[i, :n])
+    # a wider beam never finds a lower total log-prob than greedy (no length penalty)
+
+    def logprob(ids, img):
+        ids = [i for i in ids.tolist()]
+        if EOS_ID in ids:
+            ids = ids[:ids.index(EOS_ID) + 1]
+        ids = [i for i in ids if i != PAD_ID]
+        seq = torch.tensor([[1] + ids])
+        with torch.no_grad():
+            lg, _ = model(img[None], seq[:, :-1])
+        return float(torch.log_softmax(lg[0].float(), -1).gather(1, seq[0, 1:, None]).sum())
+
+    for i in range(4):
+        assert logprob(b5[i], x[i]) >= logprob(g[i], x[i]) - 1e-4
+
+
+def test_beam_width_from_input(model):
+    out = TASK.predict(model, {"image": "scene:0", "beam": 99})
+    assert out["beam"] == 10
+    assert TASK.predict(model, {"image": "scene:0", "beam": "x"})["beam"] == 3
+
+
+def test_bad_inputs(model):
+    for bad in (b"", b"not an image at all", "<script>", "scene:99", 42):
+        with pytest.raises(BadInput):
+            TASK.predict(model, bad)
+    jpeg = _img_bytes(Image.new("RGB", (64, 64), (10, 200, 10)), "JPEG")
+    with pytest.raises(BadInput):
+        TASK.predict(model, jpeg[: len(jpeg) // 2])  # truncated
+    # a decompression bomb: a tiny PNG claiming a huge size
+    bomb = _img_bytes(Image.new("L", (5000, 5000), 0))
+    with pytest.raises(BadInput):
+        TASK.predict(model, bomb)
+
+
+def test_odd_but_fine_images(model):
+    gray = _img_bytes(Image.new("L", (50, 80), 128))
+    assert any("grayscale" in n for n in TASK.predict(model, gray)["notes"])
+    rgba = _img_bytes(Image.new("RGBA", (40, 40), (255, 0, 0, 0)))
+    assert any("transparent" in n for n in TASK.predict(model, rgba)["notes"])
+    frames = [Image.new("RGB", (30, 30), c) for c in ((255, 0, 0), (0, 255, 0))]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:])
+    assert any("animated" in n for n in TASK.predict(model, buf.getvalue())["notes"])
+    wide = _img_bytes(Image.new("RGB", (400, 50), (0, 0, 255)), "JPEG")
+    assert TASK.predict(model, wide)["pixels"].shape == (128, 128, 3)
+
+
+def test_inspect_loss_and_saliency(model):
+    loss, labels = TASK.inspect_loss(model, "scene:0")
+    assert loss.dim() == 0 and labels[0] == "<start>"
+    sal = TASK.saliency(model, "scene:1")
+    assert sal["maps"].shape == (len(sal["words"]), 128, 128) and np.isfinite(sal["maps"]).all()
+
+
+def test_augment_only_in_training(model):
+    x = torch.randint(0, 256, (2, 3, 128, 128), dtype=torch.uint8)
+    assert torch.equal(model.prep(x), model.prep(x))
+    model.train()
+    try:
+        assert not torch.equal(model.prep(x), model.prep(x))
+    finally:
+        model.eval()
