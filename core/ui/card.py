@@ -165,6 +165,21 @@ def _comparison_table(card: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _shown_command(command: str) -> str:
+    """A recorded training command as shown to users: cards written before core.train made paths repo-relative hold
+    absolute ones (the host's layout); show those the way core.task.display_path shows any path."""
+    import os
+    import shlex
+
+    from core.task import display_path
+
+    try:
+        parts = shlex.split(str(command))
+    except ValueError:  # unbalanced quotes: not a command line core.train wrote
+        return str(command)
+    return shlex.join(display_path(a) if os.path.isabs(a) else a for a in parts)
+
+
 def render_model_card(task, card: dict | None, model=None) -> None:
     """The Model card tab. ``card`` None (no weights yet): what is known without training, and the command."""
     if card and model is None:
@@ -257,7 +272,7 @@ def render_model_card(task, card: dict | None, model=None) -> None:
     tr = card.get("training") or {}
     if tr.get("command"):
         st.caption("The command that produced these weights")
-        st.code(tr["command"], language="bash")
+        st.code(_shown_command(tr["command"]), language="bash")
     st.caption("Retrain from scratch")
     st.code(task.train_command(), language="bash")
     with st.expander("Recipe, config, checksums and versions"):

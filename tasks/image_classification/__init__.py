@@ -233,8 +233,9 @@ def _decode_upload(raw: bytes) -> dict:
         if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
             rgba = im.convert("RGBA")
             white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            if rgba.getextrema()[3][0] < 255:  # only say so when something is actually see-through
+                notes.append("transparent parts were put on white")
             im = Image.alpha_composite(white, rgba)
-            notes.append("transparent parts were put on white")
         elif im.mode in ("L", "1", "I", "I;16", "F"):
             notes.append("grayscale image: the model was trained on colour photos")
         rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)

@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 MODELS = [("frame", "frame-only CNN"), ("gru", "one-way GRU"), ("bigru", "two-way GRU")]
-DEFAULTS = {"seed": 7, "speed": 3.0, "occlusion": 0.25, "noise": 0.1, "digits": 1}
+DEFAULTS = {"seed": 7.0, "speed": 3.0, "occlusion": 0.25, "noise": 0.1, "digits": 1}
 KEYS = {k: f"video_{k}" for k in DEFAULTS}
 LABEL_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf",
                 "#7f7f7f", "#e8e8e8"]  # 0..9, then "empty" in pale grey
@@ -49,8 +49,10 @@ def _clip_controls(task) -> dict:
     for k, v in DEFAULTS.items():
         st.session_state.setdefault(KEYS[k], v)
     c = st.columns(5)
-    seed = c[0].number_input("seed", 0, 2**31 - 1, step=1, key=KEYS["seed"], bind="query-params",
-                             help="the same settings and seed always make the same clip")
+    # A float input on purpose: Streamlit's int number_input crashes (OverflowError) on ?video_seed=-1e999 in the
+    # URL, while the float one resets any non-finite or out-of-range URL value to the default.
+    seed = c[0].number_input("seed", 0.0, float(2**31 - 1), step=1.0, format="%.0f", key=KEYS["seed"],
+                             bind="query-params", help="the same settings and seed always make the same clip")
     speed = c[1].slider("speed (px/frame)", 0.0, 8.0, step=0.5, key=KEYS["speed"], bind="query-params")
     occ = c[2].slider("occlusion", 0.0, 0.6, step=0.05, key=KEYS["occlusion"], bind="query-params",
                       help="chance that a frame is covered by a grey block")

@@ -1,0 +1,361 @@
+"""Shared pieces of the benchmarks and the server tests: start the app, wait for health, drive Chromium, read RSS.
+
+Nothing here measures anything by itself. Used by bench/latency.py, bench/soak.py, bench/run_all.py and
+tests/test_server.py. The browser is Debian's Chromium at /usr/bin/chromium driven by Playwright (never
+``playwright install``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                 # many pages in one browser (soak, concurrency): none of them may be throttled as "in background"
+                 "--disable-renderer-backgrounding", "--disable-background-timer-throttling",
+                 "--disable-backgrounding-occluded-windows"]
+STATE_JS = """() => { const a = document.querySelector('[data-testid="stApp"]');
+    return a ? a.getAttribute('data-test-script-state') : 'none'; }"""
+CRASH_TEXT = ("Something went wrong", "could not be loaded")  # core.ui's guards: a bug behind each
+HOST_PATHS = ("/work/", "/root/", "/home/", "/tmp/", "site-packages", str(REPO))
+
+
+# ---- the server ---------------------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int, log_path: str | Path, env: dict | None = None, nice: int = 0) -> subprocess.Popen:
+    """``streamlit run streamlit_app.py`` on loopback, headless, no file watcher; stdout+stderr to ``log_path``."""
+    cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+           "--server.fileWatcherType", "none", "--server.port", str(port), "--server.address", "127.0.0.1",
+           "--browser.gatherUsageStats", "false"]
+    if nice:
+        cmd = ["nice", "-n", str(nice)] + cmd
+    log = open(log_path, "w")  # noqa: SIM115 -- closed when the process is stopped
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1", **(env or {})))
+    proc._log = log  # type: ignore[attr-defined]
+    return proc
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    with contextlib.suppress(Exception):
+        proc._log.close()  # type: ignore[attr-defined]
+
+
+def server_pid(proc: subprocess.Popen) -> int:
+    """The Python process serving the app (under ``nice`` the Popen pid is nice's, which execs into Python)."""
+    return proc.pid
+
+
+def http_get(url: str, timeout: float = 5.0) -> tuple[int, str, dict]:
+    req = urllib.request.Request(url)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read().decode("utf-8", "replace"), dict(r.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode("utf-8", "replace"), dict(e.headers)
+
+
+def wait_health(base: str, proc: subprocess.Popen, timeout: float = 120) -> float:
+    """Poll /_stcore/health until it says ok; returns the seconds waited."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {proc.returncode}")
+        try:
+            code, body, _ = http_get(base + "/_stcore/health", timeout=2)
+            if code == 200 and body.strip() == "ok":
+                return time.perf_counter() - t0
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"the app did not become healthy in {timeout:.0f} s")
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process in MiB (psutil if installed, else /proc/<pid>/status VmRSS)."""
+    try:
+        import psutil
+
+        return psutil.Process(pid).memory_info().rss / 2**20
+    except ImportError:
+        pass
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def log_errors(log_path: str | Path) -> list[str]:
+    """Lines of the server log that report an error (tracebacks, uncaught exceptions, ERROR records)."""
+    try:
+        text = Path(log_path).read_text(errors="replace")
+    except OSError:
+        return []
+    keys = ("Traceback", "Uncaught app", " ERROR ", "Exception in", "Task exception")
+    return [ln for ln in text.splitlines() if any(k in ln for k in keys)]
+
+
+# ---- weights overlay: every task page with a model ---------------------------------------------------------------
+
+def make_weights(task, folder, seed: int = 0, config: dict | None = None) -> dict:
+    """Save an untrained model of ``task`` (built from its synthetic data's meta) with a card into ``folder``:
+    the same files, checksum and card fields core.train writes, so every page and loader path runs as with a
+    trained model (same architecture, so the same speed). Returns the card."""
+    import torch
+
+    from core.weights import save_weights
+
+    splits = task.synthetic_data(seed)
+    config = copy.deepcopy(task.config if config is None else config)
+    torch.manual_seed(seed)
+    model = task.build_model(copy.deepcopy(config), splits.meta)
+    metric = task.recipe.metric
+    card = {"name": task.name, "title": task.title, "shape": task.shape, "summary": task.summary,
+            "config": config, "meta": splits.meta, "metric": metric, "higher_is_better": task.recipe.higher_is_better,
+            "metrics": {metric: 0.5}, "val_metrics": {metric: 0.5}, "served_variant": "default",
+            "comparison": {"default": {"config": config, "val": {metric: 0.5}, "test": {metric: 0.5},
+                                       "num_params": sum(p.numel() for p in model.parameters()), "epochs": 1}},
+            "history": {"default": [{"epoch": 0, "train_loss": 1.0, "val": {metric: 0.5}, "grad_norm": 1.0,
+                                     "seconds": 1.0, "samples_per_s": 10.0, "lr": 1e-3}]},
+            "anchors": task.recipe.anchors,
+            "dataset": {"description": "synthetic (untrained stand-in)", "source": task.data_source,
+                        "synthetic": True, "files": []},
+            "training": {"command": f"python -m core.train {task.name} --synthetic", "wall_seconds": 1.0}}
+    return save_weights(folder, model, card)
+
+
+def loads(task) -> bool:
+    from core.weights import WeightsError, load_model
+
+    try:
+        load_model(task)
+        return True
+    except WeightsError:
+        return False
+    except Exception:  # noqa: BLE001 -- a plugin's build_model failing counts as "does not load"
+        return False
+
+
+def weights_overlay(root: Path | None = None) -> tuple[dict, dict[str, str]]:
+    """A weights root where every tasks/ task has a loadable model: its trained folder (symlinked) where that
+    loads, else an untrained stand-in. Returns (env for the server, {task: "trained" | "stand-in" | ...}).
+
+    Entry-point tasks that carry their own weights_dir keep it (the env var does not reach them)."""
+    from core.registry import discover
+    from core.task import WEIGHTS_ROOT
+
+    if root is None:
+        import atexit
+        import shutil
+
+        root = Path(tempfile.mkdtemp(prefix="rnnlab-weights-"))
+        atexit.register(shutil.rmtree, root, ignore_errors=True)  # stand-ins and symlinks only: nothing trained
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    status = {}
+    for name, task in discover().tasks.items():
+        if task.weights_dir:
+            status[name] = "trained (own folder)" if loads(task) else "missing (own folder)"
+            continue
+        target = root / name
+        if target.exists() or target.is_symlink():
+            status[name] = "prepared"
+            continue
+        if loads(task):
+            target.symlink_to(Path(WEIGHTS_ROOT) / name, target_is_directory=True)
+            status[name] = "trained"
+        else:
+            make_weights(task, target)
+            status[name] = "stand-in (untrained, same architecture)"
+    return {"RNNLAB_WEIGHTS_DIR": str(root)}, status
+
+
+# ---- pages and the browser -----------------------------------------------------------------------------------------
+
+def page_urls() -> list[tuple[str, str, bool]]:
+    """(label, path, is_task) for every page, enumerated the way the router does."""
+    from core.registry import discover
+    from core.ui.pages import FIXED_PATHS, task_url_path
+
+    urls = [(name, "/" + path, False) for name, path in FIXED_PATHS.items()]
+    urls += [(n, "/" + task_url_path(n), True) for n in discover().tasks]
+    return urls
+
+
+def chromium_available() -> bool:
+    if not Path(CHROMIUM).exists():
+        return False
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def settle(page, timeout: float = 60, quiet: float = 0.3) -> float:
+    """Wait until the script has finished and stayed finished for ``quiet`` s. Returns the time.perf_counter()
+    at which it finished (the quiet period not counted), for latencies measured from an action."""
+    t0, since = time.perf_counter(), None
+    while time.perf_counter() - t0 < timeout:
+        if page.evaluate(STATE_JS) == "notRunning":
+            since = since or time.perf_counter()
+            if time.perf_counter() - since >= quiet:
+                return since
+        else:
+            since = None
+        time.sleep(0.03)
+    raise TimeoutError(f"page {page.url} still running after {timeout:.0f} s")
+
+
+# Click an element and time, inside the page, from the click to the end of the rerun it causes (the script state
+# going running -> notRunning), with the page's own clock: no polling delay and no Playwright round trip counted.
+# Resolves to milliseconds, -1 if no rerun started within the timeout, -2 if it started but did not finish.
+CLICK_TIMED_JS = """(el, timeoutMs) => new Promise((resolve) => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  const busy = (s) => s === 'running' || s === 'rerunRequested';
+  let saw = busy(app.getAttribute('data-test-script-state')), obs = null, timer = null;
+  const t0 = performance.now();
+  const done = (v) => { if (obs) obs.disconnect(); clearTimeout(timer); resolve(v); };
+  obs = new MutationObserver(() => {
+    const s = app.getAttribute('data-test-script-state');
+    if (busy(s)) saw = true;
+    else if (saw && s === 'notRunning') done(performance.now() - t0);
+  });
+  obs.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+  timer = setTimeout(() => done(saw ? -2 : -1), timeoutMs);
+  el.click();
+})"""
+
+
+def click_timed(locator, timeout: float = 120) -> float:
+    """Click (sync API) and return the seconds until the rerun finished; raises if there was no rerun."""
+    v = locator.evaluate(CLICK_TIMED_JS, timeout * 1000)
+    if v < 0:
+        raise TimeoutError("no rerun started" if v == -1 else f"rerun still running after {timeout:.0f} s")
+    return v / 1000
+
+
+async def aclick_timed(locator, timeout: float = 120) -> float:
+    v = await locator.evaluate(CLICK_TIMED_JS, timeout * 1000)
+    if v < 0:
+        raise TimeoutError("no rerun started" if v == -1 else f"rerun still running after {timeout:.0f} s")
+    return v / 1000
+
+
+def wait_running(page, timeout: float = 3.0) -> bool:
+    """After an action: wait until the rerun it triggers has started (True), or ``timeout`` passed (False)."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        if page.evaluate(STATE_JS) == "running":
+            return True
+        time.sleep(0.02)
+    return False
+
+
+async def await_running(page, timeout: float = 3.0) -> bool:
+    import asyncio
+
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        if await page.evaluate(STATE_JS) == "running":
+            return True
+        await asyncio.sleep(0.03)
+    return False
+
+
+async def asettle(page, timeout: float = 60, quiet: float = 0.3) -> float:
+    """``settle`` for Playwright's async API."""
+    import asyncio
+
+    t0, since = time.perf_counter(), None
+    while time.perf_counter() - t0 < timeout:
+        if await page.evaluate(STATE_JS) == "notRunning":
+            since = since or time.perf_counter()
+            if time.perf_counter() - since >= quiet:
+                return since
+        else:
+            since = None
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"page {page.url} still running after {timeout:.0f} s")
+
+
+def page_faults(page) -> list[str]:
+    """Exception elements and guarded crash messages on the page."""
+    out = []
+    n = page.locator('[data-testid="stException"]').count()
+    if n:
+        out.append(f"{n} exception element(s)")
+    body = page.locator('[data-testid="stMain"]').inner_text() if page.locator('[data-testid="stMain"]').count() \
+        else ""
+    out += [f"shows '{t}'" for t in CRASH_TEXT if t in body]
+    return out
+
+
+async def apage_faults(page) -> list[str]:
+    out = []
+    n = await page.locator('[data-testid="stException"]').count()
+    if n:
+        out.append(f"{n} exception element(s)")
+    main = page.locator('[data-testid="stMain"]')
+    body = await main.inner_text() if await main.count() else ""
+    out += [f"shows '{t}'" for t in CRASH_TEXT if t in body]
+    return out
+
+
+# ---- numbers ------------------------------------------------------------------------------------------------------
+
+def pct(values: list[float], q: float) -> float:
+    """The q-th percentile (0..100), linear interpolation; nan for no values."""
+    v = sorted(values)
+    if not v:
+        return float("nan")
+    if len(v) == 1:
+        return v[0]
+    k = (len(v) - 1) * q / 100
+    lo = int(k)
+    hi = min(lo + 1, len(v) - 1)
+    return v[lo] + (v[hi] - v[lo]) * (k - lo)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def line(label: str, value: str, target: str, ok: bool | None) -> str:
+    """One figure: label, measured value, target, PASS/FAIL (or INFO when there is no target)."""
+    v = "INFO" if ok is None else verdict(ok)
+    return f"{label:<52} {value:>16}   target {target:<18} {v}"
