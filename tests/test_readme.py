@@ -22,3 +22,17 @@ def test_setup_commands_point_at_real_scripts():
     assert "bash scripts/test.sh" in ci
     for script in ("scripts/run-app.sh", "scripts/test.sh"):
         assert (REPO / script).exists()
+
+
+def test_models_table_matches_the_cards():
+    """The README's Models table is exactly what scripts/models_table.py makes from the weights cards."""
+    import subprocess
+    import sys
+
+    readme = (REPO / "README.md").read_text()
+    start, end = "<!-- models-table:start -->\n", "\n<!-- models-table:end -->"
+    assert start in readme and end in readme
+    shown = readme.split(start, 1)[1].split(end, 1)[0]
+    made = subprocess.run([sys.executable, "scripts/models_table.py"], cwd=REPO, capture_output=True, text=True,
+                          check=True).stdout.rstrip("\n")
+    assert shown == made, "README's Models table is stale: run python scripts/models_table.py and paste it"

@@ -1,0 +1,52 @@
+"""Print the README's "Models" table from the weights cards (never typed by hand; tests/test_readme.py checks it).
+
+    python scripts/models_table.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+# task -> the card metrics that the task's issue sets a target for: (key, label, scale, target text)
+HEADLINES = {
+    "image_classification": [("accuracy", "test accuracy", 100, ">= 88%")],
+    "captioning": [("bleu4", "BLEU-4 (beam 3)", 1, ">= 12"), ("bleu1", "BLEU-1 (beam 3)", 1, ">= 55")],
+    "music": [("nll", "test NLL per step (88 keys)", 1, "<= 8.5")],
+    "names_origin": [("accuracy", "test accuracy (18 languages)", 100, "--")],
+    "names_generate": [("nll_per_char", "test NLL per character", 1, "--")],
+    "sentiment": [("accuracy", "SST-2 test accuracy", 100, ">= 85%")],
+    "ner": [("f1", "entity F1 (seqeval)", 100, ">= 85")],
+    "video": [("accuracy", "frame accuracy", 100, "--"), ("unreadable_accuracy", "on unreadable frames", 100, "--")],
+    "translation": [("bleu_le10", "BLEU, <= 10 words (beam 5, multi-ref)", 1, ">= 35"),
+                    ("bleu", "BLEU, all lengths", 1, "--")],
+}
+
+
+def rows() -> list[str]:
+    from core.registry import discover
+
+    reg = discover()
+    out = ["| task | shape | served model | metric | test | target |", "|---|---|---|---|---|---|"]
+    for name in sorted(reg.tasks):
+        task = reg.tasks[name]
+        card_path = task.weights_path() / "card.json"
+        if not card_path.exists():
+            out.append(f"| {name} | {task.shape} | (no weights yet) | | | |")
+            continue
+        card = json.loads(card_path.read_text())
+        heads = HEADLINES.get(name) or [(card["metric"], card["metric"], 1, "--")]
+        for key, label, scale, target in heads:
+            value = card["metrics"].get(key)
+            digits = 2 if scale == 1 and isinstance(value, float) and value < 10 else 1  # NLLs need two
+            shown = f"{value * scale:.{digits}f}" if isinstance(value, (int, float)) else "?"
+            out.append(f"| {name} | {task.shape} | {card.get('served_variant', '')} | {label} | {shown} | {target} |")
+    return out
+
+
+if __name__ == "__main__":
+    print("\n".join(rows()))
