@@ -296,3 +296,17 @@ def test_plugins_page_alone(tmp_path):
     df = at.dataframe[0].value
     assert set(df.task) == {"fake_ab", "broken_page"}
     assert set(df.weights) == {"ready", "missing"}
+
+
+def test_malloc_arena_cap(monkeypatch):
+    """The server caps glibc's malloc arenas from inside (memory stays flat under many session threads); an
+    operator's own MALLOC_ARENA_MAX wins."""
+    import platform
+
+    from core.ui.load import _limit_malloc_arenas
+
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert _limit_malloc_arenas() is False
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert _limit_malloc_arenas() is True

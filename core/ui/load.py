@@ -40,8 +40,27 @@ def configure_torch(threads: int | None = None) -> int:
             torch.set_num_interop_threads(1)
         except RuntimeError:
             pass
+        _limit_malloc_arenas()
         _CONFIGURED = True
         return torch.get_num_threads()
+
+
+def _limit_malloc_arenas(arenas: int = 2) -> bool:
+    """Cap glibc's malloc arenas (like MALLOC_ARENA_MAX=2, but from inside the process, so it also holds where the
+    host starts the server for us). Streamlit runs every session's script in its own thread; by default glibc
+    gives busy threads arenas of their own (up to 8 per core) and rarely returns their memory, so a server under many
+    sessions keeps growing. Returns False where there is no glibc (macOS, musl) or it refuses."""
+    import ctypes
+    import ctypes.util
+
+    if os.environ.get("MALLOC_ARENA_MAX"):  # the operator chose already
+        return False
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        return bool(libc and libc.mallopt(-8, int(arenas)))  # M_ARENA_MAX = -8 in glibc's malloc.h
+    except (OSError, AttributeError):
+        return False
 
 
 def _stamp(folder: Path, variant: str | None) -> tuple:
