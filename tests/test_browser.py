@@ -8,6 +8,7 @@ Run: pytest -m browser tests/test_browser.py
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -112,10 +113,10 @@ def page_urls() -> list[tuple[str, str, bool]]:
     return urls
 
 
-def test_every_page_in_chromium():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
-    playwright = pytest.importorskip("playwright.sync_api")
+@contextlib.contextmanager
+def app_server():
+    """`streamlit run` the app on a free port (headless, no file watcher); yields its base URL once healthy. On an
+    error the server log's tail is printed; the server always stops."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
@@ -124,9 +125,30 @@ def test_every_page_in_chromium():
          "--server.fileWatcherType", "none", "--server.port", str(port), "--server.address", "127.0.0.1",
          "--browser.gatherUsageStats", "false"],
         cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
-    t0 = time.time()
     try:
         wait_health(base, proc)
+        yield base
+    except BaseException:
+        log.flush()
+        print("---- streamlit log (tail) ----\n" + Path(log.name).read_text(errors="replace")[-4000:])
+        raise
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        log.close()
+        os.unlink(log.name)
+
+
+def test_every_page_in_chromium():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
+    playwright = pytest.importorskip("playwright.sync_api")
+    t0 = time.time()
+    with app_server() as base:
         urls = page_urls()
         with playwright.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -143,17 +165,3 @@ def test_every_page_in_chromium():
             finally:
                 browser.close()
         assert time.time() - t0 < 300, "the browser test should stay well under a few minutes"
-    except BaseException:
-        log.flush()
-        tail = Path(log.name).read_text(errors="replace")[-4000:]
-        print("---- streamlit log (tail) ----\n" + tail)
-        raise
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        log.close()
-        os.unlink(log.name)

@@ -10,16 +10,13 @@ from __future__ import annotations
 import io
 import os
 import re
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.test_browser import ARGS, CHROMIUM, REPO, check, free_port, settle, wait_health
+from tests.test_browser import ARGS, CHROMIUM, app_server, check, settle
 
 pytestmark = pytest.mark.browser
 
@@ -66,17 +63,8 @@ def test_upload_on_image_pages_in_chromium(tmp_path):
     names = [n for n in PAGES if n in discover().tasks]
     assert names, "no image task is registered"
     good, bad = _png(tmp_path), _not_an_image(tmp_path)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-         "--server.fileWatcherType", "none", "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false"],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
     shots = os.environ.get("RNNLAB_SCREENSHOTS")  # a folder to save screenshots in, for a person to look at
-    try:
-        wait_health(base, proc)
+    with app_server() as base:
         with playwright.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             try:
@@ -111,16 +99,3 @@ def test_upload_on_image_pages_in_chromium(tmp_path):
                         f"{name}: no clear message for a non-image:\n{body[:1500]}"
             finally:
                 browser.close()
-    except BaseException:
-        log.flush()
-        print("---- streamlit log (tail) ----\n" + Path(log.name).read_text(errors="replace")[-4000:])
-        raise
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        log.close()
-        os.unlink(log.name)

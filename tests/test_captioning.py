@@ -15,8 +15,6 @@ from tasks.captioning import TASK, bleu_scores
 from tasks.captioning.data import read_captions, tokenize
 from tasks.captioning.model import EOS_ID, PAD_ID
 
-torch.set_num_threads(1)
-
 
 def _img_bytes(img: Image.Image, fmt="PNG", **kw) -> bytes:
     buf = io.BytesIO()

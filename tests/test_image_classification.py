@@ -14,8 +14,6 @@ from core.task import BadInput, check_task
 from tasks.image_classification import TASK
 from tasks.image_classification.data import augment, read_tar
 
-torch.set_num_threads(1)
-
 
 def _jpeg(color, size=32) -> bytes:
     buf = io.BytesIO()

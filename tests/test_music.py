@@ -24,16 +24,6 @@ TINY = {  # the real file's format: split -> chorales -> steps -> MIDI pitches (
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Generation is ~70 one-step calls: with 2 threads on a busy 2-core host each call waits on thread sync
-    (measured 20x slower than 1 thread). The app serves with 1 thread too."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def tiny_dir(tmp_path):
     (tmp_path / D.FILE).write_text(json.dumps(TINY))

@@ -11,23 +11,12 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from streamlit.testing.v1 import AppTest
 
 from core.registry import Registry
 from core.task import Task
 
 TIMEOUT = 120  # generous: the test machine's 2 cores are shared
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread, as the app runs (core.ui.load.configure_torch): these models are tiny, and two threads
-    on a busy 2-core host spend most of their time waiting for each other (a 100x slowdown was measured)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 class _FakeTask(Task):

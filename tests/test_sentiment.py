@@ -24,15 +24,6 @@ TREES = "\n".join([
 ])
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Tiny models: extra intra-op threads only add contention on a busy host (60x slower measured on 2 cores).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)

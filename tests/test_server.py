@@ -56,7 +56,7 @@ def test_upload_limits_fit_the_server_limit():
     limit = _config()["server"]["maxUploadSize"] * 2**20
     checked = 0
     for module, name in (("tasks.music.model", "MAX_MIDI_BYTES"), ("tasks.video.data", "MAX_GIF_BYTES"),
-                         ("tasks.image_classification", "MAX_BYTES")):
+                         ("core.images", "MAX_BYTES")):
         try:
             value = getattr(importlib.import_module(module), name)
         except (ImportError, AttributeError):

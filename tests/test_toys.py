@@ -16,16 +16,6 @@ import torch
 from core import toys
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread, as the app runs (core.ui.load.configure_torch): these models are tiny, and two threads
-    on a busy 2-core host spend most of their time waiting for each other (a 100x slowdown was measured)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # ---- data --------------------------------------------------------------------------------------------------------
 def test_recall_batch_shapes_and_content():
     b = toys.recall_batch(8, 12, seed=3)

@@ -127,7 +127,6 @@ import rnnlab_fixture
 rank, world = int(sys.argv[1]), 2
 os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT={port!r})
 dist.init_process_group("gloo", rank=rank, world_size=world)
-torch.set_num_threads(1)
 task = rnnlab_fixture.TASK
 recipe = copy.deepcopy(task.recipe); recipe.epochs = 1
 torch.manual_seed(0)

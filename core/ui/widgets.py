@@ -112,6 +112,35 @@ def text_input_with_demos(task, key: str = "q", label: str = "Your input", defau
     return text
 
 
+def image_input(task, key: str, samples: str, samples_caption: str, upload_hint: str):
+    """Where a picture comes from: the task's drawn samples, an upload, or the camera. Returns what ``predict`` takes
+    (a demo's input or the file's bytes), or None while the person has not given one yet (a hint says what to do).
+    The upload limit is core.images.MAX_BYTES, the same one the decoder enforces."""
+    from core.images import MAX_BYTES
+
+    source = st.radio("image source", [samples, "upload", "camera"], horizontal=True, key=f"{key}_source")
+    if source == samples:
+        demo = demo_buttons(task, key)
+        if demo is not None:
+            st.session_state[f"{key}_demo"] = demo.input
+        st.caption(samples_caption)
+        return st.session_state.get(f"{key}_demo") or task.demos()[0].input
+    if source == "upload":
+        mb = MAX_BYTES // 2**20
+        up = st.file_uploader(f"A photo (JPEG, PNG, GIF, WebP, BMP; up to {mb} MB)",
+                              type=["jpg", "jpeg", "png", "gif", "webp", "bmp"], key=f"{key}_upload",
+                              max_upload_size=mb)
+        if up is None:
+            st.info(upload_hint)
+            return None
+        return up.getvalue()
+    shot = st.camera_input("Take a picture", key=f"{key}_camera")
+    if shot is None:
+        st.info("Allow the camera and take a picture (or pick another source).")
+        return None
+    return shot.getvalue()
+
+
 # ---- coloured tokens --------------------------------------------------------------------------------------------
 
 VISIBLE = {" ": "\u2423", "\n": "\u21b5", "\t": "\u21e5", "": "\u2205"}

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.images import check_array, decode_image
 from core.task import BadInput, Demo, Recipe, Splits, Task
 
 from . import data as D
@@ -191,20 +192,10 @@ class CaptioningTask(Task):
                 return {"pixels": arr, "original": arr, "notes": [], "source": "drawing", "label": label}
             raise BadInput("expected an image file (JPEG, PNG, GIF, WebP, BMP) or a sample name like 'scene:0'")
         if isinstance(input, np.ndarray):
-            arr = input
-            if arr.ndim == 2:
-                arr = np.repeat(arr[..., None], 3, axis=2)
-            if arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.dtype != np.uint8 or min(arr.shape[:2]) < 1:
-                raise BadInput("an image array must be uint8 of shape (H, W, 3) or (H, W, 4)")
-            if arr.shape[0] * arr.shape[1] > 12_000_000:
-                raise BadInput("image too large")
-            return {"pixels": _resize128(arr), "original": arr[..., :3], "notes": [], "source": "array"}
+            arr = check_array(input)
+            return {"pixels": _resize128(arr), "original": arr, "notes": [], "source": "array"}
         if isinstance(input, (bytes, bytearray, memoryview)):
-            from tasks.image_classification import _decode_upload  # the same guarded decoder (limits, formats)
-
-            img = _decode_upload(bytes(input))
-            notes = [n for n in img["notes"] if "centre square" not in n]
-            rgb = img["original"]
+            rgb, notes = decode_image(bytes(input))
             if min(rgb.shape[:2]) * 2 < max(rgb.shape[:2]):
                 notes.append("elongated image: it is squeezed into a square, as the training photos were")
             return {"pixels": _resize128(rgb), "original": rgb, "notes": notes, "source": "upload"}

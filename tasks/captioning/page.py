@@ -12,8 +12,6 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-MAX_UPLOAD_MB = 10
-
 
 def render(task):
     from core.ui.page import task_page
@@ -35,35 +33,19 @@ def _overlay(pixels: np.ndarray, heat: np.ndarray, color=(255, 40, 40)) -> np.nd
 
 
 def _try_it(task, model):
-    from core.ui.widgets import demo_buttons, show_error
+    from core.ui.widgets import image_input, show_error
 
     st.markdown(
         "**One-to-many:** one picture goes in once; the LSTM then writes one word per step, each step reading the "
         "word it wrote before. The image encoder is a small ResNet (torchvision `BasicBlock`s) **trained from "
         "scratch** on 6,000 Flickr8k photos -- no ImageNet-pretrained weights -- so expect simple, generic captions.")
-    source = st.radio("image source", ["samples", "upload", "camera"], horizontal=True, key="cap_source")
-    input = None
-    if source == "samples":
-        demo = demo_buttons(task, "cap")
-        if demo is not None:
-            st.session_state["cap_demo"] = demo.input
-        input = st.session_state.get("cap_demo") or task.demos()[0].input
-        st.caption("Samples are **scenes this app draws itself** (no dataset image ships with the app). The model "
-                   "learned from photos, so cartoons are off its home ground.")
-    elif source == "upload":
-        up = st.file_uploader(f"A photo (JPEG, PNG, GIF, WebP, BMP; up to {MAX_UPLOAD_MB} MB)",
-                              type=["jpg", "jpeg", "png", "gif", "webp", "bmp"], key="cap_upload",
-                              max_upload_size=MAX_UPLOAD_MB)
-        if up is None:
-            st.info("Upload a photo: people, dogs, bikes, beaches and snow are what Flickr8k is full of.")
-            return None
-        input = up.getvalue()
-    else:
-        shot = st.camera_input("Take a picture", key="cap_camera")
-        if shot is None:
-            st.info("Allow the camera and take a picture (or pick another source).")
-            return None
-        input = shot.getvalue()
+    input = image_input(
+        task, "cap", "samples",
+        "Samples are **scenes this app draws itself** (no dataset image ships with the app). The model learned from "
+        "photos, so cartoons are off its home ground.",
+        "Upload a photo: people, dogs, bikes, beaches and snow are what Flickr8k is full of.")
+    if input is None:
+        return None
     beam = st.slider("beam width (1 = greedy)", 1, 10, 3, key="cap_beam",
                      help="How many partial captions are kept at every step; the best complete one wins.")
     query = {"image": input, "beam": beam}

@@ -9,13 +9,13 @@ budget. Data: CIFAR-10's cat and dog classes, as JPEGs in a tar (see data.py).
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.images import check_array, decode_image
 from core.task import BadInput, Demo, Recipe, Splits, Task
 
 from .data import LABELS, SIZE, ImageSet, augment, find_tar, read_tar, split_val, synthetic_images
@@ -23,9 +23,6 @@ from .drawing import draw_animal
 from .model import build, default_config
 
 VAL_SEED = 0  # which 10% of train becomes validation
-MAX_BYTES = 10 * 1024 * 1024  # uploads larger than this are refused before decoding
-MAX_PIXELS = 12_000_000  # width x height above this is refused before decoding (decompression and memory bombs)
-FORMATS = ["PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF"]  # never EPS/PS (Ghostscript) or other exotic decoders
 DEMO_SEEDS = {"cat": (3, 8, 21), "dog": (4, 9, 30)}
 
 
@@ -139,17 +136,13 @@ class ImageClassificationTask(Task):
             raise BadInput("expected an image file (JPEG, PNG, GIF, WebP, BMP) or a demo name like "
                            "'drawing:cat:3'")
         if isinstance(input, np.ndarray):
-            arr = input
-            if arr.ndim == 2:
-                arr = np.repeat(arr[..., None], 3, axis=2)
-            if arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.dtype != np.uint8 or min(arr.shape[:2]) < 1:
-                raise BadInput("an image array must be uint8 of shape (H, W, 3) or (H, W, 4)")
-            if arr.shape[0] * arr.shape[1] > MAX_PIXELS:
-                raise BadInput("image too large")
-            arr = np.ascontiguousarray(arr[..., :3])
+            arr = check_array(input)
             return {"pixels": _to32(arr), "original": arr, "notes": [], "source": "array"}
         if isinstance(input, (bytes, bytearray, memoryview)):
-            return _decode_upload(bytes(input))
+            rgb, notes = decode_image(bytes(input))
+            if min(rgb.shape[:2]) * 4 < max(rgb.shape[:2]):
+                notes.append("very elongated image: the centre square is what the model sees")
+            return {"pixels": _to32(rgb), "original": rgb, "notes": notes, "source": "upload"}
         raise BadInput(f"expected image bytes or a demo name, got {type(input).__name__}")
 
     def predict(self, model, input):
@@ -209,49 +202,6 @@ def _to32(arr: np.ndarray) -> np.ndarray:
     if im.size != (SIZE, SIZE):
         im = ImageOps.fit(im, (SIZE, SIZE), method=Image.BICUBIC)
     return np.array(im.convert("RGB"), dtype=np.uint8)  # a writable copy (torch.from_numpy)
-
-
-def _decode_upload(raw: bytes) -> dict:
-    from PIL import Image, ImageSequence, UnidentifiedImageError
-
-    if not raw:
-        raise BadInput("the file is empty")
-    if len(raw) > MAX_BYTES:
-        raise BadInput(f"the file is {len(raw) / 2**20:.1f} MB; the limit is {MAX_BYTES // 2**20} MB")
-    notes = []
-    try:
-        im = Image.open(io.BytesIO(raw), formats=FORMATS)  # reads the header only: size is known before any pixel is decoded
-        w, h = im.size
-        if w * h > MAX_PIXELS:
-            raise BadInput(f"the image is {w}x{h} pixels; the limit is {MAX_PIXELS // 10**6} megapixels")
-        if w < 1 or h < 1:
-            raise BadInput("the image has no pixels")
-        if getattr(im, "n_frames", 1) > 1:
-            notes.append(f"animated image ({im.n_frames} frames): only the first frame is used")
-            im = next(iter(ImageSequence.Iterator(im)))
-        im.load()
-        if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-            rgba = im.convert("RGBA")
-            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            if rgba.getextrema()[3][0] < 255:  # only say so when something is actually see-through
-                notes.append("transparent parts were put on white")
-            im = Image.alpha_composite(white, rgba)
-        elif im.mode in ("L", "1", "I", "I;16", "F"):
-            notes.append("grayscale image: the model was trained on colour photos")
-        rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except BadInput:
-        raise
-    except Image.DecompressionBombError:
-        raise BadInput("the image is too large to decode safely (decompression bomb guard)") from None
-    except (UnidentifiedImageError, OSError, ValueError, EOFError, SyntaxError, MemoryError):
-        raise BadInput("this file could not be read as an image (not an image, or truncated/corrupted)") from None
-    if max(rgb.shape[:2]) > 1024:  # keep the displayed copy small
-        scale = 1024 / max(rgb.shape[:2])
-        rgb = np.asarray(Image.fromarray(rgb).resize((max(1, int(rgb.shape[1] * scale)),
-                                                       max(1, int(rgb.shape[0] * scale)))), dtype=np.uint8)
-    if min(rgb.shape[:2]) * 4 < max(rgb.shape[:2]):
-        notes.append("very elongated image: the centre square is what the model sees")
-    return {"pixels": _to32(rgb), "original": rgb, "notes": notes, "source": "upload"}
 
 
 TASK = ImageClassificationTask()

@@ -13,7 +13,6 @@ import pandas as pd
 import streamlit as st
 
 MODELS = [("onestep", "CNN + one RNN step (served)"), ("rowreader", "GRU reading rows")]
-MAX_UPLOAD_MB = 10
 
 
 def render(task):
@@ -37,7 +36,7 @@ def _big(pixels: np.ndarray, k: int = 6) -> np.ndarray:
 
 # ---- try it -----------------------------------------------------------------------------------------------------
 def _try_it(task, model):
-    from core.ui.widgets import demo_buttons, show_error
+    from core.ui.widgets import image_input, show_error
 
     st.markdown(
         "**One-to-one, honestly:** the served model is a small convolutional network (a ResNet-style stack of "
@@ -48,29 +47,13 @@ def _try_it(task, model):
     _card_comparison(model)
     st.caption("Both models were trained on 32x32 photos of cats and dogs (CIFAR-10), so any picture is shrunk to "
                "32x32 first: fine detail is lost, and the centre square is what they see.")
-    source = st.radio("image source", ["drawings", "upload", "camera"], horizontal=True, key="imgcls_source")
-    input = None
-    if source == "drawings":
-        demo = demo_buttons(task, "imgcls")
-        if demo is not None:
-            st.session_state["imgcls_demo"] = demo.input
-        input = st.session_state.get("imgcls_demo") or task.demos()[0].input
-        st.caption("These are **cartoons this app draws itself** (no dataset image ships with the app). The models "
-                   "learned from photos, so drawings are off their home ground: treat their answers as a curiosity.")
-    elif source == "upload":
-        up = st.file_uploader(f"A photo (JPEG, PNG, GIF, WebP, BMP; up to {MAX_UPLOAD_MB} MB)",
-                              type=["jpg", "jpeg", "png", "gif", "webp", "bmp"], key="imgcls_upload",
-                              max_upload_size=MAX_UPLOAD_MB)
-        if up is None:
-            st.info("Upload a photo of a cat or a dog.")
-            return None
-        input = up.getvalue()
-    else:
-        shot = st.camera_input("Take a picture", key="imgcls_camera")
-        if shot is None:
-            st.info("Allow the camera and take a picture (or pick another source).")
-            return None
-        input = shot.getvalue()
+    input = image_input(
+        task, "imgcls", "drawings",
+        "These are **cartoons this app draws itself** (no dataset image ships with the app). The models learned "
+        "from photos, so drawings are off their home ground: treat their answers as a curiosity.",
+        "Upload a photo of a cat or a dog.")
+    if input is None:
+        return None
     models = _models(task, model)
     try:
         outs = {v: task.predict(m, input) for v, m in models.items() if m is not None}
