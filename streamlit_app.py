@@ -16,7 +16,7 @@ import streamlit as st
 
 from core.registry import discover
 from core.shapes import SHAPES
-from core.ui.load import configure_torch, weights_status
+from core.ui.load import ServerBusy, configure_torch, page_slot, settle_heap, weights_status
 from core.ui.pages import FIXED_PATHS, task_url_path
 from core.ui.widgets import SHAPE_ICONS, SHAPE_LABELS, md_code, show_error
 
@@ -33,7 +33,9 @@ configure_torch()
 
 @st.cache_resource(show_spinner="Discovering tasks ...")
 def registry():
-    return discover()
+    reg = discover()
+    settle_heap()  # start-up done: later full collections skip everything imported so far
+    return reg
 
 
 def _placeholder(title: str, text: str) -> None:
@@ -144,7 +146,12 @@ def main() -> None:
                        + (f" ({dup} duplicate name{'s' if dup != 1 else ''})" if dup else "")
                        + ": the other tasks work as usual.", icon=":material/warning:")
             st.page_link(plugins, label="See the Plugins page", icon=":material/extension:")
-    current.run()
+    try:
+        with page_slot():  # at most PAGE_SLOTS pages run at once (core.ui.load); the sidebar above never waits
+            current.run()
+    except ServerBusy:
+        st.warning("The server is very busy right now: this page waited two minutes for its turn. Please try again "
+                   "in a moment.", icon=":material/hourglass_top:")
 
 
 main()

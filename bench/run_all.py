@@ -125,7 +125,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.quick:
         args.repeats, args.inspect_repeats, args.rerun_repeats = 5, 2, 3
-        args.sessions, args.rounds, args.core_repeats, args.train_seconds = 5, 1, 3, 1.5
+        args.sessions, args.seconds, args.burst_rounds, args.core_repeats, args.train_seconds = 5, 10.0, 1, 3, 1.5
     import torch
 
     print(f"RNN Lab benchmarks -- {time.strftime('%Y-%m-%d %H:%M')} on {platform.node()}: "

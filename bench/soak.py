@@ -1,17 +1,21 @@
-"""Soak: N concurrent browser sessions on loopback for M minutes doing mixed demo inputs (issue 13).
+"""Soak: N concurrent sessions on loopback for M minutes doing mixed demo inputs (issue 13).
 
-One headless Chromium, one browser context (its own cookies and websocket: a separate Streamlit session) per
-simulated user. Each session opens Home, then loops until the deadline: open a random task page through the
-sidebar (same session, as a person navigates), click a random demo button, wait for the answer, check the page
-for exception elements or guarded crash messages. Bounded in time (--minutes) and count (--max-rounds), and the
-whole run has a hard timeout, so it always stops on its own.
+Each simulated user is a Streamlit session of its own. It opens Home, then loops until the deadline: open a random
+task page (same session, as a person navigates in the sidebar), click a random demo button, wait for the answer,
+check it for exception elements or guarded crash messages, then read it for a random think time. Bounded in time
+(--minutes) and count (--max-rounds), and the whole run has a hard timeout, so it always stops on its own.
+
+Two kinds of client: ``--client ws`` (default) is bench/_wsclient.py, a websocket speaking the app's protocol --
+the server's work without a browser drawing every page on the same cores (fifty Chromium tabs on a 2-core host
+measure Chromium); ``--client browser`` is one headless Chromium with a browser context per user.
 
 Printed: rounds and errors per session, whether each session still answered at the end (it opens Home again and
 must render within 60 s), server-log errors, server RSS (cold, warm = after one visit of every page, ramped = after
 every session's first round, end), growth over the soak (end vs ramped), and PASS/FAIL against: zero errors,
 growth < 10%, every session answered.
 
-  python bench/soak.py                               # the full soak: 50 sessions, 10 minutes
+  python bench/soak.py                               # the full soak: 50 sessions, 10 minutes, websocket clients
+  python bench/soak.py --client browser --sessions 10 --minutes 2   # real browsers
   python bench/soak.py --sessions 5 --minutes 0.5    # the short form (tests/test_server.py runs 3 x 0.25)
   python bench/soak.py --url http://host:8501 --pid 1234   # against a running server (RSS needs its pid)
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import sys
 import tempfile
@@ -135,6 +140,56 @@ async def run_session(s: Session, browser, base: str, paths: list[str], deadline
         await ctx.close()
 
 
+async def run_session_ws(s: Session, base: str, paths: list[str], deadline: float, max_rounds: int,
+                         think: tuple[float, float], seed: int) -> None:
+    """The same loop as run_session, over bench/_wsclient.py."""
+    from bench._wsclient import Session as WsSession
+
+    rng = random.Random(seed + s.index)
+    ws = WsSession(base, timeout=180)
+
+    def check(r, what: str) -> bool:
+        if r.status == "timeout":
+            s.errors.append(f"{what}: no answer in {ws.timeout:.0f} s")
+        elif r.status != "FINISHED_SUCCESSFULLY":
+            s.errors.append(f"{what}: script {r.status}")
+        s.errors += [f"{what}: {f}" for f in r.faults if "no answer" not in f]
+        return r.status == "FINISHED_SUCCESSFULLY"
+
+    try:
+        await asyncio.sleep(rng.uniform(0, think[1]))  # people arrive over a few seconds, not in one millisecond
+        await ws.connect()
+        check(await ws.open("/"), "home")
+        while time.time() < deadline and s.rounds < max_rounds:
+            path = rng.choice(paths)
+            try:
+                r = await ws.open(path)
+                if check(r, f"{path} on open"):
+                    if not r.buttons:
+                        s.no_button += 1
+                        s.notes.append(f"no demo button on {path} ({r.title[:40]})")
+                    else:
+                        label, bid = r.buttons[rng.randrange(len(r.buttons))]
+                        c = await ws.click(bid)
+                        if check(c, f"{path} after the demo {label[:30]!r}"):
+                            s.latencies.append(c.seconds)
+            except Exception as exc:  # noqa: BLE001 -- a dead socket is an error of this session
+                s.errors.append(f"{path}: {type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}")
+                await ws.close()
+                await ws.connect()  # a person reloads the page
+            s.rounds += 1
+            s.first_round.set()
+            await asyncio.sleep(rng.uniform(*think))
+        s.first_round.set()
+        r = await ws.open("/")  # still answered? Home must render in this same session
+        s.answered = r.status == "FINISHED_SUCCESSFULLY" and not r.faults and bool(r.title)
+    except Exception as exc:  # noqa: BLE001
+        s.errors.append(f"session: {type(exc).__name__}: {str(exc)[:120]}")
+    finally:
+        s.first_round.set()
+        await ws.close()
+
+
 async def soak(args, base: str, pid: int | None, log_path: Path | None) -> bool:
     from playwright.async_api import async_playwright
 
@@ -142,26 +197,38 @@ async def soak(args, base: str, pid: int | None, log_path: Path | None) -> bool:
     if pid:
         rss["cold"] = C.rss_mb(pid)
     paths = [path for _, path, is_task in C.page_urls() if is_task]
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=C.CHROMIUM, args=C.CHROMIUM_ARGS)
+    browser_mode = args.client == "browser"
+    async with contextlib.AsyncExitStack() as stack:
+        browser = None
+        if browser_mode:
+            from playwright.async_api import async_playwright
+
+            p = await stack.enter_async_context(async_playwright())
+            browser = await p.chromium.launch(executable_path=C.CHROMIUM, args=C.CHROMIUM_ARGS)
         if args.warmup:  # one visit of every page, so models are loaded before the baseline is taken
-            ctx = await browser.new_context()
-            page = await ctx.new_page()
-            for _, path, _ in C.page_urls():
-                try:
-                    await page.goto(base + path, wait_until="domcontentloaded")
-                    await page.wait_for_selector('[data-testid="stMain"] h1', timeout=180_000)
-                    await C.asettle(page, timeout=180, quiet=0.5)
-                except Exception as exc:  # noqa: BLE001
-                    print(f"warm-up {path}: {type(exc).__name__}")
-            await ctx.close()
+            from bench._wsclient import Session as WsSession
+
+            async with WsSession(base, timeout=180) as ws:
+                await ws.open("/")
+                for _, path, _ in C.page_urls():
+                    try:
+                        r = await ws.open(path)
+                        if r.status != "FINISHED_SUCCESSFULLY":
+                            print(f"warm-up {path}: {r.status}")
+                    except Exception as exc:  # noqa: BLE001
+                        print(f"warm-up {path}: {type(exc).__name__}")
         if pid:
             rss["warm"] = C.rss_mb(pid)
         t0 = time.time()
         deadline = t0 + args.minutes * 60
         sessions = [Session(i) for i in range(args.sessions)]
-        tasks = [asyncio.create_task(run_session(s, browser, base, paths, deadline, args.max_rounds, args.think,
-                                                 args.seed)) for s in sessions]
+        if browser_mode:
+            tasks = [asyncio.create_task(run_session(s, browser, base, paths, deadline, args.max_rounds,
+                                                     args.think_max, args.seed)) for s in sessions]
+        else:
+            tasks = [asyncio.create_task(run_session_ws(s, base, paths, deadline, args.max_rounds,
+                                                        (args.think_min, args.think_max), args.seed))
+                     for s in sessions]
 
         async def ramped():
             await asyncio.gather(*(s.first_round.wait() for s in sessions))
@@ -178,7 +245,8 @@ async def soak(args, base: str, pid: int | None, log_path: Path | None) -> bool:
         ramp.cancel()
         if pid:
             rss["end"] = C.rss_mb(pid)
-        await browser.close()
+        if browser is not None:
+            await browser.close()
     wall = time.time() - t0
 
     for t, s in zip(tasks, sessions):
@@ -199,7 +267,7 @@ async def soak(args, base: str, pid: int | None, log_path: Path | None) -> bool:
         print("  server log: " + e[:200])
     lat = [v for s in sessions for v in s.latencies]
     rounds = sum(s.rounds for s in sessions)
-    print(f"\n{args.sessions} sessions x {args.minutes:g} min: {rounds} rounds in {wall:.0f} s "
+    print(f"\n{args.sessions} {args.client} sessions x {args.minutes:g} min: {rounds} rounds in {wall:.0f} s "
           f"({sum(s.no_button for s in sessions)} without a demo button), demo answer p50 {C.median(lat):.2f} s, "
           f"p95 {C.pct(lat, 95):.2f} s")
     n_err = len(errs) + len(log_errs)
@@ -231,7 +299,12 @@ def main(argv=None) -> int:
     ap.add_argument("--sessions", type=int, default=50)
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--max-rounds", type=int, default=10_000, help="per session: an upper bound on rounds")
-    ap.add_argument("--think", type=float, default=1.0, help="up to this many seconds between rounds (random)")
+    ap.add_argument("--client", choices=("ws", "browser"), default="ws",
+                    help="websocket sessions (default) or Chromium browser contexts")
+    ap.add_argument("--think-min", type=float, default=2.0, help="websocket sessions: seconds reading an answer, "
+                    "at least (uniform up to --think-max)")
+    ap.add_argument("--think-max", type=float, default=8.0, help="seconds reading an answer, at most (browser: "
+                    "uniform from 0; Chromium's own drawing already takes its time)")
     ap.add_argument("--grace", type=float, default=240.0, help="seconds past --minutes before sessions are cut")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--url", help="a running server (default: start one on a free loopback port)")
@@ -241,7 +314,7 @@ def main(argv=None) -> int:
     ap.add_argument("--real-weights-only", action="store_true",
                     help="do not give untrained stand-in weights to tasks that are not trained yet")
     args = ap.parse_args(argv)
-    if not C.chromium_available():
+    if args.client == "browser" and not C.chromium_available():
         print("needs Debian's chromium at /usr/bin/chromium and playwright; RESULT FAIL")
         return 2
     proc = log = None

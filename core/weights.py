@@ -152,7 +152,9 @@ def load_into(model: nn.Module, state: dict[str, torch.Tensor], path: Path, fix:
             parts.append(f"{len(wrong)} shape mismatches (e.g. {k}: file {tuple(state[k].shape)} vs model "
                          f"{tuple(own[k].shape)})")
         raise WeightsMismatch(f"weights file {display_path(path)} does not fit the model: {'; '.join(parts)}.{hint}")
-    model.load_state_dict(state, strict=True)
+    # assign: the module keeps the tensors just read instead of copying them into its freshly initialised ones --
+    # one copy of the weights in memory, not two (~70 MB less for the app's models; requires_grad stays the module's).
+    model.load_state_dict(state, strict=True, assign=True)
     return model
 
 

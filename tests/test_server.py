@@ -49,6 +49,9 @@ def test_production_settings():
     assert server.get("headless") is True
     assert server.get("runOnSave", False) is False
     assert cfg.get("browser", {}).get("gatherUsageStats") is False
+    # Streamlit's full gc after every rerun keeps memory down; it is cheap only because core.ui.load.settle_heap
+    # froze the long-lived heap (tests/test_ui_shell.py checks that it does).
+    assert cfg.get("runner", {}).get("postScriptGC", True) is True
 
 
 def test_upload_limits_fit_the_server_limit():
@@ -219,8 +222,17 @@ def test_every_page_with_a_hostile_url(server, browser):
 @pytest.mark.browser
 def test_soak_very_short(server, browser):
     """bench/soak.py's shortest form against this module's server (warm already)."""
-    _soak(["--sessions", "3", "--minutes", "0.25", "--url", server["base"], "--pid", str(C.server_pid(server["proc"])),
-           "--grace", "120", "--no-warmup"], timeout=400)  # every page was visited by the test above
+    _soak(["--client", "browser", "--think-max", "1", "--sessions", "3", "--minutes", "0.25", "--url", server["base"],
+           "--pid", str(C.server_pid(server["proc"])), "--grace", "120", "--no-warmup"], timeout=400)
+    # every page was visited by the test above
+
+
+def test_soak_websocket_very_short(server):
+    """The full soak's load generator (websocket sessions) in its shortest form, against the same server."""
+    out = _soak(["--sessions", "8", "--minutes", "0.3", "--think-min", "0.5", "--think-max", "2", "--url",
+                 server["base"], "--pid", str(C.server_pid(server["proc"])), "--grace", "120", "--no-warmup"],
+                timeout=400)
+    assert "8 ws sessions" in out
 
 
 @pytest.mark.browser

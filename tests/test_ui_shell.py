@@ -285,6 +285,66 @@ def test_router_task_pages_and_broken_page(router):
     assert any("could not be loaded" in e.value for e in at.error)
 
 
+def test_router_pages_wait_for_a_slot_and_say_when_busy(router, monkeypatch):
+    """Every page runs inside core.ui.load.page_slot; when none comes free the page says so (no traceback) and the
+    sidebar still works."""
+    import threading
+
+    import core.ui.load as load
+
+    monkeypatch.setattr(load, "_SLOTS", threading.BoundedSemaphore(1))
+    held = []
+    real = load.page_slot
+
+    def tracking_slot(timeout: float = 120.0):
+        held.append(load._SLOTS._value)  # slots left when the page asks
+        return real(timeout=0.2)
+
+    monkeypatch.setattr(load, "page_slot", tracking_slot)
+    at = goto(AppTest.from_file(str(APP), default_timeout=30).run(), "fake_ab")
+    assert not at.exception and at.title[0].value == FakeTask.title
+    assert held and held[-1] == 1 and load._SLOTS._value == 1, "the slot is given back after the page ran"
+    assert load._SLOTS.acquire(timeout=1)  # another session's long page holds the only slot
+    try:
+        at = goto(AppTest.from_file(str(APP), default_timeout=30).run(), "fake_ab")
+    finally:
+        load._SLOTS.release()
+    assert not at.exception
+    assert any("very busy" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert not at.title, "the page itself did not run"
+    assert "2 plugin problems" in " ".join(w.value for w in at.sidebar.warning)
+
+
+def test_page_slot_limits_and_releases(monkeypatch):
+    import threading
+
+    import core.ui.load as load
+
+    monkeypatch.setattr(load, "_SLOTS", threading.BoundedSemaphore(2))
+    with load.page_slot(), load.page_slot():
+        with pytest.raises(load.ServerBusy):
+            with load.page_slot(timeout=0.05):
+                pass
+    with pytest.raises(ValueError), load.page_slot():  # a page that raises gives its slot back too
+        raise ValueError("boom")
+    with load.page_slot(timeout=0.05), load.page_slot(timeout=0.05):
+        pass
+    assert load.PAGE_SLOTS >= 4
+
+
+def test_settle_heap_freezes_the_long_lived_heap():
+    import gc
+
+    from core.ui.load import settle_heap
+
+    before = gc.get_freeze_count()
+    try:
+        settle_heap()
+        assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()
+
+
 def test_plugins_page_alone(tmp_path):
     def script(reg):
         from core.ui.pages.plugins import render

@@ -7,6 +7,8 @@ the inspector uses ``torch.autograd.grad`` (nothing is written into ``.grad``), 
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import os
 import threading
@@ -63,6 +65,49 @@ def _limit_malloc_arenas(arenas: int = 2) -> bool:
         return False
 
 
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the cores this process may use (a container's share), not the host's
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+class ServerBusy(Exception):
+    """No page slot came free in time: every slot has been busy for the whole wait."""
+
+
+# At most this many page scripts run their page at once; the rest wait their turn (first come, first served).
+# Scripts are Python holding one GIL and each inference uses one torch thread, so running twenty at once is not
+# faster than a few at a time -- but twenty models' activations in memory at once is: the peak heap, which glibc
+# keeps, grew the server by ~16% the first time 20 sessions clicked together (bench/latency.py). A few slots per
+# core keep a long job (the Gradient Lab's live training, ~10 s) from blocking everyone. $RNNLAB_PAGE_SLOTS overrides.
+PAGE_SLOTS = int(os.environ.get("RNNLAB_PAGE_SLOTS") or 0) or max(4, 2 * _cores())
+_SLOTS = threading.BoundedSemaphore(PAGE_SLOTS)
+
+
+@contextlib.contextmanager
+def page_slot(timeout: float = 120.0):
+    """Hold one of PAGE_SLOTS while the page runs; ServerBusy when none came free within ``timeout`` seconds."""
+    if not _SLOTS.acquire(timeout=timeout):
+        raise ServerBusy(f"all {PAGE_SLOTS} page slots stayed busy for {timeout:.0f} s")
+    try:
+        yield
+    finally:
+        _SLOTS.release()
+
+
+def settle_heap() -> None:
+    """Collect once, then move everything alive into the garbage collector's permanent generation (gc.freeze).
+
+    Called after start-up work and after each model load -- rare, per process. Modules, models and caches live as
+    long as the server does; without this every full collection walks all of them again (~200 ms here with every
+    model loaded), and Streamlit runs one after every script run (runner.postScriptGC): the server paid that on each
+    rerun of every session, holding the GIL. Frozen objects are still freed by reference counting; only cycles that
+    were already garbage at this moment stay (a one-off, small: the young generations are collected first)."""
+    gc.collect(1)  # the young generations only: the full walk is what this avoids (~0.2 s with torch imported)
+    gc.freeze()
+
+
 def _stamp(folder: Path, variant: str | None) -> tuple:
     """Modification times of the card and weights file: retraining while the app runs loads the new model."""
     out = []
@@ -79,6 +124,7 @@ def _load(name: str, variant: str | None, folder: str, stamp: tuple, _task) -> t
     # The key is (name, variant, folder, stamp); _task is not hashed (leading underscore).
     model = load_model(_task, Path(folder), variant=variant)
     log.info("loaded %s%s from %s", name, f" ({variant})" if variant else "", folder)
+    settle_heap()
     return model
 
 
