@@ -16,7 +16,7 @@ import streamlit as st
 
 from core.registry import discover
 from core.shapes import SHAPES
-from core.ui.load import ServerBusy, configure_torch, page_slot, settle_heap, weights_status
+from core.ui.load import ServerBusy, configure_torch, page_slot, preload_in_background, settle_heap, weights_status
 from core.ui.pages import FIXED_PATHS, task_url_path
 from core.ui.widgets import SHAPE_ICONS, SHAPE_LABELS, md_code, show_error
 
@@ -152,6 +152,7 @@ def main() -> None:
     except ServerBusy:
         st.warning("The server is very busy right now: this page waited two minutes for its turn. Please try again "
                    "in a moment.", icon=":material/hourglass_top:")
+    preload_in_background()  # once per process, after the first page is drawn: what the image pages import
 
 
 main()

@@ -237,12 +237,21 @@ async def soak(args, base: str, pid: int | None, log_path: Path | None) -> bool:
             print(f"all {len(sessions)} sessions through their first round after {time.time() - t0:.0f} s")
 
         ramp = asyncio.create_task(ramped())
+        samples: list[tuple[float, float]] = []
+
+        async def sample():  # RSS once a minute: a plateau and a leak look different
+            while pid:
+                await asyncio.sleep(60)
+                samples.append((time.time() - t0, C.rss_mb(pid)))
+
+        sampler = asyncio.create_task(sample())
         hard = args.minutes * 60 + args.grace
         done, pending = await asyncio.wait(tasks, timeout=hard)
         for t in pending:  # self-stopping: whatever is still running after the hard limit is cancelled
             t.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         ramp.cancel()
+        sampler.cancel()
         if pid:
             rss["end"] = C.rss_mb(pid)
         if browser is not None:
@@ -282,6 +291,8 @@ async def soak(args, base: str, pid: int | None, log_path: Path | None) -> bool:
         growth = 100 * (rss["end"] - rss["ramped"]) / rss["ramped"]
         print(f"server RSS MiB: cold {rss.get('cold', float('nan')):.0f}, warm {rss.get('warm', float('nan')):.0f}, "
               f"ramped {rss['ramped']:.0f}, end {rss['end']:.0f}")
+        if samples:
+            print("server RSS MiB each minute: " + ", ".join(f"{t / 60:.0f} min {v:.0f}" for t, v in samples))
         print(C.line("server RSS growth during the soak (end vs ramped)", f"{growth:+.1f}%", f"< {GROWTH_LIMIT:g}%",
                      growth < GROWTH_LIMIT))
         print(C.line("server RSS growth since warm (info: sessions' own state)",

@@ -370,3 +370,19 @@ def test_malloc_arena_cap(monkeypatch):
     monkeypatch.delenv("MALLOC_ARENA_MAX")
     if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
         assert _limit_malloc_arenas() is True
+
+
+def test_preload_in_background_runs_once_and_survives_a_bad_module(monkeypatch):
+    import sys
+    import threading
+
+    import core.ui.load as load
+
+    monkeypatch.setattr(load, "_PRELOADED", threading.Event())
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    assert load.preload_in_background(("no_such_module_rnnlab", "colorsys")) is True
+    for t in threading.enumerate():
+        if t.name == "rnnlab-preload":
+            t.join(30)
+    assert "colorsys" in sys.modules, "the module after a failing one is still imported"
+    assert load.preload_in_background(("colorsys",)) is False, "once per process"

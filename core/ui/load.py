@@ -96,6 +96,35 @@ def page_slot(timeout: float = 120.0):
         _SLOTS.release()
 
 
+_PRELOADED = threading.Event()
+
+
+def preload_in_background(modules: tuple[str, ...] = ("torchvision",)) -> bool:
+    """Import heavy modules that only some pages need in a daemon thread, once per process; False if already begun.
+
+    The router calls this after a page has been drawn, so the first visitor's page never waits for it. torchvision
+    (the image tasks' building blocks) takes ~1.5 s and ~160 MB to import -- it pulls in torch._dynamo -- so the
+    image models import it only when built (Home stays fast); this thread has it ready before a person clicks on an
+    image task. A page that needs it sooner simply waits for the import in progress (Python's import lock)."""
+    with _LOCK:
+        if _PRELOADED.is_set():
+            return False
+        _PRELOADED.set()
+
+    def run():
+        import importlib
+
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 -- the page that needs it will say what is wrong
+                log.warning("preloading %s failed", name, exc_info=True)
+        settle_heap()
+
+    threading.Thread(target=run, name="rnnlab-preload", daemon=True).start()
+    return True
+
+
 def settle_heap() -> None:
     """Collect once, then move everything alive into the garbage collector's permanent generation (gc.freeze).
 
