@@ -36,6 +36,11 @@ class Run:
     elements: int = 0  # elements received
     bytes: int = 0  # ForwardMsg bytes received
 
+    def problems(self) -> list[str]:
+        """What a user would call an error in this run: none when the script finished and showed no fault."""
+        bad = [] if self.status in ("FINISHED_SUCCESSFULLY", "timeout") else [f"script {self.status}"]
+        return bad + self.faults  # a timeout's fault already says "no answer in N s"
+
 
 class SessionError(RuntimeError):
     pass

@@ -238,8 +238,8 @@ async def _ws_concurrency(base: str, sessions: int, seconds: float, think: tuple
     out = {"single": [], "paced": [], "burst": [], "errors": [], "clicks_per_s": 0.0}
 
     def check(r, who: str) -> float | None:
-        if r.status != "FINISHED_SUCCESSFULLY" or r.faults:
-            out["errors"].append(f"{who}: {r.status} {'; '.join(r.faults)[:160]}")
+        if r.problems():
+            out["errors"].append(f"{who}: {'; '.join(r.problems())[:160]}")
             return None
         return r.seconds
 

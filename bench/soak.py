@@ -149,11 +149,7 @@ async def run_session_ws(s: Session, base: str, paths: list[str], deadline: floa
     ws = WsSession(base, timeout=180)
 
     def check(r, what: str) -> bool:
-        if r.status == "timeout":
-            s.errors.append(f"{what}: no answer in {ws.timeout:.0f} s")
-        elif r.status != "FINISHED_SUCCESSFULLY":
-            s.errors.append(f"{what}: script {r.status}")
-        s.errors += [f"{what}: {f}" for f in r.faults if "no answer" not in f]
+        s.errors += [f"{what}: {p}" for p in r.problems()]
         return r.status == "FINISHED_SUCCESSFULLY"
 
     try:
@@ -182,7 +178,7 @@ async def run_session_ws(s: Session, base: str, paths: list[str], deadline: floa
             await asyncio.sleep(rng.uniform(*think))
         s.first_round.set()
         r = await ws.open("/")  # still answered? Home must render in this same session
-        s.answered = r.status == "FINISHED_SUCCESSFULLY" and not r.faults and bool(r.title)
+        s.answered = not r.problems() and bool(r.title)
     except Exception as exc:  # noqa: BLE001
         s.errors.append(f"session: {type(exc).__name__}: {str(exc)[:120]}")
     finally:

@@ -106,6 +106,8 @@ def preload_in_background(modules: tuple[str, ...] = ("torchvision",)) -> bool:
     (the image tasks' building blocks) takes ~1.5 s and ~160 MB to import -- it pulls in torch._dynamo -- so the
     image models import it only when built (Home stays fast); this thread has it ready before a person clicks on an
     image task. A page that needs it sooner simply waits for the import in progress (Python's import lock)."""
+    if _PRELOADED.is_set():  # every rerun after the first: no lock taken
+        return False
     with _LOCK:
         if _PRELOADED.is_set():
             return False
