@@ -16,7 +16,8 @@ import streamlit as st
 
 from core.registry import discover
 from core.shapes import SHAPES
-from core.ui.load import ServerBusy, configure_torch, page_slot, preload_in_background, settle_heap, weights_status
+from core.ui.load import (ServerBusy, configure_torch, page_slot, preload_in_background, release_free_memory,
+                          settle_heap, weights_status)
 from core.ui.pages import FIXED_PATHS, task_url_path
 from core.ui.widgets import SHAPE_ICONS, SHAPE_LABELS, md_code, show_error
 
@@ -153,6 +154,7 @@ def main() -> None:
         st.warning("The server is very busy right now: this page waited two minutes for its turn. Please try again "
                    "in a moment.", icon=":material/hourglass_top:")
     preload_in_background()  # once per process, after the first page is drawn: what the image pages import
+    release_free_memory()  # at most every 30 s: freed heap pages back to the OS (core.ui.load)
 
 
 main()

@@ -9,7 +9,7 @@ model shared by many sessions can be inspected from several threads at once -- a
   saliency  ||dL/dx_t|| and gradient x input per input step of the first recurrent layer
   gates     mean LSTM/GRU gate activation per step (and the fraction of saturated units)
   spectra   singular values and spectral radius of every recurrent matrix (per gate block)
-and the raw per-parameter gradients for ``clip_report``.
+and the raw per-parameter gradients for ``clip_report`` / ``clip_reports`` (clipping at one or many thresholds).
 """
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ class Inspection:
     spectra: pd.DataFrame  # module, layer, direction, gate, spectral_radius, max_singular, singular_values
     total_grad_norm: float
     grads: dict[str, torch.Tensor] = field(repr=False, default_factory=dict)  # name -> gradient (CPU copy)
+    # threshold -> clip_report(grads, threshold): the app keeps these and drops the model-sized grads
+    clip: dict[float, tuple[pd.DataFrame, dict]] = field(repr=False, default_factory=dict)
     hidden_states: dict[str, np.ndarray] = field(repr=False, default_factory=dict)  # "mod/l/dir" -> (T, H), item 0
     labels: list[str] = field(default_factory=list)
 
@@ -181,28 +183,49 @@ def clip_report(grads: dict[str, torch.Tensor], threshold: float) -> tuple[pd.Da
 
     Clip-by-norm rescales *all* gradients by one factor (direction kept); clip-by-value clamps each entry
     (direction can change). Returns (per-parameter table, summary)."""
-    if threshold <= 0:
+    return clip_reports(grads, [threshold])[threshold]
+
+
+def clip_reports(grads: dict[str, torch.Tensor], thresholds) -> dict[float, tuple[pd.DataFrame, dict]]:
+    """``clip_report`` at every threshold in one pass: what the inspector keeps instead of the gradients themselves.
+
+    Each gradient's |entries| are sorted once; at a threshold t, clip-by-value keeps the entries <= t and sets the
+    rest to +-t, so with cumulative sums over the sorted |g|: ||clamp(g)||^2 = sum_{|g|<=t} g^2 + t^2 * #(|g|>t) and
+    g . clamp(g) = sum_{|g|<=t} g^2 + t * sum_{|g|>t} |g|. The tables are a few numbers per parameter and
+    threshold, where the gradients are model-sized (the cached inspections of 50 sessions held hundreds of MB)."""
+    ts = [float(t) for t in thresholds]
+    if any(t <= 0 for t in ts):
         raise ValueError("threshold must be positive")
-    total = float(torch.norm(torch.stack([g.float().norm() for g in grads.values()]))) if grads else 0.0
-    factor = min(1.0, threshold / (total + 1e-6))
-    rows, after_norm_sq, after_value_sq, clamped = [], 0.0, 0.0, 0
+    per = []  # (name, before, k-per-threshold, kept sum of squares, clamped sum of |g|)
     for n, g in grads.items():
-        g = g.float()
-        before = float(g.norm())
-        by_norm = before * factor
-        gv = g.clamp(-threshold, threshold)
-        by_value = float(gv.norm())
-        clamped += int((g.abs() > threshold).sum())
-        after_norm_sq += by_norm ** 2
-        after_value_sq += by_value ** 2
-        cos = float(torch.nn.functional.cosine_similarity(g.flatten(), gv.flatten(), dim=0)) if before > 0 else 1.0
-        rows.append((n, seed_name(n), before, by_norm, by_value, cos))
-    df = pd.DataFrame(rows, columns=["name", "seed_name", "before", "after_clip_norm", "after_clip_value",
-                                     "value_clip_cosine"])
-    summary = {"threshold": threshold, "total_before": total, "total_after_clip_norm": after_norm_sq ** 0.5,
-               "total_after_clip_value": after_value_sq ** 0.5, "norm_scale": factor, "entries_clamped": clamped,
-               "entries": int(sum(g.numel() for g in grads.values()))}
-    return df, summary
+        a = g.detach().double().abs().flatten().sort().values  # (n,) ascending
+        csq = torch.cat([a.new_zeros(1), (a * a).cumsum(0)])  # (n+1,) sum of the k smallest squares
+        cab = torch.cat([a.new_zeros(1), a.cumsum(0)])  # (n+1,)
+        k = torch.searchsorted(a, torch.tensor(ts, dtype=a.dtype), right=True)  # (len(ts),) entries <= t
+        per.append((n, float(csq[-1].sqrt()), a.numel(), k, csq[k], cab[-1] - cab[k]))
+    total = float(np.sqrt(sum(before ** 2 for _, before, *_ in per)))
+    out = {}
+    for i, t in enumerate(ts):
+        factor = min(1.0, t / (total + 1e-6))
+        rows, after_norm_sq, after_value_sq, clamped = [], 0.0, 0.0, 0
+        for n, before, numel, k, kept_sq, over_abs in per:
+            n_over = numel - int(k[i])
+            value_sq = float(kept_sq[i]) + t * t * n_over
+            by_value = value_sq ** 0.5
+            dot = float(kept_sq[i]) + t * float(over_abs[i])
+            cos = dot / (before * by_value) if before > 0 and by_value > 0 else 1.0
+            by_norm = before * factor
+            clamped += n_over
+            after_norm_sq += by_norm ** 2
+            after_value_sq += value_sq
+            rows.append((n, seed_name(n), before, by_norm, by_value, min(1.0, cos)))
+        df = pd.DataFrame(rows, columns=["name", "seed_name", "before", "after_clip_norm", "after_clip_value",
+                                         "value_clip_cosine"])
+        summary = {"threshold": t, "total_before": total, "total_after_clip_norm": after_norm_sq ** 0.5,
+                   "total_after_clip_value": after_value_sq ** 0.5, "norm_scale": factor, "entries_clamped": clamped,
+                   "entries": int(sum(p[2] for p in per))}
+        out[t] = (df, summary)
+    return out
 
 
 def decay_rate(hidden: pd.DataFrame, layer: int = 0, direction: str = "forward") -> float:

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from core.inspect import decay_rate, inspect_model
+from core.inspect import clip_report, clip_reports, decay_rate, inspect_model
 from core.layers import CELLS, Recurrent, check_cell
 
 
@@ -14,11 +14,13 @@ def _state0(s):
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("layers", [1, 2])
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
-def test_fused_and_stepwise_agree(cell, layers, bidirectional):
+@pytest.mark.parametrize("lengths", [[7, 4, 1, 6], [7, 7, 7, 7], None], ids=["padded", "full", "no-lengths"])
+def test_fused_and_stepwise_agree(cell, layers, bidirectional, lengths):
+    """Padded batches take the masked loop; full ones (or no lengths) the unmasked one: both match cuDNN/MKL."""
     torch.manual_seed(0)
     r = Recurrent(cell, 5, 8, layers, bidirectional)
     x = torch.randn(4, 7, 5)
-    lengths = torch.tensor([7, 4, 1, 6])
+    lengths = None if lengths is None else torch.tensor(lengths)
     out_f, st_f = r.forward_fused(x, lengths)
     out_s, st_s, _ = r.forward_stepwise(x, lengths)
     torch.testing.assert_close(out_s, out_f, atol=1e-5, rtol=1e-5)
@@ -137,6 +139,36 @@ def test_inspection_is_thread_local_and_leaves_grads_alone():
     inspect_model(r, loss_fn)
     assert seen["traces"] is None
     assert all(p.grad is None for p in r.parameters())
+
+
+def test_clip_reports_match_clamping_the_gradients():
+    """The closed form over sorted |g| (what the app keeps) against clamping and rescaling the tensors themselves."""
+    torch.manual_seed(3)
+    grads = {"rnn.weight_hh_l0": torch.randn(12, 4) * 3, "rnn.bias_ih_l0": torch.randn(12) * 0.01,
+             "head.weight": torch.zeros(2, 4)}
+    ts = [1e-3, 0.05, 0.5, 2.0, 1e3]
+    reports = clip_reports(grads, ts)
+    total = torch.cat([g.flatten() for g in grads.values()]).norm()
+    for t in ts:
+        df, summary = reports[t]
+        assert clip_report(grads, t)[1] == summary
+        factor = min(1.0, t / (float(total) + 1e-6))
+        clamped = {n: g.clamp(-t, t) for n, g in grads.items()}
+        for row in df.itertuples():
+            g, gv = grads[row.name], clamped[row.name]
+            assert row.before == pytest.approx(float(g.norm()), rel=1e-5)
+            assert row.after_clip_norm == pytest.approx(float(g.norm()) * factor, rel=1e-5)
+            assert row.after_clip_value == pytest.approx(float(gv.norm()), rel=1e-5, abs=1e-12)
+            cos = float(torch.nn.functional.cosine_similarity(g.flatten(), gv.flatten(), dim=0)) if g.norm() > 0 \
+                else 1.0
+            assert row.value_clip_cosine == pytest.approx(cos, rel=1e-5)
+        assert summary["entries_clamped"] == sum(int((g.abs() > t).sum()) for g in grads.values())
+        assert summary["entries"] == 12 * 4 + 12 + 8
+        assert summary["total_after_clip_value"] == pytest.approx(
+            float(torch.cat([v.flatten() for v in clamped.values()]).norm()), rel=1e-5)
+    assert reports[1e3][1]["entries_clamped"] == 0 and reports[1e3][1]["norm_scale"] == 1.0
+    with pytest.raises(ValueError):
+        clip_reports(grads, [0.0])
 
 
 @pytest.mark.gpu

@@ -6,6 +6,7 @@ dir with core.weights.save_weights, so every test runs in a second without real 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -195,6 +196,26 @@ def test_crashing_try_it_is_a_friendly_error(tmp_path):
     assert "boom" not in texts(at)  # no exception text or traceback reaches the user
 
 
+def test_cached_inspection_keeps_clip_tables_not_gradients(tmp_path):
+    """What st.cache_data holds per input (shared by every session) is small: the clipping tables for every
+    threshold the slider offers, never the model-sized gradients; the tables equal clip_report on the gradients."""
+    from core.inspect import clip_report, inspect_model
+    from core.ui.inspector import CLIP_OPTIONS, run_inspection
+    from core.ui.load import get_model
+
+    task = make_task(tmp_path)
+    model = get_model(task, quiet=True)
+    text = task.demos()[0].input
+    ins = run_inspection(task, model, text)
+    assert ins.grads == {} and sorted(ins.clip) == sorted(CLIP_OPTIONS)
+    full = inspect_model(model, lambda m: task.inspect_loss(m, text))
+    for t in (CLIP_OPTIONS[0], 1.0, CLIP_OPTIONS[-1]):
+        want_df, want = clip_report(full.grads, t)
+        got_df, got = ins.clip[t]
+        assert got == want
+        assert got_df.equals(want_df)
+
+
 def test_inspect_tab_renders(tmp_path):
     at = run_page(make_task(tmp_path), tab="Inspect")
     assert not at.exception, [e.value for e in at.exception]
@@ -343,6 +364,33 @@ def test_settle_heap_freezes_the_long_lived_heap():
         assert gc.get_freeze_count() > before
     finally:
         gc.unfreeze()
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs Linux /proc")
+def test_release_free_memory_returns_freed_heap_pages(monkeypatch):
+    """Freed memory that glibc keeps (a freed block below a live one) goes back to the OS; at most once per
+    interval."""
+    import core.ui.load as load
+
+    if load._glibc() is None:
+        pytest.skip("not glibc")
+    monkeypatch.setattr(load, "_LAST_TRIM", [0.0])
+    blocks = [bytearray(64 * 1024) for _ in range(3000)]  # ~190 MB through malloc (below the mmap threshold)
+    for b in blocks:
+        b[::4096] = b"x" * len(b[::4096])  # touch every page: resident
+    keep = blocks[-1]  # the top of the heap stays in use, so freeing the rest cannot simply shrink the heap
+    del blocks
+    before = _rss_mb()
+    assert load.release_free_memory(min_interval=30) is True
+    after = _rss_mb()
+    assert before - after > 100, (before, after)
+    assert load.release_free_memory(min_interval=30) is False  # within the interval: nothing done
+    del keep
 
 
 def test_plugins_page_alone(tmp_path):

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.inspect import Inspection, clip_report, decay_rate, inspect_model
+from core.inspect import Inspection, clip_report, clip_reports, decay_rate, inspect_model
 from core.task import BadInput
 from core.ui import charts
 from core.ui.widgets import VISIBLE, md_code, show_error, show_tokens
@@ -42,12 +42,15 @@ def model_key(model) -> str:
     return f"{card.get('weights_sha256') or id(model)}:{getattr(model, 'variant', None) or ''}"
 
 
-# Shared by all sessions; an entry holds a gradient per parameter (model-sized), hence the small bound.
+# Shared by all sessions. An entry keeps the clipping tables for every threshold the slider offers instead of the
+# model-sized gradients (a few KB instead of up to tens of MB, and st.cache_data unpickles an entry on every hit).
 @st.cache_data(show_spinner="Running the model forwards, then backwards through time ...", max_entries=16,
                ttl=3600)
 def _inspect_cached(task_name: str, model_id: str, in_key: str, _task, _model, _input) -> Inspection:
     # Keyed by (task, model weights, input digest); the underscored arguments are not hashed.
-    return inspect_model(_model, lambda m: _task.inspect_loss(m, _input))
+    ins = inspect_model(_model, lambda m: _task.inspect_loss(m, _input))
+    ins.clip, ins.grads = clip_reports(ins.grads, CLIP_OPTIONS), {}
+    return ins
 
 
 def run_inspection(task, model, input) -> Inspection:
@@ -216,14 +219,14 @@ def _clipping(task, ins: Inspection, key: str) -> None:
         "their total norm exceeds the threshold: the direction of the update is kept, only the step shrinks. "
         "**Clip-by-value** clamps each entry to [-threshold, threshold]: big entries are cut, small ones kept, so "
         "the direction changes (the cosine in the tooltip says how much). Move the threshold and watch the bars.")
-    if not ins.grads:
+    if not ins.grads and not ins.clip:
         st.info("No gradients to clip.")
         return
     default = task.recipe.clip_norm or 1.0
     default = min(CLIP_OPTIONS, key=lambda v: abs(math.log10(v) - math.log10(default)))
     thr = st.select_slider("Threshold (log scale)", options=CLIP_OPTIONS, value=default, key=f"{key}_clip",
                            format_func=lambda v: f"{v:g}")
-    df, summary = clip_report(ins.grads, float(thr))
+    df, summary = ins.clip[float(thr)] if float(thr) in ins.clip else clip_report(ins.grads, float(thr))
     c = st.columns(4)
     c[0].metric("total norm before", _sci(summary["total_before"]))
     c[1].metric("after clip-by-norm", _sci(summary["total_after_clip_norm"]),

@@ -8,10 +8,12 @@ the inspector uses ``torch.autograd.grad`` (nothing is written into ``.grad``), 
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 
 import streamlit as st
@@ -52,17 +54,51 @@ def _limit_malloc_arenas(arenas: int = 2) -> bool:
     host starts the server for us). Streamlit runs every session's script in its own thread; by default glibc
     gives busy threads arenas of their own (up to 8 per core) and rarely returns their memory, so a server under many
     sessions keeps growing. Returns False where there is no glibc (macOS, musl) or it refuses."""
-    import ctypes
-    import ctypes.util
-
     if os.environ.get("MALLOC_ARENA_MAX"):  # the operator chose already
         return False
-    name = ctypes.util.find_library("c")
+    libc = _glibc()
     try:
-        libc = ctypes.CDLL(name) if name else None
         return bool(libc and libc.mallopt(-8, int(arenas)))  # M_ARENA_MAX = -8 in glibc's malloc.h
     except (OSError, AttributeError):
         return False
+
+
+@functools.lru_cache(maxsize=1)
+def _glibc():
+    """The C library through ctypes where it is glibc (has malloc_trim and mallopt); else None."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
+
+
+_LAST_TRIM = [0.0]  # time.monotonic() of the last malloc_trim
+
+
+def release_free_memory(min_interval: float = 30.0) -> bool:
+    """Give the heap's free pages back to the operating system (glibc's malloc_trim), at most once per
+    ``min_interval`` seconds per process; True when it ran.
+
+    Every rerun allocates and frees (activations, charts, messages); glibc keeps what was freed for reuse, so the
+    resident size of a long-running server drifts up to its busiest moment and stays there. The router calls this
+    after each page; it costs a few ms, at most twice a minute. A no-op without glibc."""
+    now = time.monotonic()
+    if now - _LAST_TRIM[0] < min_interval:  # every other rerun: no lock, no call
+        return False
+    with _LOCK:
+        if now - _LAST_TRIM[0] < min_interval:
+            return False
+        _LAST_TRIM[0] = now
+    libc = _glibc()
+    if libc is None:
+        return False
+    libc.malloc_trim(0)
+    return True
 
 
 def _cores() -> int:
@@ -117,10 +153,13 @@ def preload_in_background(modules: tuple[str, ...] = ("torchvision",)) -> bool:
         import importlib
 
         for name in modules:
+            t0 = time.perf_counter()
             try:
                 importlib.import_module(name)
             except Exception:  # noqa: BLE001 -- the page that needs it will say what is wrong
                 log.warning("preloading %s failed", name, exc_info=True)
+            else:  # bench/latency.py reads this line: a page opened before it waited for the import
+                log.info("preloaded %s in %.2f s", name, time.perf_counter() - t0)
         settle_heap()
 
     threading.Thread(target=run, name="rnnlab-preload", daemon=True).start()

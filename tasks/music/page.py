@@ -174,7 +174,8 @@ def predict(task, model, input: dict) -> dict:
         return _predict_cached(task.name, _model_id(model), input_key(input), task, model, input)
 
 
-@st.cache_data(max_entries=32, show_spinner="Rendering audio ...")
+# A rendered chorale is ~1-2 MB of WAV: a few entries serve the reruns of the sessions listening right now.
+@st.cache_data(max_entries=8, show_spinner="Rendering audio ...")
 def _wav(midi: bytes) -> tuple[bytes | None, str]:
     return M.render_wav(midi)
 
