@@ -154,9 +154,10 @@ class Recurrent(nn.Module):
             n = torch.tanh(xw_t[:, 2 * H :] + r * hw[:, 2 * H :])  # (B, H)
             h_new = torch.lerp(n, h, z)  # n + z (h - n) = (1 - z) n + z h
             return h_new, None, {"r": r, "z": z, "n": n}
-        gi, gf, gg, go = (xw_t + hw).chunk(4, dim=-1)
-        i, f, g, o = torch.sigmoid(gi), torch.sigmoid(gf), torch.tanh(gg), torch.sigmoid(go)
-        c_new = f * c + i * g
+        pre = xw_t + hw  # (B, 4H) gates i, f, g, o
+        i, f, _, o = torch.sigmoid(pre).chunk(4, dim=-1)  # one sigmoid for the three sigmoid gates (B, H) each
+        g = torch.tanh(pre[:, 2 * h.shape[-1] : 3 * h.shape[-1]])  # (B, H)
+        c_new = torch.addcmul(f * c, i, g)  # f c + i g
         h_new = o * torch.tanh(c_new)
         return h_new, c_new, {"i": i, "f": f, "g": g, "o": o}
 
