@@ -195,6 +195,7 @@ def _load(name: str, variant: str | None, folder: str, stamp: tuple, _task) -> t
     model = load_model(_task, Path(folder), variant=variant)
     log.info("loaded %s%s from %s", name, f" ({variant})" if variant else "", folder)
     settle_heap()
+    release_free_memory(min_interval=0)  # what reading the file and building the model freed goes back at once
     return model
 
 
