@@ -16,8 +16,15 @@ import streamlit as st
 
 from core.registry import discover
 from core.shapes import SHAPES
-from core.ui.load import (ServerBusy, configure_torch, page_slot, preload_in_background, release_free_memory,
-                          settle_heap, weights_status)
+from core.ui.load import (
+    ServerBusy,
+    configure_torch,
+    page_slot,
+    preload_in_background,
+    release_free_memory,
+    settle_heap,
+    weights_status,
+)
 from core.ui.pages import FIXED_PATHS, task_url_path
 from core.ui.widgets import SHAPE_ICONS, SHAPE_LABELS, md_code, show_error
 
