@@ -219,10 +219,44 @@ def _parse_value(text: str):
         return text
 
 
+def load_start(task: Task, folder, name: str, meta: dict, overrides: dict | None = None) -> tuple[nn.Module, dict]:
+    """The trained variant ``name`` from a weights folder, to continue training from: (model, config).
+
+    The architecture comes from that card (its config for the variant, then ``overrides``, which must not change a
+    weight's shape); the data's vocabularies and labels must be the ones the weights were trained with."""
+    from pathlib import Path
+
+    from core.weights import WEIGHTS_FILE, load_into, load_state, read_card, variant_file
+
+    folder = Path(folder)
+    card = read_card(folder)
+    served = card.get("served_variant")
+    if name == served or (name == "default" and not served):
+        config, variant = dict(card["config"]), None
+    elif "weights_file" in card.get("comparison", {}).get(name, {}):
+        config, variant = dict(card["comparison"][name]["config"]), name
+    else:
+        raise SystemExit(f"{folder} keeps no trained weights for variant {name!r}")
+    old_meta = card.get("meta", {})
+    differ = sorted(k for k, v in meta.items() if isinstance(v, (list, tuple)) and k in old_meta
+                    and list(old_meta[k]) != list(v))
+    if differ:
+        raise SystemExit(f"cannot continue from {folder}: the data gives other {', '.join(differ)} than the "
+                         "weights were trained with")
+    config.update(overrides or {})
+    model = task.build_model(config, meta)
+    state = load_state(folder, card, variant=variant)
+    load_into(model, state, folder / (variant_file(variant) if variant else WEIGHTS_FILE))
+    return model, config
+
+
 def train_task(task: Task, splits: Splits, recipe: Recipe, device: torch.device, seed: int = 0,
                variants: list[str] | None = None, progress: bool = True, config_overrides: dict | None = None,
-               max_steps: int | None = None):
-    """Train every variant with the same budget; return (served name, served model, card fields)."""
+               max_steps: int | None = None, init_from=None):
+    """Train every variant with the same budget; return (served name, served model, card fields).
+
+    ``init_from``: a weights folder whose trained variants are the starting points (training continues from
+    them, every variant with the same further budget) instead of fresh initialisations."""
     names = variants or list(recipe.variants) or ["default"]
     runs = {}
     for name in names:
@@ -230,7 +264,10 @@ def train_task(task: Task, splits: Splits, recipe: Recipe, device: torch.device,
             raise SystemExit(f"unknown variant {name!r} for {task.name}; variants: {', '.join(recipe.variants)}")
         config = {**task.config, **recipe.variants.get(name, {}), **(config_overrides or {})}
         seed_everything(seed)
-        model = task.build_model(config, splits.meta)
+        if init_from:
+            model, config = load_start(task, init_from, name, splits.meta, config_overrides)
+        else:
+            model = task.build_model(config, splits.meta)
         t0 = time.time()
         fit_res = fit(model, task, splits, recipe, device, seed=seed, progress=progress, max_steps=max_steps)
         model.eval()
@@ -279,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, help="torch.set_num_threads (CPU)")
     ap.add_argument("--synthetic", action="store_true", help="train on the task's tiny synthetic data (smoke test)")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--init-from", metavar="DIR",
+                    help="continue training from the trained variants in this weights folder (e.g. weights/<task>)")
     args = ap.parse_args(argv)
 
     from core.registry import discover
@@ -321,11 +360,26 @@ def main(argv: list[str] | None = None) -> int:
         splits = task.load_data(data_dir)
     variants = args.variants.split(",") if args.variants else None
     rank0 = not distributed or dist.get_rank() == 0
+    earlier = None
+    if args.init_from:
+        from core.weights import read_card
+
+        earlier = read_card(args.init_from)  # read now: training may write over this very folder
     t0 = time.time()
     served, model, fields = train_task(task, splits, recipe, device, args.seed, variants,
                                        progress=not args.no_progress, config_overrides=overrides,
-                                       max_steps=args.max_steps)
+                                       max_steps=args.max_steps, init_from=args.init_from)
     extra = fields.pop("_extra")
+    stages = []
+    if earlier is not None:  # the card tells the whole story: every earlier stage, its epochs before these
+        old_hist = earlier.get("history") or {}
+        for name, recs in fields["history"].items():
+            before = list(old_hist.get(name, []))
+            fields["history"][name] = before + [dict(r, epoch=r["epoch"] + len(before)) for r in recs]
+            comp = fields["comparison"][name]
+            comp["epochs"], comp["best_epoch"] = comp["epochs"] + len(before), comp["best_epoch"] + len(before)
+        prev = earlier.get("training") or {}
+        stages = list(prev.get("stages", [])) + [{k: v for k, v in prev.items() if k != "stages"}]
     if rank0:
         files = []
         for f in splits.files:
@@ -341,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
                               "profile": args.profile or "default",
                               "world_size": dist.get_world_size() if distributed else 1,
                               "recipe": asdict(recipe), "wall_seconds": round(time.time() - t0, 1)})
+        if stages:
+            card["training"]["stages"] = stages  # earlier training runs this one continued, oldest first
         out = args.out or task.weights_path()
         card = save_weights(out, model.cpu(), card, {n: m.cpu() for n, m in extra.items()})
         print(f"wrote {out}: served {served}, test {card['metrics']}")

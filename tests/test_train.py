@@ -114,6 +114,62 @@ def test_train_and_evaluate_commands(tmp_path, monkeypatch, fixture_task):
         fixture_task.weights_dir = None
 
 
+def test_init_from_continues_training_and_keeps_the_story(tmp_path, monkeypatch, fixture_task):
+    """--init-from starts every variant from the trained weights in a folder (not from scratch); the new card
+    keeps the earlier epochs before the new ones and the earlier run's command under training.stages."""
+    from core import registry
+    from core.weights import load_model
+
+    real = registry.discover
+
+    def with_fixture(*a, **k):
+        reg = real(*a, **k)
+        if fixture_task.name not in reg.tasks:
+            reg.add(fixture_task, "test")
+        return reg
+
+    monkeypatch.setattr(registry, "discover", with_fixture)
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert train_main(["fixture_sign", "--synthetic", "--out", str(first), "--epochs", "2", "--no-progress"]) == 0
+    # lr 0: the continued model can only be the starting weights, so they must have been loaded
+    assert train_main(["fixture_sign", "--synthetic", "--out", str(second), "--epochs", "1", "--lr", "0",
+                       "--init-from", str(first), "--no-progress"]) == 0
+    a, b = load_model(fixture_task, first), load_model(fixture_task, second)
+    for (k, va), (_, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(va, vb), k
+    old, new = a.card, b.card
+    served = new["served_variant"]
+    assert [h["epoch"] for h in new["history"][served]] == [1, 2, 3]
+    assert new["history"][served][:2] == old["history"][served]
+    assert new["comparison"][served]["epochs"] == 3
+    assert "--init-from" in new["training"]["command"]
+    assert new["training"]["stages"][0]["command"] == old["training"]["command"]
+    # a fresh run from the same seed with lr 0 is NOT the first run's weights: the check above can fail
+    third = tmp_path / "third"
+    assert train_main(["fixture_sign", "--synthetic", "--out", str(third), "--epochs", "1", "--lr", "0",
+                       "--no-progress"]) == 0
+    c = load_model(fixture_task, third)
+    assert any(not torch.equal(va, vc) for va, vc in zip(a.state_dict().values(), c.state_dict().values()))
+
+
+def test_init_from_refuses_other_vocabularies(tmp_path, fixture_task):
+    from core.train import load_start
+
+    out = tmp_path / "w"
+    splits = fixture_task.synthetic_data(0)
+    recipe = copy.deepcopy(fixture_task.recipe)
+    recipe.epochs = 1
+    served, model, fields = train_task(fixture_task, splits, recipe, torch.device("cpu"), progress=False)
+    from core.weights import save_weights
+
+    fields.pop("_extra")
+    save_weights(out, model, dict(name=fixture_task.name, **fields, meta={"vocab": ["a", "b"]}))
+    with pytest.raises(SystemExit, match="vocab"):
+        load_start(fixture_task, out, served, {"vocab": ["a", "c"]})
+    m, config = load_start(fixture_task, out, served, {"vocab": ["a", "b"]})
+    assert config == fields["config"]
+
+
 def test_train_unknown_task_is_a_clear_error(capsys):
     assert train_main(["no_such_task", "--synthetic"]) == 2
     assert "no task named 'no_such_task'" in capsys.readouterr().err

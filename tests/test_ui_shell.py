@@ -245,6 +245,24 @@ def test_model_card_tab_renders(tmp_path):
     assert len(at.get("graphviz_chart")) == 1
 
 
+def test_model_card_shows_earlier_training_stages(tmp_path):
+    """A card written by --init-from names the earlier run it continued, and the training time adds the stages."""
+    import json
+
+    task = make_task(tmp_path)
+    card_path = tmp_path / "card.json"
+    card = json.loads(card_path.read_text())
+    card["training"]["stages"] = [{"command": "python -m core.train fake_ab --device cuda --profile gpu",
+                                   "device": "cuda", "wall_seconds": 332.0}]
+    card_path.write_text(json.dumps(card))
+    at = run_page(task, tab="Model card")
+    assert not at.exception
+    code = "\n".join(str(c.value) for c in at.code)
+    assert "--profile gpu" in code and "# cuda, 5.5 min" in code
+    assert "It continued from weights trained earlier" in texts(at)
+    assert "5.6 min" in [m.value for m in at.metric]  # 332 s + 3 s
+
+
 def test_token_html_escapes():
     from core.ui.widgets import token_html
 

@@ -211,8 +211,11 @@ def render_model_card(task, card: dict | None, model=None) -> None:
                      "validation")
     c[1].metric("parameters", f"{card.get('num_params', 0):,}")
     c[2].metric("served variant", str(card.get("served_variant") or "default"))
-    secs = (card.get("training") or {}).get("wall_seconds")
-    c[3].metric("training time", f"{secs / 60:.1f} min" if isinstance(secs, (int, float)) else "n/a")
+    tr_all = card.get("training") or {}
+    stage_secs = [s.get("wall_seconds") for s in [*tr_all.get("stages", []), tr_all]]
+    secs = sum(stage_secs) if stage_secs and all(isinstance(v, (int, float)) for v in stage_secs) else None
+    c[3].metric("training time", f"{secs / 60:.1f} min" if secs is not None else "n/a",
+                help="all training stages together" if len(stage_secs) > 1 else None)
 
     st.markdown("#### Held-out metrics and published anchors")
     left, right = st.columns([1, 1])
@@ -273,6 +276,12 @@ def render_model_card(task, card: dict | None, model=None) -> None:
     if tr.get("command"):
         st.caption("The command that produced these weights")
         st.code(_shown_command(tr["command"]), language="bash")
+    stages = [s for s in tr.get("stages", []) if isinstance(s, dict) and s.get("command")]
+    if stages:
+        st.caption(f"It continued from weights trained earlier (--init-from); the earlier stage"
+                   f"{'s' if len(stages) > 1 else ''}, oldest first, on the device shown:")
+        st.code("\n".join(f"# {s.get('device', '?')}, {float(s.get('wall_seconds') or 0) / 60:.1f} min\n"
+                          f"{_shown_command(s['command'])}" for s in stages), language="bash")
     st.caption("Retrain from scratch")
     st.code(task.train_command(), language="bash")
     with st.expander("Recipe, config, checksums and versions"):
