@@ -175,3 +175,23 @@ def test_bleu_uses_every_reference_of_a_sentence():
     assert sorted(i for g in groups for i in g) == list(range(len(pairs)))  # a partition of the split
     for g in groups:  # one English sentence per group
         assert len({pairs.en[i].lower().strip(" .!?") for i in g}) == 1
+
+
+def test_page_says_how_the_two_lengths_compare():
+    """The Try-it tab states n and m as they are (it must not claim n != m when they happen to be equal)."""
+    import os
+
+    from streamlit.testing.v1 import AppTest
+
+    from test_contract import PAGE_SCRIPT
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    paths = [repo, os.path.join(repo, "tests", "plugins", "rnnlab-fixture")]
+    at = AppTest.from_string(PAGE_SCRIPT.format(paths=paths, name="translation"), default_timeout=120).run()
+    assert not at.exception, [e.message for e in at.exception]
+    shown = {m.label: int(m.value) for m in at.metric if "tokens" in m.label}
+    if not shown:
+        pytest.skip("no trained translation weights: the page shows no translation")
+    n, m = shown["English tokens (n)"], shown["French tokens (m)"]
+    caption = next(str(c.value) for c in at.caption if "the two lengths are independent" in str(c.value))
+    assert caption.startswith(f"n = {n}, m = {m}: equal" if n == m else f"n = {n} ≠ m = {m}")

@@ -275,13 +275,13 @@ def render_model_card(task, card: dict | None, model=None) -> None:
     tr = card.get("training") or {}
     if tr.get("command"):
         st.caption("The command that produced these weights")
-        st.code(_shown_command(tr["command"]), language="bash")
+        st.code(_shown_command(tr["command"]), language="bash", wrap_lines=True)
     stages = [s for s in tr.get("stages", []) if isinstance(s, dict) and s.get("command")]
     if stages:
         st.caption(f"It continued from weights trained earlier (--init-from); the earlier stage"
                    f"{'s' if len(stages) > 1 else ''}, oldest first, on the device shown:")
         st.code("\n".join(f"# {s.get('device', '?')}, {float(s.get('wall_seconds') or 0) / 60:.1f} min\n"
-                          f"{_shown_command(s['command'])}" for s in stages), language="bash")
+                          f"{_shown_command(s['command'])}" for s in stages), language="bash", wrap_lines=True)
     st.caption("Retrain from scratch")
     st.code(task.train_command(), language="bash")
     with st.expander("Recipe, config, checksums and versions"):

@@ -49,8 +49,10 @@ def _try_it(task, model):
     m[0].metric("English tokens (n)", out["n_source"])
     m[1].metric("French tokens (m)", out["n_output"])
     m[2].metric("Best score (log-prob / length)", f"{out['candidates'][0]['score']:.3f}")
-    st.caption("n ≠ m: the encoder reads all n English tokens, then the decoder writes until it emits the "
-               "end-of-sentence token -- the lengths are independent.")
+    n, m_ = out["n_source"], out["n_output"]
+    rel = f"n = {n}, m = {m_}: equal this time, by chance" if n == m_ else f"n = {n} ≠ m = {m_}"
+    st.caption(f"{rel}. The encoder reads all n English tokens, then the decoder writes until it emits the "
+               "end-of-sentence token -- the two lengths are independent.")
     if out["note"]:
         st.info(md_escape(out["note"]))
     unknown = [t.replace("▁", "") for t, u in zip(out["source_tokens"], out["source_unknown"]) if u]
