@@ -182,7 +182,6 @@ def test_page_says_how_the_two_lengths_compare():
     import os
 
     from streamlit.testing.v1 import AppTest
-
     from test_contract import PAGE_SCRIPT
 
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
