@@ -202,3 +202,25 @@ def test_negation_set_format(model):
         assert any(must in t.lower() for t in texts), must
     rows = TASK.negation_report(model)
     assert len(rows) == len(NEGATION_SET) and all(isinstance(r["right"], bool) for r in rows)
+
+
+def test_evaluate_carries_the_negation_set(model):
+    """Every evaluation reports the negation set's score (so the card and the history show it): the same number
+    negation_report gives."""
+    splits = TASK.synthetic_data(0)
+    res = TASK.evaluate(model, splits.test)
+    rows = TASK.negation_report(model)
+    assert res["negation_accuracy"] == sum(r["right"] for r in rows) / len(rows)
+
+
+def test_committed_card_negation_score_is_real():
+    """The served weights' card: its negation score is what the committed model gets now."""
+    from core.weights import load_model
+
+    if not (TASK.weights_path() / "card.json").exists():
+        pytest.skip("no trained sentiment weights")
+    served = load_model(TASK)
+    if "negation_accuracy" not in served.card["metrics"]:
+        pytest.skip("this card predates the negation score")
+    rows = TASK.negation_report(served)
+    assert served.card["metrics"]["negation_accuracy"] == pytest.approx(sum(r["right"] for r in rows) / len(rows))

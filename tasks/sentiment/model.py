@@ -26,7 +26,9 @@ class SentimentConfig:
     hidden_size: int = 160  # state size; the recurrent cost per word grows as hidden x (embed + hidden)
     num_layers: int = 1  # one layer: the CPU budget buys more epochs instead of depth
     dropout: float = 0.5  # on the embeddings and on the summary: SST is small, models over-fit fast
-    word_dropout: float = 0.1  # chance a training word is replaced by <unk>, so <unk> means "an unseen word"
+    word_dropout: float = 0.0  # chance a training word is replaced by <unk>, so <unk> means "an unseen word".
+    #                            Off by default: it drops "not" from "not bad" and keeps the label, which taught the
+    #                            BiLSTM that negations don't matter (negation set 8/18 with 0.1; 11/18 without)
 
     @classmethod
     def from_dict(cls, config: dict) -> SentimentConfig:
