@@ -199,4 +199,4 @@ def training_command(argv: list[str] | None = None) -> str:
         args = ["-m", "core.train"] + args[1:]
     elif args and args[0].endswith("__main__.py"):
         args = ["-m", "core.train"] + args[1:]
-    return "python " + " ".join(args)
+    return "python " + " ".join(display_path(a) if os.path.isabs(a) else a for a in args)

@@ -452,3 +452,15 @@ def test_preload_in_background_runs_once_and_survives_a_bad_module(monkeypatch):
             t.join(30)
     assert "colorsys" in sys.modules, "the module after a failing one is still imported"
     assert load.preload_in_background(("colorsys",)) is False, "once per process"
+
+
+def test_recorded_commands_hide_the_host_layout():
+    """A card's command may hold absolute paths of the host that trained it (a scratch --out folder, a data
+    folder): the Model card shows them without the host's directories."""
+    from core.ui.card import _shown_command
+
+    shown = _shown_command("python -m core.train ner --data-dir /srv/data/ner/wikiann_en --out /tmp/runs/ner")
+    assert "/tmp/" not in shown and "/srv/" not in shown
+    assert shown.endswith("--out .../ner") and "--data-dir" in shown
+    inside = str(Path(__file__).resolve().parent.parent / "weights" / "ner")
+    assert _shown_command(f"python -m core.train ner --out {inside}").endswith("--out weights/ner")

@@ -177,7 +177,15 @@ def _shown_command(command: str) -> str:
         parts = shlex.split(str(command))
     except ValueError:  # unbalanced quotes: not a command line core.train wrote
         return str(command)
-    return shlex.join(display_path(a) if os.path.isabs(a) else a for a in parts)
+
+    def shown(arg: str) -> str:
+        if not os.path.isabs(arg):
+            return arg
+        rel = display_path(arg)
+        # far from the repository (a scratch --out folder, say): its name only, no directory of the host
+        return os.path.join("...", os.path.basename(arg.rstrip("/"))) if rel.startswith("...") else rel
+
+    return shlex.join(shown(a) for a in parts)
 
 
 def render_model_card(task, card: dict | None, model=None) -> None:
