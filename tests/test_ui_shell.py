@@ -461,6 +461,7 @@ def test_recorded_commands_hide_the_host_layout():
 
     shown = _shown_command("python -m core.train ner --data-dir /srv/data/ner/wikiann_en --out /tmp/runs/ner")
     assert "/tmp/" not in shown and "/srv/" not in shown
-    assert shown.endswith("--out .../ner") and "--data-dir" in shown
+    args = shown.split()
+    assert args[args.index("--out") + 1].endswith("/ner") and args[args.index("--data-dir") + 1].endswith("wikiann_en")
     inside = str(Path(__file__).resolve().parent.parent / "weights" / "ner")
     assert _shown_command(f"python -m core.train ner --out {inside}").endswith("--out weights/ner")
