@@ -222,31 +222,25 @@ def _parse_value(text: str):
 def load_start(task: Task, folder, name: str, meta: dict, overrides: dict | None = None) -> tuple[nn.Module, dict]:
     """The trained variant ``name`` from a weights folder, to continue training from: (model, config).
 
-    The architecture comes from that card (its config for the variant, then ``overrides``, which must not change a
-    weight's shape); the data's vocabularies and labels must be the ones the weights were trained with."""
-    from pathlib import Path
+    Loaded as the app loads it (core.weights.load_model: card config, checksum, strict shapes); ``overrides`` may
+    change what holds no weight (dropout, say). The data's vocabularies and labels must be the ones the weights
+    were trained with."""
+    from core.weights import WeightsError, load_model
 
-    from core.weights import WEIGHTS_FILE, load_into, load_state, read_card, variant_file
-
-    folder = Path(folder)
-    card = read_card(folder)
-    served = card.get("served_variant")
-    if name == served or (name == "default" and not served):
-        config, variant = dict(card["config"]), None
-    elif "weights_file" in card.get("comparison", {}).get(name, {}):
-        config, variant = dict(card["comparison"][name]["config"]), name
-    else:
-        raise SystemExit(f"{folder} keeps no trained weights for variant {name!r}")
-    old_meta = card.get("meta", {})
-    differ = sorted(k for k, v in meta.items() if isinstance(v, (list, tuple)) and k in old_meta
-                    and list(old_meta[k]) != list(v))
+    try:
+        model = load_model(task, folder, variant=name)
+    except WeightsError as exc:  # no weights for this variant, a checksum that lies, ...: say so, no traceback
+        raise SystemExit(f"--init-from: {exc}") from None
+    differ = sorted(k for k, v in meta.items() if isinstance(v, (list, tuple)) and k in model.meta
+                    and list(model.meta[k]) != list(v))
     if differ:
         raise SystemExit(f"cannot continue from {folder}: the data gives other {', '.join(differ)} than the "
                          "weights were trained with")
-    config.update(overrides or {})
-    model = task.build_model(config, meta)
-    state = load_state(folder, card, variant=variant)
-    load_into(model, state, folder / (variant_file(variant) if variant else WEIGHTS_FILE))
+    config = {**model.config, **(overrides or {})}
+    if overrides:  # rebuild with the changed config, then take the trained weights over (strict: same shapes)
+        trained = model
+        model = task.build_model(config, meta)
+        model.load_state_dict(trained.state_dict())
     return model, config
 
 
@@ -362,9 +356,13 @@ def main(argv: list[str] | None = None) -> int:
     rank0 = not distributed or dist.get_rank() == 0
     earlier = None
     if args.init_from:
-        from core.weights import read_card
+        from core.weights import WeightsError, read_card
 
-        earlier = read_card(args.init_from)  # read now: training may write over this very folder
+        try:
+            earlier = read_card(args.init_from)  # read now: training may write over this very folder
+        except WeightsError as exc:
+            print(f"--init-from: {exc}", file=sys.stderr)
+            return 2
     t0 = time.time()
     served, model, fields = train_task(task, splits, recipe, device, args.seed, variants,
                                        progress=not args.no_progress, config_overrides=overrides,

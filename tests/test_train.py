@@ -82,8 +82,9 @@ def _env():
     return env
 
 
-def test_train_and_evaluate_commands(tmp_path, monkeypatch, fixture_task):
-    """core.train writes weights + an honest card; core.evaluate reproduces it and notices a tampered card."""
+@pytest.fixture
+def registered(monkeypatch, fixture_task):
+    """The fixture task, findable by name through core.registry.discover (as core.train and core.evaluate look)."""
     from core import registry
 
     real = registry.discover
@@ -95,6 +96,12 @@ def test_train_and_evaluate_commands(tmp_path, monkeypatch, fixture_task):
         return reg
 
     monkeypatch.setattr(registry, "discover", with_fixture)
+    return fixture_task
+
+
+def test_train_and_evaluate_commands(tmp_path, registered):
+    """core.train writes weights + an honest card; core.evaluate reproduces it and notices a tampered card."""
+    fixture_task = registered
     out = tmp_path / "w"
     assert train_main(["fixture_sign", "--synthetic", "--out", str(out), "--epochs", "2", "--no-progress"]) == 0
     card = json.loads((out / "card.json").read_text())
@@ -114,21 +121,14 @@ def test_train_and_evaluate_commands(tmp_path, monkeypatch, fixture_task):
         fixture_task.weights_dir = None
 
 
-def test_init_from_continues_training_and_keeps_the_story(tmp_path, monkeypatch, fixture_task):
+def test_init_from_continues_training_and_keeps_the_story(tmp_path, registered, capsys):
     """--init-from starts every variant from the trained weights in a folder (not from scratch); the new card
     keeps the earlier epochs before the new ones and the earlier run's command under training.stages."""
-    from core import registry
     from core.weights import load_model
 
-    real = registry.discover
-
-    def with_fixture(*a, **k):
-        reg = real(*a, **k)
-        if fixture_task.name not in reg.tasks:
-            reg.add(fixture_task, "test")
-        return reg
-
-    monkeypatch.setattr(registry, "discover", with_fixture)
+    fixture_task = registered
+    assert train_main(["fixture_sign", "--synthetic", "--init-from", str(tmp_path / "nothing")]) == 2
+    assert "no model card" in capsys.readouterr().err  # a clear message, no traceback
     first, second = tmp_path / "first", tmp_path / "second"
     assert train_main(["fixture_sign", "--synthetic", "--out", str(first), "--epochs", "2", "--no-progress"]) == 0
     # lr 0: the continued model can only be the starting weights, so they must have been loaded
@@ -168,6 +168,8 @@ def test_init_from_refuses_other_vocabularies(tmp_path, fixture_task):
         load_start(fixture_task, out, served, {"vocab": ["a", "c"]})
     m, config = load_start(fixture_task, out, served, {"vocab": ["a", "b"]})
     assert config == fields["config"]
+    with pytest.raises(SystemExit, match="no weights for variant 'nope'"):
+        load_start(fixture_task, out, "nope", {"vocab": ["a", "b"]})
 
 
 def test_train_unknown_task_is_a_clear_error(capsys):

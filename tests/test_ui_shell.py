@@ -261,6 +261,11 @@ def test_model_card_shows_earlier_training_stages(tmp_path):
     assert "--profile gpu" in code and "# cuda, 5.5 min" in code
     assert "It continued from weights trained earlier" in texts(at)
     assert "5.6 min" in [m.value for m in at.metric]  # 332 s + 3 s
+    card["training"]["stages"] = [{"command": "python -m core.train fake_ab", "wall_seconds": "lots"}, "junk"]
+    card_path.write_text(json.dumps(card))
+    at = run_page(task, tab="Model card")  # a card is data: odd stages never break the tab
+    assert not at.exception and "n/a" in [m.value for m in at.metric] and "# ?, n/a" in "\n".join(
+        str(c.value) for c in at.code)
 
 
 def test_token_html_escapes():
@@ -463,5 +468,6 @@ def test_recorded_commands_hide_the_host_layout():
     assert "/tmp/" not in shown and "/srv/" not in shown
     args = shown.split()
     assert args[args.index("--out") + 1].endswith("/ner") and args[args.index("--data-dir") + 1].endswith("wikiann_en")
+    assert _shown_command("python -m core.train ner --out /tmp/w") == "python -m core.train ner --out .../w"
     inside = str(Path(__file__).resolve().parent.parent / "weights" / "ner")
     assert _shown_command(f"python -m core.train ner --out {inside}").endswith("--out weights/ner")

@@ -183,9 +183,16 @@ def _shown_command(command: str) -> str:
             return arg
         rel = display_path(arg)
         # far from the repository (a scratch --out folder, say): its name only, no directory of the host
-        return os.path.join("...", os.path.basename(arg.rstrip("/"))) if rel.startswith("...") else rel
+        far = rel.startswith("...") or os.path.isabs(rel)
+        return os.path.join("...", os.path.basename(arg.rstrip("/"))) if far else rel
 
     return shlex.join(shown(a) for a in parts)
+
+
+def _minutes(seconds) -> str:
+    """Seconds from a card as minutes for people; "n/a" for anything that is not a number (cards are data)."""
+    ok = isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
+    return f"{seconds / 60:.1f} min" if ok else "n/a"
 
 
 def render_model_card(task, card: dict | None, model=None) -> None:
@@ -220,9 +227,9 @@ def render_model_card(task, card: dict | None, model=None) -> None:
     c[1].metric("parameters", f"{card.get('num_params', 0):,}")
     c[2].metric("served variant", str(card.get("served_variant") or "default"))
     tr_all = card.get("training") or {}
-    stage_secs = [s.get("wall_seconds") for s in [*tr_all.get("stages", []), tr_all]]
-    secs = sum(stage_secs) if stage_secs and all(isinstance(v, (int, float)) for v in stage_secs) else None
-    c[3].metric("training time", f"{secs / 60:.1f} min" if secs is not None else "n/a",
+    stage_secs = [s.get("wall_seconds") for s in [*tr_all.get("stages", []), tr_all] if isinstance(s, dict)]
+    secs = sum(stage_secs) if all(isinstance(v, (int, float)) for v in stage_secs) else None
+    c[3].metric("training time", _minutes(secs),
                 help="all training stages together" if len(stage_secs) > 1 else None)
 
     st.markdown("#### Held-out metrics and published anchors")
@@ -288,7 +295,7 @@ def render_model_card(task, card: dict | None, model=None) -> None:
     if stages:
         st.caption(f"It continued from weights trained earlier (--init-from); the earlier stage"
                    f"{'s' if len(stages) > 1 else ''}, oldest first, on the device shown:")
-        st.code("\n".join(f"# {s.get('device', '?')}, {float(s.get('wall_seconds') or 0) / 60:.1f} min\n"
+        st.code("\n".join(f"# {s.get('device', '?')}, {_minutes(s.get('wall_seconds'))}\n"
                           f"{_shown_command(s['command'])}" for s in stages), language="bash", wrap_lines=True)
     st.caption("Retrain from scratch")
     st.code(task.train_command(), language="bash")

@@ -28,7 +28,8 @@ class SentimentConfig:
     dropout: float = 0.5  # on the embeddings and on the summary: SST is small, models over-fit fast
     word_dropout: float = 0.0  # chance a training word is replaced by <unk>, so <unk> means "an unseen word".
     #                            Off by default: it drops "not" from "not bad" and keeps the label, which taught the
-    #                            BiLSTM that negations don't matter (negation set 8/18 with 0.1; 11/18 without)
+    #                            BiLSTM that negations don't matter (100 units per direction: negation set 8/18
+    #                            with 0.1 and 7 minutes, 11/18 without it and 12 minutes)
 
     @classmethod
     def from_dict(cls, config: dict) -> SentimentConfig:
