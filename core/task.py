@@ -82,6 +82,7 @@ class Task:
     data_source: str = ""  # origin and license of the data, shown on the model card
     weights_dir: Path | None = None  # default: weights/<name>; an external package points into itself
     primary_input: str = "text"  # text | image | midi | clip | settings -- what the page asks for
+    metric_notes: dict = {}  # metric key -> a caveat the model card prints under its metrics table
 
     # ---- model -------------------------------------------------------------------------------------------------
     def build_model(self, config: dict, meta: dict) -> nn.Module:

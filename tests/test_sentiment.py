@@ -224,3 +224,19 @@ def test_committed_card_negation_score_is_real():
         pytest.skip("this card predates the negation score")
     rows = TASK.negation_report(served)
     assert served.card["metrics"]["negation_accuracy"] == pytest.approx(sum(r["right"] for r in rows) / len(rows))
+
+
+def test_model_card_says_the_negation_score_is_not_blind(monkeypatch):
+    """The card's metrics table is captioned "test split never seen"; the negation row gets its caveat beside it."""
+    from streamlit.testing.v1 import AppTest
+
+    def script():
+        from core.ui.card import render_model_card
+        from tasks.sentiment import TASK
+
+        render_model_card(TASK, {"config": {}, "metric": "accuracy", "training": {},
+                                 "metrics": {"accuracy": 0.9, "negation_accuracy": 0.5}})
+
+    at = AppTest.from_function(script, default_timeout=60).run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any("negation" in str(c.value) and "not a blind test" in str(c.value) for c in at.caption)

@@ -237,6 +237,9 @@ def render_model_card(task, card: dict | None, model=None) -> None:
     with left:
         st.caption("This model (test split never seen in training or selection)")
         st.dataframe(_metrics_table(metrics, card.get("val_metrics")), hide_index=True, width="stretch")
+        for key, note in (getattr(task, "metric_notes", None) or {}).items():
+            if key in metrics:
+                st.caption(f"**{md_escape(key)}**: {md_escape(note)}")
     with right:
         st.caption("Published numbers on the same kind of task, for scale (not always the same split or size)")
         anchors = card.get("anchors") or task.recipe.anchors

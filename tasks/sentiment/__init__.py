@@ -108,6 +108,8 @@ class SentimentTask(Task):
     data_source = ("Stanford Sentiment Treebank v1.0 (Socher et al., EMNLP 2013), PTB-tree release "
                    "trainDevTestTrees_PTB.zip; snippets from Rotten Tomatoes (Pang & Lee 2005). Research use.")
     primary_input = "text"
+    metric_notes = {"negation_accuracy": "not from the test split: the project's 18 negation sentences (the same "
+                                         "in both columns). They guided the recipe, so this is not a blind test."}
 
     # ---- model -------------------------------------------------------------------------------------------------
     def build_model(self, config: dict, meta: dict):
