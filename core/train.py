@@ -376,6 +376,9 @@ def main(argv: list[str] | None = None) -> int:
             fields["history"][name] = before + [dict(r, epoch=r["epoch"] + len(before)) for r in recs]
             comp = fields["comparison"][name]
             comp["epochs"], comp["best_epoch"] = comp["epochs"] + len(before), comp["best_epoch"] + len(before)
+            prev_secs = (earlier.get("comparison") or {}).get(name, {}).get("train_seconds")
+            if isinstance(prev_secs, (int, float)):  # like epochs: all stages together
+                comp["train_seconds"] = round(comp["train_seconds"] + prev_secs, 1)
         prev = earlier.get("training") or {}
         stages = list(prev.get("stages", [])) + [{k: v for k, v in prev.items() if k != "stages"}]
     if rank0:

@@ -142,6 +142,7 @@ def test_init_from_continues_training_and_keeps_the_story(tmp_path, registered, 
     assert [h["epoch"] for h in new["history"][served]] == [1, 2, 3]
     assert new["history"][served][:2] == old["history"][served]
     assert new["comparison"][served]["epochs"] == 3
+    assert new["comparison"][served]["train_seconds"] >= old["comparison"][served]["train_seconds"]
     assert "--init-from" in new["training"]["command"]
     assert new["training"]["stages"][0]["command"] == old["training"]["command"]
     # a fresh run from the same seed with lr 0 is NOT the first run's weights: the check above can fail
