@@ -468,6 +468,7 @@ def test_recorded_commands_hide_the_host_layout():
     assert "/tmp/" not in shown and "/srv/" not in shown
     args = shown.split()
     assert args[args.index("--out") + 1].endswith("/ner") and args[args.index("--data-dir") + 1].endswith("wikiann_en")
-    assert _shown_command("python -m core.train ner --out /tmp/w") == "python -m core.train ner --out .../w"
+    short = _shown_command("python -m core.train ner --out /tmp/w")  # a short absolute path, too
+    assert "/tmp/" not in short and short.endswith("/w") and not short.split()[-1].startswith("/")
     inside = str(Path(__file__).resolve().parent.parent / "weights" / "ner")
     assert _shown_command(f"python -m core.train ner --out {inside}").endswith("--out weights/ner")
