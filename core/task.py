@@ -122,6 +122,12 @@ class Task:
         carries one) and a label for each step of the first recurrent layer's time axis (words, notes, rows)."""
         raise NotImplementedError
 
+    def ensemble(self, models: list[nn.Module], weights: list[float]) -> nn.Module:
+        """Optional: one module that decodes with several trained variants at once (``python -m core.ensemble``
+        picks the weights on validation). The first model is the served one; ``evaluate`` and ``predict`` use
+        ``core.weights.ensemble_of(model)`` when it is set. Tasks that do not ensemble leave this alone."""
+        raise NotImplementedError(f"task {self.name!r} has no ensemble")
+
     # ---- helpers core provides ---------------------------------------------------------------------------------
     def batch_size_of(self, batch: Any) -> int:
         if isinstance(batch, dict):

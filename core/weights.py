@@ -184,7 +184,40 @@ def load_model(task, folder: Path | None = None, device: str | torch.device = "c
     load_into(model, state, folder / (variant_file(variant) if variant else WEIGHTS_FILE), fix)
     model.card, model.config, model.meta = card, config, card.get("meta", {})
     model.variant = variant or card.get("served_variant")  # which of the card's trained variants this is
-    return model.to(device).eval()
+    model = model.to(device).eval()
+    if not variant and card.get("ensemble"):  # the served system decodes with several variants (core.ensemble)
+        attach_ensemble(model, build_ensemble(task, model, card, folder, device, fix))
+    return model
+
+
+def build_ensemble(task, model: nn.Module, card: dict, folder: Path, device, fix: str = "") -> nn.Module:
+    """The card's ensemble (card["ensemble"]: members and weights, the served variant first), its other members
+    loaded from their variant files like any variant."""
+    ens = card["ensemble"]
+    members, weights = list(ens.get("members") or []), list(ens.get("weights") or [])
+    if not members or len(members) != len(weights) or members[0] != card.get("served_variant"):
+        raise WeightsMismatch(f"model card {display_path(folder / CARD_FILE)} has an ensemble whose members "
+                              f"({members}) and weights ({weights}) do not fit its served variant. Fix it with: {fix}")
+    models = [model] + [load_model(task, folder, device, variant=name) for name in members[1:]]
+    try:
+        return task.ensemble(models, weights).to(device).eval()
+    except (NotImplementedError, ValueError, TypeError) as exc:
+        raise WeightsMismatch(f"model card {display_path(folder / CARD_FILE)} asks for an ensemble this task cannot "
+                              f"build ({str(exc)[:200]}). Fix it with: {fix}") from None
+
+
+def attach_ensemble(model: nn.Module, ensemble: nn.Module | None) -> None:
+    """Hang ``ensemble`` on the served model without making it a submodule (it contains the model itself:
+    registering it would loop state_dict and parameters()). None detaches."""
+    if ensemble is None:
+        model.__dict__.pop("_ensemble", None)
+    else:
+        model.__dict__["_ensemble"] = ensemble
+
+
+def ensemble_of(model: nn.Module) -> nn.Module | None:
+    """The ensemble the served ``model`` decodes with, or None (a single model)."""
+    return model.__dict__.get("_ensemble")
 
 
 def training_command(argv: list[str] | None = None) -> str:

@@ -41,11 +41,14 @@ def rows() -> list[str]:
             continue
         card = json.loads(card_path.read_text())
         heads = HEADLINES.get(name) or [(card["metric"], card["metric"], 1, "--")]
+        served = card.get("served_variant", "")
+        if isinstance(card.get("ensemble"), dict):  # core.ensemble: the served system mixes several variants
+            served = " + ".join(card["ensemble"].get("members", [])) + " (ensemble)"
         for key, label, scale, target in heads:
             value = card["metrics"].get(key)
             digits = 2 if scale == 1 and isinstance(value, float) and value < 10 else 1  # NLLs need two
             shown = f"{value * scale:.{digits}f}" if isinstance(value, (int, float)) else "?"
-            out.append(f"| {name} | {task.shape} | {card.get('served_variant', '')} | {label} | {shown} | {target} |")
+            out.append(f"| {name} | {task.shape} | {served} | {label} | {shown} | {target} |")
     return out
 
 

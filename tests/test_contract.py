@@ -138,7 +138,17 @@ def test_weights_card_matches_reality(name):
     assert card["dataset"]["files"] and all(len(f["sha256"]) == 64 for f in card["dataset"]["files"])
     assert f"core.train {name}" in card["training"]["command"]
     served = card["served_variant"]
-    assert card["comparison"][served]["test"] == card["metrics"]
+    ens = card.get("ensemble")
+    if ens:  # served as an ensemble (core.ensemble): its own test metrics, the served variant first
+        from core.weights import ensemble_of
+
+        assert card["metrics"] == ens["test"] and ens["members"][0] == served
+        assert all("weights_file" in card["comparison"][m] for m in ens["members"][1:])
+        assert ensemble_of(model) is not None and "core.ensemble " + name in ens["command"]
+        assert any(r["weights"] == ens["weights"] for r in ens["sweep"]), "the weights come from the sweep"
+        assert any(r["weights"][0] == 1.0 for r in ens["sweep"]), "the sweep must try the served model alone"
+    else:
+        assert card["comparison"][served]["test"] == card["metrics"]
     assert card["history"][served], "training history missing"
     for variant, row in card["comparison"].items():
         if "weights_file" in row:

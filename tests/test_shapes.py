@@ -94,3 +94,56 @@ def test_encoder_decoder_shapes_and_beam(attention):
     assert all(c.tokens[:2] == [7, 8] for c in forced)
     greedy = m.beam_search(src[:1], lens[:1], beam=1, max_len=8)
     assert len(greedy) == 1
+
+
+def _pair_of_translators():
+    torch.manual_seed(0)
+    a = EncoderDecoder(20, 25, 8, 16, cell="gru", attention=True).eval()
+    b = EncoderDecoder(20, 25, 6, 12, cell="lstm", attention=False, bidirectional_encoder=False).eval()
+    return a, b
+
+
+def test_ensemble_of_one_weight_is_that_member():
+    from core.shapes import EncoderDecoderEnsemble
+
+    a, b = _pair_of_translators()
+    src = torch.randint(3, 20, (1, 7))
+    ens = EncoderDecoderEnsemble([a, b], [1.0, 0.0]).eval()
+    got = ens.beam_search(src, beam=3, max_len=8)
+    want = a.beam_search(src, beam=3, max_len=8)
+    assert [c.tokens for c in got] == [c.tokens for c in want]
+    assert got[0].logprob == pytest.approx(want[0].logprob, abs=1e-4)
+    assert torch.allclose(got[0].attention, want[0].attention)  # the attending member's attention
+
+
+def test_ensemble_mixes_log_probs_and_renormalises():
+    from core.shapes import EncoderDecoderEnsemble
+
+    a, b = _pair_of_translators()
+    src = torch.randint(3, 20, (2, 5))
+    ens = EncoderDecoderEnsemble([a, b], [3.0, 1.0])  # normalised to 0.75 / 0.25
+    assert ens.weights == [0.75, 0.25]
+    enc, state, mask = ens.encode(src)
+    assert enc.shape == (2, 5, 32 + 12) and len(state) == 3  # GRU h + LSTM (h, c), flat
+    tok = torch.full((2,), 1)
+    logp, new, attn = ens.decode_step(tok, state, enc, mask)
+    ea, sa, ma = a.encode(src)
+    eb, sb, mb = b.encode(src)
+    la, _, aa = a.decode_step(tok, sa, ea, ma)
+    lb, _, _ = b.decode_step(tok, sb, eb, mb)
+    assert torch.allclose(logp, torch.log_softmax(0.75 * la + 0.25 * lb, -1), atol=1e-5)
+    assert torch.allclose(logp.exp().sum(-1), torch.ones(2), atol=1e-5)
+    assert torch.allclose(attn, aa) and len(new) == 3
+
+
+def test_ensemble_refuses_what_cannot_mix():
+    from core.shapes import EncoderDecoderEnsemble
+
+    a, _ = _pair_of_translators()
+    other = EncoderDecoder(20, 30, 8, 16)  # another target vocabulary
+    with pytest.raises(ValueError, match="target vocabulary"):
+        EncoderDecoderEnsemble([a, other], [0.5, 0.5])
+    with pytest.raises(ValueError, match="one weight per member"):
+        EncoderDecoderEnsemble([a], [0.5, 0.5])
+    with pytest.raises(ValueError, match=">= 0"):
+        EncoderDecoderEnsemble([a, a], [1.0, -0.5])

@@ -194,3 +194,94 @@ def test_page_says_how_the_two_lengths_compare():
     n, m = shown["English tokens (n)"], shown["French tokens (m)"]
     caption = next(str(c.value) for c in at.caption if "the two lengths are independent" in str(c.value))
     assert caption.startswith(f"n = {n}, m = {m}: equal" if n == m else f"n = {n} ≠ m = {m}")
+
+
+def test_ensemble_command_picks_weights_on_validation_and_serves_them(tmp_path, monkeypatch, capsys):
+    """core.ensemble on trained (synthetic) weights: the card gets the ensemble, the app loads it, core.evaluate's
+    path reproduces its metrics, and predict can still ask the served variant alone."""
+    import json
+
+    import tasks.translation as T
+    from core.ensemble import main as ens_main
+    from core.train import main as train_main
+    from core.weights import WeightsError, ensemble_of, load_model
+
+    monkeypatch.setattr(T, "DECODE_MAX", 6)  # barely trained models rarely end a sentence: keep decoding short
+    out = tmp_path / "w"
+    assert train_main(["translation", "--synthetic", "--out", str(out), "--epochs", "1", "--max-steps", "2",
+                       "--no-progress"]) == 0
+    single = json.loads((out / "card.json").read_text())
+    assert "ensemble" not in single
+
+    # the first member must be the served variant; a task's variants only
+    assert ens_main(["translation", "--synthetic", "--weights", str(out), "--members", "plain,attention"]) == 2
+    assert ens_main(["translation", "--synthetic", "--weights", str(out), "--grid", "1.5"]) == 2
+
+    assert ens_main(["translation", "--synthetic", "--weights", str(out), "--grid", "0.5"]) == 0
+    card = json.loads((out / "card.json").read_text())
+    ens = card["ensemble"]
+    assert ens["members"] == ["attention", "plain"] and ens["weights"] == [0.5, 0.5]
+    assert card["metrics"] == ens["test"] and card["val_metrics"] == ens["val"]
+    assert card["comparison"]["attention"]["test"] == single["metrics"]  # the variant alone stays on the card
+    assert "core.ensemble translation" in ens["command"] and len(ens["sweep"]) == 1
+
+    model = load_model(TASK, out)
+    assert ensemble_of(model) is not None and ensemble_of(model).weights == [0.5, 0.5]
+    assert TASK.evaluate(model, TASK.synthetic_data(0).test) == card["metrics"]  # what core.evaluate recomputes
+    both = TASK.predict(model, {"text": "I see the cat.", "beam": 2, "max_len": 5})
+    alone = TASK.predict(model, {"text": "I see the cat.", "beam": 2, "max_len": 5, "single": True})
+    assert both["ensemble"] == {"members": ["attention", "plain"], "weights": [0.5, 0.5]}
+    assert alone["ensemble"] is None
+    forced = TASK.predict(model, {"text": "I see the cat.", "beam": 2, "max_len": 5,
+                                  "force": {"step": 0, "token": both["steps"][0]["topk"][-1][0]}})
+    assert forced["forced_step"] == 0 and forced["ensemble"]
+
+    # the served model alone best on validation (grid of 1 only): the card goes back to a single model
+    assert ens_main(["translation", "--synthetic", "--weights", str(out), "--grid", "1"]) == 0
+    back = json.loads((out / "card.json").read_text())
+    assert "ensemble" not in back and back["metrics"] == single["metrics"]
+    assert ensemble_of(load_model(TASK, out)) is None
+
+    # a card naming a member whose weights are not there: a clear weights error, not a traceback
+    card["ensemble"]["members"] = ["attention", "nosuch"]
+    (out / "card.json").write_text(json.dumps(card))
+    with pytest.raises(WeightsError, match="nosuch"):
+        load_model(TASK, out)
+    capsys.readouterr()
+
+
+def test_the_served_translator_says_how_are_you_doing():
+    """The seed's example, on the committed weights: a correct French sentence (the issue's acceptance line)."""
+    from core.weights import load_model
+
+    if not (TASK.weights_path() / "card.json").exists():
+        pytest.skip("no trained translation weights")
+    model = load_model(TASK)
+    out = TASK.predict(model, {"text": "How are you doing?"})
+    assert out["translation"] in {"Comment vas-tu ?", "Comment allez-vous ?", "Comment ça va ?",
+                                  "Comment te portes-tu ?", "Comment vous portez-vous ?"}, out["translation"]
+
+
+def test_page_shows_the_ensemble_and_the_attention_model_alone():
+    import os
+
+    from streamlit.testing.v1 import AppTest
+    from test_contract import PAGE_SCRIPT
+
+    from core.weights import read_card
+
+    folder = TASK.weights_path()
+    if not (folder / "card.json").exists() or not read_card(folder).get("ensemble"):
+        pytest.skip("the committed translator is not an ensemble")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    paths = [repo, os.path.join(repo, "tests", "plugins", "rnnlab-fixture")]
+    at = AppTest.from_string(PAGE_SCRIPT.format(paths=paths, name="translation"), default_timeout=120).run()
+    assert not at.exception, [e.message for e in at.exception]
+    captions = " ".join(str(c.value) for c in at.caption)
+    assert "Written by an **ensemble**: attention ×" in captions
+    headline = [str(m.value) for m in at.markdown if str(m.value).startswith("### ")]
+    toggle = next(t for t in at.toggle if t.key == "tr_single")
+    toggle.set_value(True).run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert "Written by the attention model alone" in " ".join(str(c.value) for c in at.caption)
+    assert headline  # a translation was shown both times

@@ -189,6 +189,39 @@ def _shown_command(command: str) -> str:
     return shlex.join(shown(a) for a in parts)
 
 
+def _ensemble_section(card: dict, ens: dict, metric: str) -> None:
+    """How the served ensemble was put together: its members and weights, the validation sweep that chose
+    them, and the served variant alone beside it."""
+    members, weights = ens.get("members") or [], ens.get("weights") or []
+    st.markdown("#### Served as an ensemble")
+    mix = ", ".join(f"{md_escape(str(m))} × {w:.2f}" for m, w in zip(members, weights)
+                    if isinstance(w, (int, float)))
+    st.markdown(f"The app decodes with {len(members)} trained variants at once: at every step their word "
+                f"probabilities are mixed ({mix}, log-linear) and renormalised. The weights were picked on the "
+                f"**validation** {md_escape(metric)}; the test split was scored once, for the weights picked.")
+    rows = []
+    for r in ens.get("sweep") or []:
+        w = r.get("weights") or []
+        rows.append({"weights": " / ".join(f"{x:.2f}" for x in w if isinstance(x, (int, float))),
+                     f"val {metric}": (r.get("val") or {}).get(metric),
+                     "picked": "✓" if list(w) == list(weights) else ""})
+    served = card.get("served_variant")
+    alone = ((card.get("comparison") or {}).get(served) or {}).get("test") or {}
+    metrics = card.get("metrics") or {}
+    left, right = st.columns([1, 1])
+    if rows:
+        left.caption("Validation sweep (the first weight is the served variant's; 1.00 = that variant alone)")
+        left.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    keys = [k for k in metrics if isinstance(metrics.get(k), (int, float)) and k in alone]
+    if keys:
+        right.caption(f"Test split: the ensemble beside {md_escape(str(served))} alone")
+        right.dataframe(pd.DataFrame([{"metric": k, "ensemble": _fmt(metrics[k]), f"{served} alone": _fmt(alone[k])}
+                                      for k in keys]), hide_index=True, width="stretch")
+    if ens.get("command"):
+        st.caption("The command that chose the weights and scored the test split")
+        st.code(_shown_command(ens["command"]), language="bash", wrap_lines=True)
+
+
 def _minutes(seconds) -> str:
     """Seconds from a card as minutes for people; "n/a" for anything that is not a number (cards are data)."""
     ok = isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
@@ -221,11 +254,16 @@ def render_model_card(task, card: dict | None, model=None) -> None:
                    "mean nothing. Train on the real data with the command at the bottom.")
     c = st.columns(4)
     head_val = metrics.get(metric)
+    ens = card.get("ensemble") if isinstance(card.get("ensemble"), dict) else None
     c[0].metric(f"test {metric}", _fmt(head_val) if head_val is not None else "n/a",
                 help="on the held-out test split, computed by python -m core.train after model selection on "
-                     "validation")
-    c[1].metric("parameters", f"{card.get('num_params', 0):,}")
-    c[2].metric("served variant", str(card.get("served_variant") or "default"))
+                     "validation" + (" (for the ensemble: by python -m core.ensemble, weights chosen on "
+                                     "validation)" if ens else ""))
+    c[1].metric("parameters", f"{card.get('num_params', 0):,}", help="of the served variant")
+    served_label = str(card.get("served_variant") or "default")
+    if ens:
+        served_label = " + ".join(str(m) for m in ens.get("members", [])) or served_label
+    c[2].metric("served " + ("ensemble" if ens else "variant"), served_label)
     tr_all = card.get("training") or {}
     stage_secs = [s.get("wall_seconds") for s in [*tr_all.get("stages", []), tr_all] if isinstance(s, dict)]
     secs = sum(stage_secs) if all(isinstance(v, (int, float)) for v in stage_secs) else None
@@ -253,6 +291,8 @@ def render_model_card(task, card: dict | None, model=None) -> None:
     if not comp.empty:
         st.markdown("#### Variants compared (same data, same budget)")
         st.dataframe(comp, hide_index=True, width="stretch")
+    if ens:
+        _ensemble_section(card, ens, metric)
 
     hist = card.get("history") or {}
     main_series = ["train_loss", f"val {metric}", "grad_norm"]

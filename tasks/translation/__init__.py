@@ -15,7 +15,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from core.shapes import EncoderDecoderEnsemble
 from core.task import BadInput, Demo, Recipe, Splits, Task
+from core.weights import ensemble_of
 from tasks.translation import data as D
 from tasks.translation.model import BOS_ID, EOS_ID, PAD_ID, UNK_ID, build, default_config, greedy, ids_to_tokens
 
@@ -128,6 +130,24 @@ class TranslationTask(Task):
         model.tgt_stoi = {w: i for i, w in enumerate(model.tgt_vocab)}
         return model
 
+    def ensemble(self, models, weights):
+        """The served translator with the other variant(s): one decoder mixing their word probabilities at every
+        step (core.shapes.EncoderDecoderEnsemble). ``python -m core.ensemble translation`` picks the weights."""
+        vocabs = {(tuple(m.src_vocab), tuple(m.tgt_vocab)) for m in models}
+        if len(vocabs) != 1:
+            raise ValueError("ensemble members must share their vocabularies")
+        ens = EncoderDecoderEnsemble(list(models), list(weights))
+        first = models[0]
+        ens.src_vocab, ens.tgt_vocab, ens.src_stoi, ens.tgt_stoi = (first.src_vocab, first.tgt_vocab,
+                                                                    first.src_stoi, first.tgt_stoi)
+        return ens
+
+    @staticmethod
+    def decoder(model, single: bool = False):
+        """What decodes: the card's ensemble when the served model has one (unless ``single``), else the model."""
+        ens = None if single else ensemble_of(model)
+        return ens if ens is not None else model
+
     # ---- data --------------------------------------------------------------------------------------------------
     def _splits(self, pairs: list[tuple[str, str]], files: list[Path], dataset: str, max_words: int,
                 vocab_sizes=(SRC_VOCAB, TGT_VOCAB), min_count: int = 2) -> Splits:
@@ -195,8 +215,9 @@ class TranslationTask(Task):
 
     @torch.no_grad()
     def translate_batch(self, model, data: Pairs, idx: list[int]) -> list[str]:
-        """Greedy translations of data[idx], batched."""
+        """Greedy translations of data[idx], batched (by the ensemble when the served model has one)."""
         device = next(model.parameters()).device
+        model = self.decoder(model)
         out: dict[int, str] = {}
         sub = Pairs([data.en[i] for i in idx], [data.fr[i] for i in idx], [data.src[i] for i in idx],
                     [data.tgt[i] for i in idx], [data.src_tokens[i] for i in idx])
@@ -238,7 +259,7 @@ class TranslationTask(Task):
     def _beam_text(self, model, data: Pairs, i: int) -> str:
         device = next(model.parameters()).device
         src = torch.tensor([data.src[i]], dtype=torch.long, device=device)  # (1, S)
-        cands = model.beam_search(src, None, beam=BEAM, max_len=DECODE_MAX, topk=1)
+        cands = self.decoder(model).beam_search(src, None, beam=BEAM, max_len=DECODE_MAX, topk=1)
         c = cands[0]
         unk = [j == UNK_ID for j in data.src[i]]
         return D.detokenize(ids_to_tokens(c.tokens, model.tgt_vocab, data.src_tokens[i], unk, c.attention))
@@ -285,17 +306,18 @@ class TranslationTask(Task):
         force = opts.get("force")
         device = next(model.parameters()).device
         unk = [i == UNK_ID for i in ids]
+        dec = self.decoder(model, single=bool(opts.get("single")))
         with torch.inference_mode():
             src = torch.tensor([ids], dtype=torch.long, device=device)  # (1, S)
             prefix, forced_at = None, None
             if force:
                 step = int(force.get("step", 0))
                 tok = self._target_id(model, force.get("token", ""))
-                base = model.beam_search(src, None, beam=beam, max_len=max_len)[0].tokens
+                base = dec.beam_search(src, None, beam=beam, max_len=max_len)[0].tokens
                 step = max(0, min(step, len(base)))
                 prefix = [t for t in base[:step] if t != EOS_ID] + [tok]
                 forced_at = step
-            cands = model.beam_search(src, None, beam=beam, max_len=max_len, prefix=prefix)
+            cands = dec.beam_search(src, None, beam=beam, max_len=max_len, prefix=prefix)
         best = cands[0]
         out_tokens = ids_to_tokens(best.tokens, model.tgt_vocab, tokens, unk, best.attention)
         step_tokens = [model.tgt_vocab[t] for t in best.tokens]  # one per decoder step (incl. </s>, <unk>)
@@ -312,7 +334,8 @@ class TranslationTask(Task):
         return {"source_tokens": tokens, "source_unknown": unk, "output_tokens": out_tokens,
                 "step_tokens": step_tokens, "translation": D.detokenize(out_tokens), "candidates": candidates,
                 "attention": attn, "steps": steps, "n_source": len(tokens), "n_output": len(out_tokens),
-                "forced_step": forced_at, "note": note, "beam": beam, "max_len": max_len}
+                "forced_step": forced_at, "note": note, "beam": beam, "max_len": max_len,
+                "ensemble": _ensemble_info(model) if dec is not model else None}
 
     def _target_id(self, model, token: str) -> int:
         token = (token or "").strip()
@@ -367,6 +390,13 @@ class TranslationTask(Task):
         lp.backward()
         norms = enc.grad[0].norm(dim=-1).tolist()  # (S,)
         return [D.surface(t) for t in tokens], norms, [model.tgt_vocab[t] for t in target]
+
+
+def _ensemble_info(model) -> dict:
+    """Who decoded: the card's members and their weights (the served variant first)."""
+    ens = model.card.get("ensemble", {}) if isinstance(getattr(model, "card", None), dict) else {}
+    weights = list(getattr(ensemble_of(model), "weights", []))
+    return {"members": list(ens.get("members", [])), "weights": weights}
 
 
 def collate(src: list[list[int]], tgt: list[list[int]], index: list[int] | None = None) -> dict[str, torch.Tensor]:

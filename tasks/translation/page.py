@@ -34,12 +34,13 @@ def _try_it(task, model):
     beam = c[0].slider("Beam width", 1, 10, 5, key="tr_beam",
                        help="How many partial translations are kept at every step (1 = greedy decoding).")
     max_len = c[1].slider("Maximum output length (tokens)", 5, 60, 30, key="tr_maxlen")
+    single = _ensemble_toggle(model)
     st.caption(ATTRIBUTION)
     if not text or not text.strip():
         st.info("Type an English sentence or pick a demo.")
         return None
     try:
-        out = task.predict(model, {"text": text, "beam": beam, "max_len": max_len})
+        out = task.predict(model, {"text": text, "beam": beam, "max_len": max_len, "single": single})
     except Exception as exc:  # noqa: BLE001 -- BadInput becomes a friendly warning
         show_error(exc, "translating")
         return None
@@ -53,6 +54,7 @@ def _try_it(task, model):
     rel = f"n = {n}, m = {m_}: equal this time, by chance" if n == m_ else f"n = {n} ≠ m = {m_}"
     st.caption(f"{rel}. The encoder reads all n English tokens, then the decoder writes until it emits the "
                "end-of-sentence token -- the two lengths are independent.")
+    _who_decoded(out, model)
     if out["note"]:
         st.info(md_escape(out["note"]))
     unknown = [t.replace("▁", "") for t, u in zip(out["source_tokens"], out["source_unknown"]) if u]
@@ -62,8 +64,34 @@ def _try_it(task, model):
 
     _attention(out, model)
     _steps_and_beam(out)
-    _force(task, model, text, out, beam, max_len)
+    _force(task, model, text, out, beam, max_len, single)
     return text
+
+
+def _ensemble_toggle(model) -> bool:
+    """The served translator may be an ensemble (core.ensemble): let people hear the attention model alone too."""
+    from core.weights import ensemble_of
+
+    if ensemble_of(model) is None:
+        return False
+    return st.toggle("The attention model alone (switch the ensemble off)", key="tr_single",
+                     help="The app translates with an ensemble of the attention and the plain encoder-decoder. "
+                          "Switch it off to see what the attention model says by itself.")
+
+
+def _who_decoded(out: dict, model) -> None:
+    from core.ui.widgets import md_escape
+
+    ens = out.get("ensemble")
+    if ens and ens.get("members"):
+        mix = " + ".join(f"{md_escape(m)} × {w:.2f}" for m, w in zip(ens["members"], ens["weights"]))
+        st.caption(f"Written by an **ensemble**: {mix} -- at every step the two models' word probabilities are "
+                   "mixed with these weights (chosen on validation BLEU; see the Model card). Alone, the attention "
+                   "model often translates word by word (\"How are you doing?\" -> *Comment fais-tu ?*) while the "
+                   "plain one recalls whole phrases it has seen (*Comment vas-tu ?*); mixed, they score higher on "
+                   "validation than either alone.")
+    elif out.get("ensemble") is None and getattr(model, "card", {}).get("ensemble"):
+        st.caption("Written by the attention model alone (the ensemble is switched off above).")
 
 
 def _attention(out: dict, model) -> None:
@@ -84,7 +112,9 @@ def _attention(out: dict, model) -> None:
     ).properties(height=alt.Step(30))
     st.altair_chart(chart, width="stretch")
     st.caption("Each row is one decoder step and sums to 1 over the English words. Word-order changes (adjectives "
-               "after nouns, ne ... pas) show up as off-diagonal cells.")
+               "after nouns, ne ... pas) show up as off-diagonal cells."
+               + (" Inside the ensemble this is the attention model's attention (the plain model has none)."
+                  if out.get("ensemble") else ""))
 
 
 def _steps_and_beam(out: dict) -> None:
@@ -117,7 +147,7 @@ def _steps_and_beam(out: dict) -> None:
         st.caption("Score = total log-probability / length, so longer sentences are not punished for every word.")
 
 
-def _force(task, model, text: str, out: dict, beam: int, max_len: int) -> None:
+def _force(task, model, text: str, out: dict, beam: int, max_len: int, single: bool = False) -> None:
     from core.ui.widgets import md_escape, show_error
 
     st.subheader("Force a word", anchor=False)
@@ -140,7 +170,7 @@ def _force(task, model, text: str, out: dict, beam: int, max_len: int) -> None:
     if not word or not word.strip():
         return
     try:
-        forced = task.predict(model, {"text": text, "beam": beam, "max_len": max_len,
+        forced = task.predict(model, {"text": text, "beam": beam, "max_len": max_len, "single": single,
                                       "force": {"step": int(k), "token": raw}})
     except Exception as exc:  # noqa: BLE001
         show_error(exc, "decoding with a forced word")

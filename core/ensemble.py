@@ -1,0 +1,167 @@
+"""Decode with several trained variants at once: pick the mixing weights on validation, score the test split, and
+write both into the weights card (the served system becomes the ensemble; each variant's own scores stay in the
+card's comparison).
+
+    python -m core.ensemble <task> --data-dir DIR [--members served,other] [--grid 1,0.9,...,0.3]
+
+The first member is the card's served variant; its weight w runs over --grid and the others share 1 - w equally.
+w = 1 is the served model alone, so the ensemble is kept only when it beats that on the validation metric the
+training used (the recipe's); otherwise the card is left as a single model. Needs the task's ``ensemble`` hook
+(core.task.Task.ensemble) and the other members' weights kept beside the served ones (Recipe.keep_variants).
+Exit status 0 when the card was written (or left alone because the ensemble did not pay), 2 on errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+
+import torch
+
+DEFAULT_GRID = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
+
+
+def _better(a: float, b: float | None, higher: bool) -> bool:
+    return b is None or (a > b if higher else a < b)
+
+
+def sweep(task, models: list, grid, data, metric: str, higher: bool, log=print) -> tuple[list[float], list[dict]]:
+    """Validation metrics of the ensemble for every first-member weight in ``grid`` (others share the rest).
+    Returns (the best weights, every row). Ties keep the larger first-member weight (the simpler system)."""
+    from core.weights import attach_ensemble
+
+    primary, rows, best, best_w = models[0], [], None, None
+    rest = len(models) - 1
+    for w in sorted({float(x) for x in grid}, reverse=True):
+        weights = [w] + [(1.0 - w) / rest] * rest
+        attach_ensemble(primary, task.ensemble(models, weights).eval())
+        with torch.no_grad():
+            val = task.evaluate(primary, data)
+        rows.append({"weights": [round(x, 6) for x in weights], "val": val})
+        log(f"  weights {', '.join(f'{x:.2f}' for x in weights)}: val {metric} {val[metric]:.4f}")
+        if _better(float(val[metric]), best, higher):
+            best, best_w = float(val[metric]), weights
+    attach_ensemble(primary, None)
+    return best_w, rows
+
+
+def command_line(argv: list[str]) -> str:
+    from core.task import display_path
+
+    return "python -m core.ensemble " + shlex.join(display_path(a) if os.path.isabs(a) else a for a in argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m core.ensemble", description=__doc__.splitlines()[0])
+    ap.add_argument("task")
+    ap.add_argument("--data-dir", help="the task's data directory (else $RNNLAB_DATA_<TASK>, $RNNLAB_DATA_ROOT)")
+    ap.add_argument("--weights", help="weights folder (default: the task's weights/<task>)")
+    ap.add_argument("--members", help="comma-separated variants, the served one first (default: served + all kept)")
+    ap.add_argument("--grid", default=",".join(str(x) for x in DEFAULT_GRID),
+                    help="the served variant's weights to try (default: %(default)s)")
+    ap.add_argument("--threads", type=int, help="torch.set_num_threads (CPU)")
+    ap.add_argument("--synthetic", action="store_true", help="use the task's tiny synthetic data (smoke test)")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = ap.parse_args(argv)
+
+    from core.registry import discover
+    from core.weights import CARD_FILE, WeightsError, _json_default, attach_ensemble, load_model, sha256_file
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        grid = [float(x) for x in args.grid.split(",") if x.strip()]
+    except ValueError:
+        print(f"--grid takes numbers separated by commas (got {args.grid!r})", file=sys.stderr)
+        return 2
+    if not grid or any(not 0.0 <= w <= 1.0 for w in grid):
+        print("--grid weights must lie between 0 and 1", file=sys.stderr)
+        return 2
+    reg = discover()
+    try:
+        task = reg.get(args.task)
+    except KeyError as exc:
+        print(exc.args[0], file=sys.stderr)
+        return 2
+    folder = args.weights or task.weights_path()
+    try:
+        primary = load_model(task, folder)
+        attach_ensemble(primary, None)  # an earlier ensemble is redone from scratch
+        card = primary.card
+        served = card.get("served_variant")
+        kept = [n for n, row in (card.get("comparison") or {}).items() if n != served and "weights_file" in row]
+        members = args.members.split(",") if args.members else [served] + kept
+        if members[0] != served:
+            print(f"the first member must be the served variant {served!r} (got {members[0]!r})", file=sys.stderr)
+            return 2
+        if len(members) < 2 or len(set(members)) != len(members):
+            print(f"an ensemble needs two or more different variants (got {members}; kept: {kept})",
+                  file=sys.stderr)
+            return 2
+        models = [primary] + [load_model(task, folder, variant=n) for n in members[1:]]
+        task.ensemble(models, [1.0] * len(models))  # fails early, before any decoding, if the task cannot
+    except WeightsError as exc:
+        print(f"cannot load weights: {exc}", file=sys.stderr)
+        return 2
+    except NotImplementedError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    if args.synthetic:
+        splits = task.synthetic_data(0)
+    else:
+        data_dir = task.resolve_data_dir(args.data_dir)
+        if not data_dir.exists():
+            print(f"data directory {data_dir} does not exist; pass --data-dir", file=sys.stderr)
+            return 2
+        splits = task.load_data(data_dir)
+        want = {f["path"]: f["sha256"] for f in (card.get("dataset") or {}).get("files", [])}
+        for f in splits.files:
+            rel = os.path.relpath(os.fspath(f), data_dir)
+            if rel in want and sha256_file(f) != want[rel]:
+                print(f"data file {rel} differs from the one the card was trained on (sha256): refusing to tune an "
+                      "ensemble on other data", file=sys.stderr)
+                return 2
+    metric, higher = card.get("metric", task.recipe.metric), card.get("higher_is_better", True)
+    t0 = time.time()
+    print(f"[{task.name}] ensemble of {', '.join(members)}: weights by validation {metric}")
+    best_w, rows = sweep(task, models, grid, splits.val, metric, higher)
+    single = next((r for r in rows if r["weights"][0] == 1.0), None)
+    card = dict(card)
+    path = os.path.join(folder, CARD_FILE)
+    if best_w is None or best_w[0] == 1.0:
+        print(f"the served model alone is best on validation: the card stays a single model ({path})")
+        if card.pop("ensemble", None) is not None:  # undo an earlier ensemble: the single model's own scores
+            card["metrics"] = card["comparison"][served]["test"]
+            card["val_metrics"] = card["comparison"][served]["val"]
+            _write(path, card, _json_default)
+        return 0
+    attach_ensemble(primary, task.ensemble(models, best_w).eval())
+    with torch.no_grad():
+        test = task.evaluate(primary, splits.test)
+    best_val = next(r["val"] for r in rows if r["weights"] == [round(x, 6) for x in best_w])
+    card["ensemble"] = {
+        "members": members, "weights": [round(x, 6) for x in best_w], "metric": metric,
+        "selected_on": "validation", "sweep": rows, "val": best_val, "test": test,
+        "single_val": single["val"] if single else None,
+        "command": command_line(argv), "seconds": round(time.time() - t0, 1),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    card["metrics"], card["val_metrics"] = test, best_val
+    _write(path, card, _json_default)
+    print(f"wrote {path}: ensemble weights {best_w}, test {test}")
+    return 0
+
+
+def _write(path: str, card: dict, default) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        fh.write(json.dumps(card, indent=2, sort_keys=False, default=default) + "\n")
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
