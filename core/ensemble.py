@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = ap.parse_args(argv)
 
-    from core.registry import discover
-    from core.weights import CARD_FILE, WeightsError, _json_default, attach_ensemble, load_model, sha256_file
+    from core.registry import changed_data_files, cli_data, cli_task
+    from core.weights import CARD_FILE, WeightsError, _json_default, attach_ensemble, load_model
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -81,11 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     if not grid or any(not 0.0 <= w <= 1.0 for w in grid):
         print("--grid weights must lie between 0 and 1", file=sys.stderr)
         return 2
-    reg = discover()
-    try:
-        task = reg.get(args.task)
-    except KeyError as exc:
-        print(exc.args[0], file=sys.stderr)
+    task = cli_task(args.task)
+    if task is None:
         return 2
     folder = args.weights or task.weights_path()
     try:
@@ -113,18 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.synthetic:
         splits = task.synthetic_data(0)
     else:
-        data_dir = task.resolve_data_dir(args.data_dir)
-        if not data_dir.exists():
-            print(f"data directory {data_dir} does not exist; pass --data-dir", file=sys.stderr)
+        got = cli_data(task, args.data_dir)
+        if got is None:
             return 2
-        splits = task.load_data(data_dir)
-        want = {f["path"]: f["sha256"] for f in (card.get("dataset") or {}).get("files", [])}
-        for f in splits.files:
-            rel = os.path.relpath(os.fspath(f), data_dir)
-            if rel in want and sha256_file(f) != want[rel]:
-                print(f"data file {rel} differs from the one the card was trained on (sha256): refusing to tune an "
-                      "ensemble on other data", file=sys.stderr)
-                return 2
+        splits, data_dir = got
+        for rel in changed_data_files(card, splits, data_dir):
+            print(f"data file {rel} differs from the one the card was trained on (sha256): refusing to tune an "
+                  "ensemble on other data", file=sys.stderr)
+            return 2
     metric, higher = card.get("metric", task.recipe.metric), card.get("higher_is_better", True)
     t0 = time.time()
     print(f"[{task.name}] ensemble of {', '.join(members)}: weights by validation {metric}")

@@ -8,7 +8,6 @@ Exit status 0 when every metric on the card is reproduced (within --tol), 1 when
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 import torch
@@ -34,16 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int)
     args = ap.parse_args(argv)
 
-    from core.registry import discover
-    from core.weights import WeightsError, load_model, sha256_file
+    from core.registry import changed_data_files, cli_data, cli_task
+    from core.weights import WeightsError, load_model
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    reg = discover()
-    try:
-        task = reg.get(args.task)
-    except KeyError as exc:
-        print(exc.args[0], file=sys.stderr)
+    task = cli_task(args.task)
+    if task is None:
         return 2
     try:
         model = load_model(task, args.weights)
@@ -51,16 +47,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot load weights: {exc}", file=sys.stderr)
         return 2
     card = model.card
-    data_dir = task.resolve_data_dir(args.data_dir)
-    if not data_dir.exists():
-        print(f"data directory {data_dir} does not exist; pass --data-dir", file=sys.stderr)
+    got = cli_data(task, args.data_dir)
+    if got is None:
         return 2
-    splits = task.load_data(data_dir)
-    want_files = {f["path"]: f["sha256"] for f in card.get("dataset", {}).get("files", [])}
-    for f in splits.files:
-        rel = os.path.relpath(os.fspath(f), data_dir)
-        if rel in want_files and sha256_file(f) != want_files[rel]:
-            print(f"warning: data file {rel} differs from the one the card was trained on (sha256)")
+    splits, data_dir = got
+    for rel in changed_data_files(card, splits, data_dir):
+        print(f"warning: data file {rel} differs from the one the card was trained on (sha256)")
     with torch.no_grad():
         metrics = task.evaluate(model, splits.test)
     rows = compare(card.get("metrics", {}), metrics, args.tol)

@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="continue training from the trained variants in this weights folder (e.g. weights/<task>)")
     args = ap.parse_args(argv)
 
-    from core.registry import discover
+    from core.registry import cli_data, cli_task
     from core.weights import save_weights, sha256_file, training_command
 
     if args.threads:
@@ -327,13 +327,8 @@ def main(argv: list[str] | None = None) -> int:
         if device.type == "cuda":
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
             torch.cuda.set_device(device)
-    reg = discover()
-    try:
-        task = reg.get(args.task)
-    except KeyError as exc:
-        print(exc.args[0], file=sys.stderr)
-        for e in reg.errors:
-            print(f"  plugin error: {e.source}: {e.error}", file=sys.stderr)
+    task = cli_task(args.task, show_plugin_errors=True)
+    if task is None:
         return 2
     recipe = apply_profile(task.recipe, args.profile) if args.profile else copy.deepcopy(task.recipe)
     for k in ("epochs", "batch_size", "lr", "max_minutes"):
@@ -347,11 +342,10 @@ def main(argv: list[str] | None = None) -> int:
         splits = task.synthetic_data(args.seed)
         data_dir = None
     else:
-        data_dir = task.resolve_data_dir(args.data_dir)
-        if not data_dir.exists():
-            print(f"data directory {data_dir} does not exist; pass --data-dir", file=sys.stderr)
+        got = cli_data(task, args.data_dir)
+        if got is None:
             return 2
-        splits = task.load_data(data_dir)
+        splits, data_dir = got
     variants = args.variants.split(",") if args.variants else None
     rank0 = not distributed or dist.get_rank() == 0
     earlier = None

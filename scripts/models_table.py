@@ -15,7 +15,7 @@ sys.path.insert(0, str(REPO))
 # task -> the card metrics that the task's issue sets a target for: (key, label, scale, target text)
 HEADLINES = {
     "image_classification": [("accuracy", "test accuracy", 100, ">= 88%")],
-    "captioning": [("bleu4", "BLEU-4 (beam 3)", 1, ">= 12"), ("bleu1", "BLEU-1 (beam 3)", 1, ">= 55")],
+    "captioning": [("bleu4", "BLEU-4 (beam {beam})", 1, ">= 12"), ("bleu1", "BLEU-1 (beam {beam})", 1, ">= 55")],
     "music": [("nll", "test NLL per step (88 keys)", 1, "<= 8.5")],
     "names_origin": [("accuracy", "test accuracy (18 languages)", 100, "--")],
     "names_generate": [("nll_per_char", "test NLL per character", 1, "--")],
@@ -48,6 +48,8 @@ def rows() -> list[str]:
             value = card["metrics"].get(key)
             digits = 2 if scale == 1 and isinstance(value, float) and value < 10 else 1  # NLLs need two
             shown = f"{value * scale:.{digits}f}" if isinstance(value, (int, float)) else "?"
+            beam = card["metrics"].get("beam")  # the test beam width the card was scored with
+            label = label.format(beam=int(beam) if isinstance(beam, (int, float)) else "?")
             out.append(f"| {name} | {task.shape} | {served} | {label} | {shown} | {target} |")
     return out
 

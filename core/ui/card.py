@@ -152,10 +152,16 @@ def _metrics_table(metrics: dict, val: dict | None) -> pd.DataFrame:
 def _comparison_table(card: dict) -> pd.DataFrame:
     metric = card.get("metric", "")
     served = card.get("served_variant")
+    ens = card.get("ensemble") if isinstance(card.get("ensemble"), dict) else {}
+    mix = dict(zip(ens.get("members") or [], ens.get("weights") or []))
     rows = []
     for name, c in (card.get("comparison") or {}).items():
         cfg = c.get("config") or {}
-        rows.append({"variant": name + ("  ✓ served" if name == served else ""),
+        if name in mix and isinstance(mix[name], (int, float)):
+            mark = f"  ✓ served, in the ensemble × {mix[name]:.2f}"
+        else:
+            mark = "  ✓ served" if name == served and not mix else ""
+        rows.append({"variant": name + mark,
                      "cell": CELL_NAMES.get(cfg.get("cell"), cfg.get("cell", "")),
                      f"val {metric}": (c.get("val") or {}).get(metric),
                      f"test {metric}": (c.get("test") or {}).get(metric),
