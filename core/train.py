@@ -92,8 +92,11 @@ def _better(a: float, b: float | None, higher: bool) -> bool:
 
 def fit(model: nn.Module, task: Task, splits: Splits, recipe: Recipe, device: torch.device | None = None,
         seed: int = 0, callbacks: list[Callable[[dict], None]] | None = None, progress: bool = True,
-        max_steps: int | None = None) -> FitResult:
+        max_steps: int | None = None, baseline: bool = False) -> FitResult:
     """Train ``model`` on splits.train, select on splits.val with recipe.metric, restore the best weights.
+
+    ``baseline``: the model is already trained (--init-from); its validation score is the one to beat, so further
+    training that only makes it worse returns it unchanged (best_epoch 0) instead of its best worse epoch.
 
     Callbacks receive dicts: {"event": "step", "step", "loss", ...} and {"event": "epoch", **EpochRecord}.
     Under torch.distributed each rank takes every world_size-th batch (DDP averages gradients)."""
@@ -111,6 +114,15 @@ def fit(model: nn.Module, task: Task, splits: Splits, recipe: Recipe, device: to
     bad_epochs, step = 0, 0
     t_start = time.time()
     params = [p for p in model.parameters() if p.requires_grad]
+    if baseline:
+        model.eval()
+        with torch.no_grad():
+            val = task.evaluate(model, splits.val)
+        best_val, best_state = float(val[recipe.metric]), copy.deepcopy(model.state_dict())
+        result.best_epoch, result.best_val = 0, val
+        if progress and rank == 0:
+            print(f"[{task.name}] start: val {recipe.metric} {best_val:.4f} (the trained weights to beat)",
+                  file=sys.stderr, flush=True)
     try:
         from tqdm.auto import tqdm
     except ImportError:  # pragma: no cover
@@ -263,7 +275,8 @@ def train_task(task: Task, splits: Splits, recipe: Recipe, device: torch.device,
         else:
             model = task.build_model(config, splits.meta)
         t0 = time.time()
-        fit_res = fit(model, task, splits, recipe, device, seed=seed, progress=progress, max_steps=max_steps)
+        fit_res = fit(model, task, splits, recipe, device, seed=seed, progress=progress, max_steps=max_steps,
+                      baseline=bool(init_from))
         model.eval()
         with torch.no_grad():
             test = task.evaluate(model, splits.test)
@@ -369,7 +382,10 @@ def main(argv: list[str] | None = None) -> int:
             before = list(old_hist.get(name, []))
             fields["history"][name] = before + [dict(r, epoch=r["epoch"] + len(before)) for r in recs]
             comp = fields["comparison"][name]
-            comp["epochs"], comp["best_epoch"] = comp["epochs"] + len(before), comp["best_epoch"] + len(before)
+            old_best = (earlier.get("comparison") or {}).get(name, {}).get("best_epoch")
+            # best epoch 0: no new epoch beat the weights it started from, which keep their earlier best epoch
+            best = comp["best_epoch"] + len(before) if comp["best_epoch"] else (old_best or len(before))
+            comp["epochs"], comp["best_epoch"] = comp["epochs"] + len(before), best
             prev_secs = (earlier.get("comparison") or {}).get(name, {}).get("train_seconds")
             if isinstance(prev_secs, (int, float)):  # like epochs: all stages together
                 comp["train_seconds"] = round(comp["train_seconds"] + prev_secs, 1)

@@ -153,6 +153,34 @@ def test_init_from_continues_training_and_keeps_the_story(tmp_path, registered, 
     assert any(not torch.equal(va, vc) for va, vc in zip(a.state_dict().values(), c.state_dict().values()))
 
 
+def test_init_from_keeps_the_start_when_training_only_hurts(tmp_path, registered):
+    """The trained weights are the score to beat: a continuation whose every epoch is worse on validation (a huge
+    learning rate here) hands back the starting weights, and the card keeps their earlier best epoch; --epochs 0
+    re-scores them under today's evaluation code."""
+    from core.weights import load_model
+
+    fixture_task = registered
+    first, worse, again = tmp_path / "first", tmp_path / "worse", tmp_path / "again"
+    assert train_main(["fixture_sign", "--synthetic", "--out", str(first), "--epochs", "3", "--no-progress"]) == 0
+    assert train_main(["fixture_sign", "--synthetic", "--out", str(worse), "--epochs", "2", "--lr", "50",
+                       "--init-from", str(first), "--no-progress"]) == 0
+    a, b = load_model(fixture_task, first), load_model(fixture_task, worse)
+    served = a.card["served_variant"]
+    hist = b.card["history"][served]
+    new_vals = [h["val"][fixture_task.recipe.metric] for h in hist[3:]]
+    start_val = a.card["comparison"][served]["val"][fixture_task.recipe.metric]
+    assert all(v < start_val for v in new_vals), (start_val, new_vals)  # seeded: lr 50 wrecks every epoch
+    for (k, va), (_, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(va, vb), k
+    assert b.card["comparison"][served]["best_epoch"] == a.card["comparison"][served]["best_epoch"]
+    assert b.card["comparison"][served]["val"] == a.card["comparison"][served]["val"]
+    assert train_main(["fixture_sign", "--synthetic", "--out", str(again), "--epochs", "0",
+                       "--init-from", str(first), "--no-progress"]) == 0
+    c = load_model(fixture_task, again)
+    assert c.card["metrics"] == a.card["metrics"] and len(c.card["history"][served]) == 3
+    assert c.card["comparison"][served]["best_epoch"] == a.card["comparison"][served]["best_epoch"]
+
+
 def test_init_from_refuses_other_vocabularies(tmp_path, fixture_task):
     from core.train import load_start
 

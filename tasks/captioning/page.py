@@ -46,8 +46,11 @@ def _try_it(task, model):
         "Upload a photo: people, dogs, bikes, beaches and snow are what Flickr8k is full of.")
     if input is None:
         return None
-    beam = st.slider("beam width (1 = greedy)", 1, 10, 3, key="cap_beam",
-                     help="How many partial captions are kept at every step; the best complete one wins.")
+    from tasks.captioning import BEAM
+
+    beam = st.slider("beam width (1 = greedy)", 1, 10, BEAM, key="cap_beam",
+                     help="How many partial captions are kept at every step; the best complete one wins. "
+                          f"{BEAM} is the width the model card's test scores use (picked on the dev images).")
     query = {"image": input, "beam": beam}
     try:
         out = task.predict(model, query)
