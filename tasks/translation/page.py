@@ -185,6 +185,12 @@ def _inspect_extra(task, model, text) -> None:
     st.caption("Pick an output word: the bars are ||∂ log p(word) / ∂ h_t|| for every encoder step t. With "
                "attention the gradient jumps straight to the words it looked at; without attention it has to travel "
                "back through the encoder's final state, and fades for the first words.")
+    from core.weights import ensemble_of
+
+    if ensemble_of(model) is not None:
+        st.caption("Gradients are taken through the attention model alone (the ensemble's first member), so the "
+                   "output inspected here is that model's own greedy translation, which can differ from the "
+                   "ensemble's on the Try it tab.")
     _, _, out_tokens = task.output_grad_norms(model, text, 0)
     labels = _label(out_tokens)
     k = st.selectbox("Output word", list(range(len(labels))), format_func=lambda i: labels[i], key="tr_grad_word")
