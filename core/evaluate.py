@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from core.registry import changed_data_files, cli_data, cli_task
-    from core.weights import WeightsError, load_model
+    from core.weights import WeightsError, ensemble_problem, load_model
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot load weights: {exc}", file=sys.stderr)
         return 2
     card = model.card
+    if ensemble_problem(model):
+        print(f"warning: the card's ensemble cannot be put together, evaluating the served variant alone: "
+              f"{ensemble_problem(model)}", file=sys.stderr)
     got = cli_data(task, args.data_dir)
     if got is None:
         return 2

@@ -186,7 +186,10 @@ def load_model(task, folder: Path | None = None, device: str | torch.device = "c
     model.variant = variant or card.get("served_variant")  # which of the card's trained variants this is
     model = model.to(device).eval()
     if not variant and card.get("ensemble"):  # the served system decodes with several variants (core.ensemble)
-        attach_ensemble(model, build_ensemble(task, model, card, folder, device, fix))
+        try:
+            attach_ensemble(model, build_ensemble(task, model, card, folder, device, fix))
+        except WeightsError as exc:  # a broken member: the served variant still answers, and says it is alone
+            model.__dict__["_ensemble_problem"] = str(exc)
     return model
 
 
@@ -209,6 +212,7 @@ def build_ensemble(task, model: nn.Module, card: dict, folder: Path, device, fix
 def attach_ensemble(model: nn.Module, ensemble: nn.Module | None) -> None:
     """Hang ``ensemble`` on the served model without making it a submodule (it contains the model itself:
     registering it would loop state_dict and parameters()). None detaches."""
+    model.__dict__.pop("_ensemble_problem", None)
     if ensemble is None:
         model.__dict__.pop("_ensemble", None)
     else:
@@ -218,6 +222,12 @@ def attach_ensemble(model: nn.Module, ensemble: nn.Module | None) -> None:
 def ensemble_of(model: nn.Module) -> nn.Module | None:
     """The ensemble the served ``model`` decodes with, or None (a single model)."""
     return model.__dict__.get("_ensemble")
+
+
+def ensemble_problem(model: nn.Module) -> str | None:
+    """Why the card's ensemble could not be put together (a member's weights missing or broken), or None. The model
+    then answers alone: the app says so, core.evaluate reports it."""
+    return model.__dict__.get("_ensemble_problem")
 
 
 def training_command(argv: list[str] | None = None) -> str:

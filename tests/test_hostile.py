@@ -813,3 +813,35 @@ def test_no_host_paths_on_model_cards(name):
     task = TASKS[name] if (Path(TASKS[name].weights_path()) / CARD_FILE).is_file() else task_copy(name)
     found = _paths_in(render(task, {"tab": "Model card"}))
     assert not found, found
+
+
+@pytest.mark.parametrize("fault", ["member_missing", "member_corrupted", "member_unknown"])
+def test_broken_ensemble_member_leaves_the_served_variant_answering(fault, tmp_path):
+    """Translation is served as an ensemble (core.ensemble). A missing or broken member file must not take the page
+    down: the served variant answers alone, and the page says so with the fix."""
+    import json
+
+    from core.weights import ensemble_of, ensemble_problem, read_card, variant_file
+
+    name = "translation"
+    if name not in TASKS or not read_card(TASKS[name].weights_path()).get("ensemble"):
+        pytest.skip("the committed translator is not an ensemble")
+    folder = tmp_path / name
+    shutil.copytree(TASKS[name].weights_path(), folder)
+    card = json.loads((folder / CARD_FILE).read_text())
+    member = card["ensemble"]["members"][1]
+    if fault == "member_missing":
+        (folder / variant_file(member)).unlink()
+    elif fault == "member_corrupted":
+        (folder / variant_file(member)).write_bytes(b"\x00" * 100)
+    else:
+        _edit_card(folder, lambda c: c["ensemble"].update(members=[c["served_variant"], "nosuch"]))
+    task = task_copy(name, folder)
+    model = load_model(task, folder)
+    assert ensemble_of(model) is None and ensemble_problem(model)
+    assert task.predict(model, {"text": "How are you doing?"})["ensemble"] is None
+    at = render(task)
+    assert not at.exception, [e.value for e in at.exception]
+    warned = " ".join(w.value for w in at.warning)
+    assert "one of its members cannot be used" in warned and CRASH not in warned
+    assert any(str(m.value).startswith("### ") for m in at.markdown), "the served variant still translates"

@@ -204,7 +204,7 @@ def test_ensemble_command_picks_weights_on_validation_and_serves_them(tmp_path, 
     import tasks.translation as T
     from core.ensemble import main as ens_main
     from core.train import main as train_main
-    from core.weights import WeightsError, ensemble_of, load_model
+    from core.weights import ensemble_of, ensemble_problem, load_model
 
     monkeypatch.setattr(T, "DECODE_MAX", 6)  # barely trained models rarely end a sentence: keep decoding short
     out = tmp_path / "w"
@@ -242,11 +242,15 @@ def test_ensemble_command_picks_weights_on_validation_and_serves_them(tmp_path, 
     assert "ensemble" not in back and back["metrics"] == single["metrics"]
     assert ensemble_of(load_model(TASK, out)) is None
 
-    # a card naming a member whose weights are not there: a clear weights error, not a traceback
+    # a card naming a member whose weights are not there: the served variant answers alone and says why
     card["ensemble"]["members"] = ["attention", "nosuch"]
     (out / "card.json").write_text(json.dumps(card))
-    with pytest.raises(WeightsError, match="nosuch"):
-        load_model(TASK, out)
+    alone_now = load_model(TASK, out)
+    assert ensemble_of(alone_now) is None and "nosuch" in ensemble_problem(alone_now)
+    assert TASK.predict(alone_now, {"text": "I see the cat.", "beam": 2, "max_len": 5})["ensemble"] is None
+    card["ensemble"]["members"] = ["plain", "attention"]  # members that do not start with the served variant
+    (out / "card.json").write_text(json.dumps(card))
+    assert "do not fit" in ensemble_problem(load_model(TASK, out))
     capsys.readouterr()
 
 

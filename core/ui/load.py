@@ -20,7 +20,7 @@ import streamlit as st
 import torch
 
 from core.ui.widgets import md_escape
-from core.weights import CARD_FILE, WEIGHTS_FILE, WeightsError, WeightsMissing, load_model, read_card, variant_file
+from core.weights import CARD_FILE, WEIGHTS_FILE, WeightsError, WeightsMissing, ensemble_problem, load_model, read_card, variant_file
 
 log = logging.getLogger("rnnlab.ui")
 
@@ -220,7 +220,16 @@ def get_model(task, variant: str | None = None, *, quiet: bool = False) -> torch
     trains them; a corrupted or mismatched file is an error naming the file and the fix."""
     folder = Path(task.weights_path())
     try:
-        return _load(task.name, variant, str(folder), _stamp(folder, variant), task)
+        model = _load(task.name, variant, str(folder), _stamp(folder, variant), task)
+        problem = ensemble_problem(model)
+        if problem and not quiet:
+            msg, _, fix = problem.partition(" Fix it with: ")
+            st.warning(f"**{md_escape(task.title)} is served as an ensemble, but one of its members cannot be used:** "
+                       f"{md_escape(msg)}\n\nThe answers below come from the "
+                       f"*{md_escape(str(model.variant))}* variant alone (its scores are in the Model card's "
+                       "comparison, not its headline). Fix it with:", icon=":material/warning:")
+            st.code(fix or task.train_command(), language="bash")
+        return model
     except WeightsError as exc:
         if not quiet:
             show_weights_error(task, exc)
