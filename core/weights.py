@@ -224,6 +224,13 @@ def ensemble_of(model: nn.Module) -> nn.Module | None:
     return model.__dict__.get("_ensemble")
 
 
+def ensemble_info(model: nn.Module) -> dict:
+    """Who answers for the served ``model``'s ensemble: {"members": card's variant names, "weights": mixing weights}."""
+    card = getattr(model, "card", None)
+    ens = card.get("ensemble", {}) if isinstance(card, dict) else {}
+    return {"members": list(ens.get("members", [])), "weights": list(getattr(ensemble_of(model), "weights", []))}
+
+
 def ensemble_problem(model: nn.Module) -> str | None:
     """Why the card's ensemble could not be put together (a member's weights missing or broken), or None. The model
     then answers alone: the app says so, core.evaluate reports it."""

@@ -266,3 +266,74 @@ def test_meta_caps_vocabulary():
     assert meta["embed_words"] == 12  # <pad>, <unk> + 10 with a word vector
     assert len(meta["words"]) == len(meta["lexicon"]) == 2 + 49  # every training word is in the lexicon
     assert len(build_meta(sents, max_words=10, lexicon=False)["words"]) == 12
+
+
+# ---- the served ensemble (core.ensemble) -------------------------------------------------------------------------
+def test_ensemble_is_one_mixed_crf(splits):
+    from tasks.ner.model import NEREnsemble
+
+    torch.manual_seed(0)
+    a = TASK.build_model(TASK.config, splits.meta).eval()
+    b = TASK.build_model({**TASK.config, **TASK.recipe.variants["gru"]}, splits.meta).eval()
+    with torch.no_grad():  # untrained CRFs are all zeros: give them different transitions to mix
+        a.crf.trans.normal_()
+        b.crf.trans.normal_()
+    text = "Alice Okafor works in Lisbon."
+    alone = TASK.ensemble([a, b], [1.0, 0.0])
+    assert TASK.predict(alone, text)["tags"] == TASK.predict(a, text)["tags"]
+    ens = TASK.ensemble([a, b], [3.0, 1.0])
+    assert ens.weights == [0.75, 0.25]
+    assert torch.allclose(ens.crf.trans, 0.75 * a.crf.trans + 0.25 * b.crf.trans)
+    b_ = collate([splits.test.encoded(a.vocab).rows[0]], lead=splits.test.lead)
+    emit = ens(b_["x"], b_["lengths"])
+    assert torch.allclose(emit, 0.75 * a(b_["x"], b_["lengths"]) + 0.25 * b(b_["x"], b_["lengths"]), atol=1e-6)
+    probs = ens.probabilities(emit, b_["lengths"])[0]
+    assert torch.allclose(probs.sum(-1), torch.ones(probs.shape[0]), atol=1e-4)  # a proper CRF's marginals
+    other = TASK.build_model({**TASK.config, "crf": False}, splits.meta)
+    with pytest.raises(ValueError, match="CRF"):
+        TASK.ensemble([a, other], [0.5, 0.5])
+
+
+def test_ensemble_command_serves_the_two_bidirectional_taggers(tmp_path, capsys):
+    import json
+
+    from core.ensemble import main as ens_main
+    from core.train import main as train_main
+    from core.weights import ensemble_of, load_model
+
+    out = tmp_path / "w"
+    assert train_main(["ner", "--synthetic", "--out", str(out), "--epochs", "1", "--max-steps", "2",
+                       "--no-progress"]) == 0
+    assert ens_main(["ner", "--synthetic", "--weights", str(out), "--members", "bilstm,gru", "--grid", "0.5"]) == 0
+    card = json.loads((out / "card.json").read_text())
+    assert card["ensemble"]["members"] == ["bilstm", "gru"] and card["metrics"] == card["ensemble"]["test"]
+    model = load_model(TASK, out)
+    assert ensemble_of(model) is not None
+    assert TASK.evaluate(model, TASK.synthetic_data(0).test) == card["metrics"]  # what core.evaluate recomputes
+    both = TASK.predict(model, {"text": "Alice Okafor works in Lisbon."})
+    alone = TASK.predict(model, {"text": "Alice Okafor works in Lisbon.", "single": True})
+    assert both["ensemble"] == {"members": ["bilstm", "gru"], "weights": [0.5, 0.5]} and alone["ensemble"] is None
+    assert len(both["tags"]) == len(alone["tags"]) == 6
+    capsys.readouterr()
+
+
+def test_page_shows_the_ensemble_and_the_bilstm_alone():
+    import os
+
+    from streamlit.testing.v1 import AppTest
+    from test_contract import PAGE_SCRIPT
+
+    from core.weights import read_card
+
+    folder = TASK.weights_path()
+    if not (folder / "card.json").exists() or not read_card(folder).get("ensemble"):
+        pytest.skip("the committed tagger is not an ensemble")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    paths = [repo, os.path.join(repo, "tests", "plugins", "rnnlab-fixture")]
+    at = AppTest.from_string(PAGE_SCRIPT.format(paths=paths, name="ner"), default_timeout=120).run()
+    assert not at.exception, [e.message for e in at.exception]
+    captions = " ".join(str(c.value) for c in at.caption)
+    assert "Tagged by an **ensemble**: bilstm ×" in captions and "alone (the views take its two halves" in captions
+    next(t for t in at.toggle if t.key == "ner_single").set_value(True).run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert "Tagged by the BiLSTM alone" in " ".join(str(c.value) for c in at.caption)

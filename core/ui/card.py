@@ -202,9 +202,10 @@ def _ensemble_section(card: dict, ens: dict, metric: str) -> None:
     st.markdown("#### Served as an ensemble")
     mix = ", ".join(f"{md_escape(str(m))} × {w:.2f}" for m, w in zip(members, weights)
                     if isinstance(w, (int, float)))
-    st.markdown(f"The app decodes with {len(members)} trained variants at once: at every step their word "
-                f"probabilities are mixed ({mix}, log-linear) and renormalised. The weights were picked on the "
-                f"**validation** {md_escape(metric)}; the test split was scored once, for the weights picked.")
+    st.markdown(f"The app answers with {len(members)} trained variants at once, their scores mixed with fixed "
+                f"weights ({mix}; the Try it tab says how this task mixes them and can switch the ensemble off). "
+                f"The weights were picked on the **validation** {md_escape(metric)}; the test split was scored "
+                "once, for the weights picked.")
     rows = []
     for r in ens.get("sweep") or []:
         w = r.get("weights") or []
@@ -342,8 +343,11 @@ def render_model_card(task, card: dict | None, model=None) -> None:
         st.code(_shown_command(tr["command"]), language="bash", wrap_lines=True)
     stages = [s for s in tr.get("stages", []) if isinstance(s, dict) and s.get("command")]
     if stages:
-        st.caption(f"It continued from weights trained earlier (--init-from); the earlier stage"
-                   f"{'s' if len(stages) > 1 else ''}, oldest first, on the device shown:")
+        rescored = " --epochs 0 " in f" {tr.get('command', '')} "
+        what = ("It re-scored weights trained earlier without training them (--init-from with --epochs 0: the "
+                "task's current evaluation code)" if rescored else
+                "It continued from weights trained earlier (--init-from)")
+        st.caption(f"{what}; the earlier stage{'s' if len(stages) > 1 else ''}, oldest first, on the device shown:")
         st.code("\n".join(f"# {s.get('device', '?')}, {_minutes(s.get('wall_seconds'))}\n"
                           f"{_shown_command(s['command'])}" for s in stages), language="bash", wrap_lines=True)
     st.caption("Retrain from scratch")

@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 
 from core.task import BadInput, Demo, Recipe, Splits, Task
+from core.weights import ensemble_info, ensemble_of
 from tasks.ner.data import (
     Corpus,
     Encoder,
@@ -26,7 +27,7 @@ from tasks.ner.data import (
     synthetic_sentences,
     tokenize,
 )
-from tasks.ner.model import NERConfig, NERTagger
+from tasks.ner.model import NERConfig, NEREnsemble, NERTagger
 
 MAX_CHARS = 5000  # longer text is cut here (and the answer says so): a page of text, tagged well within 100 ms
 MAX_TOKENS = 200  # the same bound in words; WikiANN sentences are ~8 words, the longest 439
@@ -91,6 +92,17 @@ class NERTask(Task):
         model.vocab = Encoder(meta)  # plain attribute: how predict() turns words into ids
         return model
 
+    def ensemble(self, models, weights):
+        """The served tagger with other trained variants, tagging as one mixed CRF (tasks.ner.model.NEREnsemble);
+        ``python -m core.ensemble ner --members bilstm,gru`` picks the weights on validation F1."""
+        return NEREnsemble(list(models), list(weights))
+
+    @staticmethod
+    def decoder(model, single: bool = False):
+        """What tags: the card's ensemble when the served model has one (unless ``single``), else the model."""
+        ens = None if single else ensemble_of(model)
+        return ens if ens is not None else model
+
     # ---- data --------------------------------------------------------------------------------------------------
     def _splits(self, train, dev, test, files, dataset, val_subset: int | None) -> Splits:
         meta = build_meta(train)
@@ -135,6 +147,7 @@ class NERTask(Task):
         """Predicted tag strings for every sentence of a split, in order."""
         data = data.encoded(model.vocab)
         device = next(model.parameters()).device
+        model = self.decoder(model)
         preds: list[list[str] | None] = [None] * len(data)
         for idx in bucket_batches([len(r) for r in data.rows], batch_size, shuffle=False):
             b = collate([data.rows[i] for i in idx], lead=data.lead)
@@ -202,7 +215,10 @@ class NERTask(Task):
         return text, toks, x, lengths, note
 
     def predict(self, model: nn.Module, input) -> dict:
+        """Tags by the card's ensemble when there is one; {"text": ..., "single": True} asks the served variant."""
         text, word = _sentence(input)
+        served = model
+        model = self.decoder(model, single=bool(input.get("single")) if isinstance(input, dict) else False)
         with torch.inference_mode():
             text, toks, x, lengths, note = self._run(model, text)
             logits = model(x, lengths)  # (1, T, C)
@@ -219,7 +235,8 @@ class NERTask(Task):
         unknown = [t for (t, _, _), row in zip(toks, x[0]) if int(row[0]) == 1 or int(row[0]) >= n_emb]
         return {"tokens": [t for t, _, _ in toks], "offsets": [(s, e) for _, s, e in toks], "tags": tags,
                 "confidences": conf, "spans": spans, "unknown_words": unknown, "note": note,
-                "probs": {lab: [float(p) for p in probs[:, k]] for k, lab in enumerate(model.labels)}}
+                "probs": {lab: [float(p) for p in probs[:, k]] for k, lab in enumerate(model.labels)},
+                "ensemble": ensemble_info(served) if model is not served else None}
 
     def direction_parts(self, model: nn.Module, input) -> dict:
         """For each word, how much the forward and the backward half of the recurrent layer added to each tag's

@@ -219,3 +219,44 @@ class NERTagger(ManyToMany):
         if self.crf is None:
             return [row[:n].tolist() for row, n in zip(logits.argmax(-1), lengths.tolist())]
         return self.crf.viterbi(logits, self.mask(lengths, logits.shape[1]))
+
+
+class NEREnsemble(nn.Module):
+    """Several trained taggers (same labels and vocabulary) tagging as one: the emission scores and the CRF's
+    transition scores are mixed with fixed weights, i.e. one CRF whose score is the weighted sum of the members'
+    scores (a product of experts), decoded and normalised like any CRF. ``python -m core.ensemble ner`` picks the
+    weights on validation. Serving only: members train alone."""
+
+    def __init__(self, members: list[NERTagger], weights: list[float]):
+        super().__init__()
+        if len(members) < 1 or len(members) != len(weights):
+            raise ValueError(f"an ensemble needs one weight per member ({len(members)} members, {len(weights)} weights)")
+        if any(w < 0 for w in weights) or sum(weights) <= 0:
+            raise ValueError(f"ensemble weights must be >= 0 and not all 0 (got {list(weights)})")
+        first = members[0]
+        if any(list(m.labels) != list(first.labels) for m in members):
+            raise ValueError("ensemble members must share their tag set")
+        if len({m.crf is None for m in members}) != 1:
+            raise ValueError("ensemble members must all have a CRF, or none")
+        self.members = nn.ModuleList(members)
+        total = float(sum(weights))
+        self.weights = [float(w) / total for w in weights]
+        self.labels, self.vocab, self.cfg = first.labels, first.vocab, first.cfg
+        self.crf = None
+        if first.crf is not None:
+            self.crf = CRF(list(first.labels))
+            with torch.no_grad():
+                for name in ("trans", "start", "end"):
+                    getattr(self.crf, name).copy_(sum(w * getattr(m.crf, name)
+                                                      for m, w in zip(members, self.weights)))
+
+    @property
+    def embed(self):  # the word+char encoder: predict() asks it which ids have a word vector
+        return self.members[0].embed
+
+    def forward(self, x, lengths):
+        return sum(w * m(x, lengths) for m, w in zip(self.members, self.weights))  # (B, T, C) mixed emissions
+
+    mask = staticmethod(NERTagger.mask)
+    probabilities = NERTagger.probabilities  # marginals of the mixed CRF
+    decode = NERTagger.decode  # Viterbi of the mixed CRF

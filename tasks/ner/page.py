@@ -173,6 +173,30 @@ def _forward_only(task, out: dict, text: str) -> None:
     st.dataframe(df, hide_index=True, width="stretch")
 
 
+def _ensemble_toggle(model) -> bool:
+    """The served tagger may be an ensemble (core.ensemble): let people see the BiLSTM alone too."""
+    from core.weights import ensemble_of
+
+    if ensemble_of(model) is None:
+        return False
+    return st.toggle("The BiLSTM alone (switch the ensemble off)", key="ner_single",
+                     help="The app tags with an ensemble of the two bidirectional taggers (BiLSTM and BiGRU, both "
+                          "CRF). Switch it off to see the BiLSTM's own tags.")
+
+
+def _who_tagged(out: dict, model) -> None:
+    from core.ui.widgets import md_escape
+
+    ens = out.get("ensemble")
+    if ens and ens.get("members"):
+        mix = " + ".join(f"{md_escape(m)} × {w:.2f}" for m, w in zip(ens["members"], ens["weights"]))
+        st.caption(f"Tagged by an **ensemble**: {mix} -- one CRF whose scores are the weighted sum of the two "
+                   "taggers' scores (weights chosen on validation F1; see the Model card). Confidences are that "
+                   "mixed CRF's marginals.")
+    elif getattr(model, "card", {}).get("ensemble"):
+        st.caption("Tagged by the BiLSTM alone (the ensemble is switched off above).")
+
+
 def _try_it(task, model):
     from core.ui.widgets import md_escape, show_error, text_input_with_demos
 
@@ -186,8 +210,9 @@ def _try_it(task, model):
     if not text or not text.strip():
         st.info("Type a sentence or pick a demo: the tagger marks people, organisations and places.")
         return None
+    single = _ensemble_toggle(model)
     try:
-        out = task.predict(model, text)
+        out = task.predict(model, {"text": text, "single": single})
     except Exception as exc:  # noqa: BLE001 -- BadInput is a friendly warning; anything else a generic error
         show_error(exc, "tagging the text")
         return None
@@ -202,6 +227,7 @@ def _try_it(task, model):
         unk = ", ".join(dict.fromkeys(out["unknown_words"]))
         st.caption(f"Not in the vocabulary (read by spelling only, through the character CNN): {md_escape(unk[:400])}")
 
+    _who_tagged(out, model)
     if out["spans"]:
         st.dataframe(spans_frame(out), hide_index=True, width="stretch")
     with st.expander("Every word's tag"):
@@ -220,6 +246,10 @@ def _try_it(task, model):
     with cols[1]:
         fwd_only = st.toggle("Forward only: show the tags a one-way model gives", key="ner_fwd_only",
                              help="The unidirectional LSTM trained beside the served BiLSTM with the same budget.")
+    if out.get("ensemble"):  # the views below take the BiLSTM apart: its own tags, not the ensemble's
+        out = task.predict(model, {"text": text, "single": True})
+        st.caption(f"Below: the served **{md_escape(str(model.variant))}** alone (the views take its two halves "
+                   "apart), so a tag may differ from the ensemble's above.")
     if fwd_only:
         _forward_only(task, out, shown)
     _bidirectional_view(task, model, text, out, word)
@@ -230,8 +260,13 @@ def _inspect_extra(task, model, current) -> None:
     from core.ui.inspector import run_inspection
     from core.ui.widgets import md_escape, show_tokens
 
+    from core.weights import ensemble_of
+
     word = current.get("word") or 0
     st.subheader("Which words this tag used", anchor=False)
+    if ensemble_of(model) is not None:
+        st.caption("Gradients are taken through the BiLSTM alone (the ensemble's first member): the tag inspected "
+                   "is its own, which can differ from the ensemble's on the Try it tab.")
     ins = run_inspection(task, model, current)
     sal = ins.saliency
     toks = sal.label.tolist()

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from core.shapes import EncoderDecoderEnsemble
 from core.task import BadInput, Demo, Recipe, Splits, Task
-from core.weights import ensemble_of
+from core.weights import ensemble_info, ensemble_of
 from tasks.translation import data as D
 from tasks.translation.model import BOS_ID, EOS_ID, PAD_ID, UNK_ID, build, default_config, greedy, ids_to_tokens
 
@@ -335,7 +335,7 @@ class TranslationTask(Task):
                 "step_tokens": step_tokens, "translation": D.detokenize(out_tokens), "candidates": candidates,
                 "attention": attn, "steps": steps, "n_source": len(tokens), "n_output": len(out_tokens),
                 "forced_step": forced_at, "note": note, "beam": beam, "max_len": max_len,
-                "ensemble": _ensemble_info(model) if dec is not model else None}
+                "ensemble": ensemble_info(model) if dec is not model else None}
 
     def _target_id(self, model, token: str) -> int:
         token = (token or "").strip()
@@ -390,13 +390,6 @@ class TranslationTask(Task):
         lp.backward()
         norms = enc.grad[0].norm(dim=-1).tolist()  # (S,)
         return [D.surface(t) for t in tokens], norms, [model.tgt_vocab[t] for t in target]
-
-
-def _ensemble_info(model) -> dict:
-    """Who decoded: the card's members and their weights (the served variant first)."""
-    ens = model.card.get("ensemble", {}) if isinstance(getattr(model, "card", None), dict) else {}
-    weights = list(getattr(ensemble_of(model), "weights", []))
-    return {"members": list(ens.get("members", [])), "weights": weights}
 
 
 def collate(src: list[list[int]], tgt: list[list[int]], index: list[int] | None = None) -> dict[str, torch.Tensor]:
