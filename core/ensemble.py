@@ -3,11 +3,15 @@ write both into the weights card (the served system becomes the ensemble; each v
 card's comparison).
 
     python -m core.ensemble <task> --data-dir DIR [--members served,other] [--grid 1,0.9,...,0.3]
+                                               [--add NAME=WEIGHTS_DIR]
 
 The first member is the card's served variant; its weight w runs over --grid and the others share 1 - w equally.
 w = 1 is the served model alone, so the ensemble is kept only when it beats that on the validation metric the
 training used (the recipe's); otherwise the card is left as a single model. Needs the task's ``ensemble`` hook
-(core.task.Task.ensemble) and the other members' weights kept beside the served ones (Recipe.keep_variants).
+(core.task.Task.ensemble) and the other members' weights kept beside the served ones (Recipe.keep_variants), or
+``--add NAME=DIR``: the served model of another weights folder (trained on the same data and vocabulary, e.g. with
+another profile) joins as variant NAME; if the ensemble is kept, its weights file, comparison row (with the command
+that trained it) and history are copied into this card.
 Exit status 0 when the card was written (or left alone because the ensemble did not pay), 2 on errors.
 """
 
@@ -63,13 +67,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--members", help="comma-separated variants, the served one first (default: served + all kept)")
     ap.add_argument("--grid", default=",".join(str(x) for x in DEFAULT_GRID),
                     help="the served variant's weights to try (default: %(default)s)")
+    ap.add_argument("--add", action="append", default=[], metavar="NAME=DIR",
+                    help="another weights folder's served model joins as variant NAME (repeatable)")
     ap.add_argument("--threads", type=int, help="torch.set_num_threads (CPU)")
     ap.add_argument("--synthetic", action="store_true", help="use the task's tiny synthetic data (smoke test)")
     argv = sys.argv[1:] if argv is None else list(argv)
     args = ap.parse_args(argv)
 
     from core.registry import changed_data_files, cli_data, cli_task
-    from core.weights import CARD_FILE, WeightsError, _json_default, attach_ensemble, load_model
+    from core.weights import CARD_FILE, WeightsError, _json_default, attach_ensemble, load_model, save_variant
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -91,7 +97,23 @@ def main(argv: list[str] | None = None) -> int:
         card = primary.card
         served = card.get("served_variant")
         kept = [n for n, row in (card.get("comparison") or {}).items() if n != served and "weights_file" in row]
-        members = args.members.split(",") if args.members else [served] + kept
+        added = {}
+        for spec in args.add:
+            name, _, where = spec.partition("=")
+            if not name or not where or name in (card.get("comparison") or {}) or name in added:
+                print(f"--add takes NAME=DIR with a new variant name (got {spec!r}; this card has "
+                      f"{', '.join(card.get('comparison') or {})})", file=sys.stderr)
+                return 2
+            other = load_model(task, where)
+            differ = sorted(k for k, v in (card.get("meta") or {}).items() if isinstance(v, (list, tuple))
+                            and list(v) != list((other.card.get("meta") or {}).get(k, [])))
+            if differ:
+                print(f"--add {name}: {where} was trained with other {', '.join(differ)} than this card",
+                      file=sys.stderr)
+                return 2
+            attach_ensemble(other, None)
+            added[name] = other
+        members = args.members.split(",") if args.members else [served] + kept + list(added)
         if members[0] != served:
             print(f"the first member must be the served variant {served!r} (got {members[0]!r})", file=sys.stderr)
             return 2
@@ -99,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"an ensemble needs two or more different variants (got {members}; kept: {kept})",
                   file=sys.stderr)
             return 2
-        models = [primary] + [load_model(task, folder, variant=n) for n in members[1:]]
+        models = [primary] + [added[n] if n in added else load_model(task, folder, variant=n) for n in members[1:]]
         task.ensemble(models, [1.0] * len(models))  # fails early, before any decoding, if the task cannot
     except WeightsError as exc:
         print(f"cannot load weights: {exc}", file=sys.stderr)
@@ -135,6 +157,17 @@ def main(argv: list[str] | None = None) -> int:
     attach_ensemble(primary, task.ensemble(models, best_w).eval())
     with torch.no_grad():
         test = task.evaluate(primary, splits.test)
+    for name, other in added.items():  # joins this card as a kept variant, with the story of its training
+        if name not in members:
+            continue
+        oc = other.card
+        row = dict((oc.get("comparison") or {}).get(oc.get("served_variant"), {}))
+        row.pop("weights_file", None), row.pop("weights_sha256", None)
+        row.update(save_variant(folder, name, other))
+        row["trained_by"] = {k: (oc.get("training") or {}).get(k) for k in ("command", "device", "profile", "seed",
+                                                                          "wall_seconds")}
+        card.setdefault("comparison", {})[name] = row
+        card.setdefault("history", {})[name] = (oc.get("history") or {}).get(oc.get("served_variant"), [])
     best_val = next(r["val"] for r in rows if r["weights"] == [round(x, 6) for x in best_w])
     card["ensemble"] = {
         "members": members, "weights": [round(x, 6) for x in best_w], "metric": metric,

@@ -91,6 +91,14 @@ def save_weights(folder: Path, model: nn.Module, card: dict, extra: dict[str, nn
     return card
 
 
+def save_variant(folder: Path, name: str, model: nn.Module) -> dict:
+    """Write one more kept variant's weights beside a card's (variant-<name>.safetensors); returns the card fields
+    for its comparison row (weights_file, weights_sha256)."""
+    path = Path(folder) / variant_file(name)
+    _write_state(model, path)
+    return {"weights_file": variant_file(name), "weights_sha256": sha256_file(path)}
+
+
 def _json_default(o):
     if isinstance(o, Path):
         return str(o)

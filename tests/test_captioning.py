@@ -164,3 +164,64 @@ def test_augment_only_in_training(model):
         assert not torch.equal(model.prep(x), model.prep(x))
     finally:
         model.eval()
+
+
+def test_ensemble_with_a_captioner_trained_elsewhere(tmp_path, capsys):
+    """core.ensemble --add: a captioner trained into another folder joins the served one; the card keeps its weights,
+    comparison row (with the command that trained it) and history; the app loads the pair and can ask the served
+    captioner alone."""
+    import json
+
+    from core.ensemble import main as ens_main
+    from core.train import main as train_main
+    from core.weights import ensemble_of, load_model
+
+    main_dir, other_dir = tmp_path / "main", tmp_path / "other"
+    assert train_main(["captioning", "--synthetic", "--out", str(main_dir), "--epochs", "1", "--max-steps", "1",
+                       "--no-progress"]) == 0
+    assert train_main(["captioning", "--synthetic", "--out", str(other_dir), "--epochs", "1", "--max-steps", "1",
+                       "--set", "hidden_size=64", "--no-progress"]) == 0
+    assert ens_main(["captioning", "--synthetic", "--weights", str(main_dir), "--add", "default=" + str(other_dir)]) == 2
+    elsewhere = tmp_path / "elsewhere"  # synthetic data of another seed: another vocabulary, refused
+    assert train_main(["captioning", "--synthetic", "--out", str(elsewhere), "--epochs", "1", "--max-steps", "1",
+                       "--seed", "1", "--no-progress"]) == 0
+    assert ens_main(["captioning", "--synthetic", "--weights", str(main_dir), "--add", "x=" + str(elsewhere)]) == 2
+    assert "other vocab" in capsys.readouterr().err
+    assert ens_main(["captioning", "--synthetic", "--weights", str(main_dir), "--add", "small=" + str(other_dir),
+                     "--grid", "0.5"]) == 0
+    card = json.loads((main_dir / "card.json").read_text())
+    assert card["ensemble"]["members"] == ["default", "small"] and card["ensemble"]["weights"] == [0.5, 0.5]
+    row = card["comparison"]["small"]
+    assert row["config"]["hidden_size"] == 64 and "hidden_size=64" in row["trained_by"]["command"]
+    assert (main_dir / row["weights_file"]).exists() and card["history"]["small"]
+    model = load_model(TASK, main_dir)
+    assert ensemble_of(model) is not None
+    assert TASK.evaluate(model, TASK.synthetic_data(0).test) == card["metrics"]  # what core.evaluate recomputes
+    both = TASK.predict(model, {"image": "scene:0", "beam": 2})
+    alone = TASK.predict(model, {"image": "scene:0", "beam": 2, "single": True})
+    assert both["ensemble"] == {"members": ["default", "small"], "weights": [0.5, 0.5]} and alone["ensemble"] is None
+    assert both["attention"] is not None and len(both["steps"]) == len(both["words"]) + 1
+    sal = TASK.saliency(model, {"image": "scene:0", "beam": 2})
+    assert sal["maps"].shape[1:] == (128, 128)
+    capsys.readouterr()
+
+
+def test_page_shows_the_ensemble_and_the_main_captioner_alone():
+    import os
+
+    from streamlit.testing.v1 import AppTest
+    from test_contract import PAGE_SCRIPT
+
+    from core.weights import read_card
+
+    folder = TASK.weights_path()
+    if not (folder / "card.json").exists() or not read_card(folder).get("ensemble"):
+        pytest.skip("the committed captioner is not an ensemble")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    paths = [repo, os.path.join(repo, "tests", "plugins", "rnnlab-fixture")]
+    at = AppTest.from_string(PAGE_SCRIPT.format(paths=paths, name="captioning"), default_timeout=120).run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert "Written by an **ensemble** (default ×" in " ".join(str(c.value) for c in at.caption)
+    next(t for t in at.toggle if t.key == "cap_single").set_value(True).run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert "Written by the main captioner alone" in " ".join(str(c.value) for c in at.caption)

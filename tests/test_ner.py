@@ -270,7 +270,6 @@ def test_meta_caps_vocabulary():
 
 # ---- the served ensemble (core.ensemble) -------------------------------------------------------------------------
 def test_ensemble_is_one_mixed_crf(splits):
-    from tasks.ner.model import NEREnsemble
 
     torch.manual_seed(0)
     a = TASK.build_model(TASK.config, splits.meta).eval()

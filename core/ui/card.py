@@ -224,6 +224,13 @@ def _ensemble_section(card: dict, ens: dict, metric: str) -> None:
         right.caption(f"Test split: the ensemble beside {md_escape(str(served))} alone")
         right.dataframe(pd.DataFrame([{"metric": k, "ensemble": _fmt(metrics[k]), f"{served} alone": _fmt(alone[k])}
                                       for k in keys]), hide_index=True, width="stretch")
+    joined = [(m, ((card.get("comparison") or {}).get(m) or {}).get("trained_by") or {}) for m in members]
+    joined = [(m, t) for m, t in joined if isinstance(t, dict) and t.get("command")]
+    if joined:
+        st.caption("Members trained on their own and joined to this card (core.ensemble --add), with the command "
+                   "that trained each")
+        st.code("\n".join(f"# {m}: {t.get('device', '?')}, {_minutes(t.get('wall_seconds'))}\n"
+                          f"{_shown_command(t['command'])}" for m, t in joined), language="bash", wrap_lines=True)
     if ens.get("command"):
         st.caption("The command that chose the weights and scored the test split")
         st.code(_shown_command(ens["command"]), language="bash", wrap_lines=True)

@@ -16,10 +16,11 @@ import torch.nn.functional as F
 
 from core.images import check_array, decode_image
 from core.task import BadInput, Demo, Recipe, Splits, Task
+from core.weights import ensemble_info, ensemble_of
 
 from . import data as D
 from .drawing import SCENES, draw_scene
-from .model import BOS_ID, EOS_ID, PAD_ID, build, default_config, ids_to_words
+from .model import BOS_ID, EOS_ID, PAD_ID, CaptionerEnsemble, build, default_config, ids_to_words
 
 # Test-time beam width (the card's headline numbers and the page's default), picked on the dev images by the recipe's
 # metric, BLEU-4, with the GPU-trained weights: beam 1/3/4/5/6/7 -> dev BLEU-4 12.55/14.07/14.54/14.43/13.81/13.60
@@ -87,6 +88,11 @@ class CaptioningTask(Task):
             # runs out, so: strong dropout, augmentation, slow lr decay and patience on the dev BLEU-4.
             "gpu": {"epochs": 200, "batch_size": 64, "lr": 2e-3, "lr_decay": 0.98, "patience": 15,
                     "max_minutes": 11, "variants": {"default": GPU_CONFIG}},
+            # A second, small captioner for the served ensemble (core.ensemble --add): the CPU-sized default model
+            # (5 MB, so both files stay under 30 MB), trained ~40 epochs on 2 CPU threads (~1 min each) with a
+            # slow decay and patience for the noisy dev BLEU-4.
+            "small": {"epochs": 40, "batch_size": 32, "lr": 2e-3, "lr_decay": 0.95, "patience": 10,
+                      "max_minutes": 40},
         },
     )
     page = "tasks.captioning.page:render"
@@ -102,6 +108,21 @@ class CaptioningTask(Task):
         model.vocab = list(meta["vocab"])
         model.stoi = {w: i for i, w in enumerate(model.vocab)}
         return model
+
+    def ensemble(self, models, weights):
+        """The served captioner with other trained ones, writing one caption (tasks.captioning.model.
+        CaptionerEnsemble); ``python -m core.ensemble captioning`` picks the weights on the dev BLEU-4."""
+        if len({tuple(m.vocab) for m in models}) != 1:
+            raise ValueError("ensemble members must share their vocabulary")
+        ens = CaptionerEnsemble(list(models), list(weights))
+        ens.vocab, ens.stoi = models[0].vocab, models[0].stoi
+        return ens
+
+    @staticmethod
+    def decoder(model, single: bool = False):
+        """What writes: the card's ensemble when the served model has one (unless ``single``), else the model."""
+        ens = None if single else ensemble_of(model)
+        return ens if ens is not None else model
 
     # ---- data --------------------------------------------------------------------------------------------------
     def load_data(self, data_dir):
@@ -146,6 +167,7 @@ class CaptioningTask(Task):
     def caption_set(self, model, data: D.CapSet, beam: int) -> list[str]:
         """Captions for every image of a split, decoded EVAL_CHUNK images at a time."""
         dev = next(model.parameters()).device
+        model = self.decoder(model)
         out = []
         for s in range(0, len(data), EVAL_CHUNK):
             imgs = data.images[s:s + EVAL_CHUNK].to(dev)
@@ -226,9 +248,13 @@ class CaptioningTask(Task):
         return out
 
     def predict(self, model, input):
+        """A caption by the card's ensemble when there is one; {"image": ..., "single": True} asks the served
+        captioner alone."""
         img = self.image_from_input(input)
         beam = self._beam_of(input)
         x = self._tensor(img["pixels"])
+        served = model
+        model = self.decoder(model, single=bool(input.get("single")) if isinstance(input, dict) else False)
         with torch.inference_mode():
             ids = self._caption_ids(model, x, beam)
             # Teacher-force the chosen caption: the distribution at each step given the words before it.
@@ -245,7 +271,8 @@ class CaptioningTask(Task):
         att = attn[0].float().reshape(-1, side, side).numpy() if attn is not None else None  # (T, 8, 8)
         return {"caption": " ".join(words), "words": words, "steps": steps, "attention": att, "beam": beam,
                 "pixels": img["pixels"], "original": img["original"], "notes": img["notes"],
-                "source": img["source"], "label": img.get("label")}
+                "source": img["source"], "label": img.get("label"),
+                "ensemble": ensemble_info(served) if model is not served else None}
 
     def inspect_loss(self, model, input):
         """Cross-entropy of the model's own caption (teacher-forced). Steps: the word the LSTM reads at each step
@@ -262,7 +289,7 @@ class CaptioningTask(Task):
 
     def saliency(self, model, input) -> dict:
         """Per word of the caption: |d log p(word) / d pixels| (max over colours), a (T, 128, 128) array."""
-        pred = self.predict(model, input)
+        pred = self.predict(model, {**(input if isinstance(input, dict) else {"image": input}), "single": True})
         ids = [model.stoi.get(w, 3) for w in pred["words"]] + [EOS_ID]
         x_u8 = self._tensor(pred["pixels"])
         with torch.inference_mode(False), torch.enable_grad():

@@ -225,3 +225,67 @@ def ids_to_words(ids, vocab: list[str]) -> list[str]:
         if i != BOS_ID:
             out.append(vocab[i])
     return out
+
+
+class CaptionerEnsemble(nn.Module):
+    """Several trained captioners (same vocabulary) writing one caption: at every word their log-probabilities
+    are mixed with fixed weights and renormalised, inside the same batched beam search (Captioner.beam_search
+    runs on it unchanged). Each member reads the picture with its own encoder; the attention shown is the first
+    attending member's. ``python -m core.ensemble captioning`` picks the weights. Serving only."""
+
+    def __init__(self, members: list[Captioner], weights: list[float]):
+        super().__init__()
+        if len(members) < 1 or len(members) != len(weights):
+            raise ValueError(f"an ensemble needs one weight per member ({len(members)} members, {len(weights)} weights)")
+        if any(w < 0 for w in weights) or sum(weights) <= 0:
+            raise ValueError(f"ensemble weights must be >= 0 and not all 0 (got {list(weights)})")
+        if len({m.vocab_size for m in members}) != 1:
+            raise ValueError("ensemble members must share one vocabulary")
+        self.members = nn.ModuleList(members)
+        total = float(sum(weights))
+        self.weights = [float(w) / total for w in weights]
+        self.vocab_size, self.use_attention = members[0].vocab_size, any(m.use_attention for m in members)
+        self._dims = [m.encoder.out_dim for m in members]  # feature widths: encode() concatenates, decode() splits
+
+    def prep(self, images):
+        return self.members[0].prep(images)  # the same fixed normalisation for every member (no augmentation here)
+
+    def encode(self, x):
+        feats, gs, flat = [], [], []
+        for m in self.members:
+            f, g, state = m.encode(x)  # (B, S, F_i), (B, F_i), LSTM (h, c) or GRU h
+            feats.append(f)
+            gs.append(g)
+            flat.extend(state if isinstance(state, tuple) else (state,))
+        return torch.cat(feats, -1), torch.cat(gs, -1), tuple(flat)  # (B, S, sum F), (B, sum F), flat states
+
+    def _states(self, flat):
+        out, k = [], 0
+        for m in self.members:
+            if m.decoder.cell == "lstm":
+                out.append((flat[k], flat[k + 1]))
+                k += 2
+            else:
+                out.append(flat[k])
+                k += 1
+        return out
+
+    def decode(self, tokens, state, feats, g):
+        """tokens (N, T) -> mixed log-probs (N, T, V) (a valid 'logits'), attention (N, T, S) or None, new state."""
+        fs, gs = feats.split(self._dims, -1), g.split(self._dims, -1)
+        mixed, new, attn = 0.0, [], None
+        for m, w, s, f, gg in zip(self.members, self.weights, self._states(state), fs, gs):
+            logits, a, s = m.decode(tokens, s, f, gg)
+            mixed = mixed + w * F.log_softmax(logits.float(), dim=-1)
+            new.extend(s if isinstance(s, tuple) else (s,))
+            if attn is None and a is not None:
+                attn = a
+        return F.log_softmax(mixed, dim=-1), attn, tuple(new)
+
+    def forward(self, images: torch.Tensor, tokens: torch.Tensor):
+        """images uint8 (B, 3, H, W), tokens (B, T) -> mixed log-probs (B, T, V), attention (B, T, 64) or None."""
+        feats, g, state = self.encode(self.prep(images))
+        logp, attn, _ = self.decode(tokens, state, feats, g)
+        return logp, attn
+
+    beam_search = Captioner.beam_search  # written against prep/encode/decode only

@@ -51,7 +51,8 @@ def _try_it(task, model):
     beam = st.slider("beam width (1 = greedy)", 1, 10, BEAM, key="cap_beam",
                      help="How many partial captions are kept at every step; the best complete one wins. "
                           f"{BEAM} is the width the model card's test scores use (picked on the dev images).")
-    query = {"image": input, "beam": beam}
+    single = _ensemble_toggle(model)
+    query = {"image": input, "beam": beam, "single": single}
     try:
         out = task.predict(model, query)
     except Exception as exc:  # noqa: BLE001 -- BadInput shows as a warning, anything else as a friendly error
@@ -67,10 +68,33 @@ def _try_it(task, model):
         st.caption(f"beam search, width {out['beam']}")
         if out.get("label"):
             st.caption(f"(the drawing is meant to be: {html.escape(out['label'])})")
+        _who_wrote(out, model)
     _steps_table(out)
     if out["attention"] is not None:
         _attention_grid(out)
     return query
+
+
+def _ensemble_toggle(model) -> bool:
+    """The served captioner may be an ensemble (core.ensemble): let people see the main captioner alone too."""
+    from core.weights import ensemble_of
+
+    if ensemble_of(model) is None:
+        return False
+    return st.toggle("The main captioner alone (switch the ensemble off)", key="cap_single",
+                     help="The app captions with an ensemble of two captioners trained separately. Switch it off to "
+                          "see what the main (bigger) one writes by itself.")
+
+
+def _who_wrote(out: dict, model) -> None:
+    ens = out.get("ensemble")
+    if ens and ens.get("members"):
+        mix = " + ".join(f"{html.escape(m)} × {w:.2f}" for m, w in zip(ens["members"], ens["weights"]))
+        st.caption(f"Written by an **ensemble** ({mix}): at every word the captioners' probabilities are mixed "
+                   "with these weights (chosen on the dev images; see the Model card). The attention maps are the "
+                   "main captioner's.")
+    elif getattr(model, "card", {}).get("ensemble"):
+        st.caption("Written by the main captioner alone (the ensemble is switched off).")
 
 
 def _steps_table(out) -> None:
@@ -104,6 +128,11 @@ def _inspect_extra(task, model, input):
     st.caption("The gradient of each word's log-probability with respect to every input pixel (largest over the "
                "three colours), for the caption the model wrote. Compare with the attention maps on Try it: "
                "attention is where the model chose to look; saliency is what would change its mind.")
+    from core.weights import ensemble_of
+
+    if ensemble_of(model) is not None:
+        st.caption("Gradients are taken through the main captioner alone (the ensemble's first member), for the "
+                   "caption it writes by itself.")
     try:
         sal = task.saliency(model, input)
     except Exception as exc:  # noqa: BLE001

@@ -259,7 +259,6 @@ def _try_it(task, model):
 def _inspect_extra(task, model, current) -> None:
     from core.ui.inspector import run_inspection
     from core.ui.widgets import md_escape, show_tokens
-
     from core.weights import ensemble_of
 
     word = current.get("word") or 0
