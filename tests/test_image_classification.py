@@ -137,3 +137,38 @@ def test_one_training_step(models):
         loss.backward()
         assert torch.isfinite(loss)
         assert "accuracy" in TASK.evaluate(m.eval(), splits.test)
+
+
+def test_ensemble_with_a_cnn_trained_elsewhere(tmp_path, capsys):
+    """core.ensemble --add for the classifier: the mean of the members' probabilities serves; each named model on
+    the page still answers alone (predict's "single")."""
+    import json
+
+    from core.ensemble import main as ens_main
+    from core.train import main as train_main
+    from core.weights import ensemble_of, load_model
+    from tasks.image_classification.model import ClassifierEnsemble
+
+    main_dir, other_dir = tmp_path / "main", tmp_path / "other"
+    assert train_main(["image_classification", "--synthetic", "--out", str(main_dir), "--epochs", "1",
+                       "--max-steps", "1", "--no-progress"]) == 0
+    assert train_main(["image_classification", "--synthetic", "--out", str(other_dir), "--epochs", "1",
+                       "--max-steps", "1", "--variants", "onestep", "--set", "widths=[8,16,32]", "--no-progress"]) == 0
+    assert ens_main(["image_classification", "--synthetic", "--weights", str(main_dir), "--add",
+                     "cnn2=" + str(other_dir), "--members", "onestep,cnn2", "--grid", "0.7"]) == 0
+    card = json.loads((main_dir / "card.json").read_text())
+    assert card["ensemble"]["members"] == ["onestep", "cnn2"]
+    assert card["ensemble"]["weights"] == pytest.approx([0.7, 0.3])
+    model = load_model(TASK, main_dir)
+    ens = ensemble_of(model)
+    assert isinstance(ens, ClassifierEnsemble)
+    x = torch.rand(4, 3, 32, 32)
+    with torch.no_grad():
+        want = 0.7 * torch.softmax(model(x), -1) + 0.3 * torch.softmax(ens.members[1](x), -1)
+        assert torch.allclose(ens(x).exp(), want, atol=1e-5)
+    assert TASK.evaluate(model, TASK.synthetic_data(0).test) == card["metrics"]  # what core.evaluate recomputes
+    both = TASK.predict(model, {"image": "drawing:cat:3"})
+    alone = TASK.predict(model, {"image": "drawing:cat:3", "single": True})
+    assert both["ensemble"]["members"] == ["onestep", "cnn2"] and alone["ensemble"] is None
+    assert abs(sum(both["probs"].values()) - 1) < 1e-5
+    capsys.readouterr()

@@ -17,10 +17,11 @@ import torch.nn.functional as F
 
 from core.images import check_array, decode_image
 from core.task import BadInput, Demo, Recipe, Splits, Task
+from core.weights import ensemble_info, ensemble_of
 
 from .data import LABELS, SIZE, ImageSet, augment, find_tar, read_tar, split_val, synthetic_images
 from .drawing import draw_animal
-from .model import build, default_config
+from .model import ClassifierEnsemble, build, default_config
 
 VAL_SEED = 0  # which 10% of train becomes validation
 DEMO_SEEDS = {"cat": (3, 8, 21), "dog": (4, 9, 30)}
@@ -45,7 +46,12 @@ class ImageClassificationTask(Task):
         profiles={"gpu": {"epochs": 160, "batch_size": 128, "lr": 2e-3, "weight_decay": 0.05, "lr_decay": 0.975,
                           "patience": 40, "max_minutes": 6.0,
                           "variants": {"onestep": {"widths": [64, 128, 256], "blocks": 2, "dropout": 0.3},
-                                       "rowreader": {"hidden": 256, "layers": 2}}}},
+                                       "rowreader": {"hidden": 256, "layers": 2}}},
+                  # A second, narrower CNN for the served ensemble (core.ensemble --add), trained on 2 CPU threads
+                  # (--variants onestep): one BasicBlock per stage at 48/96/192 channels, a 30-minute budget.
+                  "member": {"epochs": 80, "batch_size": 128, "lr": 2e-3, "weight_decay": 0.05, "lr_decay": 0.95,
+                             "patience": 15, "max_minutes": 30.0,
+                             "variants": {"onestep": {"widths": [48, 96, 192], "blocks": 1, "dropout": 0.3}}}},
         anchors={"ResNet-18 class on full CIFAR-10, GPU, ~200 epochs": "~95% over 10 classes (He et al. 2016 "
                  "report 91-93% for CIFAR ResNets); cat-vs-dog is CIFAR-10's most confused pair",
                  "pixel-row LSTM/GRU (sequential CIFAR-style)": "far below CNNs: a row reader has no "
@@ -60,6 +66,17 @@ class ImageClassificationTask(Task):
     # ---- model -------------------------------------------------------------------------------------------------
     def build_model(self, config, meta):
         return build(config, meta)
+
+    def ensemble(self, models, weights):
+        """The served classifier with other trained ones: the weighted mean of their probabilities
+        (tasks.image_classification.model.ClassifierEnsemble); core.ensemble picks the weights on validation."""
+        return ClassifierEnsemble(list(models), list(weights))
+
+    @staticmethod
+    def decoder(model, single: bool = False):
+        """What answers: the card's ensemble when the served model has one (unless ``single``), else the model."""
+        ens = None if single else ensemble_of(model)
+        return ens if ens is not None else model
 
     # ---- data --------------------------------------------------------------------------------------------------
     def load_data(self, data_dir):
@@ -94,6 +111,7 @@ class ImageClassificationTask(Task):
     @torch.no_grad()
     def evaluate(self, model, data):
         dev = next(model.parameters()).device
+        model = self.decoder(model)
         correct, nll, n = 0, 0.0, 0
         per = torch.zeros(len(LABELS))
         tot = torch.zeros(len(LABELS))
@@ -146,15 +164,19 @@ class ImageClassificationTask(Task):
         raise BadInput(f"expected image bytes or a demo name, got {type(input).__name__}")
 
     def predict(self, model, input):
+        """The card's ensemble answers when there is one; {"image": ..., "single": True} asks the served model."""
         img = self.image_from_input(input)
         x = _float(torch.from_numpy(img["pixels"]).permute(2, 0, 1)[None])  # (1, 3, 32, 32)
+        served = model
+        model = self.decoder(model, single=bool(input.get("single")) if isinstance(input, dict) else False)
         with torch.inference_mode():
             probs = F.softmax(model(x)[0].float(), dim=-1)  # (C,)
         i = int(probs.argmax())
         return {"label": LABELS[i], "confidence": float(probs[i]),
                 "probs": {lab: float(p) for lab, p in zip(LABELS, probs)}, "classes": list(LABELS),
                 "pixels": img["pixels"], "original": img["original"], "notes": img["notes"],
-                "source": img["source"], "truth": img.get("truth")}
+                "source": img["source"], "truth": img.get("truth"),
+                "ensemble": ensemble_info(served) if model is not served else None}
 
     def _tensor(self, input) -> torch.Tensor:
         img = self.image_from_input(input)

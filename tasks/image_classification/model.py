@@ -105,3 +105,24 @@ def build(config: dict, meta: dict) -> nn.Module:
         raise ValueError(f"unknown arch {cfg.arch!r}; use 'onestep' or 'rowreader'")
     model.arch = cfg.arch
     return model
+
+
+class ClassifierEnsemble(nn.Module):
+    """Several trained classifiers answering as one: the weighted mean of their class probabilities (returned as
+    log-probabilities, so anything that takes logits -- softmax, cross-entropy, argmax -- works unchanged).
+    ``python -m core.ensemble image_classification`` picks the weights on validation. Serving only."""
+
+    def __init__(self, members: list[nn.Module], weights: list[float]):
+        super().__init__()
+        if len(members) < 1 or len(members) != len(weights):
+            raise ValueError(f"an ensemble needs one weight per member ({len(members)} members, {len(weights)} weights)")
+        if any(w < 0 for w in weights) or sum(weights) <= 0:
+            raise ValueError(f"ensemble weights must be >= 0 and not all 0 (got {list(weights)})")
+        self.members = nn.ModuleList(members)
+        total = float(sum(weights))
+        self.weights = [float(w) / total for w in weights]
+        self.arch = "ensemble"
+
+    def forward(self, x):
+        probs = sum(w * torch.softmax(m(x).float(), dim=-1) for m, w in zip(self.members, self.weights))  # (B, C)
+        return probs.clamp_min(1e-12).log()

@@ -55,8 +55,11 @@ def _try_it(task, model):
     if input is None:
         return None
     models = _models(task, model)
-    try:
-        outs = {v: task.predict(m, input) for v, m in models.items() if m is not None}
+    try:  # each model alone, as its name says; the card's ensemble (if any) answers in a row of its own
+        outs = {v: task.predict(m, {"image": input, "single": True}) for v, m in models.items() if m is not None}
+        ens = task.predict(model, {"image": input})
+        if ens.get("ensemble"):
+            outs["ensemble"] = ens
     except Exception as exc:  # noqa: BLE001 -- BadInput shows as a warning, anything else as a friendly error
         show_error(exc, "reading the image")
         return None
@@ -68,7 +71,7 @@ def _try_it(task, model):
     left.image(orig, caption=f"your image ({orig.shape[1]}x{orig.shape[0]})", width=192)
     mid.image(_big(main["pixels"]), caption="what the models see (32x32)", width=192)
     with right:
-        for v, name in MODELS:
+        for v, name in MODELS + [("ensemble", _ensemble_name(outs.get("ensemble")))]:
             if v in outs:
                 o = outs[v]
                 st.markdown(f"**{html.escape(name)}**: {html.escape(o['label'])} ({o['confidence']:.0%})")
@@ -78,6 +81,12 @@ def _try_it(task, model):
     if "rowreader" not in outs:
         st.info(f"No row-reader weights: train with `{task.train_command()}` to compare both models.")
     return input
+
+
+def _ensemble_name(out) -> str:
+    ens = (out or {}).get("ensemble") or {}
+    mix = " + ".join(f"{m} × {w:.2f}" for m, w in zip(ens.get("members", []), ens.get("weights", [])))
+    return f"Served ensemble ({mix}; mean of probabilities, weights chosen on validation)"
 
 
 def _card_comparison(model) -> None:
@@ -108,7 +117,7 @@ def _inspect_extra(task, model, input):
                "three colours): bright pixels are those whose small change would move the answer most.")
     try:
         sal = task.saliency(model, input)
-        pred = task.predict(model, input)
+        pred = task.predict(model, {"image": input, "single": True})  # the model whose gradients are shown
     except Exception as exc:  # noqa: BLE001
         show_error(exc, "computing the saliency map")
         return
