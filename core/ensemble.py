@@ -56,7 +56,13 @@ def sweep(task, models: list, grid, data, metric: str, higher: bool, log=print) 
 def command_line(argv: list[str]) -> str:
     from core.task import display_path
 
-    return "python -m core.ensemble " + shlex.join(display_path(a) if os.path.isabs(a) else a for a in argv)
+    def shown(a: str) -> str:
+        name, eq, value = a.partition("=")
+        if eq and name and not os.path.isabs(a) and os.path.isabs(value):  # --add NAME=/abs/dir
+            return f"{name}={display_path(value)}"
+        return display_path(a) if os.path.isabs(a) else a
+
+    return "python -m core.ensemble " + shlex.join(shown(a) for a in argv)
 
 
 def main(argv: list[str] | None = None) -> int:

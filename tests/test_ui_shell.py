@@ -472,3 +472,20 @@ def test_recorded_commands_hide_the_host_layout():
     assert "/tmp/" not in short and short.endswith("/w") and not short.split()[-1].startswith("/")
     inside = str(Path(__file__).resolve().parent.parent / "weights" / "ner")
     assert _shown_command(f"python -m core.train ner --out {inside}").endswith("--out weights/ner")
+
+
+def test_card_commands_hide_far_paths_in_every_form():
+    """Recorded commands as the Model card shows them: absolute, already-shortened (.../a/b/c) and NAME=PATH
+    arguments (core.ensemble --add) keep only the folder's name."""
+    from core.ui.card import _shown_command
+
+    assert _shown_command("python -m core.train x --out /tmp/runs/cap_small") == \
+        "python -m core.train x --out .../cap_small"
+    assert _shown_command("python -m core.train x --out .../tmp/runs/cap_small") == \
+        "python -m core.train x --out .../cap_small"
+    assert _shown_command("python -m core.ensemble x --add small=/tmp/runs/cap_small") == \
+        "python -m core.ensemble x --add small=.../cap_small"
+    assert _shown_command("python -m core.ensemble x --add small=.../tmp/runs/cap_small --grid 0.5") == \
+        "python -m core.ensemble x --add small=.../cap_small --grid 0.5"
+    assert _shown_command("python -m core.train x --data-dir ../shared/data/x") == \
+        "python -m core.train x --data-dir ../shared/data/x"

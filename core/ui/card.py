@@ -185,6 +185,12 @@ def _shown_command(command: str) -> str:
         return str(command)
 
     def shown(arg: str) -> str:
+        name, eq, value = arg.partition("=")
+        far = os.path.isabs(value) or value.startswith("..." + os.sep)
+        if eq and name and not os.path.isabs(arg) and far:  # NAME=/abs/path (core.ensemble --add)
+            return f"{name}={shown(value)}"
+        if arg.startswith("..." + os.sep):  # already shortened by display_path: keep only its name
+            return os.path.join("...", os.path.basename(arg.rstrip("/")))
         if not os.path.isabs(arg):
             return arg
         rel = display_path(arg)
