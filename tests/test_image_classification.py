@@ -195,3 +195,5 @@ def test_page_names_each_model_and_the_ensemble():
         demo.click().run()
     text = " ".join(str(m.value) for m in at.markdown)
     assert "CNN + one RNN step (served)" in text and "Served ensemble (onestep ×" in text
+    table = at.dataframe[0].value
+    assert "Served ensemble (onestep + cnn2)" in list(table["model"])
