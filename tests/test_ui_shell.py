@@ -479,11 +479,11 @@ def test_card_commands_hide_far_paths_in_every_form():
     arguments (core.ensemble --add) keep only the folder's name."""
     from core.ui.card import _shown_command
 
-    assert _shown_command("python -m core.train x --out /tmp/runs/cap_small") == \
-        "python -m core.train x --out .../cap_small"
+    far = "/srv/host-a/someone/scratch/runs/cap_small"  # two or more levels away from wherever the repository lies
+    assert _shown_command(f"python -m core.train x --out {far}") == "python -m core.train x --out .../cap_small"
     assert _shown_command("python -m core.train x --out .../tmp/runs/cap_small") == \
         "python -m core.train x --out .../cap_small"
-    assert _shown_command("python -m core.ensemble x --add small=/tmp/runs/cap_small") == \
+    assert _shown_command(f"python -m core.ensemble x --add small={far}") == \
         "python -m core.ensemble x --add small=.../cap_small"
     assert _shown_command("python -m core.ensemble x --add small=.../tmp/runs/cap_small --grid 0.5") == \
         "python -m core.ensemble x --add small=.../cap_small --grid 0.5"
