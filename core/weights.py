@@ -232,6 +232,13 @@ def ensemble_of(model: nn.Module) -> nn.Module | None:
     return model.__dict__.get("_ensemble")
 
 
+def answering(model: nn.Module, single: bool = False) -> nn.Module:
+    """What answers for the served ``model``: the card's ensemble when it has one (unless ``single``: the served
+    variant alone, as the pages' "switch the ensemble off" toggles and the inspection views want), else the model."""
+    ens = None if single else ensemble_of(model)
+    return ens if ens is not None else model
+
+
 def ensemble_info(model: nn.Module) -> dict:
     """Who answers for the served ``model``'s ensemble: {"members": card's variant names, "weights": mixing weights}."""
     card = getattr(model, "card", None)

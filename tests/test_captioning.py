@@ -207,21 +207,10 @@ def test_ensemble_with_a_captioner_trained_elsewhere(tmp_path, capsys):
 
 
 def test_page_shows_the_ensemble_and_the_main_captioner_alone():
-    import os
+    from test_contract import ensemble_page
 
-    from streamlit.testing.v1 import AppTest
-    from test_contract import PAGE_SCRIPT
-
-    from core.weights import read_card
-
-    folder = TASK.weights_path()
-    if not (folder / "card.json").exists() or not read_card(folder).get("ensemble"):
-        pytest.skip("the committed captioner is not an ensemble")
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    paths = [repo, os.path.join(repo, "tests", "plugins", "rnnlab-fixture")]
-    at = AppTest.from_string(PAGE_SCRIPT.format(paths=paths, name="captioning"), default_timeout=120).run()
-    assert not at.exception, [e.message for e in at.exception]
-    assert "Written by an **ensemble** (default ×" in " ".join(str(c.value) for c in at.caption)
+    at = ensemble_page("captioning")
+    assert "Written by an **ensemble**: default ×" in " ".join(str(c.value) for c in at.caption)
     next(t for t in at.toggle if t.key == "cap_single").set_value(True).run()
     assert not at.exception, [e.message for e in at.exception]
     assert "Written by the main captioner alone" in " ".join(str(c.value) for c in at.caption)

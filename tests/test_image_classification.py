@@ -175,21 +175,9 @@ def test_ensemble_with_a_cnn_trained_elsewhere(tmp_path, capsys):
 
 
 def test_page_names_each_model_and_the_ensemble():
-    import os
+    from test_contract import ensemble_page
 
-    from streamlit.testing.v1 import AppTest
-    from test_contract import PAGE_SCRIPT
-
-    from core.weights import read_card
-
-    folder = TASK.weights_path()
-    if not (folder / "card.json").exists() or not read_card(folder).get("ensemble"):
-        pytest.skip("the committed classifier is not an ensemble")
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    paths = [repo, os.path.join(repo, "tests", "plugins", "rnnlab-fixture")]
-    at = AppTest.from_string(PAGE_SCRIPT.format(paths=paths, name="image_classification"), default_timeout=120)
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
+    at = ensemble_page("image_classification")
     demo = next((b for b in at.button if "drawn cat" in str(b.label)), None)
     if demo is not None:
         demo.click().run()

@@ -317,20 +317,9 @@ def test_ensemble_command_serves_the_two_bidirectional_taggers(tmp_path, capsys)
 
 
 def test_page_shows_the_ensemble_and_the_bilstm_alone():
-    import os
+    from test_contract import ensemble_page
 
-    from streamlit.testing.v1 import AppTest
-    from test_contract import PAGE_SCRIPT
-
-    from core.weights import read_card
-
-    folder = TASK.weights_path()
-    if not (folder / "card.json").exists() or not read_card(folder).get("ensemble"):
-        pytest.skip("the committed tagger is not an ensemble")
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    paths = [repo, os.path.join(repo, "tests", "plugins", "rnnlab-fixture")]
-    at = AppTest.from_string(PAGE_SCRIPT.format(paths=paths, name="ner"), default_timeout=120).run()
-    assert not at.exception, [e.message for e in at.exception]
+    at = ensemble_page("ner")
     captions = " ".join(str(c.value) for c in at.caption)
     assert "Tagged by an **ensemble**: bilstm ×" in captions and "alone (the views take its two halves" in captions
     next(t for t in at.toggle if t.key == "ner_single").set_value(True).run()

@@ -267,20 +267,9 @@ def test_the_served_translator_says_how_are_you_doing():
 
 
 def test_page_shows_the_ensemble_and_the_attention_model_alone():
-    import os
+    from test_contract import ensemble_page
 
-    from streamlit.testing.v1 import AppTest
-    from test_contract import PAGE_SCRIPT
-
-    from core.weights import read_card
-
-    folder = TASK.weights_path()
-    if not (folder / "card.json").exists() or not read_card(folder).get("ensemble"):
-        pytest.skip("the committed translator is not an ensemble")
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    paths = [repo, os.path.join(repo, "tests", "plugins", "rnnlab-fixture")]
-    at = AppTest.from_string(PAGE_SCRIPT.format(paths=paths, name="translation"), default_timeout=120).run()
-    assert not at.exception, [e.message for e in at.exception]
+    at = ensemble_page("translation")
     captions = " ".join(str(c.value) for c in at.caption)
     assert "Written by an **ensemble**: attention ×" in captions
     headline = [str(m.value) for m in at.markdown if str(m.value).startswith("### ")]

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from core.images import check_array, decode_image
 from core.task import BadInput, Demo, Recipe, Splits, Task
-from core.weights import ensemble_info, ensemble_of
+from core.weights import answering, ensemble_info
 
 from . import data as D
 from .drawing import SCENES, draw_scene
@@ -118,11 +118,6 @@ class CaptioningTask(Task):
         ens.vocab, ens.stoi = models[0].vocab, models[0].stoi
         return ens
 
-    @staticmethod
-    def decoder(model, single: bool = False):
-        """What writes: the card's ensemble when the served model has one (unless ``single``), else the model."""
-        ens = None if single else ensemble_of(model)
-        return ens if ens is not None else model
 
     # ---- data --------------------------------------------------------------------------------------------------
     def load_data(self, data_dir):
@@ -167,7 +162,7 @@ class CaptioningTask(Task):
     def caption_set(self, model, data: D.CapSet, beam: int) -> list[str]:
         """Captions for every image of a split, decoded EVAL_CHUNK images at a time."""
         dev = next(model.parameters()).device
-        model = self.decoder(model)
+        model = answering(model)
         out = []
         for s in range(0, len(data), EVAL_CHUNK):
             imgs = data.images[s:s + EVAL_CHUNK].to(dev)
@@ -254,7 +249,7 @@ class CaptioningTask(Task):
         beam = self._beam_of(input)
         x = self._tensor(img["pixels"])
         served = model
-        model = self.decoder(model, single=bool(input.get("single")) if isinstance(input, dict) else False)
+        model = answering(model, single=bool(input.get("single")) if isinstance(input, dict) else False)
         with torch.inference_mode():
             ids = self._caption_ids(model, x, beam)
             # Teacher-force the chosen caption: the distribution at each step given the words before it.

@@ -14,6 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from core.layers import Recurrent
+from core.shapes import ensemble_weights, flatten_states, unflatten_states
 
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
 SPECIALS = ["<pad>", "<bos>", "<eos>", "<unk>"]
@@ -235,15 +236,10 @@ class CaptionerEnsemble(nn.Module):
 
     def __init__(self, members: list[Captioner], weights: list[float]):
         super().__init__()
-        if len(members) < 1 or len(members) != len(weights):
-            raise ValueError(f"an ensemble needs one weight per member ({len(members)} members, {len(weights)} weights)")
-        if any(w < 0 for w in weights) or sum(weights) <= 0:
-            raise ValueError(f"ensemble weights must be >= 0 and not all 0 (got {list(weights)})")
+        self.weights = ensemble_weights(members, weights)
         if len({m.vocab_size for m in members}) != 1:
             raise ValueError("ensemble members must share one vocabulary")
         self.members = nn.ModuleList(members)
-        total = float(sum(weights))
-        self.weights = [float(w) / total for w in weights]
         self.vocab_size, self.use_attention = members[0].vocab_size, any(m.use_attention for m in members)
         self._dims = [m.encoder.out_dim for m in members]  # feature widths: encode() concatenates, decode() splits
 
@@ -251,36 +247,20 @@ class CaptionerEnsemble(nn.Module):
         return self.members[0].prep(images)  # the same fixed normalisation for every member (no augmentation here)
 
     def encode(self, x):
-        feats, gs, flat = [], [], []
-        for m in self.members:
-            f, g, state = m.encode(x)  # (B, S, F_i), (B, F_i), LSTM (h, c) or GRU h
-            feats.append(f)
-            gs.append(g)
-            flat.extend(state if isinstance(state, tuple) else (state,))
-        return torch.cat(feats, -1), torch.cat(gs, -1), tuple(flat)  # (B, S, sum F), (B, sum F), flat states
-
-    def _states(self, flat):
-        out, k = [], 0
-        for m in self.members:
-            if m.decoder.cell == "lstm":
-                out.append((flat[k], flat[k + 1]))
-                k += 2
-            else:
-                out.append(flat[k])
-                k += 1
-        return out
+        feats, gs, states = zip(*(m.encode(x) for m in self.members))  # (B, S, F_i), (B, F_i), state per member
+        return torch.cat(feats, -1), torch.cat(gs, -1), flatten_states(states)  # (B, S, sum F), (B, sum F)
 
     def decode(self, tokens, state, feats, g):
         """tokens (N, T) -> mixed log-probs (N, T, V) (a valid 'logits'), attention (N, T, S) or None, new state."""
         fs, gs = feats.split(self._dims, -1), g.split(self._dims, -1)
         mixed, new, attn = 0.0, [], None
-        for m, w, s, f, gg in zip(self.members, self.weights, self._states(state), fs, gs):
+        for m, w, s, f, gg in zip(self.members, self.weights, unflatten_states(state, self.members), fs, gs):
             logits, a, s = m.decode(tokens, s, f, gg)
             mixed = mixed + w * F.log_softmax(logits.float(), dim=-1)
-            new.extend(s if isinstance(s, tuple) else (s,))
+            new.append(s)
             if attn is None and a is not None:
                 attn = a
-        return F.log_softmax(mixed, dim=-1), attn, tuple(new)
+        return F.log_softmax(mixed, dim=-1), attn, flatten_states(new)
 
     def forward(self, images: torch.Tensor, tokens: torch.Tensor):
         """images uint8 (B, 3, H, W), tokens (B, T) -> mixed log-probs (B, T, V), attention (B, T, 64) or None."""

@@ -76,25 +76,19 @@ def _try_it(task, model):
 
 
 def _ensemble_toggle(model) -> bool:
-    """The served captioner may be an ensemble (core.ensemble): let people see the main captioner alone too."""
-    from core.weights import ensemble_of
+    from core.ui.widgets import ensemble_toggle
 
-    if ensemble_of(model) is None:
-        return False
-    return st.toggle("The main captioner alone (switch the ensemble off)", key="cap_single",
-                     help="The app captions with an ensemble of two captioners trained separately. Switch it off to "
-                          "see what the main (bigger) one writes by itself.")
+    return ensemble_toggle(model, "cap_single", "the main captioner",
+                           "The app captions with an ensemble of two captioners trained separately. Switch it off to "
+                           "see what the main (bigger) one writes by itself.")
 
 
 def _who_wrote(out: dict, model) -> None:
-    ens = out.get("ensemble")
-    if ens and ens.get("members"):
-        mix = " + ".join(f"{html.escape(m)} × {w:.2f}" for m, w in zip(ens["members"], ens["weights"]))
-        st.caption(f"Written by an **ensemble** ({mix}): at every word the captioners' probabilities are mixed "
-                   "with these weights (chosen on the dev images; see the Model card). The attention maps are the "
-                   "main captioner's.")
-    elif getattr(model, "card", {}).get("ensemble"):
-        st.caption("Written by the main captioner alone (the ensemble is switched off).")
+    from core.ui.widgets import ensemble_caption
+
+    ensemble_caption(out, model, "Written", "the main captioner",
+                     "at every word the captioners' probabilities are mixed with these weights (chosen on the dev "
+                     "images; see the Model card). The attention maps are the main captioner's.")
 
 
 def _steps_table(out) -> None:

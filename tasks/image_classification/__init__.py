@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from core.images import check_array, decode_image
 from core.task import BadInput, Demo, Recipe, Splits, Task
-from core.weights import ensemble_info, ensemble_of
+from core.weights import answering, ensemble_info
 
 from .data import LABELS, SIZE, ImageSet, augment, find_tar, read_tar, split_val, synthetic_images
 from .drawing import draw_animal
@@ -72,11 +72,6 @@ class ImageClassificationTask(Task):
         (tasks.image_classification.model.ClassifierEnsemble); core.ensemble picks the weights on validation."""
         return ClassifierEnsemble(list(models), list(weights))
 
-    @staticmethod
-    def decoder(model, single: bool = False):
-        """What answers: the card's ensemble when the served model has one (unless ``single``), else the model."""
-        ens = None if single else ensemble_of(model)
-        return ens if ens is not None else model
 
     # ---- data --------------------------------------------------------------------------------------------------
     def load_data(self, data_dir):
@@ -111,7 +106,7 @@ class ImageClassificationTask(Task):
     @torch.no_grad()
     def evaluate(self, model, data):
         dev = next(model.parameters()).device
-        model = self.decoder(model)
+        model = answering(model)
         correct, nll, n = 0, 0.0, 0
         per = torch.zeros(len(LABELS))
         tot = torch.zeros(len(LABELS))
@@ -168,7 +163,7 @@ class ImageClassificationTask(Task):
         img = self.image_from_input(input)
         x = _float(torch.from_numpy(img["pixels"]).permute(2, 0, 1)[None])  # (1, 3, 32, 32)
         served = model
-        model = self.decoder(model, single=bool(input.get("single")) if isinstance(input, dict) else False)
+        model = answering(model, single=bool(input.get("single")) if isinstance(input, dict) else False)
         with torch.inference_mode():
             probs = F.softmax(model(x)[0].float(), dim=-1)  # (C,)
         i = int(probs.argmax())

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 
-from core.shapes import ManyToOne, OneToOne
+from core.shapes import ManyToOne, OneToOne, ensemble_weights
 
 # Per-channel mean/std of the CIFAR-10 training images (the usual published constants): inputs are [0, 1] RGB.
 MEAN = (0.4914, 0.4822, 0.4465)
@@ -114,13 +114,8 @@ class ClassifierEnsemble(nn.Module):
 
     def __init__(self, members: list[nn.Module], weights: list[float]):
         super().__init__()
-        if len(members) < 1 or len(members) != len(weights):
-            raise ValueError(f"an ensemble needs one weight per member ({len(members)} members, {len(weights)} weights)")
-        if any(w < 0 for w in weights) or sum(weights) <= 0:
-            raise ValueError(f"ensemble weights must be >= 0 and not all 0 (got {list(weights)})")
+        self.weights = ensemble_weights(members, weights)
         self.members = nn.ModuleList(members)
-        total = float(sum(weights))
-        self.weights = [float(w) / total for w in weights]
         self.arch = "ensemble"
 
     def forward(self, x):

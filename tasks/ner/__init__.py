@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 
 from core.task import BadInput, Demo, Recipe, Splits, Task
-from core.weights import ensemble_info, ensemble_of
+from core.weights import answering, ensemble_info
 from tasks.ner.data import (
     Corpus,
     Encoder,
@@ -97,11 +97,6 @@ class NERTask(Task):
         ``python -m core.ensemble ner --members bilstm,gru`` picks the weights on validation F1."""
         return NEREnsemble(list(models), list(weights))
 
-    @staticmethod
-    def decoder(model, single: bool = False):
-        """What tags: the card's ensemble when the served model has one (unless ``single``), else the model."""
-        ens = None if single else ensemble_of(model)
-        return ens if ens is not None else model
 
     # ---- data --------------------------------------------------------------------------------------------------
     def _splits(self, train, dev, test, files, dataset, val_subset: int | None) -> Splits:
@@ -147,7 +142,7 @@ class NERTask(Task):
         """Predicted tag strings for every sentence of a split, in order."""
         data = data.encoded(model.vocab)
         device = next(model.parameters()).device
-        model = self.decoder(model)
+        model = answering(model)
         preds: list[list[str] | None] = [None] * len(data)
         for idx in bucket_batches([len(r) for r in data.rows], batch_size, shuffle=False):
             b = collate([data.rows[i] for i in idx], lead=data.lead)
@@ -218,7 +213,7 @@ class NERTask(Task):
         """Tags by the card's ensemble when there is one; {"text": ..., "single": True} asks the served variant."""
         text, word = _sentence(input)
         served = model
-        model = self.decoder(model, single=bool(input.get("single")) if isinstance(input, dict) else False)
+        model = answering(model, single=bool(input.get("single")) if isinstance(input, dict) else False)
         with torch.inference_mode():
             text, toks, x, lengths, note = self._run(model, text)
             logits = model(x, lengths)  # (1, T, C)

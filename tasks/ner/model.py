@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from core.shapes import ManyToMany
+from core.shapes import ManyToMany, ensemble_weights
 
 
 @dataclass
@@ -229,18 +229,13 @@ class NEREnsemble(nn.Module):
 
     def __init__(self, members: list[NERTagger], weights: list[float]):
         super().__init__()
-        if len(members) < 1 or len(members) != len(weights):
-            raise ValueError(f"an ensemble needs one weight per member ({len(members)} members, {len(weights)} weights)")
-        if any(w < 0 for w in weights) or sum(weights) <= 0:
-            raise ValueError(f"ensemble weights must be >= 0 and not all 0 (got {list(weights)})")
+        self.weights = ensemble_weights(members, weights)
         first = members[0]
         if any(list(m.labels) != list(first.labels) for m in members):
             raise ValueError("ensemble members must share their tag set")
         if len({m.crf is None for m in members}) != 1:
             raise ValueError("ensemble members must all have a CRF, or none")
         self.members = nn.ModuleList(members)
-        total = float(sum(weights))
-        self.weights = [float(w) / total for w in weights]
         self.labels, self.vocab, self.cfg = first.labels, first.vocab, first.cfg
         self.crf = None
         if first.crf is not None:

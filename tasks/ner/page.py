@@ -174,27 +174,19 @@ def _forward_only(task, out: dict, text: str) -> None:
 
 
 def _ensemble_toggle(model) -> bool:
-    """The served tagger may be an ensemble (core.ensemble): let people see the BiLSTM alone too."""
-    from core.weights import ensemble_of
+    from core.ui.widgets import ensemble_toggle
 
-    if ensemble_of(model) is None:
-        return False
-    return st.toggle("The BiLSTM alone (switch the ensemble off)", key="ner_single",
-                     help="The app tags with an ensemble of the two bidirectional taggers (BiLSTM and BiGRU, both "
-                          "CRF). Switch it off to see the BiLSTM's own tags.")
+    return ensemble_toggle(model, "ner_single", "the BiLSTM",
+                           "The app tags with an ensemble of the two bidirectional taggers (BiLSTM and BiGRU, both "
+                           "CRF). Switch it off to see the BiLSTM's own tags.")
 
 
 def _who_tagged(out: dict, model) -> None:
-    from core.ui.widgets import md_escape
+    from core.ui.widgets import ensemble_caption
 
-    ens = out.get("ensemble")
-    if ens and ens.get("members"):
-        mix = " + ".join(f"{md_escape(m)} × {w:.2f}" for m, w in zip(ens["members"], ens["weights"]))
-        st.caption(f"Tagged by an **ensemble**: {mix} -- one CRF whose scores are the weighted sum of the two "
-                   "taggers' scores (weights chosen on validation F1; see the Model card). Confidences are that "
-                   "mixed CRF's marginals.")
-    elif getattr(model, "card", {}).get("ensemble"):
-        st.caption("Tagged by the BiLSTM alone (the ensemble is switched off above).")
+    ensemble_caption(out, model, "Tagged", "the BiLSTM",
+                     "one CRF whose scores are the weighted sum of the two taggers' scores (weights chosen on "
+                     "validation F1; see the Model card). Confidences are that mixed CRF's marginals.")
 
 
 def _try_it(task, model):

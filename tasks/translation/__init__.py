@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from core.shapes import EncoderDecoderEnsemble
 from core.task import BadInput, Demo, Recipe, Splits, Task
-from core.weights import ensemble_info, ensemble_of
+from core.weights import answering, ensemble_info
 from tasks.translation import data as D
 from tasks.translation.model import BOS_ID, EOS_ID, PAD_ID, UNK_ID, build, default_config, greedy, ids_to_tokens
 
@@ -142,11 +142,6 @@ class TranslationTask(Task):
                                                                     first.src_stoi, first.tgt_stoi)
         return ens
 
-    @staticmethod
-    def decoder(model, single: bool = False):
-        """What decodes: the card's ensemble when the served model has one (unless ``single``), else the model."""
-        ens = None if single else ensemble_of(model)
-        return ens if ens is not None else model
 
     # ---- data --------------------------------------------------------------------------------------------------
     def _splits(self, pairs: list[tuple[str, str]], files: list[Path], dataset: str, max_words: int,
@@ -217,7 +212,7 @@ class TranslationTask(Task):
     def translate_batch(self, model, data: Pairs, idx: list[int]) -> list[str]:
         """Greedy translations of data[idx], batched (by the ensemble when the served model has one)."""
         device = next(model.parameters()).device
-        model = self.decoder(model)
+        model = answering(model)
         out: dict[int, str] = {}
         sub = Pairs([data.en[i] for i in idx], [data.fr[i] for i in idx], [data.src[i] for i in idx],
                     [data.tgt[i] for i in idx], [data.src_tokens[i] for i in idx])
@@ -259,7 +254,7 @@ class TranslationTask(Task):
     def _beam_text(self, model, data: Pairs, i: int) -> str:
         device = next(model.parameters()).device
         src = torch.tensor([data.src[i]], dtype=torch.long, device=device)  # (1, S)
-        cands = self.decoder(model).beam_search(src, None, beam=BEAM, max_len=DECODE_MAX, topk=1)
+        cands = answering(model).beam_search(src, None, beam=BEAM, max_len=DECODE_MAX, topk=1)
         c = cands[0]
         unk = [j == UNK_ID for j in data.src[i]]
         return D.detokenize(ids_to_tokens(c.tokens, model.tgt_vocab, data.src_tokens[i], unk, c.attention))
@@ -306,7 +301,7 @@ class TranslationTask(Task):
         force = opts.get("force")
         device = next(model.parameters()).device
         unk = [i == UNK_ID for i in ids]
-        dec = self.decoder(model, single=bool(opts.get("single")))
+        dec = answering(model, single=bool(opts.get("single")))
         with torch.inference_mode():
             src = torch.tensor([ids], dtype=torch.long, device=device)  # (1, S)
             prefix, forced_at = None, None

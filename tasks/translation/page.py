@@ -69,29 +69,21 @@ def _try_it(task, model):
 
 
 def _ensemble_toggle(model) -> bool:
-    """The served translator may be an ensemble (core.ensemble): let people hear the attention model alone too."""
-    from core.weights import ensemble_of
+    from core.ui.widgets import ensemble_toggle
 
-    if ensemble_of(model) is None:
-        return False
-    return st.toggle("The attention model alone (switch the ensemble off)", key="tr_single",
-                     help="The app translates with an ensemble of the attention and the plain encoder-decoder. "
-                          "Switch it off to see what the attention model says by itself.")
+    return ensemble_toggle(model, "tr_single", "the attention model",
+                           "The app translates with an ensemble of the attention and the plain encoder-decoder. "
+                           "Switch it off to see what the attention model says by itself.")
 
 
 def _who_decoded(out: dict, model) -> None:
-    from core.ui.widgets import md_escape
+    from core.ui.widgets import ensemble_caption
 
-    ens = out.get("ensemble")
-    if ens and ens.get("members"):
-        mix = " + ".join(f"{md_escape(m)} × {w:.2f}" for m, w in zip(ens["members"], ens["weights"]))
-        st.caption(f"Written by an **ensemble**: {mix} -- at every step the two models' word probabilities are "
-                   "mixed with these weights (chosen on validation BLEU; see the Model card). Alone, the attention "
-                   "model often translates word by word (\"How are you doing?\" -> *Comment fais-tu ?*) while the "
-                   "plain one recalls whole phrases it has seen (*Comment vas-tu ?*); mixed, they score higher on "
-                   "validation than either alone.")
-    elif out.get("ensemble") is None and getattr(model, "card", {}).get("ensemble"):
-        st.caption("Written by the attention model alone (the ensemble is switched off above).")
+    ensemble_caption(out, model, "Written", "the attention model",
+                     "at every step the two models' word probabilities are mixed with these weights (chosen on "
+                     "validation BLEU; see the Model card). Alone, the attention model often translates word by word "
+                     "(\"How are you doing?\" -> *Comment fais-tu ?*) while the plain one recalls whole phrases it "
+                     "has seen (*Comment vas-tu ?*); mixed, they score higher on validation than either alone.")
 
 
 def _attention(out: dict, model) -> None:
