@@ -280,10 +280,11 @@ def render_model_card(task, card: dict | None, model=None) -> None:
                      "validation" + (" (for the ensemble: by python -m core.ensemble, weights chosen on "
                                      "validation)" if ens else ""))
     c[1].metric("parameters", f"{card.get('num_params', 0):,}", help="of the served variant")
-    served_label = str(card.get("served_variant") or "default")
-    if ens:
-        served_label = " + ".join(str(m) for m in ens.get("members", [])) or served_label
-    c[2].metric("served " + ("ensemble" if ens else "variant"), served_label)
+    served_label, served_help = str(card.get("served_variant") or "default"), None
+    if ens:  # a count fits the tile; the names go in its help and in the ensemble section below
+        names = [str(m) for m in ens.get("members", [])]
+        served_label, served_help = f"{len(names)} variants", " + ".join(names)
+    c[2].metric("served " + ("ensemble" if ens else "variant"), served_label, help=served_help)
     tr_all = card.get("training") or {}
     stage_secs = [s.get("wall_seconds") for s in [*tr_all.get("stages", []), tr_all] if isinstance(s, dict)]
     secs = sum(stage_secs) if all(isinstance(v, (int, float)) for v in stage_secs) else None
@@ -309,7 +310,9 @@ def render_model_card(task, card: dict | None, model=None) -> None:
 
     comp = _comparison_table(card)
     if not comp.empty:
-        st.markdown("#### Variants compared (same data, same budget)")
+        joined = [n for n, row in (card.get("comparison") or {}).items() if isinstance(row, dict) and row.get("trained_by")]
+        st.markdown("#### Variants compared (same data, same budget)" if not joined else
+                    f"#### Variants compared (same data; {', '.join(joined)} trained on its own budget, see below)")
         st.dataframe(comp, hide_index=True, width="stretch")
     if ens:
         _ensemble_section(card, ens, metric)
