@@ -111,8 +111,7 @@ def _try_it(task, model):
     with left:
         st.image(_gif_bytes(frames), caption="the clip (animated)", width=256)
     with right:
-        t = st.slider("frame", 0, T - 1, value=min(st.session_state.get("video_frame", 0), T - 1),
-                      key="video_frame")
+        t = _frame_picker(T)
         c1, c2 = st.columns([1, 1])
         c1.image(_upscale(frames[t]), caption=f"frame {t}", width=192)
         with c2:
@@ -142,6 +141,20 @@ def _try_it(task, model):
     if missing:
         st.info(f"No weights for {', '.join(missing)}: retrain with `{task.train_command()}` to compare all three.")
     return {**input, "frame": int(t)}
+
+
+def _frame_picker(T: int) -> int:
+    """The frame to look at: a slider over the clip's T frames; a one-frame clip has nothing to slide over (a slider
+    needs min < max), so it gets a note instead."""
+    if T <= 1:
+        st.caption("This clip has **one frame**: there is no frame before or after it, so the GRUs have no context "
+                   "to use and can only read that frame, like the frame-only model. Upload a GIF with more frames "
+                   "to see what reading in time adds.")
+        return 0
+    # The clip may be shorter than the last one: keep the chosen frame inside it before the slider is drawn.
+    if int(st.session_state.get("video_frame", 0)) > T - 1:
+        st.session_state["video_frame"] = T - 1
+    return int(st.slider("frame", 0, T - 1, key="video_frame"))
 
 
 def _card_comparison(model) -> None:
