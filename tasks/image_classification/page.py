@@ -12,7 +12,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-MODELS = [("onestep", "CNN + one RNN step (served)"), ("rowreader", "GRU reading rows")]
+from tasks.image_classification import VARIANT_NAMES
+
+MODELS = [("onestep", VARIANT_NAMES["onestep"]), ("rowreader", VARIANT_NAMES["rowreader"])]
+TRAINED_ON = ("Both models know only **32x32 photos of cats and dogs** (CIFAR-10), and they always answer *cat* or "
+              "*dog*: for any other picture (a person, a car, a pattern) the answer is a guess, however sure it sounds.")
 
 
 def render(task):
@@ -75,17 +79,46 @@ def _try_it(task, model):
             if v in outs:
                 o = outs[v]
                 st.markdown(f"**{html.escape(name)}**: {html.escape(o['label'])} ({o['confidence']:.0%})")
-                st.progress(float(o["probs"]["dog"]), text=f"cat {o['probs']['cat']:.0%} · dog {o['probs']['dog']:.0%}")
+                value, text = answer_bar(o)
+                st.progress(value, text=text)
         if main.get("truth"):
             st.caption(f"(the drawing is meant to be a {html.escape(main['truth'])})")
+    _familiarity(outs)
     if "rowreader" not in outs:
         st.info(f"No row-reader weights: train with `{task.train_command()}` to compare both models.")
     return input
 
 
+def answer_bar(out: dict) -> tuple[float, str]:
+    """The bar under an answer: filled to the probability of the class it names, with both classes in its text."""
+    value = float(out["probs"][out["label"]])
+    return min(max(value, 0.0), 1.0), " · ".join(f"{c} {p:.0%}" for c, p in out["probs"].items())
+
+
+def familiarity_notes(outs: dict) -> tuple[list[str], bool]:
+    """(what makes the picture unlike the training photos, whether the CNN and the GRU give different answers)."""
+    unlike = list((outs.get("onestep") or next(iter(outs.values()))).get("unlike_training") or [])
+    labels = {outs[v]["label"] for v, _ in MODELS if v in outs}
+    return unlike, len(labels) > 1
+
+
+def _familiarity(outs: dict) -> None:
+    unlike, disagree = familiarity_notes(outs)
+    if unlike:
+        st.warning("**This picture is far from anything the models saw.** Compared with the 9,000 training photos it "
+                   f"has {'; '.join(unlike)}. The answers above are guesses, however sure they sound: a "
+                   "convolutional network can be 100% sure about a picture that is neither a cat nor a dog.",
+                   icon=":material/help:")
+    elif disagree:
+        st.info("The two models disagree on this picture: neither answer is one to trust much.",
+                icon=":material/help:")
+    st.caption(TRAINED_ON)
+
+
 def _ensemble_name(out) -> str:
     ens = (out or {}).get("ensemble") or {}
-    mix = " + ".join(f"{m} × {w:.2f}" for m, w in zip(ens.get("members", []), ens.get("weights", [])))
+    mix = " + ".join(f"{VARIANT_NAMES.get(m, m)} × {w:.2f}" for m, w in zip(ens.get("members", []),
+                                                                          ens.get("weights", [])))
     return f"Served ensemble ({mix}; mean of probabilities, weights chosen on validation)"
 
 
@@ -102,10 +135,17 @@ def _card_comparison(model) -> None:
     ens = (getattr(model, "card", None) or {}).get("ensemble") or {}
     test = ens.get("test") or {}
     if rows and "accuracy" in test:  # what the page serves: the card's ensemble, on the same test photos
-        rows.append({"model": "Served ensemble (" + " + ".join(ens.get("members", [])) + ")",
+        members = ens.get("members", [])
+        params = [(comp.get(m) or {}).get("num_params") for m in members]
+        rows.append({"model": "Served ensemble (" + " + ".join(VARIANT_NAMES.get(m, m) for m in members) + ")",
                      "test accuracy": test["accuracy"], "cats right": test.get("cat_accuracy"),
-                     "dogs right": test.get("dog_accuracy"), "parameters": None, "epochs": None})
+                     "dogs right": test.get("dog_accuracy"),
+                     "parameters": sum(params) if params and all(isinstance(p, int) for p in params) else None,
+                     "epochs": None})
     if rows:
+        # Never a "None" on screen: a number, or a dash where there is none (the ensemble was not trained by epochs).
+        rows = [{k: ("–" if v is None else f"{v:,}" if k in ("parameters", "epochs") else v) for k, v in r.items()}
+                for r in rows]
         st.caption("Held-out test accuracy on 2,000 CIFAR-10 cat/dog photos (from the model card; the CNN and the GRU "
                    "had the same training budget; the ensemble's second CNN is in the Model card's comparison):")
         st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={
