@@ -154,7 +154,38 @@ def test_task_page_renders_and_predicts(tmp_path):
     assert len(at.json) == 1  # the default Try-it tab shows predict()'s output for the first demo
     at.button[1].click().run()  # the second demo
     assert not at.exception
-    assert at.text_input(key="q").value == "bbab"
+    assert at.text_input(key="fake_ab_q").value == "bbab"
+
+
+def test_text_parameter_belongs_to_its_page(tmp_path):
+    """?q= was shared by every page, so a review typed on one page became the input of the next (issue 22): the
+    text box's key and query parameter carry the task's name; an old ?q= link still opens on its page, once."""
+    task = make_task(tmp_path)
+    at = AppTest.from_function(page_script, args=(task, "default"), default_timeout=30)
+    at.query_params["fake_ab_q"] = "abc abc"
+    at.run()
+    assert not at.exception
+    assert [w.key for w in at.text_input] == ["fake_ab_q"]
+    assert at.text_input(key="fake_ab_q").value == "abc abc"
+    at.text_input(key="fake_ab_q").set_value("cab").run()
+    assert at.query_params["fake_ab_q"] == "cab" and "q" not in at.query_params
+    old = AppTest.from_function(page_script, args=(task, "default"), default_timeout=30)
+    old.query_params["q"] = "bab"
+    old.run()
+    assert old.text_input(key="fake_ab_q").value == "bab"
+    assert "q" not in old.query_params and old.query_params["fake_ab_q"] == "bab"
+
+
+def test_a_very_long_text_stays_out_of_the_link(tmp_path):
+    from core.ui.widgets import URL_TEXT_MAX
+
+    task = make_task(tmp_path)
+    at = run_page(task)
+    long = "ab " * (URL_TEXT_MAX // 3 + 10)
+    at.text_input(key="fake_ab_q").set_value(long[:2000]).run()
+    assert not at.exception
+    assert "fake_ab_q" not in at.query_params
+    assert "too long for a link" in texts(at)
 
 
 def test_missing_weights_shows_train_command(tmp_path):

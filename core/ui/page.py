@@ -41,7 +41,7 @@ def default_try_it(task, model) -> Any:
     """A generic Try-it tab for any task: demos, a text box (text tasks) and the raw predict() output."""
     key = f"{task.name}_try"
     if task.primary_input == "text":
-        current = text_input_with_demos(task, key="q")
+        current = text_input_with_demos(task)  # ?<task>_q=... in the URL
     else:
         demo = demo_buttons(task, key)
         demos = guarded(task.demos, what="listing the demos") or []

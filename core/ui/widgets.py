@@ -89,24 +89,63 @@ def demo_buttons(task, key: str, label: str = "One-click demos") -> Demo | None:
     return chosen
 
 
-def text_input_with_demos(task, key: str = "q", label: str = "Your input", default: str | None = None,
-                          max_chars: int = 2000, area: bool = False, placeholder: str | None = None) -> str:
-    """Demo buttons above a text box whose value lives in the URL (``?q=...``) so a link shares the input.
+# ---- links: every page owns its query parameters -------------------------------------------------------------------
 
-    A demo click fills the box. Returns the current text (the first demo's input on a first visit)."""
+URL_TEXT_MAX = 1500  # characters: a longer text is not put in the link (browsers and servers cut long URLs)
+LEGACY_TEXT_PARAM = "q"  # links made before the parameters were per page: ?q=... still opens on the page it names
+
+
+def own_key(task_or_prefix, name: str) -> str:
+    """The widget key -- and, for a widget bound to the URL, the query parameter -- that ``name`` gets on this page:
+    ``f"{task.name}_{name}"``. Every page prefixes its keys with its own name, so a parameter of one page never
+    fills a widget of another (``?sentiment_q=`` is the review, ``?names_origin_q=`` the surname). Idempotent."""
+    prefix = getattr(task_or_prefix, "name", task_or_prefix)
+    return name if name.startswith(f"{prefix}_") else f"{prefix}_{name}"
+
+
+def _text_from_url(key: str) -> str | None:
+    """This page's text from the URL: its own parameter, else an old shared ``?q=`` (removed once read)."""
+    if key in st.query_params:
+        return st.query_params[key]
+    if LEGACY_TEXT_PARAM in st.query_params:
+        text = st.query_params[LEGACY_TEXT_PARAM]
+        del st.query_params[LEGACY_TEXT_PARAM]
+        return text
+    return None
+
+
+def text_input_with_demos(task, key: str | None = None, label: str = "Your input", default: str | None = None,
+                          max_chars: int = 2000, area: bool = False, placeholder: str | None = None) -> str:
+    """Demo buttons above a text box whose value lives in the URL (``?<task>_q=...``) so a link shares the input.
+
+    The key (and query parameter) always belongs to the task: ``key=None`` or ``"q"`` gives ``f"{task.name}_q"``,
+    any other key gets the same prefix. A text longer than URL_TEXT_MAX characters is not put in the URL (a caption
+    says so). A demo click fills the box. Returns the current text (the first demo's input on a first visit)."""
+    key = own_key(task, key or "q")
     demo = demo_buttons(task, key)
     if demo is not None:
         st.session_state[key] = str(demo.input)
-    if key not in st.session_state and key not in st.query_params:
-        if default is None:
-            try:
-                demos = task.demos()
-                default = str(demos[0].input) if demos else ""
-            except Exception:  # noqa: BLE001 -- a broken demos() was already reported by demo_buttons
-                default = ""
-        st.session_state[key] = default[:max_chars]
+    if key not in st.session_state:
+        text = _text_from_url(key)
+        if text is None:
+            if default is None:
+                try:
+                    demos = task.demos()
+                    default = str(demos[0].input) if demos else ""
+                except Exception:  # noqa: BLE001 -- a broken demos() was already reported by demo_buttons
+                    default = ""
+            text = default
+        st.session_state[key] = str(text)[:max_chars]
     widget = st.text_area if area else st.text_input
-    text = widget(label, key=key, max_chars=max_chars, placeholder=placeholder, bind="query-params")
+    text = widget(label, key=key, max_chars=max_chars, placeholder=placeholder)
+    if len(text) <= URL_TEXT_MAX:
+        if st.query_params.get(key) != text:
+            st.query_params[key] = text
+    else:
+        if key in st.query_params:
+            del st.query_params[key]
+        st.caption(f"This text ({len(text):,} characters) is too long for a link, so a link to this view opens "
+                   f"with the first example instead; links keep texts of up to {URL_TEXT_MAX:,} characters.")
     if demo is not None and demo.note:
         st.caption(md_escape(demo.note))
     return text
