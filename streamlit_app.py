@@ -2,7 +2,7 @@
 
 This file only routes: it discovers the task plugins (once per process), builds the navigation -- Home and the
 Gradient Lab, one section per recurrent shape with a page per task, and the Plugins page -- and runs the page the
-URL names. Every page has its own url_path, so deep links work (/sentiment?tab=Inspect&q=...). Each page runs
+URL names. Every page has its own url_path, so deep links work (/sentiment?tab=Inspect&sentiment_q=...). Each page runs
 inside a guard: a task whose page fails to import or crashes shows a clear error, and every other page keeps
 working. The pages themselves live in core/ui/pages/ and in each task's page module.
 """

@@ -176,6 +176,17 @@ def test_text_parameter_belongs_to_its_page(tmp_path):
     assert "q" not in old.query_params and old.query_params["fake_ab_q"] == "bab"
 
 
+def test_link_to_this_view_carries_the_page_parameters_only(tmp_path):
+    task = make_task(tmp_path)
+    at = AppTest.from_function(page_script, args=(task, "default"), default_timeout=30)
+    at.query_params.update({"fake_ab_q": "abc", "tab": "Model card", "other_page_q": "leak"})
+    at.run()
+    assert not at.exception
+    links = [c.value for c in at.code if "fake_ab_q=" in c.value]
+    assert len(links) == 1, [c.value for c in at.code]
+    assert "tab=Model+card" in links[0] and "leak" not in links[0]
+
+
 def test_a_very_long_text_stays_out_of_the_link(tmp_path):
     from core.ui.widgets import URL_TEXT_MAX
 
@@ -186,6 +197,7 @@ def test_a_very_long_text_stays_out_of_the_link(tmp_path):
     assert not at.exception
     assert "fake_ab_q" not in at.query_params
     assert "too long for a link" in texts(at)
+    assert not any("fake_ab_q=" in c.value for c in at.code)  # nor in the link to this view
 
 
 def test_missing_weights_shows_train_command(tmp_path):

@@ -23,7 +23,15 @@ import streamlit as st
 from core.ui.card import render_model_card
 from core.ui.inspector import render_inspector
 from core.ui.load import card_only, get_model
-from core.ui.widgets import demo_buttons, guarded, md_escape, shape_badge, show_error, text_input_with_demos
+from core.ui.widgets import (
+    demo_buttons,
+    guarded,
+    link_popover,
+    md_escape,
+    shape_badge,
+    show_error,
+    text_input_with_demos,
+)
 
 log = logging.getLogger("rnnlab.ui")
 
@@ -95,6 +103,7 @@ def task_page(task, try_it: Callable[[Any], Any] | None = None,
     Missing or broken weights: the message and the exact training command are shown, and the page still draws
     everything that needs no model (demos, architecture, data source)."""
     header(task)
+    link_slot = st.empty()  # filled last, once every widget has put its value in the URL
     model = get_model(task)
     tabs = st.tabs(list(TABS), key=TAB_KEY, on_change="rerun", bind="query-params")
     current = None
@@ -118,3 +127,5 @@ def task_page(task, try_it: Callable[[Any], Any] | None = None,
         if tabs[2].open is not False:
             card = model.card if model is not None else card_only(task)
             guarded(render_model_card, task, card, model, what="drawing the model card")
+    with link_slot:
+        guarded(link_popover, task.name, (TAB_KEY,), what="making the link to this view")

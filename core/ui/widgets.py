@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 import streamlit as st
 
@@ -103,6 +104,42 @@ def own_key(task_or_prefix, name: str) -> str:
     return name if name.startswith(f"{prefix}_") else f"{prefix}_{name}"
 
 
+_UNLINKED = "_rnnlab_unlinked"  # session state: {widget key: why its value is not in the link}, rebuilt every run
+
+
+def _note_unlinked(key: str, why: str | None) -> None:
+    notes = st.session_state.setdefault(_UNLINKED, {})
+    if why:
+        notes[key] = why
+    else:
+        notes.pop(key, None)
+
+
+def view_url(prefix: str, extra: Sequence[str] = ()) -> str:
+    """The link to this page as it is now: the page's address and every query parameter the page owns (the keys
+    that start with ``prefix + "_"``, plus ``extra`` such as the open tab)."""
+    own = f"{prefix}_"
+    items = [(k, v) for k in st.query_params if k.startswith(own) or k in extra for v in st.query_params.get_all(k)]
+    try:
+        base = st.context.url or ""
+    except Exception:  # noqa: BLE001 -- no browser context (tests): a relative link
+        base = ""
+    return base + ("?" + urlencode(items) if items else "")
+
+
+def link_popover(prefix: str, extra: Sequence[str] = ()) -> None:
+    """A "Link to this view" button: it opens the link to this page with the current inputs, settings and tab,
+    ready to copy. Says which input a link cannot carry (a very long text)."""
+    with st.popover("Link to this view", icon=":material/link:"):
+        st.caption("This link opens this page with the same inputs, settings and tab. Copy it with the button at "
+                   "the right of the box.")
+        st.code(view_url(prefix, extra), language=None, wrap_lines=True)
+        own = f"{prefix}_"
+        for key, why in (st.session_state.get(_UNLINKED) or {}).items():
+            if key.startswith(own):
+                st.caption(md_escape(why))
+
+
 def _text_from_url(key: str) -> str | None:
     """This page's text from the URL: its own parameter, else an old shared ``?q=`` (removed once read)."""
     if key in st.query_params:
@@ -141,11 +178,14 @@ def text_input_with_demos(task, key: str | None = None, label: str = "Your input
     if len(text) <= URL_TEXT_MAX:
         if st.query_params.get(key) != text:
             st.query_params[key] = text
+        _note_unlinked(key, None)
     else:
         if key in st.query_params:
             del st.query_params[key]
-        st.caption(f"This text ({len(text):,} characters) is too long for a link, so a link to this view opens "
-                   f"with the first example instead; links keep texts of up to {URL_TEXT_MAX:,} characters.")
+        why = (f"This text ({len(text):,} characters) is too long for a link, so a link to this view opens with "
+               f"the first example instead; links keep texts of up to {URL_TEXT_MAX:,} characters.")
+        st.caption(why)
+        _note_unlinked(key, why)
     if demo is not None and demo.note:
         st.caption(md_escape(demo.note))
     return text
