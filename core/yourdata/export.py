@@ -1,0 +1,231 @@
+"""Take it home: the trained weights and a ready plugin folder, each as a zip made in memory.
+
+    weights_zip(task, result, data_bytes) -> bytes   <name>/model.safetensors + card.json (core.weights' format;
+                                                      the other cells as variant-<cell>.safetensors)
+    plugin_zip(task, table, title) -> bytes          <name>/ (what core.new_task writes for the shape: __init__.py,
+                                                      page.py, __main__.py, plus spec.json and README.md) and
+                                                      <name>-data/<file> (the person's rows, formulas escaped)
+
+Drop ``<name>/`` into ``tasks/`` and ``python -m core.train <name> --data-dir <name>-data`` trains it; put the
+weights folder at ``weights/<name>/`` and the app serves the model trained on the page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tempfile
+import zipfile
+from dataclasses import asdict
+from pathlib import Path
+
+from core.new_task import TEMPLATES, ScaffoldError, class_name, render_template, validate_name
+from core.task import REPO
+from core.weights import save_weights
+from core.yourdata.build import CELLS, RunResult
+from core.yourdata.parse import DELIMITER_WORDS, Table, safe_file_name, write_table
+from core.yourdata.propose import SHAPE_WORDS
+from core.yourdata.task import YourDataTask
+
+INIT = '''"""{title}
+
+A {shape_words} task made on RNN Lab's "Your data" page from {file}.
+
+    python -m core.train {name} --data-dir {name}-data     # trains every cell compared on the page: {cells}
+    python -m core.evaluate {name} --data-dir {name}-data
+    streamlit run streamlit_app.py                         # its page is in the navigation
+
+load_data reads {file} in {name}-data/ exactly as the page read it (delimiter, header, columns and checks are in
+spec.json, with the tokens, the model sizes, a sample of the rows for the synthetic data and the demos). The model,
+batches, loss and metrics are core.yourdata.task.YourDataTask's, built on core's {core_class}. Make it yours from
+here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from core.yourdata.parse import Table, write_table
+from core.yourdata.task import YourDataTask
+
+SPEC = json.loads(Path(__file__).with_name("spec.json").read_text(encoding="utf-8"))
+
+
+class {Class}(YourDataTask):
+    name = "{name}"
+    title = "{title}"
+    page = f"{{__name__}}.page:render"  # this package's page.py
+    data_subdir = "{name}"  # --data-dir DIR, else $RNNLAB_DATA_{NAME}, else $RNNLAB_DATA_ROOT/{name}
+    data_source = "your own data ({file}), brought to RNN Lab's Your data page"  # file name: [A-Za-z0-9._-] only
+    spec = SPEC
+
+    def load_data(self, data_dir: Path):
+        """{file} in data_dir (or its only .csv/.tsv/.txt file), read with the page's delimiter and header."""
+        return super().load_data(data_dir)
+
+
+def write_example_data(data_dir: Path) -> Path:
+    """The sample rows kept in spec.json, written in the file's own format (to try core.train --data-dir)."""
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / SPEC["file"]
+    table = Table(SPEC["columns"], SPEC["sample"], [], SPEC["delimiter"], SPEC["header"])
+    path.write_text(write_table(table), encoding="utf-8")
+    return path
+
+
+TASK = {Class}()
+'''
+
+MAIN = '''"""Write the sample rows in the real format, to try core.train --data-dir on them:
+
+    python -m tasks.{name} DIR
+"""
+
+import sys
+
+from . import write_example_data
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m tasks.{name} DIR")
+    print(f"wrote {{write_example_data(sys.argv[1])}}")
+'''
+
+README = """# {title}
+
+Made on RNN Lab's *Your data* page: a {shape_words} network for `{file}`.
+
+From the root of an RNN Lab checkout:
+
+```bash
+unzip {name}-plugin.zip -d /tmp/{name} && mv /tmp/{name}/{name} tasks/ && mv /tmp/{name}/{name}-data .
+python -m core.train {name} --data-dir {name}-data      # writes weights/{name}/
+streamlit run streamlit_app.py                          # the page is under "{shape_words}"
+```
+
+Or serve the model trained on the page as it is: unzip `{name}-weights.zip` into `weights/`.
+"""
+
+CORE_CLASS = {"one_to_one": "OneToOne", "one_to_many": "OneToMany", "many_to_one": "ManyToOne",
+              "many_to_many": "ManyToMany", "encoder_decoder": "EncoderDecoder"}
+
+
+def check_name(name: str) -> str:
+    """A task name the scaffold accepts (lower_snake_case, not a keyword, at most 40 characters)."""
+    try:
+        validate_name(name, Path(tempfile.gettempdir()) / "rnnlab-no-such-dir" / name)
+    except ScaffoldError as exc:
+        from core.yourdata.parse import DataError
+
+        raise DataError(str(exc).replace(" (nothing was written)", "")) from None
+    return name
+
+
+def check_title(title: str) -> str:
+    """The scaffold's rule for a title: 1-60 characters, no quotes, backslashes or braces."""
+    from core.yourdata.parse import DataError
+
+    if not title or len(title) > 60 or any(c in title for c in '"\\{}') or not title.isprintable():
+        raise DataError("The title must be 1-60 characters, without quotes, backslashes or braces.")
+    return title
+
+
+def suggest_name(file_name: str) -> str:
+    stem = "".join(c if c.isalnum() else "_" for c in Path(file_name).stem.lower()).strip("_")
+    stem = "_".join(p for p in stem.split("_") if p)[:30]
+    if not stem or not stem[0].isalpha() or not stem.isascii():
+        stem = "my_data"
+    return f"my_{stem}" if not stem.startswith("my_") else stem
+
+
+def card_for(task: YourDataTask, result: RunResult, data_bytes: bytes) -> dict:
+    """The card core.train would write (core.weights reads every field it needs from it)."""
+    runs, served = result.runs, result.served
+    run = runs[served]
+    comparison = {label: {"config": r.config, "val": r.fit.best_val, "test": r.test, "num_params": r.num_params,
+                          "epochs": len(r.fit.history), "best_epoch": r.fit.best_epoch,
+                          "train_seconds": round(r.seconds, 1), "stopped": r.stopped}
+                  for label, r in runs.items()}
+    recipe = asdict(task.recipe)
+    recipe.update(max_minutes=round(result.per_cell_seconds / 60, 3), epochs=len(run.fit.history))
+    return dict(name=task.name, title=task.title, shape=task.shape, summary=task.summary, config=run.config,
+                metrics=run.test, val_metrics=run.fit.best_val, served_variant=served, comparison=comparison,
+                history={label: [asdict(h) for h in r.fit.history] for label, r in runs.items()},
+                metric=task.recipe.metric, higher_is_better=task.recipe.higher_is_better, anchors={},
+                meta=getattr(run.model, "meta", {}),
+                dataset={"description": f"{task.spec.get('file')}: your own data, 80/10/10 split (seed 0)",
+                         "source": task.data_source, "synthetic": False,
+                         "files": [{"path": task.spec.get("file", "data"), "bytes": len(data_bytes),
+                                    "sha256": hashlib.sha256(data_bytes).hexdigest()}]},
+                training={"command": f"trained live on the Your data page ({result.steps} steps per cell at most)",
+                          "seed": 0, "device": "cpu", "profile": "default", "world_size": 1, "recipe": recipe,
+                          "wall_seconds": round(result.seconds, 1)})
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for path, data in files.items():
+            z.writestr(path, data)
+    return buf.getvalue()
+
+
+def weights_files(task: YourDataTask, result: RunResult, data_bytes: bytes) -> dict[str, bytes]:
+    """{file name: bytes} of a weights folder: model.safetensors, card.json, variant-<cell>.safetensors."""
+    card = card_for(task, result, data_bytes)
+    served = result.runs[result.served].model
+    extra = {label: r.model for label, r in result.runs.items() if label != result.served}
+    with tempfile.TemporaryDirectory() as tmp:
+        save_weights(Path(tmp), served.cpu(), card, {k: m.cpu() for k, m in extra.items()})
+        return {p.name: p.read_bytes() for p in sorted(Path(tmp).iterdir())}
+
+
+def weights_zip(task: YourDataTask, result: RunResult, data_bytes: bytes) -> bytes:
+    return _zip({f"{task.name}/{k}": v for k, v in weights_files(task, result, data_bytes).items()})
+
+
+def how_read(task: YourDataTask) -> str:
+    spec, c = task.spec, task.choice
+    cols = ", ".join(f"'{f}'" for f in c.features) if c.shape == "one_to_one" else f"'{c.input}'"
+    target = f" -> '{c.target}'" if c.target else ""
+    return (f"columns separated by {DELIMITER_WORDS.get(spec.get('delimiter'), 'tabs')}, "
+            f"{'a header row' if spec.get('header') else 'no header row'}, {cols}{target}, "
+            f"{'characters' if c.tokens == 'char' else 'words'} as steps")
+
+
+def plugin_files(task: YourDataTask, table: Table) -> dict[str, bytes]:
+    """{path in the zip: bytes}: the plugin folder <name>/ and the data folder <name>-data/."""
+    name, title, shape = task.name, task.title, task.shape
+    check_name(name)
+    fields = dict(name=name, NAME=name.upper(), title=title, Class=class_name(name), shape=shape)
+    page = render_template((TEMPLATES / f"page_{shape}.py.tmpl").read_text(encoding="utf-8"), **fields)
+    if task.choice.tokens == "word":
+        page = page.replace("after reading each character", "after reading each word")
+    spec = dict(task.spec)
+    check_title(title)
+    file = safe_file_name(spec.get("file", ""))
+    spec["file"] = file
+    cells = ", ".join(c for c in (spec.get("variants") or ["GRU"]) if c in CELLS)
+    # only checked names go into Python source: every string of the person's (columns, rows) stays in spec.json
+    info = dict(fields, shape_words=SHAPE_WORDS[shape], file=file, core_class=CORE_CLASS[shape], cells=cells)
+    init = INIT.format(**info)
+    compile(init, f"{name}/__init__.py", "exec")  # a template bug must never reach a person
+    return {f"{name}/__init__.py": init.encode(), f"{name}/page.py": page.encode(),
+            f"{name}/__main__.py": MAIN.format(name=name).encode(),
+            f"{name}/spec.json": (json.dumps(spec, indent=1, ensure_ascii=False) + "\n").encode(),
+            f"{name}/README.md": README.format(**info).encode(),
+            f"{name}-data/{file}": write_table(table).encode()}
+
+
+def plugin_zip(task: YourDataTask, table: Table) -> bytes:
+    return _zip(plugin_files(task, table))
+
+
+def repo_relative(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,197 @@
+"""Which recurrent shape fits a table, and why, in one sentence -- and whether a shape the person picked fits it.
+
+    propose(table) -> Choice          the app's proposal (shape, columns, tokens, the reason)
+    check_choice(table, choice, skip_bad) -> Table   the rows that fit the choice, or a DataError naming the row
+
+The rules, in order:
+  numeric feature columns + a label        -> one_to_one (no sequence: no recurrence needed)
+  one column of sequences                  -> one_to_many (a character or word language model)
+  a sequence + a label per token, same count -> many_to_many (aligned; bidirectional offered)
+  a sequence + a label from a small set    -> many_to_one
+  a sequence + another sequence            -> encoder_decoder (with attention)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from core.yourdata.parse import DataError, Table, _plural, is_number
+
+MIN_ROWS = 10  # fewer cannot be split into training and validation rows
+MAX_LABELS = 100  # a label column with more values than this is a sequence, not a label
+SHAPE_WORDS = {"one_to_one": "one-to-one", "one_to_many": "one-to-many", "many_to_one": "many-to-one",
+               "many_to_many": "many-to-many (aligned)", "encoder_decoder": "encoder-decoder"}
+
+
+@dataclass
+class Choice:
+    """What to learn from a table: JSON-able (it travels into the exported plugin's spec.json)."""
+
+    shape: str
+    input: str | None = None  # the sequence column (None for one_to_one)
+    target: str | None = None  # label / tags / output column (None for one_to_many)
+    features: list[str] = field(default_factory=list)  # one_to_one: the numeric columns
+    tokens: str = "char"  # "char" | "word": how a sequence is cut into steps
+    bidirectional: bool = False  # many_to_many: read both ways
+    reason: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def words(text: str) -> list[str]:
+    return text.split()
+
+
+def steps(text: str, tokens: str) -> list[str]:
+    """A cell cut into the steps the network reads: characters, or whitespace-separated words."""
+    return list(text) if tokens == "char" else text.split()
+
+
+@dataclass
+class Profile:
+    name: str
+    numeric: bool
+    distinct: int
+    mean_words: float
+    mean_chars: float
+    integer: bool
+
+
+def profile(table: Table) -> list[Profile]:
+    out = []
+    n = max(len(table.rows), 1)
+    for j, name in enumerate(table.columns):
+        col = [r[j] for r in table.rows]
+        numeric = all(is_number(c) for c in col)
+        integer = numeric and all(float(c) == int(float(c)) for c in col)
+        out.append(Profile(name, numeric, len(set(col)), sum(len(words(c)) for c in col) / n,
+                           sum(len(c) for c in col) / n, integer))
+    return out
+
+
+def _label_like(p: Profile, n_rows: int) -> bool:
+    return p.distinct <= min(MAX_LABELS, max(2, n_rows // 3)) and p.mean_words <= 3
+
+
+def _example(table: Table, col: str) -> str:
+    v = table.column(col)[0]
+    return v if len(v) <= 30 else v[:27] + "..."
+
+
+def propose(table: Table) -> Choice:
+    """The proposed shape for a table, with a one-sentence reason."""
+    prof = {p.name: p for p in profile(table)}
+    n = len(table.rows)
+    numeric = [p.name for p in prof.values() if p.numeric]
+    text_cols = [p.name for p in prof.values() if not p.numeric]
+    # one_to_one: numeric features and one label (a text label, or a last numeric column of a few whole numbers)
+    label = None
+    if len(text_cols) == 1 and numeric and _label_like(prof[text_cols[0]], n):
+        label = text_cols[0]
+    elif not text_cols and len(numeric) >= 2:
+        last = prof[table.columns[-1]]
+        if last.integer and last.distinct <= 20:
+            label = last.name
+    if label is not None:
+        feats = [c for c in numeric if c != label]
+        return Choice("one_to_one", None, label, feats, "char", False,
+                      f"{_plural(len(feats), 'numeric column')} describe each row and '{label}' is its label "
+                      f"({prof[label].distinct} values): a one-to-one network answers in one step -- there is no "
+                      "sequence, so no recurrence is needed (it is a plain feed-forward network).")
+    cols = text_cols or list(table.columns)
+    source = max(cols, key=lambda c: prof[c].mean_chars)
+    others = [c for c in table.columns if c != source]
+    if not others:
+        tokens = "word" if prof[source].mean_words >= 6 else "char"
+        unit = "words" if tokens == "word" else "characters"
+        return Choice("one_to_many", source, None, [], tokens, False,
+                      f"There is one column of sequences ('{source}') and nothing to predict from them, so a "
+                      f"one-to-many network learns to write more like them: a language model over {unit}, "
+                      "sampled with a temperature.")
+    src_words = [len(words(c)) for c in table.column(source)]
+    for c in others:  # a label per word, the same count in every row
+        tgt_words = [len(words(v)) for v in table.column(c)]
+        if prof[source].mean_words > 1.5 and tgt_words == src_words and len({t for v in table.column(c)
+                                                                                for t in words(v)}) <= MAX_LABELS:
+            return Choice("many_to_many", source, c, [], "word", True,
+                          f"'{c}' has exactly one label per word of '{source}' in every row, so a many-to-many "
+                          "network tags each word; reading both ways (bidirectional) lets each tag see the whole "
+                          "sentence.")
+    labels = [c for c in others if _label_like(prof[c], n)]
+    if labels:
+        c = min(labels, key=lambda c: prof[c].distinct)
+        tokens = "word" if prof[source].mean_words >= 4 else "char"
+        return Choice("many_to_one", source, c, [], tokens, False,
+                      f"'{source}' holds sequences and '{c}' one of {prof[c].distinct} values per row (e.g. "
+                      f"'{_example(table, c)}'), so a many-to-one network reads each sequence and answers once.")
+    c = max(others, key=lambda c: prof[c].mean_chars)
+    tokens = "word" if prof[source].mean_chars > 40 and prof[c].mean_words >= 2 else "char"
+    return Choice("encoder_decoder", source, c, [], tokens, False,
+                  f"'{source}' and '{c}' are both sequences, of different lengths (e.g. '{_example(table, source)}' "
+                  f"-> '{_example(table, c)}'), so an encoder-decoder reads one and writes the other, with attention "
+                  "to look back at the input.")
+
+
+def check_choice(table: Table, choice: Choice, skip_bad: bool = False) -> Table:
+    """The table's rows that fit ``choice`` (a copy), or a DataError naming the rows that do not."""
+    cols = set(table.columns)
+    need = [c for c in (choice.input, choice.target, *choice.features) if c is not None]
+    missing = [c for c in need if c not in cols]
+    if missing:
+        raise DataError(f"There is no column '{missing[0]}'. Columns: " + ", ".join(f"'{c}'" for c in table.columns))
+    if choice.shape == "one_to_one":
+        if not choice.features:
+            raise DataError("One-to-one needs at least one numeric feature column.")
+        if choice.target in choice.features:
+            raise DataError(f"'{choice.target}' cannot be both a feature and the label.")
+    elif choice.input is None:
+        raise DataError("Pick the column that holds the sequences.")
+    if choice.shape != "one_to_many" and choice.target is None:
+        raise DataError(f"{SHAPE_WORDS[choice.shape]} needs a column to predict.")
+    if choice.input is not None and choice.input == choice.target:
+        raise DataError("The input column and the column to predict must differ.")
+    if choice.tokens not in ("char", "word"):
+        raise DataError("Tokens are characters or words.")
+    idx = {c: table.columns.index(c) for c in need}
+    keep, lines, problems = [], [], []
+    for row, line in zip(table.rows, table.lines):
+        problem = None
+        if choice.shape == "one_to_one":
+            bad = next((f for f in choice.features if not is_number(row[idx[f]])), None)
+            if bad is not None:
+                problem = f"column '{bad}' is '{row[idx[bad]][:30]}', not a number"
+        elif choice.shape == "many_to_many":
+            a, b = steps(row[idx[choice.input]], choice.tokens), steps(row[idx[choice.target]], choice.tokens)
+            if len(a) != len(b):
+                unit = "words" if choice.tokens == "word" else "characters"
+                problem = f"{len(a)} {unit} in '{choice.input}' but {len(b)} labels in '{choice.target}'"
+        if problem:
+            problems.append((line, problem))
+        else:
+            keep.append(row)
+            lines.append(line)
+    notes = []
+    if problems and not skip_bad:
+        shown = "; ".join(f"line {n}: {p}" for n, p in problems[:5])
+        more = f" (and {_plural(len(problems) - 5, 'more row')})" if len(problems) > 5 else ""
+        raise DataError(f"{_plural(len(problems), 'row')} do not fit {SHAPE_WORDS[choice.shape]} -- {shown}{more}. "
+                        "Fix them, pick another shape, or tick 'leave out the rows with problems'.")
+    if problems:
+        notes.append(f"{_plural(len(problems), 'row')} that do not fit {SHAPE_WORDS[choice.shape]} left out (first: "
+                     f"line {problems[0][0]}, {problems[0][1]}).")
+    if len(keep) < MIN_ROWS:
+        raise DataError(f"Only {_plural(len(keep), 'row')} to learn from; at least {MIN_ROWS} are needed (some are "
+                        "held out to check the model).")
+    if choice.target is not None and choice.shape in ("many_to_one", "one_to_one", "many_to_many"):
+        j = table.columns.index(choice.target)
+        values = {v for r in keep for v in (r[j].split() if choice.shape == "many_to_many" and choice.tokens == "word"
+                                           else list(r[j]) if choice.shape == "many_to_many" else [r[j]])}
+        if len(values) < 2:
+            raise DataError(f"Column '{choice.target}' has only one value ('{next(iter(values))[:30]}'): there is "
+                            "nothing to tell apart. A label needs at least two values.")
+        if len(values) > MAX_LABELS:
+            raise DataError(f"Column '{choice.target}' has {len(values):,} different values; a label can have at most "
+                            f"{MAX_LABELS}. If it is a sequence, pick encoder-decoder.")
+    return Table(table.columns, keep, lines, table.delimiter, table.header, table.name, table.notes + notes,
+                 table.skipped + problems)
