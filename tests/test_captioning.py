@@ -210,7 +210,64 @@ def test_page_shows_the_ensemble_and_the_main_captioner_alone():
     from test_contract import ensemble_page
 
     at = ensemble_page("captioning")
-    assert "Written by an **ensemble**: default ×" in " ".join(str(c.value) for c in at.caption)
-    next(t for t in at.toggle if t.key == "cap_single").set_value(True).run()
+    assert "Written by an **ensemble**: main captioner ×" in " ".join(str(c.value) for c in at.caption)
+    next(t for t in at.toggle if t.key == "captioning_single").set_value(True).run()
     assert not at.exception, [e.message for e in at.exception]
     assert "Written by the main captioner alone" in " ".join(str(c.value) for c in at.caption)
+
+
+
+def _served():
+    from core.weights import ensemble_of, load_model
+
+    if not (TASK.weights_path() / "card.json").exists():
+        pytest.skip("no trained captioning weights")
+    served = load_model(TASK)
+    if ensemble_of(served) is None:
+        pytest.skip("the committed captioning weights are not an ensemble")
+    return served
+
+
+def test_inspect_explains_the_caption_try_it_shows():
+    """Try it shows the ensemble's beam caption; Inspect analysed another caption (one member's own). Now the
+    inspector's loss and the saliency maps teacher-force the caption that predict shows -- with or without the page
+    passing it, with the ensemble on or off."""
+    served = _served()
+    for demo in TASK.demos():
+        for single in (False, True):
+            query = {"image": demo.input, "beam": 4, "single": single}
+            shown = TASK.predict(served, query)["words"]
+            _, labels = TASK.inspect_loss(served, query)
+            assert labels == ["<start>"] + shown, (demo.label, single)
+            assert TASK.saliency(served, query)["words"] == shown + ["<end>"]
+            passed = {**query, "caption": " ".join(shown)}  # what the page hands to Inspect
+            assert TASK.inspect_loss(served, passed)[1] == ["<start>"] + shown
+
+
+def test_page_inspect_tab_names_and_uses_the_shown_caption():
+    from test_contract import ensemble_page
+
+    at = ensemble_page("captioning")
+    heading = next(str(m.value) for m in at.markdown if str(m.value).startswith("### “"))
+    shown = heading[len("### “"):-1]
+    at.session_state["tab"] = "Inspect"
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    note = next(str(c.value) for c in at.caption if str(c.value).startswith("Explained here"))
+    assert f"“{shown}”" in note
+    words = at.selectbox(key="captioning_sal_word").options
+    assert [w.split(". ", 1)[1] for w in words] == shown.split() + ["<end>"]
+
+
+def test_switching_the_image_source_keeps_beam_width_and_ensemble_toggle():
+    from test_contract import ensemble_page
+
+    at = ensemble_page("captioning")
+    at.slider(key="captioning_beam").set_value(2).run()
+    at.toggle(key="captioning_single").set_value(True).run()
+    for source in ("upload", "camera", "samples"):
+        at.radio(key="captioning_source").set_value(source).run()
+        assert not at.exception, [e.message for e in at.exception]
+        assert at.slider(key="captioning_beam").value == 2, source
+        assert at.toggle(key="captioning_single").value is True, source
+    assert "width 2" in " ".join(str(c.value) for c in at.caption)

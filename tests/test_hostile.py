@@ -519,7 +519,7 @@ def test_page_with_hostile_widget_params(name):
 
 
 UPLOAD_PAGE = {"music": ("music_source", "continue a MIDI file"), "video": ("video_source", "upload a GIF"),
-               "image_classification": ("imgcls_source", "upload"), "captioning": ("cap_source", "upload")}
+               "image_classification": ("image_classification_source", "upload"), "captioning": ("captioning_source", "upload")}
 PAGE_FILES = ["zero_bytes", "png_as_gif", "truncated_gif", "truncated_midi", "midi_bad_header", "midi_no_notes",
               "gif_pixel_bomb", "png_bomb_as_gif", "eps_as_png", "blob_50mb_gif"]
 

@@ -223,7 +223,7 @@ def _page_with_upload(pixels: np.ndarray):
     repo = str(Path(__file__).resolve().parent.parent)
     png = base64.b64encode(_png(Image.fromarray(pixels))).decode()
     at = AppTest.from_string(IMG_PAGE.format(paths=[repo], png=png), default_timeout=120).run()
-    at.radio(key="imgcls_source").set_value("upload").run()
+    at.radio(key="image_classification_source").set_value("upload").run()
     assert not at.exception, [e.message for e in at.exception]
     return at
 
@@ -249,7 +249,7 @@ def test_page_says_when_a_picture_is_far_from_the_training_photos():
     assert "far from anything the models saw" in warn and "stripes" in warn
     assert any("32x32 photos of cats and dogs" in str(c.value) for c in at.caption)
     demo = next(b for b in TASK.demos())
-    at.radio(key="imgcls_source").set_value("drawings").run()
+    at.radio(key="image_classification_source").set_value("drawings").run()
     assert not at.exception and demo.label
     assert any("32x32 photos of cats and dogs" in str(c.value) for c in at.caption)
 
@@ -288,3 +288,31 @@ def test_training_ranges_match_the_training_photos():
     for key, (lo, hi) in TRAIN_RANGES.items():
         outside |= (test[key] < lo) | (test[key] > hi)
     assert outside.mean() < 0.02
+
+
+def test_model_card_names_the_cells_and_variants_one_way():
+    """The card called the served cell "GRU" in the variants table (its config's "cell", which is the row reader's)
+    and "plain RNN (tanh)" in the diagram, printed "None" where a number was missing and showed variant ids."""
+    import os
+
+    from streamlit.testing.v1 import AppTest
+    from test_contract import PAGE_SCRIPT
+
+    if not (TASK.weights_path() / "card.json").exists():
+        pytest.skip("no trained image-classification weights")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    paths = [repo, os.path.join(repo, "tests", "plugins", "rnnlab-fixture")]
+    at = AppTest.from_string(PAGE_SCRIPT.format(paths=paths, name="image_classification"), default_timeout=120)
+    at.session_state["tab"] = "Model card"
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    table = next(d.value for d in at.dataframe if "cell" in d.value.columns)
+    cells = dict(zip(table["variant"].map(lambda v: v.split("  ")[0]), table["cell"]))
+    assert cells["CNN + one RNN step"] == "plain RNN (tanh)" and cells["GRU reading rows"] == "GRU"
+    dot = next(str(g.proto.spec) for g in at.get("graphviz_chart"))
+    assert "plain RNN (tanh)" in dot
+    shown = [str(x) for d in at.dataframe for x in d.value.astype(str).to_numpy().ravel()]
+    shown += [str(m.value) for m in [*at.markdown, *at.caption]] + [str(m.value) for m in at.metric]
+    assert "None" not in shown
+    words = " ".join(v for v in shown if not v.startswith("{"))  # the config column is JSON, ids and all
+    assert not any(v in words for v in ("onestep", "cnn2", "rowreader")), words[:300]

@@ -136,7 +136,12 @@ def architecture_dot(task, model=None, config: dict | None = None) -> str:
 
 # ---- the card ----------------------------------------------------------------------------------------------------
 
+DASH = "–"  # what a table shows where a card has no number (never "None")
+
+
 def _fmt(v: Any) -> str:
+    if v is None:
+        return DASH
     if isinstance(v, float):
         return f"{v:.4g}"
     return str(v)
@@ -149,7 +154,45 @@ def _metrics_table(metrics: dict, val: dict | None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _comparison_table(card: dict) -> pd.DataFrame:
+def variant_name(task, name: Any) -> str:
+    """A variant as people read it: the task's ``variant_names`` (e.g. "onestep" -> "CNN + one RNN step"), else the
+    card's own name."""
+    names = getattr(task, "variant_names", None) or {}
+    return str(names.get(name, name)) if isinstance(names, dict) else str(name)
+
+
+_CELLS: dict[tuple, str] = {}  # (task, config, meta) -> the cell names of the model that config builds
+
+
+def variant_cell(task, cfg: dict, meta: Any) -> str:
+    """The recurrent cell(s) a variant's config really builds, read from its Recurrent modules (a config's "cell"
+    field can name the cell of another variant: the image task's one-step CNN always uses a plain tanh step). The
+    model is built on PyTorch's "meta" device: no memory, no weights. Falls back to the config's "cell"."""
+    from core.layers import Recurrent
+
+    try:
+        key = (getattr(task, "name", ""), json.dumps(cfg, sort_keys=True, default=str),
+               json.dumps(meta, sort_keys=True, default=str))
+    except (TypeError, ValueError):
+        key = None
+    if key is not None and key in _CELLS:
+        return _CELLS[key]
+    shown = CELL_NAMES.get(cfg.get("cell"), cfg.get("cell", ""))
+    try:
+        import torch
+
+        with torch.device("meta"):
+            model = task.build_model({**(getattr(task, "config", None) or {}), **cfg}, meta or {})
+        cells = list(dict.fromkeys(m.cell for m in model.modules() if isinstance(m, Recurrent)))
+        shown = " + ".join(CELL_NAMES.get(c, c) for c in cells) if cells else "none (no recurrence)"
+    except Exception:  # noqa: BLE001 -- a card is data; a config that no longer builds keeps its own word
+        pass
+    if key is not None:
+        _CELLS[key] = shown
+    return str(shown)
+
+
+def _comparison_table(card: dict, task=None) -> pd.DataFrame:
     metric = card.get("metric", "")
     served = card.get("served_variant")
     ens = card.get("ensemble") if isinstance(card.get("ensemble"), dict) else {}
@@ -161,14 +204,17 @@ def _comparison_table(card: dict) -> pd.DataFrame:
             mark = f"  ✓ served, in the ensemble × {mix[name]:.2f}"
         else:
             mark = "  ✓ served" if name == served and not mix else ""
-        rows.append({"variant": name + mark,
-                     "cell": CELL_NAMES.get(cfg.get("cell"), cfg.get("cell", "")),
+        cell = variant_cell(task, cfg, card.get("meta")) if task is not None else \
+            CELL_NAMES.get(cfg.get("cell"), cfg.get("cell", ""))
+        rows.append({"variant": variant_name(task, name) + mark,
+                     "cell": cell,
                      f"val {metric}": (c.get("val") or {}).get(metric),
                      f"test {metric}": (c.get("test") or {}).get(metric),
                      "parameters": c.get("num_params"), "epochs": c.get("epochs"), "best epoch": c.get("best_epoch"),
                      "train seconds": c.get("train_seconds"), "stopped by": c.get("stopped", ""),
                      "config": json.dumps(cfg, sort_keys=True)})
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    return df.astype(object).where(df.notna(), DASH)  # a dash where the card has no number, never "None"
 
 
 def _shown_command(command: str) -> str:
@@ -201,12 +247,12 @@ def _shown_command(command: str) -> str:
     return shlex.join(shown(a) for a in parts)
 
 
-def _ensemble_section(card: dict, ens: dict, metric: str) -> None:
+def _ensemble_section(card: dict, ens: dict, metric: str, task=None) -> None:
     """How the served ensemble was put together: its members and weights, the validation sweep that chose
     them, and the served variant alone beside it."""
     members, weights = ens.get("members") or [], ens.get("weights") or []
     st.markdown("#### Served as an ensemble")
-    mix = ", ".join(f"{md_escape(str(m))} × {w:.2f}" for m, w in zip(members, weights)
+    mix = ", ".join(f"{md_escape(variant_name(task, m))} × {w:.2f}" for m, w in zip(members, weights)
                     if isinstance(w, (int, float)))
     st.markdown(f"The app answers with {len(members)} trained variants at once, their scores mixed with fixed "
                 f"weights ({mix}; the Try it tab says how this task mixes them and can switch the ensemble off). "
@@ -221,6 +267,7 @@ def _ensemble_section(card: dict, ens: dict, metric: str) -> None:
     served = card.get("served_variant")
     alone = ((card.get("comparison") or {}).get(served) or {}).get("test") or {}
     metrics = card.get("metrics") or {}
+    served = variant_name(task, served)
     left, right = st.columns([1, 1])
     if rows:
         left.caption("Validation sweep (the first weight is the served variant's; 1.00 = that variant alone)")
@@ -235,7 +282,7 @@ def _ensemble_section(card: dict, ens: dict, metric: str) -> None:
     if joined:
         st.caption("Members trained on their own and joined to this card (core.ensemble --add), with the command "
                    "that trained each")
-        st.code("\n".join(f"# {m}: {t.get('device', '?')}, {_minutes(t.get('wall_seconds'))}\n"
+        st.code("\n".join(f"# {variant_name(task, m)}: {t.get('device', '?')}, {_minutes(t.get('wall_seconds'))}\n"
                           f"{_shown_command(t['command'])}" for m, t in joined), language="bash", wrap_lines=True)
     if ens.get("command"):
         st.caption("The command that chose the weights and scored the test split")
@@ -279,10 +326,12 @@ def render_model_card(task, card: dict | None, model=None) -> None:
                 help="on the held-out test split, computed by python -m core.train after model selection on "
                      "validation" + (" (for the ensemble: by python -m core.ensemble, weights chosen on "
                                      "validation)" if ens else ""))
-    c[1].metric("parameters", f"{card.get('num_params', 0):,}", help="of the served variant")
-    served_label, served_help = str(card.get("served_variant") or "default"), None
+    n_params = card.get("num_params")
+    c[1].metric("parameters", f"{n_params:,}" if isinstance(n_params, int) else DASH,
+                help=f"of {variant_name(task, card.get('served_variant') or 'the served variant')}")
+    served_label, served_help = variant_name(task, card.get("served_variant") or "default"), None
     if ens:  # a count fits the tile; the names go in its help and in the ensemble section below
-        names = [str(m) for m in ens.get("members", [])]
+        names = [variant_name(task, m) for m in ens.get("members", [])]
         served_label, served_help = f"{len(names)} variants", " + ".join(names)
     c[2].metric("served " + ("ensemble" if ens else "variant"), served_label, help=served_help)
     tr_all = card.get("training") or {}
@@ -308,16 +357,19 @@ def render_model_card(task, card: dict | None, model=None) -> None:
         else:
             st.markdown("_No published anchor recorded for this task._")
 
-    comp = _comparison_table(card)
+    comp = _comparison_table(card, task)
     if not comp.empty:
-        joined = [n for n, row in (card.get("comparison") or {}).items() if isinstance(row, dict) and row.get("trained_by")]
+        joined = [variant_name(task, n) for n, row in (card.get("comparison") or {}).items()
+                  if isinstance(row, dict) and row.get("trained_by")]
         st.markdown("#### Variants compared (same data, same budget)" if not joined else
                     f"#### Variants compared (same data; {', '.join(joined)} trained on its own budget, see below)")
         st.dataframe(comp, hide_index=True, width="stretch")
     if ens:
-        _ensemble_section(card, ens, metric)
+        _ensemble_section(card, ens, metric, task)
 
     hist = card.get("history") or {}
+    if isinstance(hist, dict):  # the curves' legend names variants as the tables do
+        hist = {variant_name(task, k): v for k, v in hist.items()}
     main_series = ["train_loss", f"val {metric}", "grad_norm"]
     chart = charts.training_curves(hist, main_series)
     if chart is not None:

@@ -101,6 +101,7 @@ class CaptioningTask(Task):
                    "official 6,000/1,000/1,000 split; research use only. Images resized to 128x128. No image of it "
                    "ships with this app.")
     primary_input = "image"
+    variant_names = {"default": "main captioner", "small": "small captioner"}  # how the Model card names the variants
 
     # ---- model -------------------------------------------------------------------------------------------------
     def build_model(self, config, meta):
@@ -269,24 +270,38 @@ class CaptioningTask(Task):
                 "source": img["source"], "label": img.get("label"),
                 "ensemble": ensemble_info(served) if model is not served else None}
 
+    def shown_caption_ids(self, model, input, x) -> list[int]:
+        """The caption the page showed for this input, as token ids: ``input["caption"]`` when the page passes it
+        (what Try it printed), else what ``predict`` writes -- the card's ensemble unless ``input["single"]``, at the
+        input's beam width. The inspection views teacher-force it, so they explain the answer that was shown."""
+        given = input.get("caption") if isinstance(input, dict) else None
+        if isinstance(given, str):
+            unk = model.stoi.get("<unk>", 3)
+            return [model.stoi.get(w, unk) for w in given.split()][:MAX_LEN]
+        single = bool(input.get("single")) if isinstance(input, dict) else False
+        with torch.no_grad():
+            return self._caption_ids(answering(model, single=single), x, self._beam_of(input))
+
     def inspect_loss(self, model, input):
-        """Cross-entropy of the model's own caption (teacher-forced). Steps: the word the LSTM reads at each step
-        (<start>, then the caption's words) while predicting the next."""
+        """Cross-entropy of the caption the page showed (teacher-forced through ``model``: the served captioner,
+        or the variant picked in Inspect). Steps: the word the LSTM reads at each step (<start>, then the caption's
+        words) while predicting the next."""
         img = self.image_from_input(input)
         dev = next(model.parameters()).device
         x = self._tensor(img["pixels"]).to(dev)
-        with torch.no_grad():
-            ids = self._caption_ids(model, x, self._beam_of(input))
+        ids = self.shown_caption_ids(model, input, x)
         seq = torch.tensor([[BOS_ID] + ids + [EOS_ID]], device=dev)  # (1, T+1)
         logits, _ = model(x, seq[:, :-1])  # (1, T, V)
         loss = F.cross_entropy(logits[0].float(), seq[0, 1:])
         return loss, ["<start>"] + [model.vocab[i] for i in ids]
 
     def saliency(self, model, input) -> dict:
-        """Per word of the caption: |d log p(word) / d pixels| (max over colours), a (T, 128, 128) array."""
-        pred = self.predict(model, {**(input if isinstance(input, dict) else {"image": input}), "single": True})
-        ids = [model.stoi.get(w, 3) for w in pred["words"]] + [EOS_ID]
-        x_u8 = self._tensor(pred["pixels"])
+        """Per word of the caption the page showed (``shown_caption_ids``): |d log p(word) / d pixels| through
+        ``model`` (max over colours), a (T, 128, 128) array."""
+        img = self.image_from_input(input)
+        x_u8 = self._tensor(img["pixels"])
+        words = [model.vocab[i] for i in self.shown_caption_ids(model, input, x_u8)]
+        ids = [model.stoi.get(w, 3) for w in words] + [EOS_ID]
         with torch.inference_mode(False), torch.enable_grad():
             x = model.prep(x_u8).detach().requires_grad_(True)
             feats, g, state = model.encode(x)
@@ -297,8 +312,8 @@ class CaptioningTask(Task):
             for t, tok in enumerate(ids):
                 (gx,) = torch.autograd.grad(logp[t, tok], x, retain_graph=t < len(ids) - 1)
                 maps.append(gx[0].abs().amax(0).numpy())  # (128, 128)
-        return {"words": pred["words"] + ["<end>"], "maps": np.stack(maps), "caption": pred["caption"],
-                "pixels": pred["pixels"]}
+        return {"words": words + ["<end>"], "maps": np.stack(maps), "caption": " ".join(words),
+                "pixels": img["pixels"]}
 
 
 TASK = CaptioningTask()

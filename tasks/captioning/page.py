@@ -40,18 +40,15 @@ def _try_it(task, model):
         "word it wrote before. The image encoder is a small ResNet (torchvision `BasicBlock`s) **trained from "
         "scratch** on 6,000 Flickr8k photos -- no ImageNet-pretrained weights -- so expect simple, generic captions.")
     input = image_input(
-        task, "cap", "samples",
+        task, task.name, "samples",
         "Samples are **scenes this app draws itself** (no dataset image ships with the app). The model learned from "
         "photos, so cartoons are off its home ground.",
         "Upload a photo: people, dogs, bikes, beaches and snow are what Flickr8k is full of.")
+    # Drawn on every run, picture or not: a widget that is skipped for one run loses its value, so switching to
+    # "upload" (no file yet) and back used to reset the beam width and the ensemble toggle.
+    beam, single = _decoding_controls(task, model)
     if input is None:
         return None
-    from tasks.captioning import BEAM
-
-    beam = st.slider("beam width (1 = greedy)", 1, 10, BEAM, key="cap_beam",
-                     help="How many partial captions are kept at every step; the best complete one wins. "
-                          f"{BEAM} is the width the model card's test scores use (picked on the dev images).")
-    single = _ensemble_toggle(model)
     query = {"image": input, "beam": beam, "single": single}
     try:
         out = task.predict(model, query)
@@ -72,20 +69,34 @@ def _try_it(task, model):
     _steps_table(out)
     if out["attention"] is not None:
         _attention_grid(out)
-    return query
+    # Inspect explains this very caption: it is teacher-forced there as the target (TASK.shown_caption_ids).
+    return {**query, "caption": out["caption"]}
 
 
-def _ensemble_toggle(model) -> bool:
+def _decoding_controls(task, model) -> tuple[int, bool]:
+    from tasks.captioning import BEAM, MAX_BEAM
+
+    beam = st.slider("beam width (1 = greedy)", 1, MAX_BEAM, BEAM, key=f"{task.name}_beam",
+                     help="How many partial captions are kept at every step; the best complete one wins. "
+                          f"{BEAM} is the width the model card's test scores use (picked on the dev images).")
+    return int(beam), _ensemble_toggle(task, model)
+
+
+def _ensemble_toggle(task, model) -> bool:
     from core.ui.widgets import ensemble_toggle
 
-    return ensemble_toggle(model, "cap_single", "the main captioner",
+    return ensemble_toggle(model, f"{task.name}_single", "the main captioner",
                            "The app captions with an ensemble of two captioners trained separately. Switch it off to "
                            "see what the main (bigger) one writes by itself.")
 
 
 def _who_wrote(out: dict, model) -> None:
     from core.ui.widgets import ensemble_caption
+    from tasks.captioning import TASK
 
+    ens = out.get("ensemble")
+    if ens and ens.get("members"):  # the members as people read them, not the card's ids
+        out = {**out, "ensemble": {**ens, "members": [TASK.variant_names.get(m, m) for m in ens["members"]]}}
     ensemble_caption(out, model, "Written", "the main captioner",
                      "at every word the captioners' probabilities are mixed with these weights (chosen on the dev "
                      "images; see the Model card). The attention maps are the main captioner's.")
@@ -115,18 +126,29 @@ def _attention_grid(out) -> None:
             cols[j].image(_overlay(out["pixels"], att[start + j]), caption=w, width=128)
 
 
+def inspect_note(task, model, input) -> str:
+    """One sentence: which caption the Inspect tab explains (the one Try it showed) and through which captioner."""
+    from core.weights import ensemble_of
+
+    caption = input.get("caption") if isinstance(input, dict) else None
+    who = (task.variant_names.get(getattr(model, "variant", None) or "", None)
+           or task.variant_names.get((getattr(model, "card", None) or {}).get("served_variant"), "the captioner"))
+    shown = f"“{html.escape(caption)}”" if caption else "the caption Try it shows"
+    how = ("written by the ensemble on Try it; its gradients are taken through the " + who +
+           ", one of the ensemble's members, reading that same caption word by word"
+           if ensemble_of(model) is not None and not (isinstance(input, dict) and input.get("single"))
+           else f"its gradients are taken through the {who}, reading that caption word by word")
+    return f"Explained here: the caption shown on Try it, {shown} -- {how} (the loss's target)."
+
+
 def _inspect_extra(task, model, input):
     from core.ui.widgets import show_error
 
     st.subheader("Which pixels does each word depend on? (saliency)")
+    st.caption(inspect_note(task, model, input))
     st.caption("The gradient of each word's log-probability with respect to every input pixel (largest over the "
-               "three colours), for the caption the model wrote. Compare with the attention maps on Try it: "
-               "attention is where the model chose to look; saliency is what would change its mind.")
-    from core.weights import ensemble_of
-
-    if ensemble_of(model) is not None:
-        st.caption("Gradients are taken through the main captioner alone (the ensemble's first member), for the "
-                   "caption it writes by itself.")
+               "three colours). Compare with the attention maps on Try it: attention is where the model chose to "
+               "look; saliency is what would change its mind.")
     try:
         sal = task.saliency(model, input)
     except Exception as exc:  # noqa: BLE001
@@ -134,7 +156,7 @@ def _inspect_extra(task, model, input):
         return
     words = sal["words"]
     pick = st.selectbox("word", list(range(len(words))), format_func=lambda i: f"{i + 1}. {words[i]}",
-                        key="cap_sal_word")
+                        key=f"{task.name}_sal_word")
     m = sal["maps"][pick]
     gray = (m / (m.max() or 1.0) * 255).astype(np.uint8)
     c1, c2, c3 = st.columns(3)

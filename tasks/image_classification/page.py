@@ -52,7 +52,7 @@ def _try_it(task, model):
     st.caption("Both models were trained on 32x32 photos of cats and dogs (CIFAR-10), so any picture is shrunk to "
                "32x32 first: fine detail is lost, and the centre square is what they see.")
     input = image_input(
-        task, "imgcls", "drawings",
+        task, task.name, "drawings",
         "These are **cartoons this app draws itself** (no dataset image ships with the app). The models learned "
         "from photos, so drawings are off their home ground: treat their answers as a curiosity.",
         "Upload a photo of a cat or a dog.")
