@@ -240,3 +240,89 @@ def test_model_card_says_the_negation_score_is_not_blind(monkeypatch):
     at = AppTest.from_function(script, default_timeout=60).run()
     assert not at.exception, [e.message for e in at.exception]
     assert any("negation" in str(c.value) and "not a blind test" in str(c.value) for c in at.caption)
+
+
+# ---- which words pushed the answer ---------------------------------------------------------------------------------
+def test_integrated_gradients_add_up_to_the_change():
+    """Completeness: the steps' values add up to f(x) - f(baseline); for a linear f they are exactly w . (x - b)."""
+    from core.inspect import integrated_gradients
+
+    torch.manual_seed(0)
+    x, b, w = torch.randn(6, 4), torch.randn(6, 4), torch.randn(6, 4)
+    lin = integrated_gradients(lambda p: (p * w).sum((1, 2)), x, b, steps=4)  # (K, T, E) -> (K,)
+    assert torch.allclose(torch.from_numpy(lin.values).float(), ((x - b) * w).sum(-1), atol=1e-5)
+    smooth = integrated_gradients(lambda p: torch.tanh(p @ w.T).sum((1, 2)), x, None, steps=16, max_steps=256)
+    assert smooth.f_baseline == pytest.approx(0.0)
+    assert smooth.values.sum() == pytest.approx(smooth.f_input, abs=0.05 * max(1.0, abs(smooth.f_input)))
+    assert smooth.gap <= 0.05 * max(1.0, abs(smooth.f_input)) and smooth.steps >= 16
+    with pytest.raises(ValueError):
+        integrated_gradients(lambda p: p.sum((1, 2)), x, torch.zeros(3, 4))
+
+
+def test_word_pushes_do_not_vanish_when_the_model_is_sure(model):
+    """A model that is very sure (P = 0.0...%): the loss gradient against its own answer is ~0 for every word, the
+    pushes (integrated gradients of the log-odds) are not, and they add up to the log-odds' change."""
+    import copy
+
+    from core.inspect import inspect_model
+
+    text = "The movie was not at all good."
+    sure = copy.deepcopy(model)
+    with torch.no_grad():
+        sure.head.bias.zero_()
+        m0 = TASK.word_pushes(sure, text)["margin"]
+        sure.head.weight.mul_(12.0 / abs(m0))  # log-odds -12 or +12: P(positive) = 6e-6 or 1 - 6e-6
+    p = TASK.predict(sure, text)["p_positive"]
+    assert min(p, 1 - p) < 1e-3  # saturated
+    old = inspect_model(sure, lambda m: TASK.inspect_loss(m, text)).saliency["grad_x_input"].abs().max()
+    push = TASK.word_pushes(sure, text)
+    assert len(push["values"]) == len(push["tokens"]) == 8
+    assert max(abs(v) for v in push["values"]) > 1000 * max(float(old), 1e-12)
+    assert max(abs(v) for v in push["values"]) > 0.5
+    assert sum(push["values"]) == pytest.approx(push["margin"] - push["baseline"], abs=push["gap"] + 1e-6)
+    assert abs(push["margin"]) == pytest.approx(12.0, rel=1e-3)
+    assert push["margin"] == pytest.approx(float(torch.logit(torch.tensor(p, dtype=torch.float64))), rel=1e-3)
+
+
+def _page(text: str | None = None):
+    import os
+
+    from streamlit.testing.v1 import AppTest
+    from test_contract import PAGE_SCRIPT
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    paths = [repo, os.path.join(repo, "tests", "plugins", "rnnlab-fixture")]
+    at = AppTest.from_string(PAGE_SCRIPT.format(paths=paths, name="sentiment"), default_timeout=120).run()
+    if text is not None:
+        next(t for t in at.text_area if t.label == "A movie review").set_value(text).run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def _pushes_shown(at) -> tuple[dict[str, float], float]:
+    """(word -> value from each word's hover text, the legend's upper number) of "Which words pushed the answer"."""
+    import re
+
+    html = next(h.proto.body for h in at.get("html") if "push towards positive" in h.proto.body)
+    words = {m.group(1): float(m.group(2)) for m in re.finditer(r"title=\"&#x27;(.*?)&#x27;: [^=\"]* = ([-+0-9.e]+)\"",
+                                                                  html)}
+    hi = float(re.findall(r"</span>([-+0-9.e]+)</div>", html)[-1])
+    return words, hi
+
+
+def test_page_pushes_have_a_legend_that_matches_the_colours():
+    """The lesson's example on the served model (P(positive) = 0.1%): answered negative, and the legend's numbers are
+    the largest push shown (not "-0.00 ... 0.00" while the words are strongly coloured); "not" pushes negative."""
+    from core.weights import load_model
+
+    if not (TASK.weights_path() / "card.json").exists():
+        pytest.skip("no trained sentiment weights")
+    at = _page("The movie was not at all good.")
+    assert next(m for m in at.metric if m.label == "The model says").value == "negative"
+    words, hi = _pushes_shown(at)
+    assert set(words) >= {"the", "movie", "not", "good"}, words
+    assert hi >= 0.5 and hi == pytest.approx(max(abs(v) for v in words.values()), rel=0.01)
+    assert words["not"] < 0
+    push = TASK.word_pushes(load_model(TASK), "The movie was not at all good.")
+    caption = next(str(c.value) for c in at.caption if "integrated gradients" in str(c.value))
+    assert f"{push['margin']:+.2f}" in caption and f"{sum(push['values']):+.2f}" in caption

@@ -273,8 +273,128 @@ def test_page_shows_the_ensemble_and_the_attention_model_alone():
     captions = " ".join(str(c.value) for c in at.caption)
     assert "Written by an **ensemble**: attention ×" in captions
     headline = [str(m.value) for m in at.markdown if str(m.value).startswith("### ")]
-    toggle = next(t for t in at.toggle if t.key == "tr_single")
+    toggle = next(t for t in at.toggle if t.key == "translation_single")
     toggle.set_value(True).run()
     assert not at.exception, [e.message for e in at.exception]
     assert "Written by the attention model alone" in " ".join(str(c.value) for c in at.caption)
     assert headline  # a translation was shown both times
+
+
+# ---- what a visitor types (issue 22) -----------------------------------------------------------------------------
+@pytest.mark.parametrize("tokens, text", [
+    (["▁L'", "▁Zanzibar", "▁est", "▁loin", "."], "L'Zanzibar est loin."),  # a copied name after an elided article
+    (["▁Je", "▁veux", "▁aller", "▁à", "▁l'", "▁avion", "."], "Je veux aller à l'avion."),
+    (["▁Qu'", "▁il", "▁vienne", "▁!"], "Qu'il vienne !"),
+    (["▁jusqu’", "▁ici"], "jusqu’ici"),
+    (["▁Les", "▁garçons", "▁sont", "▁là", "."], "Les garçons sont là."),  # no elision: spaces stay
+    (["▁C'", "est", "▁«", "▁génial", "▁»"], "C'est « génial »"),
+])
+def test_detokenize_glues_elided_words(tokens, text):
+    assert D.detokenize(tokens) == text
+
+
+@pytest.mark.parametrize("ch", ["\u202e", "\u202b", "\u2066", "\u2069", "\u200e", "\u200f", "\u061c", "\u00ad",
+                                "\ufeff", "\u200b", "\u2060", "\x07"])
+def test_invisible_characters_never_reach_the_model_or_the_answer(model, ch):
+    """A right-to-left override (or any format/zero-width/control character) typed or pasted in is neither encoded
+    nor copied into the translation shown as the heading."""
+    assert ch not in D.clean(f"I see {ch}the cat{ch}.")
+    out = TASK.predict(model, {"text": f"I see {ch}the {ch}cat.", "beam": 2, "max_len": 6})
+    assert out["source_tokens"] == D.tokenize("I see the cat.")
+    shown = out["translation"] + "".join(c["translation"] for c in out["candidates"]) + "".join(out["output_tokens"])
+    assert ch not in shown
+
+
+@pytest.mark.parametrize("typed, read", [
+    ("WHERE IS THE STATION?", "Where is the station?"),
+    ("Where Is The Station?", "Where is the station?"),
+    ("I LIVE IN PARIS. I WATCH TV!", "I live in Paris. I watch TV!"),  # the vocabulary knows Paris and TV so
+    ("I met Tom in Paris.", "I met Tom in Paris."),  # ordinary casing is left alone, names and all
+    ("Tom Jones", "Tom Jones"),  # two words: could be a name
+    ("OK.", "OK."),
+])
+def test_normalise_case(typed, read):
+    known = {"Paris", "TV", "Tom", "i", "live", "in", "watch", "where", "is", "the", "station"}.__contains__
+    assert D.normalise_case(typed, known) == read
+
+
+def test_all_caps_input_is_read_in_sentence_case(model):
+    out = TASK.predict(model, {"text": "I SEE THE BIG CAT.", "beam": 2, "max_len": 6})
+    assert out["source_tokens"] == D.tokenize("I see the big cat.")
+    assert "Read as “I see the big cat.”" in out["note"]
+    assert "Read as" not in TASK.predict(model, {"text": "I see the big cat.", "beam": 2, "max_len": 6})["note"]
+
+
+def test_longer_than_trained_on_is_said_with_the_limit_from_the_data(model):
+    """The length limit comes from the data the model was built from (12 words for the synthetic phrasebook, 10 on
+    the served card), never from a constant in the page."""
+    limit = TASK.synthetic_data(0).meta["train_max_words"]
+    words = ("I see the big cat and you see the small dog and we see the red car too").split()
+    assert len(words) > limit
+    out = TASK.predict(model, {"text": " ".join(words) + ".", "beam": 1, "max_len": 5})
+    assert f"has {len(words)} words, {len(words) - limit} more than" in out["note"]
+    assert f"trained on ({limit} words" in out["note"]
+    short = TASK.predict(model, {"text": " ".join(words[:limit]), "beam": 1, "max_len": 5})
+    assert "more than the longest" not in short["note"]
+
+
+def test_more_characters_than_read_is_said(model):
+    from tasks.translation import MAX_CHARS
+
+    text = "I see the cat. " * 200  # 3,000 characters
+    out = TASK.predict(model, {"text": text, "beam": 1, "max_len": 5})
+    assert f"{len(text):,} characters: only the first {MAX_CHARS:,} were read" in out["note"]
+
+
+def _page(text: str | None = None):
+    import os
+
+    from streamlit.testing.v1 import AppTest
+    from test_contract import PAGE_SCRIPT
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    paths = [repo, os.path.join(repo, "tests", "plugins", "rnnlab-fixture")]
+    at = AppTest.from_string(PAGE_SCRIPT.format(paths=paths, name="translation"), default_timeout=120).run()
+    if text is not None:
+        next(t for t in at.text_input if t.label == "English sentence").set_value(text).run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def test_page_box_takes_more_than_is_read_so_a_long_paste_is_not_cut_silently():
+    """The browser cuts a paste at the box's max_chars without a word: the box must take more than MAX_CHARS, so
+    the task can say how much it read."""
+    from tasks.translation import MAX_CHARS
+
+    at = _page()
+    box = next(t for t in at.text_input if t.label == "English sentence")
+    assert box.proto.max_chars == 0 or box.proto.max_chars > 10 * MAX_CHARS
+    if not (TASK.weights_path() / "card.json").exists():
+        pytest.skip("no trained translation weights: the page shows no translation")
+    text = "Where is the station? " * 120  # 2,640 characters
+    at = _page(text)
+    info = " ".join(str(i.value) for i in at.info)
+    assert f"The text has {len(text):,} characters" in info and f"only the first {MAX_CHARS:,} were read" in info
+
+
+def test_served_translator_on_the_visitors_inputs():
+    """On the committed weights: ALL CAPS is translated as the sentence it spells; the "a name" demo copies its
+    unknown name into a translation with no "l' " gap; a sentence longer than the card's training limit says so."""
+    from core.weights import load_model
+
+    if not (TASK.weights_path() / "card.json").exists():
+        pytest.skip("no trained translation weights")
+    served = load_model(TASK)
+    caps = TASK.predict(served, "WHERE IS THE STATION?")
+    assert caps["translation"] == TASK.predict(served, "Where is the station?")["translation"]
+    assert not any(t.isupper() and len(t) > 1 for t in caps["translation"].split()), caps["translation"]
+    name = next(d for d in TASK.demos() if d.label == "a name")
+    out = TASK.predict(served, name.input)
+    unknown = [D.surface(t) for t, u in zip(out["source_tokens"], out["source_unknown"]) if u]
+    assert unknown and all(w in out["translation"] for w in unknown), out["translation"]
+    assert "' " not in out["translation"] and "’ " not in out["translation"]
+    limit = served.card["meta"]["train_max_words"]
+    longer = next(d for d in TASK.demos() if d.label == "longer").input
+    assert D.n_words(longer) > limit
+    assert f"more than the longest sentences the model was trained on ({limit} words" in \
+        TASK.predict(served, longer)["note"]

@@ -21,6 +21,9 @@ from tasks.sentiment.model import PAD_ID, UNK_ID, build, default_config
 MAX_TOKENS = 256  # longer reviews are cut here (and the answer says so): keeps every answer well under 100 ms
 MAX_CHARS = 20_000  # characters looked at before tokenizing; 256 tokens never need more
 MAX_VOCAB = 20_000  # cap by frequency: vocab x embed_size is most of the weights file
+# "Which words pushed the answer": integrated gradients with IG_STEPS path points, more (up to IG_MAX_STEPS) when
+# they do not add up yet, while path points x words stays within IG_BUDGET (a long review keeps the first count)
+IG_STEPS, IG_MAX_STEPS, IG_BUDGET = 32, 128, 4096
 
 
 @dataclass
@@ -201,7 +204,7 @@ class SentimentTask(Task):
     # ---- serving -----------------------------------------------------------------------------------------------
     def demos(self) -> list[Demo]:
         return [
-            Demo("not at all good", "The movie was not at all good.", "the seed's example: the answer comes last"),
+            Demo("not at all good", "The movie was not at all good.", "the lesson's example: the answer comes last"),
             Demo("not bad at all", "Not bad at all.", "two negative-looking words, one positive meaning"),
             Demo("but ...", "You are beautiful but not intelligent.", "contrast: the end of the sentence decides"),
             Demo("expected to hate it", "I expected to hate it and I didn't.", "the turn comes in the last word"),
@@ -248,6 +251,40 @@ class SentimentTask(Task):
         logits = model(x)  # (1, 2)
         target = logits.detach().argmax(-1)  # the model's own answer: what made it say so?
         return F.cross_entropy(logits.float(), target), tokens
+
+    def word_pushes(self, model, text) -> dict:
+        """Each word's push on the answer, in log-odds: integrated gradients (core.inspect.integrated_gradients)
+        of the logit margin m = logit_positive - logit_negative = ln(P / (1 - P)) over the word vectors.
+
+        The baseline is a review of as many *unknown* words (<unk> at every position; the model reads it as
+        nearly neutral), so the pushes add up to m(review) - m(baseline): positive values push towards
+        *positive*, negative towards *negative*, whatever the answer. The margin has no softmax in it, so a very
+        sure model (P = 0.1%) still gets pushes of a readable size -- where the gradient of the loss against the
+        model's own answer shrinks like 1 - P and reads 0.00. Returns tokens, values, margin, baseline, gap, steps."""
+        from contextlib import nullcontext
+
+        from core.inspect import integrated_gradients
+        from core.layers import last_real_step, recording
+
+        tokens, ids, _ = self.prepare(model, text)
+        device = next(model.parameters()).device
+        x = torch.tensor([ids], dtype=torch.long, device=device)  # (1, T)
+        with torch.no_grad():
+            emb = model.embed(x)[0]  # (T, E)
+            base = model.embed(torch.full_like(x, UNK_ID))[0]  # (T, E)
+        rnn = model.rnn
+
+        def margin(path: torch.Tensor) -> torch.Tensor:  # (K, T, E) -> (K,)
+            out, _ = rnn(path, None)  # (K, T, D*H)
+            logits = model.head(last_real_step(out, None, rnn.hidden_size, rnn.bidirectional))  # (K, 2)
+            return logits[:, 1] - logits[:, 0]
+
+        max_steps = max(IG_STEPS, min(IG_MAX_STEPS, IG_BUDGET // max(1, len(ids))))
+        # cuDNN's backward refuses eval mode: on a GPU the stepwise path (core.layers.recording) takes the gradient
+        with recording() if device.type == "cuda" else nullcontext():
+            att = integrated_gradients(margin, emb, base, steps=IG_STEPS, max_steps=max_steps)
+        return {"tokens": tokens, "values": [float(v) for v in att.values], "margin": att.f_input,
+                "baseline": att.f_baseline, "gap": att.gap, "steps": att.steps}
 
     def negation_report(self, model) -> list[dict]:
         """The negation set with the model's answers."""

@@ -78,27 +78,41 @@ def _prefix_chart(out: dict) -> alt.Chart:
     return alt.layer(half, line).properties(height=260)
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _pushes(task_name: str, model_id: str, text: str, _task, _model) -> dict:
+    return _task.word_pushes(_model, text)
+
+
 def _contributions(task, model, text, out) -> None:
-    from core.ui.inspector import run_inspection
+    from core.ui.inspector import model_key
     from core.ui.widgets import show_error, show_tokens
 
     st.subheader("Which words pushed the answer", anchor=False)
     try:
-        ins = run_inspection(task, model, text)
+        push = _pushes(task.name, model_key(model), text, task, model)
     except Exception as exc:  # noqa: BLE001
         show_error(exc, "computing word contributions")
         return
-    sal = ins.saliency
-    if sal.empty:
+    if not push["tokens"]:
         st.info("No word contributions for this input.")
         return
-    # gradient x input of the loss against the model's own answer; minus it is each word's push towards that
-    # answer. Turned into "push towards positive" so the colours mean the same for every review.
-    sign = 1.0 if out["label"] == "positive" else -1.0
-    values = [-sign * v for v in sal["grad_x_input"].tolist()]
-    show_tokens(sal["label"].tolist(), values, signed=True, name="push towards positive", fmt="{:.2f}")
-    st.caption("Orange words push towards *positive*, blue words towards *negative* (gradient × input from the "
-               "inspector, on this review: a first-order estimate of each word's push). Hover a word for its value.")
+    show_tokens(push["tokens"], push["values"], signed=True, name="push towards positive (log-odds)", fmt="{:.3g}")
+    st.caption(push_caption(push))
+
+
+def push_caption(push: dict) -> str:
+    """What the colours mean, with this review's numbers: the pushes add up to the change in log-odds."""
+    m, b, total = push["margin"], push["baseline"], sum(push["values"])
+    text = (f"Orange words push towards *positive*, blue words towards *negative*; hover a word for its value. A "
+            f"push is the word's share of the answer's log-odds ln(P / (1 − P)) -- {m:+.2f} here -- measured from "
+            f"a review of as many unknown words ({b:+.2f}, nearly neutral): the pushes add up to {total:+.2f}. "
+            "They come from *integrated gradients*: the gradient of the log-odds with respect to each word's "
+            "vector, averaged along a straight path from the unknown words to this review.")
+    if push["gap"] > 0.1 * max(1.0, abs(m - b)):
+        text += (f" On this review the estimate is rough: the pushes add up to {total:+.2f} where the log-odds "
+                 f"moved by {m - b:+.2f} (the network's answer jumps along the path, which {push['steps']} points "
+                 "on it do not capture).")
+    return text
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

@@ -128,6 +128,7 @@ class TranslationTask(Task):
         model.src_vocab, model.tgt_vocab = list(meta["src_vocab"]), list(meta["tgt_vocab"])
         model.src_stoi = {w: i for i, w in enumerate(model.src_vocab)}
         model.tgt_stoi = {w: i for i, w in enumerate(model.tgt_vocab)}
+        model.train_max_words = meta.get("train_max_words")  # the data's length limit, for the "too long" note
         return model
 
     def ensemble(self, models, weights):
@@ -140,6 +141,7 @@ class TranslationTask(Task):
         first = models[0]
         ens.src_vocab, ens.tgt_vocab, ens.src_stoi, ens.tgt_stoi = (first.src_vocab, first.tgt_vocab,
                                                                     first.src_stoi, first.tgt_stoi)
+        ens.train_max_words = train_max_words(first)
         return ens
 
 
@@ -265,13 +267,17 @@ class TranslationTask(Task):
             Demo("How are you doing?", "How are you doing?", "4 words in, 3 out: lengths need not match"),
             Demo("word order", "I have a red car.", "the adjective moves after the noun: watch the attention cross"),
             Demo("negation", "I don't know what he wants.", "one English word, two French ones: ne ... pas"),
-            Demo("a name", "Zanzibar is far away.", "an unknown name is copied through from the source"),
+            Demo("a name", "My friend lives in Zanzibar.",
+                 "an unknown name is copied through from the English word the decoder looks at"),
             Demo("a question", "Where did you put the keys?", "question word moves; tense changes"),
             Demo("longer", "We should have left earlier, but nobody wanted to leave the party.",
-                 "longer than most training sentences"),
+                 "longer than any sentence the model was trained on: the note under the answer says by how much"),
         ]
 
     def prepare(self, model, text) -> tuple[list[str], list[int], str]:
+        """Text -> (tokens, ids, notes for the reader). Invisible characters are dropped (data.clean), ALL-CAPS or
+        Title Case text is put in sentence case (data.normalise_case), and each cut or stretch is said: more
+        characters than MAX_CHARS, more tokens than MAX_SRC_TOKENS, more words than the model was trained on."""
         if isinstance(text, dict):
             text = text.get("text")
         if text is None or (isinstance(text, str) and not text.strip()):
@@ -279,14 +285,27 @@ class TranslationTask(Task):
         if not isinstance(text, str):
             raise BadInput(f"Type an English sentence as text (got {type(text).__name__}).")
         notes = []
-        tokens = D.tokenize(text[:MAX_CHARS])
+        typed = D.clean(text[:MAX_CHARS])
+        stoi = model.src_stoi
+        cased = D.normalise_case(typed, lambda w: D.SPACE + w in stoi or w in stoi)
+        tokens = D.tokenize(cased)
         if not any(any(ch.isalnum() for ch in t) for t in tokens):
             raise BadInput("There are no words to translate here (only punctuation or symbols).")
-        if len(text) > MAX_CHARS or len(tokens) > MAX_SRC_TOKENS:
-            notes.append(f"Only the first {MAX_SRC_TOKENS} tokens were translated (the text is longer); the model "
-                         f"was trained on sentences of up to {TRAIN_MAX_WORDS} words.")
+        if cased != typed:
+            notes.append(f"Read as “{cased[:200]}”: the model learnt from sentences in ordinary sentence case, "
+                         "and words in capitals would be words it has never seen.")
+        if len(text) > MAX_CHARS:
+            notes.append(f"The text has {len(text):,} characters: only the first {MAX_CHARS:,} were read.")
+        if len(tokens) > MAX_SRC_TOKENS:
+            notes.append(f"Only the first {MAX_SRC_TOKENS} of its {len(tokens)} tokens were translated.")
             tokens = tokens[:MAX_SRC_TOKENS]
-        ids = _encode(tokens, model.src_stoi)
+        limit = train_max_words(model)
+        n = D.n_words(D.detokenize(tokens))
+        if limit and n > limit:
+            notes.append(f"This input has {n} words, {n - limit} more than the longest sentences the model was "
+                         f"trained on ({limit} words; {n / limit:.1f}× as long): expect parts of it to be left out "
+                         "or garbled; shorter sentences translate better.")
+        ids = _encode(tokens, stoi)
         words = [i for i, t in zip(ids, tokens) if any(ch.isalnum() for ch in t)]
         if words and sum(i == UNK_ID for i in words) / len(words) > 0.5:
             notes.append("Most of these words are not in the English vocabulary (is it English?): the "
@@ -385,6 +404,14 @@ class TranslationTask(Task):
         lp.backward()
         norms = enc.grad[0].norm(dim=-1).tolist()  # (S,)
         return [D.surface(t) for t in tokens], norms, [model.tgt_vocab[t] for t in target]
+
+
+def train_max_words(model) -> int | None:
+    """The longest English sentence (in words) the model was trained on, as its data recorded it (the card's meta,
+    or the meta the model was built from); None when unknown."""
+    meta = getattr(model, "meta", None) or {}
+    limit = meta.get("train_max_words", getattr(model, "train_max_words", None))
+    return int(limit) if limit else None
 
 
 def collate(src: list[list[int]], tgt: list[list[int]], index: list[int] | None = None) -> dict[str, torch.Tensor]:

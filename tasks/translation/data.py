@@ -2,7 +2,8 @@
 tokenizer.
 
 The tokenizer marks a token that follows a space with "▁" (as SentencePiece does), so detokenizing is exact:
-"Comment vas-tu ?" -> ["▁Comment", "▁vas", "-", "tu", "▁?"] -> "Comment vas-tu ?".
+"Comment vas-tu ?" -> ["▁Comment", "▁vas", "-", "tu", "▁?"] -> "Comment vas-tu ?" -- except that an elided French
+word ("l'", "qu'") is always glued to the next one, as French writes it ("L'" + a copied "▁Zanzibar" -> "L'Zanzibar").
 """
 
 from __future__ import annotations
@@ -22,14 +23,63 @@ PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 SPECIALS = [PAD, BOS, EOS, UNK]
 # a word (letters/digits, with a trailing apostrophe so "l'", "n'", "don'" stay whole) or one punctuation mark
 _TOKEN = re.compile(r"\w+['’]?|[^\w\s]", re.UNICODE)
-_CONTROL = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200d\u2060\ufeff]")
+# an elided French word: the article/pronoun/conjunction that loses its vowel before the next word
+_ELIDED = re.compile(r"(?:[cdjlmnst]|qu|jusqu|lorsqu|puisqu|quoiqu|presqu)['’]", re.IGNORECASE)
+
+
+def strip_invisible(text: str) -> str:
+    """Drop what a reader cannot see but a renderer obeys: control characters (whitespace ones become a space),
+    format characters -- the bidi embeddings/overrides/isolates (U+202A-U+202E, U+2066-U+2069), the direction marks,
+    zero-width spaces and joiners, soft hyphens, the BOM -- and lone surrogates. Printable text is returned as is."""
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        cat = unicodedata.category(ch)
+        if cat in ("Cf", "Cs", "Co", "Cn"):
+            continue
+        if cat == "Cc":
+            if ch.isspace():
+                out.append(" ")
+            continue
+        out.append(ch)
+    return "".join(out)
 
 
 def clean(text: str) -> str:
-    """NFC, no control characters, every run of whitespace (incl. the French no-break spaces) one space."""
-    text = unicodedata.normalize("NFC", text)
-    text = _CONTROL.sub("", text)
+    """NFC, no control, format or zero-width characters (strip_invisible), every run of whitespace (incl. the
+    French no-break spaces) one space."""
+    text = strip_invisible(unicodedata.normalize("NFC", text))
     return " ".join(text.split())
+
+
+def normalise_case(text: str, known=None) -> str:
+    """Sentence case for a text typed in ALL CAPITALS or With Every Word Capitalised (three words or more), which
+    a model trained on ordinary sentences reads as unknown words; any other text is returned unchanged.
+
+    Each sentence's first word and "I" get a capital; every other word is lower case unless ``known`` (a
+    predicate, e.g. "is in the vocabulary") knows it only as Capitalised ("Paris", "Tom") or only in CAPITALS."""
+    words = re.findall(r"[^\W\d_]+", text)
+    long = [w for w in words if len(w) > 1]
+    all_caps = len(long) >= 2 and not any(ch.islower() for ch in text)
+    title = len(long) >= 3 and all(w[0].isupper() and (w[1:].islower() or len(w) == 1) for w in words)
+    if not (all_caps or title):
+        return text
+    lower = text.lower()
+    out, last = [], 0
+    for m in re.finditer(r"[^\W\d_]+", lower):
+        w = m.group()
+        first = not out or re.search(r"[.!?]", lower[last:m.start()]) is not None
+        if first or w == "i":
+            w = w[:1].upper() + w[1:]
+        elif known is not None and not known(w):
+            for form in (w[:1].upper() + w[1:], w.upper()):
+                if known(form):
+                    w = form
+                    break
+        out.append(lower[last:m.start()] + w)
+        last = m.end()
+    return "".join(out) + lower[last:]
 
 
 def tokenize(text: str) -> list[str]:
@@ -43,7 +93,14 @@ def tokenize(text: str) -> list[str]:
 
 
 def detokenize(tokens: list[str]) -> str:
-    return "".join(tokens).replace(SPACE, " ").strip()
+    """Tokens -> text: each space marker becomes a space, but never right after an elided word ("L'" "▁avion" ->
+    "L'avion"; French writes no space there)."""
+    out = []
+    for t in tokens:
+        if out and t.startswith(SPACE) and _ELIDED.fullmatch(surface(out[-1]).strip()):
+            t = t[len(SPACE):]
+        out.append(t)
+    return "".join(out).replace(SPACE, " ").strip()
 
 
 def surface(token: str) -> str:

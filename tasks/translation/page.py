@@ -28,13 +28,15 @@ def _label(tokens: list[str]) -> list[str]:
 def _try_it(task, model):
     from core.ui.widgets import md_escape, show_error, text_input_with_demos
 
-    text = text_input_with_demos(task, key="q", label="English sentence", max_chars=2000,
+    # The box takes far more than the task reads (MAX_CHARS), so a long paste is not cut silently by the browser:
+    # prepare() says how much was read.
+    text = text_input_with_demos(task, key="q", label="English sentence", max_chars=100_000,
                                  placeholder="Type an English sentence, e.g. How are you doing?")
     c = st.columns(2)
-    beam = c[0].slider("Beam width", 1, 10, 5, key="tr_beam",
+    beam = c[0].slider("Beam width", 1, 10, 5, key=f"{task.name}_beam",
                        help="How many partial translations are kept at every step (1 = greedy decoding).")
-    max_len = c[1].slider("Maximum output length (tokens)", 5, 60, 30, key="tr_maxlen")
-    single = _ensemble_toggle(model)
+    max_len = c[1].slider("Maximum output length (tokens)", 5, 60, 30, key=f"{task.name}_maxlen")
+    single = _ensemble_toggle(task, model)
     st.caption(ATTRIBUTION)
     if not text or not text.strip():
         st.info("Type an English sentence or pick a demo.")
@@ -68,10 +70,10 @@ def _try_it(task, model):
     return text
 
 
-def _ensemble_toggle(model) -> bool:
+def _ensemble_toggle(task, model) -> bool:
     from core.ui.widgets import ensemble_toggle
 
-    return ensemble_toggle(model, "tr_single", "the attention model",
+    return ensemble_toggle(model, f"{task.name}_single", "the attention model",
                            "The app translates with an ensemble of the attention and the plain encoder-decoder. "
                            "Switch it off to see what the attention model says by itself.")
 
