@@ -200,9 +200,10 @@ def gradient_vs_distance(cell: str = "rnn", length: int = 50, activation: str = 
     """||dL/dh_t|| at initialisation against k = distance back in time from the step that answers.
 
     Columns: cell (core name), label ("RNN (tanh)", "GRU", ...), step t, distance k = T-1-t, grad_norm (NaN where
-    it over/underflowed), theory = grad_norm[k=0] * rho**k (the linear estimate: each step back multiplies by w'
-    and by f' <= 1, so a radius rho < 1 vanishes at least this fast, rho > 1 may grow up to this fast),
-    spectral_radius (measured on w' after rescaling, largest over gate blocks).
+    it over/underflowed), grad_norm_raw (as measured: 0 where it underflowed, inf where it overflowed),
+    theory = grad_norm[k=0] * rho**k (the linear estimate: each step back multiplies by w' and by f' <= 1, so a
+    radius rho < 1 vanishes at least this fast, rho > 1 may grow up to this fast), spectral_radius (measured on w'
+    after rescaling, largest over gate blocks).
     ``df.attrs`` also holds spectral_radius, fitted decay_rate (per-step factor), loss and total_grad_norm."""
     core_cell = resolve_cell(cell, activation)
     length, hidden = int(length), int(hidden)
@@ -212,9 +213,10 @@ def gradient_vs_distance(cell: str = "rnn", length: int = 50, activation: str = 
     ins = inspect_model(model, lambda m: toy_loss(m, batch)[0])
     df = ins.hidden[["step", "distance", "grad_norm"]].copy()
     df = df.sort_values("distance").reset_index(drop=True)
-    g = df["grad_norm"].to_numpy(float)
-    g = np.where(np.isfinite(g) & (g > 0), g, np.nan)  # log-scale charts cannot show 0 or inf
+    raw = df["grad_norm"].to_numpy(float)
+    g = np.where(np.isfinite(raw) & (raw > 0), raw, np.nan)  # log-scale charts cannot show 0 or inf
     df["grad_norm"] = g
+    df["grad_norm_raw"] = raw  # 0 where float32 underflowed, inf / NaN where it overflowed: what a table says
     with np.errstate(over="ignore"):
         df["theory"] = g[0] * np.power(rho, df["distance"].to_numpy(float))
     df["theory"] = df["theory"].where(np.isfinite(df["theory"]) & (df["theory"] > 0))
@@ -230,6 +232,46 @@ def gradient_vs_distance(cell: str = "rnn", length: int = 50, activation: str = 
 
 
 # ---- training ----------------------------------------------------------------------------------------------------
+WORK_BUDGET = 60_000  # steps x sequence length per cell for a live run: GRU at T=200 for 300 steps, ~20 s on 2 cores
+
+
+def steps_within_budget(steps: int, length: int, budget: int = WORK_BUDGET, step: int = 10) -> int:
+    """The number of training steps a live run takes: ``steps``, or fewer when steps x length would exceed
+    ``budget`` -- the same number for every cell, so the comparison stays fair on any machine (a wall-clock cap
+    would stop a slow cell earlier). Rounded down to a multiple of ``step``, at least ``step``."""
+    steps, length = max(1, int(steps)), max(1, int(length))
+    if steps * length <= budget:
+        return steps
+    return max(step, (budget // length) // step * step)
+
+
+def learning_trend(history: pd.DataFrame) -> dict:
+    """Is the run still improving at its end? Over the second half of the run (at least 40 steps): rising when the
+    straight line fitted to the accuracy gains 5 points across it, or when the loss of the last fifth reaches a new
+    low (5% under every earlier fifth) while the accuracy does not fall -- an unstable run's loss also falls back
+    after a jump, which is no progress. Returns {"rising", "gain" (fitted accuracy gain over the second half),
+    "acc_before" (mean accuracy at the start of the second half), "since_step"} (False / NaN when too short)."""
+    ok = history[~history["diverged"]] if "diverged" in history else history
+    n = len(ok)
+    out = dict(rising=False, gain=float("nan"), acc_before=float("nan"), since_step=None)
+    half = ok.iloc[n // 2:]
+    if len(half) < 40:
+        return out
+    acc = half["accuracy"].to_numpy(float)
+    x = np.arange(len(acc), dtype=float)
+    slope = float(np.polyfit(x, acc, 1)[0]) if np.isfinite(acc).all() else float("nan")
+    gain = slope * (len(acc) - 1)
+    w = max(20, n // 5)
+    loss = ok["loss"].to_numpy(float)
+    fifths = [float(np.mean(loss[i:i + w])) for i in range(0, n - w, w)]
+    last = float(np.mean(loss[n - w:]))
+    earlier = [v for v in fifths if math.isfinite(v)]
+    new_low = bool(earlier) and math.isfinite(last) and last < 0.95 * min(earlier)
+    out.update(gain=gain, acc_before=float(np.mean(acc[:20])), since_step=int(half["step"].iloc[0]),
+               rising=bool(math.isfinite(gain) and (gain >= 0.05 or (new_low and gain >= 0))))
+    return out
+
+
 def _total_norm(params: list[torch.Tensor]) -> float:
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
@@ -329,17 +371,24 @@ def verdict(history: pd.DataFrame) -> str:
     if clip != "none" and big:
         held = f"every update to norm <= {thr:g}" if clip == "norm" else f"every gradient entry to +-{thr:g}"
         tamed = f" Clipping kept the run finite: it held {held} while the raw gradient reached {peak:.3g}."
+    steps = f" after {len(history)} steps"
     if acc >= 0.9:
-        return f"{label}: learned it -- {acc:.0%} accuracy at the end (chance is {chance:.0%}).{tamed}"
+        return f"{label}: learned it -- {acc:.0%} accuracy at the end{steps} (chance is {chance:.0%}).{tamed}"
+    trend = learning_trend(history)
+    if trend["rising"]:
+        return (f"{label}: still learning when the budget ran out -- {acc:.0%} accuracy{steps} (chance is "
+                f"{chance:.0%}), up from {trend['acc_before']:.0%} around step {trend['since_step']}. More steps "
+                f"would likely take it further.{tamed}")
     if acc >= chance + 0.15:
-        return (f"{label}: partly -- {acc:.0%} accuracy at the end (chance is {chance:.0%}); more steps may "
-                f"help.{tamed}")
+        return (f"{label}: partly -- {acc:.0%} accuracy at the end{steps} (chance is {chance:.0%}), no longer "
+                f"improving much.{tamed}")
     why = ("the gradient from the answer faded away before it reached the first step (vanishing gradient)"
            if a.get("cell", "").startswith("rnn") and not big else
            "it never learned to carry the first symbol to the end")
-    return f"{label}: failed -- {acc:.0%} accuracy, about chance ({chance:.0%}): {why}.{tamed}"
+    near = "about chance" if acc < chance + 0.07 else "barely above chance"
+    return f"{label}: failed -- {acc:.0%} accuracy{steps}, {near} ({chance:.0%}), and not improving: {why}.{tamed}"
 
 
 __all__ = ["TOYS", "CLIP_MODES", "CELL_LABELS", "CELLS", "recall_batch", "adding_batch", "make_batch", "ToyModel",
            "toy_loss", "set_spectral_radius", "chrono_init", "build_toy_model", "gradient_vs_distance", "train_toy",
-           "verdict", "chance_accuracy", "resolve_cell"]
+           "verdict", "chance_accuracy", "resolve_cell", "steps_within_budget", "learning_trend", "WORK_BUDGET"]

@@ -159,3 +159,60 @@ def test_gradient_lab_exploding_run_is_reported():
     at.button(key="gl_train").click().run()
     assert not at.exception and not at.error
     assert "blew up" in _texts(at)
+
+
+# ---- issue 22: what a visitor meets in the Gradient Lab ------------------------------------------------------------
+
+def test_gradient_lab_says_which_preset_is_active():
+    """The page opens on the Vanishing preset's settings, so pressing it seemed to do nothing: the active preset
+    is highlighted and named, and another preset or a moved control changes what the page says."""
+    at = AppTest.from_function(_lab, default_timeout=TIMEOUT).run()
+    assert "Now: the preset **Vanishing**" in _texts(at)
+    at.button(key="gl_preset_explode").click().run()
+    assert "Now: the preset **Exploding**" in _texts(at)
+    at.slider(key="gl_scale").set_value(2.0).run()
+    assert "your own settings" in _texts(at)
+
+
+def test_gradient_lab_settings_live_in_the_url_and_bad_values_fall_back():
+    at = AppTest.from_function(_lab, default_timeout=TIMEOUT)
+    at.query_params.update({"gl_length": "12", "gl_act": "relu", "gl_scale": "not-a-number", "gl_steps": "99999",
+                            "gl_clip": "<b>x</b>"})
+    at.run()
+    assert not at.exception and not at.error
+    assert at.slider(key="gl_length").value == 12 and at.radio(key="gl_act").value == "relu"
+    assert at.slider(key="gl_scale").value == pytest.approx(1.0)  # not a number: the default
+    assert 20 <= at.slider(key="gl_steps").value <= 600
+    assert at.radio(key="gl_clip").value == "norm"
+    links = [c.value for c in at.code if "gl_length=12" in c.value]
+    assert links and "gl_act=relu" in links[0]  # the "Link to this view" button carries the settings
+
+
+def test_gradient_lab_caps_steps_not_seconds_and_says_so():
+    at = AppTest.from_function(_lab, default_timeout=TIMEOUT)
+    at.query_params.update({"gl_length": "200", "gl_steps": "600"})
+    at.run()
+    from core import toys
+
+    n = toys.steps_within_budget(600, 200)
+    assert n < 600 and f"every cell trains for **{n} steps**, not 600" in _texts(at)
+
+
+def test_gradient_lab_table_never_shows_none_for_an_underflow():
+    at = AppTest.from_function(_lab, default_timeout=TIMEOUT)
+    at.query_params.update({"gl_length": "200", "gl_scale": "0.1", "gl_cells": "rnn"})
+    at.run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    cells = [str(v) for v in table.to_numpy().ravel()]
+    assert not any(v in ("None", "nan", "<NA>") for v in cells), cells
+    assert any("underflow" in v for v in cells), cells
+
+
+def test_gradient_lab_distance_axis_has_whole_steps_and_lstm_note():
+    at = AppTest.from_function(_lab, default_timeout=TIMEOUT).run()
+    at.button(key="gl_preset_short").click().run()
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    axes = json.dumps(spec)
+    assert '"tickMinStep": 1' in axes and '"format": "d"' in axes
+    assert "drops at k = 1" in _texts(at)

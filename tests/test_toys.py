@@ -79,7 +79,8 @@ def test_model_forward_and_spectral_radius(cell):
 # ---- gradient against distance -----------------------------------------------------------------------------------
 def test_gradient_vs_distance_frame():
     df = toys.gradient_vs_distance("rnn", 15, "tanh", 0.9, hidden=16, seed=0)
-    assert list(df.columns) == ["cell", "label", "step", "distance", "grad_norm", "theory", "spectral_radius"]
+    assert list(df.columns) == ["cell", "label", "step", "distance", "grad_norm", "grad_norm_raw", "theory",
+                                "spectral_radius"]
     assert len(df) == 15 and df["distance"].tolist() == list(range(15))
     assert (df["step"] + df["distance"] == 14).all()
     assert df.attrs["spectral_radius"] == pytest.approx(0.9, rel=1e-3)
@@ -192,3 +193,49 @@ def test_teaching_point_at_full_size():
     res = {c: toys.train_toy(c, 60, 300, "norm", 1.0, 0.3, seed=0, recurrent_scale=1.0).attrs["final_accuracy"]
            for c in ("rnn_tanh", "gru", "lstm")}
     assert res["rnn_tanh"] < 0.45 and res["gru"] > 0.9 and res["lstm"] > 0.9, res
+
+
+# ---- issue 22: same budget for every cell, verdicts that read the trend ------------------------------------------
+
+def test_steps_within_budget_is_the_same_for_every_cell_and_bounds_the_work():
+    assert toys.steps_within_budget(300, 60) == 300
+    for length in (5, 60, 120, 200):
+        n = toys.steps_within_budget(600, length)
+        assert n * length <= toys.WORK_BUDGET or n == 10
+        assert n % 10 == 0 and 10 <= n <= 600
+    assert toys.steps_within_budget(600, 200) < 600
+
+
+def _history(acc, loss) -> pd.DataFrame:
+    n = len(acc)
+    h = pd.DataFrame({"step": range(1, n + 1), "loss": loss, "accuracy": acc, "grad_norm_before_clip": 1.0,
+                      "grad_norm_after_clip": 1.0, "diverged": False})
+    h.attrs.update(label="LSTM", cell="lstm", chance=0.25, final_accuracy=float(pd.Series(acc).tail(20).mean()),
+                   diverged=False, clip_mode="norm", threshold=1.0, max_grad_norm=1.0)
+    return h
+
+
+def test_verdict_says_still_learning_when_accuracy_is_rising():
+    n = 300
+    acc = np.linspace(0.22, 0.40, n)
+    loss = np.linspace(1.40, 1.25, n)
+    h = _history(acc, loss)
+    assert toys.learning_trend(h)["rising"]
+    text = toys.verdict(h)
+    assert "still learning" in text and "failed" not in text
+
+
+def test_verdict_flat_or_unstable_run_is_not_still_learning():
+    rng = np.random.default_rng(0)
+    flat = _history(0.25 + 0.02 * rng.standard_normal(300), 1.40 + 0.01 * rng.standard_normal(300))
+    assert not toys.learning_trend(flat)["rising"] and "failed" in toys.verdict(flat)
+    # a plain RNN whose loss jumped up and came part of the way back down: no progress
+    loss = np.concatenate([np.full(60, 1.55), np.full(60, 1.8), np.full(60, 1.8), np.full(60, 2.15), np.full(60, 1.9)])
+    jumpy = _history(np.full(300, 0.26), loss)
+    assert not toys.learning_trend(jumpy)["rising"]
+
+
+def test_underflow_is_kept_as_zero_in_the_raw_column():
+    df = toys.gradient_vs_distance("rnn", 200, "tanh", 0.1, hidden=16, seed=0)
+    raw = df["grad_norm_raw"].to_numpy(float)
+    assert (raw == 0).any() and np.isnan(df.loc[raw == 0, "grad_norm"]).all()

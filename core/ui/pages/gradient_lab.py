@@ -24,24 +24,26 @@ CELL_CHOICES = ("rnn", "gru", "lstm")  # "rnn" takes the activation control
 CLIP_LABELS = {"none": "no clipping", "norm": "clip by norm", "value": "clip by value"}
 THRESHOLDS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 100.0)
 LRS = (0.01, 0.03, 0.1, 0.3, 1.0)
-MAX_SECONDS_PER_CELL = 30.0  # wall-clock bound per cell for a live run, whatever the sliders say
+SAFETY_SECONDS_PER_CELL = 180.0  # only a machine far slower than a 2-core laptop reaches this; the page says so
 REDRAW_S = 0.4  # seconds between redraws of the live chart
-PRESETS = {
-    "vanish": dict(label="Vanishing: long sequence", help="Length 60, ρ = 1, clip by norm at 1: the plain RNN "
-                   "cannot learn the recall task, GRU and LSTM can.",
-                   values=dict(gl_length=60, gl_scale=1.0, gl_clip="norm", gl_thr=1.0, gl_act="tanh", gl_lr=0.3)),
-    "explode": dict(label="Exploding: ReLU, ρ = 1.5, no clipping", help="A ReLU RNN with a large recurrent "
-                    "weight and no clipping: the gradient grows going back in time and one SGD step throws the "
-                    "weights so far that the loss becomes NaN.",
-                    values=dict(gl_length=60, gl_scale=1.5, gl_clip="none", gl_thr=1.0, gl_act="relu", gl_lr=0.3)),
-    "tamed": dict(label="Exploding, tamed: clip by norm", help="The same ReLU RNN and recurrent weight, but each "
-                  "update's gradient is rescaled to norm ≤ 1: the run stays finite.",
-                  values=dict(gl_length=60, gl_scale=1.5, gl_clip="norm", gl_thr=1.0, gl_act="relu", gl_lr=0.3)),
-    "short": dict(label="Short sequence", help="Length 10: short enough that the plain RNN learns it too.",
-                  values=dict(gl_length=10, gl_scale=1.0, gl_clip="norm", gl_thr=1.0, gl_act="tanh", gl_lr=0.3)),
+_COMMON = dict(gl_chrono=True, gl_thr=1.0, gl_lr=0.3)
+PRESETS = {  # the page opens on "vanish" (DEFAULTS); it says which preset the controls show
+    "vanish": dict(label="Vanishing", help="Length 60, tanh, ρ = 1, clip by norm at 1: the plain RNN cannot learn "
+                   "the recall task, GRU and LSTM can.",
+                   values=dict(gl_length=60, gl_scale=1.0, gl_clip="norm", gl_act="tanh", **_COMMON)),
+    "explode": dict(label="Exploding", help="A ReLU RNN with a large recurrent weight (ρ = 1.5) and no clipping: "
+                    "the gradient grows going back in time and one SGD step throws the weights so far that the loss "
+                    "becomes NaN.",
+                    values=dict(gl_length=60, gl_scale=1.5, gl_clip="none", gl_act="relu", **_COMMON)),
+    "tamed": dict(label="Exploding, clipped", help="The same ReLU RNN and recurrent weight, but each update's "
+                  "gradient is rescaled to norm ≤ 1 (clip by norm): the run stays finite.",
+                  values=dict(gl_length=60, gl_scale=1.5, gl_clip="norm", gl_act="relu", **_COMMON)),
+    "short": dict(label="Short sequence", help="Length 10, tanh, ρ = 1: short enough that the plain RNN learns it "
+                  "too.",
+                  values=dict(gl_length=10, gl_scale=1.0, gl_clip="norm", gl_act="tanh", **_COMMON)),
 }
-DEFAULTS = dict(gl_length=60, gl_cells=list(CELL_CHOICES), gl_act="tanh", gl_scale=1.0, gl_chrono=True,
-                gl_clip="norm", gl_thr=1.0, gl_steps=300, gl_lr=0.3)
+DEFAULTS = dict(PRESETS["vanish"]["values"], gl_cells=list(CELL_CHOICES), gl_steps=300)
+URL = "query-params"  # every control is bound to the URL under its gl_ key: a link restores the settings
 
 
 # Fixed colours, so a cell keeps its colour across charts and runs (red: the plain RNN that forgets).
@@ -72,7 +74,8 @@ def _distance_chart(curves: pd.DataFrame, theory: pd.DataFrame, height: int = 34
     shows every line's value there."""
     hover = alt.selection_point(name="k_hover", fields=["distance"], on="pointerover", nearest=True, empty=False,
                                 clear="pointerout")
-    x = alt.X("distance:Q", title="k = steps back in time from the answer")
+    x = alt.X("distance:Q", title="k = steps back in time from the answer",
+              axis=alt.Axis(tickMinStep=1, format="d"))  # whole steps: no half-step ticks on a short sequence
     y = alt.Y("grad_norm:Q", title="‖dL/dh‖ at k steps back (log scale)", scale=alt.Scale(type="log"),
               axis=alt.Axis(format=".0e"))
     color = _colour(curves["cell"].unique())
@@ -162,47 +165,67 @@ def _clip_chart(hist: pd.DataFrame, threshold: float | None, height: int = 240) 
 
 
 # ---- controls ----------------------------------------------------------------------------------------------------
-def _init_state() -> None:
-    for k, v in DEFAULTS.items():
-        st.session_state.setdefault(k, v)
-
-
 def _apply_preset(name: str) -> None:
     st.session_state.update(PRESETS[name]["values"])
     st.session_state["gl_cells"] = list(CELL_CHOICES)
 
 
-def _controls() -> dict:
+def active_preset(state) -> str | None:
+    """The preset whose values the controls show now (all three cells picked), else None."""
+    if list(state.get("gl_cells") or []) != list(CELL_CHOICES):
+        return None
+    for name, p in PRESETS.items():
+        if all(state.get(k, DEFAULTS.get(k)) == v for k, v in p["values"].items()):
+            return name
+    return None
+
+
+def _presets(active: str | None) -> None:
     st.markdown("**Presets** — each sets the controls below to show one effect.")
-    cols = st.columns(len(PRESETS))
-    for col, (name, p) in zip(cols, PRESETS.items()):
-        col.button(p["label"], help=p["help"], on_click=_apply_preset, args=(name,), key=f"gl_preset_{name}",
-                   width="stretch")
+    with st.container(horizontal=True, gap="small"):
+        for name, p in PRESETS.items():
+            st.button(p["label"], help=p["help"], on_click=_apply_preset, args=(name,), key=f"gl_preset_{name}",
+                      type="primary" if name == active else "secondary", width="content",
+                      icon=":material/check:" if name == active else None)
+    if active is None:
+        st.caption("Now: your own settings (no preset). A preset sets the controls back to one of the four lessons.")
+    else:
+        st.caption(f"Now: the preset **{PRESETS[active]['label']}** — {PRESETS[active]['help']}")
+
+
+def _controls() -> dict:
+    preset_box = st.container()  # drawn after the controls, so it can say which preset they show
     c1, c2, c3 = st.columns(3)
+    d = DEFAULTS
     with c1:
-        length = st.slider("Sequence length T", 5, 200, key="gl_length",
+        length = st.slider("Sequence length T", 5, 200, value=d["gl_length"], key="gl_length", bind=URL,
                            help="The symbol to recall is the first of T steps, so the gradient from the answer must "
                                 "travel T-1 steps back to reach it.")
-        cells = st.multiselect("Cells to compare", CELL_CHOICES, key="gl_cells",
+        cells = st.multiselect("Cells to compare", CELL_CHOICES, default=d["gl_cells"], key="gl_cells", bind=URL,
                                format_func=lambda c: {"rnn": "plain RNN", "gru": "GRU", "lstm": "LSTM"}[c])
-        act = st.radio("Plain-RNN activation f", ("tanh", "relu"), key="gl_act", horizontal=True,
+        act = st.radio("Plain-RNN activation f", ("tanh", "relu"), key="gl_act", horizontal=True, bind=URL,
+                       index=("tanh", "relu").index(d["gl_act"]),
                        help="Only the plain RNN: GRU and LSTM have fixed sigmoid/tanh gates.")
     with c2:
-        scale = st.slider("Recurrent weight scale ρ", 0.1, 4.0, step=0.05, key="gl_scale",
-                          help="w' is rescaled so that its spectral radius (largest |eigenvalue|) is ρ. torch's "
-                               "default initialisation gives about 0.58 at this size.")
-        chrono = st.toggle("Gated cells start remembering (chrono init)", key="gl_chrono",
+        scale = st.slider("Recurrent weight scale ρ", 0.1, 4.0, value=d["gl_scale"], step=0.05, key="gl_scale",
+                          bind=URL, help="w' is rescaled so that its spectral radius (largest |eigenvalue|) is ρ. "
+                                         "torch's default initialisation gives about 0.58 at this size.")
+        chrono = st.toggle("Gates start open (chrono init)", value=d["gl_chrono"], key="gl_chrono",
+                           bind=URL,
                            help="Sets the LSTM forget-gate and GRU update-gate biases to log T (and the LSTM "
                                 "input-gate bias to -log T), so they keep about 1-1/T of their memory per step "
                                 "(Tallec & Ollivier, 2018). Off: torch's default, gates near 0.5 — memory halves "
                                 "every step. The plain RNN has no gate, so nothing changes for it.")
     with c3:
-        clip = st.radio("Gradient clipping (training)", toys.CLIP_MODES, key="gl_clip",
-                        format_func=CLIP_LABELS.get, horizontal=True)
-        thr = st.select_slider("Clipping threshold", THRESHOLDS, key="gl_thr", disabled=clip == "none",
+        clip = st.radio("Gradient clipping (training)", toys.CLIP_MODES, key="gl_clip", bind=URL,
+                        index=toys.CLIP_MODES.index(d["gl_clip"]), format_func=CLIP_LABELS.get, horizontal=True)
+        thr = st.select_slider("Clipping threshold", THRESHOLDS, value=d["gl_thr"], key="gl_thr", bind=URL,
+                               disabled=clip == "none",
                                help="By norm: if the total gradient norm exceeds this, scale every gradient down "
                                     "so it equals this (the direction is kept). By value: clamp every entry to "
                                     "[-threshold, threshold] (the direction can change).")
+    with preset_box:
+        _presets(active_preset(st.session_state))
     return dict(length=int(length), cells=list(cells), activation=act, scale=float(scale),
                 gate_init="chrono" if chrono else "torch", clip=clip, threshold=float(thr))
 
@@ -219,12 +242,12 @@ def _distance_section(s: dict) -> None:
         df = df.copy()
         df["cell"] = df["label"]
         frames.append(df)
-        g = df["grad_norm"].to_numpy(float)
+        g = df["grad_norm_raw"].to_numpy(float)  # as measured: 0 = underflowed, inf = overflowed
         near, far = g[0], g[-1]
+        ratio = far / near if np.isfinite(far) and np.isfinite(near) and near > 0 else float("nan")
         rows.append({"cell": df["label"].iloc[0], "ρ(w') measured": attrs["spectral_radius"],
                      "fitted factor per step": attrs["decay_rate"], "‖dL/dh‖ at k=0": near,
-                     f"‖dL/dh‖ at k={s['length'] - 1}": far,
-                     "far / near": (far / near) if np.isfinite(far) and near > 0 else float("nan")})
+                     f"‖dL/dh‖ at k={s['length'] - 1}": far, "far / near": ratio})
     curves = pd.concat(frames, ignore_index=True)
     # One theory line rho**k, anchored on the plain RNN if shown (it is the cell the theory is about).
     anchor = next((f for f in frames if f["cell"].iloc[0].startswith("RNN")), frames[0])
@@ -236,13 +259,30 @@ def _distance_section(s: dict) -> None:
         lo, hi = float(finite.min()) / 100, float(finite.max()) * 100
         theory = theory[(theory["grad_norm"] >= lo) & (theory["grad_norm"] <= hi)]
     st.altair_chart(_distance_chart(curves, theory.dropna()), width="stretch")
+    lstm = (" The LSTM's line drops at k = 1 and then stays level: it shows dL/dh, while the LSTM carries its "
+            "memory — and the gradient — in its cell state c, which this chart does not draw; the drop is not "
+            "vanishing.") if "lstm" in s["cells"] else ""
     st.caption("Solid lines: the gradient of the loss at the last step with respect to the hidden state k steps "
                "earlier, measured at initialisation on a batch of the recall toy (backpropagation through time, "
                "made visible). Grey dashed: the linear theory ρᵏ from the spectral radius of w' — cut where it "
-               "leaves the chart. Gaps mean the value under- or overflowed float32. Hover to read values.")
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(format="%.3g") for c in rows[0] if c != "cell"})
+               "leaves the chart. Gaps mean the value under- or overflowed float32 (the table says which). Hover to "
+               "read values." + lstm)
+    table = pd.DataFrame(rows)
+    for c in table.columns[1:]:
+        table[c] = table[c].map(grad_text)
+    st.dataframe(table, hide_index=True, width="stretch")
     _explain_distance(s, rows)
+
+
+def grad_text(v: float) -> str:
+    """A measured number as the table shows it: 0 from an underflow says so, never "None" or "nan"."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    if math.isinf(v):
+        return "overflow (∞)"
+    if v == 0:
+        return "0 (< 1e-38, underflow)"
+    return f"{v:.3g}"
 
 
 def _explain_distance(s: dict, rows: list[dict]) -> None:
@@ -294,12 +334,19 @@ def _train_section(s: dict) -> None:
                 "Optimiser: SGD with momentum 0.9 — the setting where clipping matters (Adam divides each gradient "
                 "by its own running size, which hides an explosion). Same seed, data and budget for every cell.")
     c1, c2, c3 = st.columns([2, 2, 1.4])
-    steps = c1.slider("Training steps per cell", 20, 600, step=10, key="gl_steps",
-                      help=f"Batches of 32 sequences. Each cell also stops after {MAX_SECONDS_PER_CELL:.0f} s.")
-    lr = c2.select_slider("Learning rate", LRS, key="gl_lr")
+    asked = c1.slider("Training steps per cell", 20, 600, value=DEFAULTS["gl_steps"], step=10, key="gl_steps",
+                      bind=URL, help=f"Batches of 32 sequences, the same number for every cell. A live run does at "
+                                     f"most {toys.WORK_BUDGET:,} steps × sequence length per cell, so a long "
+                                     "sequence gets fewer steps (the page says how many).")
+    lr = c2.select_slider("Learning rate", LRS, value=DEFAULTS["gl_lr"], key="gl_lr", bind=URL)
     c3.write("")
     go = c3.button("Train live", type="primary", icon=":material/play_arrow:", key="gl_train", width="stretch",
                    disabled=not s["cells"])
+    steps = toys.steps_within_budget(int(asked), s["length"])
+    if steps < int(asked):
+        st.caption(f"At T = {s['length']} every cell trains for **{steps} steps**, not {int(asked)}: a live run "
+                   f"does at most {toys.WORK_BUDGET:,} steps × sequence length per cell, so that it takes well "
+                   "under a minute. All cells get the same steps, on any machine.")
     key = _run_key(s, int(steps), float(lr))
     if go:
         from core.ui.widgets import guarded
@@ -343,9 +390,10 @@ def _train_live(s: dict, steps: int, lr: float):
 
         hist = toys.train_toy(cell, s["length"], steps, s["clip"], s["threshold"], lr, seed=0, callback=on_step,
                               activation=s["activation"], recurrent_scale=s["scale"], gate_init=s["gate_init"],
-                              max_seconds=MAX_SECONDS_PER_CELL)
+                              max_seconds=SAFETY_SECONDS_PER_CELL)
+        cut = len(hist) < steps and not hist.attrs["diverged"]
         verdicts.append((label, toys.verdict(hist), bool(hist.attrs["diverged"]), hist.attrs["final_accuracy"],
-                         len(hist) < steps and not hist.attrs["diverged"]))
+                         (len(hist), steps) if cut else None, toys.learning_trend(hist)["rising"]))
     progress.progress(1.0, text="done")
     live.empty()
     progress.empty()
@@ -357,10 +405,11 @@ def _show_results(hist: pd.DataFrame, verdicts: list, s: dict) -> None:
         st.info("No steps were run.")
         return
     st.altair_chart(_training_chart(hist), width="stretch")
-    for _label, text, diverged, acc, cut in verdicts:
-        icon = (":red[:material/error:]" if diverged else
-                ":green[:material/check_circle:]" if acc >= 0.9 else ":orange[:material/cancel:]")
-        extra = f" (stopped early: the {MAX_SECONDS_PER_CELL:.0f} s budget ran out)" if cut else ""
+    for _label, text, diverged, acc, cut, rising in verdicts:
+        icon = (":red[:material/error:]" if diverged else ":green[:material/check_circle:]" if acc >= 0.9 else
+                ":orange[:material/trending_up:]" if rising else ":orange[:material/cancel:]")
+        extra = (f" **Stopped early at step {cut[0]} of {cut[1]}**: this machine was too busy to finish within "
+                 f"{SAFETY_SECONDS_PER_CELL:.0f} s, so this cell had fewer steps than the others." if cut else "")
         st.markdown(f"{icon} {text}{extra}")
     with st.expander("Gradient norm before and after clipping, per step"):
         thr = s["threshold"] if s["clip"] == "norm" else None
@@ -369,23 +418,25 @@ def _show_results(hist: pd.DataFrame, verdicts: list, s: dict) -> None:
                    "(equal when clipping is off or the norm is under the threshold). Red dotted line: the "
                    "clip-by-norm threshold. A run that blew up ends where its loss or gradient became huge or "
                    "not a number — the step is skipped and the run stopped, instead of crashing.")
-    if any(d for _, _, d, _, _ in verdicts) and s["clip"] == "none":
+    if any(v[2] for v in verdicts) and s["clip"] == "none":
         st.info("A run blew up. Try the same settings with **clip by norm** — or the preset "
                 f"“{PRESETS['tamed']['label']}”.", icon=":material/lightbulb:")
 
 
 # ---- page --------------------------------------------------------------------------------------------------------
 def render() -> None:
-    _init_state()
+    from core.ui.widgets import guarded, link_popover
+
     st.title("Gradient Lab", anchor=False)
     st.markdown("Why does a plain RNN forget, and why do GRUs and LSTMs not? Set a sequence length and a recurrent "
                 "weight scale, see how the gradient fades (or blows up) as it travels back in time, then train all "
                 "three cells live and watch which one learns. Nothing here needs trained weights: every model is "
-                "built on the spot from a fixed seed.")
+                "built on the spot from a fixed random seed.")
+    link_slot = st.empty()  # filled last, once every control has put its value in the URL
     s = _controls()
     st.divider()
-    from core.ui.widgets import guarded
-
     guarded(_distance_section, s, what="measuring the gradients")
     st.divider()
     _train_section(s)
+    with link_slot:
+        guarded(link_popover, "gl", what="making the link to this view")
