@@ -212,3 +212,46 @@ def test_long_primer_is_cut_and_said(model):
 def test_note_names():
     assert D.pitch_name(60) == "C4" and D.pitch_name(21) == "A0" and D.pitch_name(108) == "C8"
     assert [D.parse_pitch(s) for s in ("C4", "c#4", "Db4", "Bb2", "B#3", "Cb4", "61")] == [60, 61, 61, 46, 60, 59, 61]
+
+
+# ---- the page: every input in the link (issue 22) ------------------------------------------------------------------
+def _music_page():
+    from tasks.music import TASK
+    from tasks.music.page import render
+
+    render(TASK)
+
+
+def _page(query: dict):
+    from streamlit.testing.v1 import AppTest
+
+    if not TASK.weights_path().joinpath("card.json").exists():
+        pytest.skip("the music weights are not in the repository")
+    at = AppTest.from_function(_music_page, default_timeout=120)
+    at.query_params.update(query)
+    return at.run()
+
+
+def _chord(at) -> list[str]:
+    return sorted(n for w in at.button_group if (w.key or "").startswith("music_oct") for n in (w.value or []))
+
+
+def test_page_restores_chord_and_settings_from_its_link():
+    at = _page({"music_oct4": ["D4", "F4"], "music_oct3": "A3", "music_temperature": "0.5", "music_top_k": "0",
+                "music_seed": "42", "music_steps": "16"})
+    assert not at.exception and not at.error
+    assert _chord(at) == ["A3", "D4", "F4"]
+    assert at.slider(key="music_temperature").value == pytest.approx(0.5)
+    assert at.slider(key="music_top_k").value == 0 and at.slider(key="music_steps").value == 16
+    assert at.number_input(key="music_seed").value == 42
+    link = [c.value for c in at.code if "music_" in c.value]
+    assert link and "music_seed=42" in link[0] and "music_oct4=D4" in link[0]
+
+
+def test_page_bad_url_values_fall_back_and_old_links_still_open():
+    at = _page({"music_temperature": "hot", "music_top_k": "99", "music_seed": "-5", "music_oct4": "H9"})
+    assert not at.exception and not at.error
+    assert at.slider(key="music_temperature").value == pytest.approx(1.0)
+    assert 0 <= at.slider(key="music_top_k").value <= 8 and at.number_input(key="music_seed").value >= 0
+    old = _page({"q": "C4 E4 G4 C5"})
+    assert not old.exception and _chord(old) == ["C4", "C5", "E4", "G4"] and "q" not in old.query_params

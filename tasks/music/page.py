@@ -18,7 +18,9 @@ from tasks.music import model as M
 OCTAVES = (5, 4, 3, 2)  # the chorales' range is G2..C7; the picker shows C2..B5, high notes on top like a score
 DEFAULTS = {"steps": 64, "temperature": 1.0, "top_k": 4, "seed": 0}
 CELL_NAMES = {"rnn_tanh": "tanh RNN", "gru": "GRU", "lstm": "LSTM"}
-K = "music_"  # session-state key prefix
+K = "music_"  # the page's key prefix: every input below is bound to the URL under its key (?music_temperature=...)
+URL = "query-params"
+LEGACY_CHORD = "q"  # links made before every page owned its parameters: ?q=C4+E4+G4
 
 
 def render(task):
@@ -36,38 +38,45 @@ def _set_chord(pitches: list[int]) -> None:
         st.session_state[f"{K}oct{o}"] = [D.pitch_name(p) for p in pitches if p // 12 - 1 == o]
 
 
+def _first_visit_chord() -> None:
+    """Before the keys are drawn the first time: the link's own keys (?music_oct4=C4&music_oct4=E4) are left to the
+    widgets; an old ?q=C4+E4+G4 link is read (and removed); else a C major triad."""
+    if any(f"{K}oct{o}" in st.query_params for o in OCTAVES):
+        return
+    q = st.query_params.get(LEGACY_CHORD, "")
+    if LEGACY_CHORD in st.query_params:
+        del st.query_params[LEGACY_CHORD]
+    try:
+        first = [D.parse_pitch(t) for t in q.replace(",", " ").split()][:12] if q else [60, 64, 67]
+    except ValueError:
+        first = [60, 64, 67]
+    _set_chord([p for p in first if D.LOW <= p <= D.HIGH])
+
+
 def _chord_picker() -> list[int]:
     """One row of pills per octave: a keyboard laid on its side. Returns the chosen MIDI pitches."""
-    if f"{K}oct4" not in st.session_state:  # first visit: the URL's ?q=C4+E4+G4, else a C major triad
-        q = st.query_params.get("q", "")
-        try:
-            first = [D.parse_pitch(t) for t in q.replace(",", " ").split()][:12] if q else [60, 64, 67]
-        except ValueError:
-            first = [60, 64, 67]
-        _set_chord([p for p in first if D.LOW <= p <= D.HIGH])
+    if f"{K}oct4" not in st.session_state:
+        _first_visit_chord()
     chosen = []
     st.markdown("**First note or chord** (click keys; several keys make a chord)")
     for o in OCTAVES:
         names = [f"{n}{o}" for n in D.NOTE_NAMES]
-        picked = st.pills(f"octave {o}", names, selection_mode="multi", key=f"{K}oct{o}",
+        picked = st.pills(f"octave {o}", names, selection_mode="multi", key=f"{K}oct{o}", bind=URL,
                           format_func=lambda s: s.replace("#", "\u266f"), label_visibility="collapsed")
         chosen += [D.parse_pitch(s) for s in picked or []]
-    chosen = sorted(set(chosen))
-    st.query_params["q"] = " ".join(D.pitch_name(p) for p in chosen)
-    return chosen
+    return sorted(set(chosen))
 
 
 def _settings() -> dict:
-    for k, v in DEFAULTS.items():
-        st.session_state.setdefault(K + k, v)
+    d = DEFAULTS  # the widgets' defaults (value=): a default is left out of the URL, a link restores the rest
     c = st.columns(4)
-    steps = c[0].slider("length (quarter notes)", 8, 256, step=8, key=K + "steps",
+    steps = c[0].slider("length (quarter notes)", 8, 256, value=d["steps"], step=8, key=K + "steps", bind=URL,
                         help="how many steps the network writes after the first chord or the primer")
-    temp = c[1].slider("temperature", 0.1, 2.0, step=0.05, key=K + "temperature",
+    temp = c[1].slider("temperature", 0.1, 2.0, value=d["temperature"], step=0.05, key=K + "temperature", bind=URL,
                        help="divides the logits: < 1 sharpens (safer, repetitive), > 1 flattens (surprising)")
-    top_k = c[2].slider("top-k (0 = off)", 0, 8, step=1, key=K + "top_k",
+    top_k = c[2].slider("top-k (0 = off)", 0, 8, value=d["top_k"], step=1, key=K + "top_k", bind=URL,
                         help="at most k keys can sound at once: only the k most likely keys may be drawn")
-    seed = c[3].number_input("seed", 0, 2**31 - 1, step=1, key=K + "seed",
+    seed = c[3].number_input("random seed", 0, 2**31 - 1, value=d["seed"], step=1, key=K + "seed", bind=URL,
                              help="the same settings and seed always give the same piece")
     return {"steps": int(steps), "temperature": float(temp), "top_k": int(top_k), "seed": int(seed)}
 
@@ -217,7 +226,7 @@ def _try_it(task, model):
         _apply_demo(demo)
         st.caption(html.escape(demo.note))
     source = st.radio("start from", ["first note or chord", "continue a MIDI file"], horizontal=True,
-                      key=K + "source", label_visibility="collapsed")
+                      key=K + "source", bind=URL, label_visibility="collapsed")
     if source == "first note or chord":
         first = _chord_picker()
         if not first:
@@ -262,7 +271,7 @@ def _compare_cells(task, model, input: dict) -> None:
     st.subheader("Same seed, three cells", anchor=False)
     card = getattr(model, "card", None) or {}
     comp = card.get("comparison") or {}
-    if not st.toggle("Generate with the tanh RNN, the GRU and the LSTM", key=K + "compare",
+    if not st.toggle("Generate with the tanh RNN, the GRU and the LSTM", key=K + "compare", bind=URL,
                      help="each cell trained with the same budget; the same chord, settings and seed"):
         return
     cols = st.columns(max(len(comp), 1))
