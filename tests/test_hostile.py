@@ -503,8 +503,8 @@ def test_page_with_hostile_query(name):
     assert not problems, "\n".join(problems)
 
 
-BOUND_KEYS = ["video_seed", "video_speed", "video_occlusion", "video_noise", "video_digits", "lang", "start", "temp",
-              "seed", "n"]
+BOUND_KEYS = ["video_seed", "video_speed", "video_occlusion", "video_noise", "video_digits"] + \
+    [f"names_generate_{k}" for k in ("lang", "start", "temp", "seed", "n")]
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -203,9 +203,13 @@ page.render_generate(task)
 """
 
 
-@pytest.mark.parametrize("query,expect", [({"lang": "Irish", "start": "O'", "seed": "5", "n": "3"}, (5, 3)),
-                                          ({"lang": "Klingon", "seed": "-1e999", "n": "nan", "temp": "1e999"},
-                                           (0, 6))], ids=["shared-link", "hand-made-link"])
+G = "names_generate_"  # the page's widget keys and URL parameters
+
+
+@pytest.mark.parametrize("query,expect", [({G + "lang": "Irish", G + "start": "O'", G + "seed": "5", G + "n": "3"},
+                                           (5, 3)),
+                                          ({G + "lang": "Klingon", G + "seed": "-1e999", G + "n": "nan",
+                                            G + "temp": "1e999"}, (0, 6))], ids=["shared-link", "hand-made-link"])
 def test_generate_page_reads_the_url(tmp_path, query, expect):
     """A shared link sets the widgets; a hand-made one with impossible values falls back to the defaults."""
     from streamlit.testing.v1 import AppTest
@@ -223,6 +227,57 @@ def test_generate_page_reads_the_url(tmp_path, query, expect):
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     assert [int(n.value) for n in at.number_input] == list(expect)
-    if query["lang"] == "Irish":
+    if query[G + "lang"] == "Irish":
         assert at.selectbox[0].value == "Irish" and at.text_input[0].value == "O'"
     assert len(at.markdown) and not at.error
+
+
+NAMES_PAGE = """
+import sys
+sys.path[:0] = {paths!r}
+import rnnlab_names, rnnlab_names.page as page
+page.{fn}(rnnlab_names.{task})
+"""
+
+
+def _names_page(fn: str, task, state: dict):
+    from streamlit.testing.v1 import AppTest
+
+    if not (task.weights_path() / "card.json").exists():
+        pytest.skip(f"{task.name} not trained yet")
+    at = AppTest.from_string(NAMES_PAGE.format(paths=[str(REPO), str(PKG_ROOT)], fn=fn, task=task.name.upper()[6:]),
+                             default_timeout=60)
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def test_a_lowercase_start_is_read_with_a_capital():
+    """Typed "mc": the model was primed with a lowercase "m" and the page said no Russian name starts with "m"."""
+    from rnnlab_names.generate import capitalised
+
+    assert [capitalised(s) for s in ("mc", "o'", "MAC", "McD", "K", "", "de la")] == \
+        ["Mc", "O'", "Mac", "McD", "K", "", "De la"]
+    if not (GENERATE.weights_path() / "card.json").exists():
+        pytest.skip("names_generate not trained yet")
+    at = _names_page("render_generate", GENERATE, {G + "lang": "Russian", G + "start": "mc"})
+    shown = " ".join(str(c.value) for c in at.caption)
+    assert "starts with" not in shown and "read as 'Mc'" in shown
+    names = [n.strip("*") for m in at.markdown if str(m.value).startswith("**") for n in str(m.value).split("  \n")]
+    assert names and all(n.startswith("Mc") for n in names), names
+
+
+def test_origin_letter_curve_is_a_probability_over_the_letters():
+    """The letter-by-letter curve was smoothed (monotone spline) below 0 and its x axis read 1..12, not letters."""
+    at = _names_page("render_origin", ORIGIN, {"names_origin_q": "Smith"})
+    specs = [json.loads(el.proto.spec) for el in at.get("vega_lite_chart")]
+    spec = next(s for s in specs if "letter" in json.dumps(s.get("layer", s)))
+    layers = spec.get("layer", [spec])
+    marks = [ly["mark"] for ly in layers]
+    assert all(m.get("interpolate", "linear") == "linear" for m in marks if isinstance(m, dict))
+    enc = layers[0]["encoding"]
+    assert enc["y"]["scale"]["domain"] == [0, 1]
+    label = enc["x"]["axis"]["labelExpr"]
+    assert all(f'"{c}"' in label for c in "Smith")

@@ -158,10 +158,13 @@ class NamesGenerate(Task):
         match = {lab.lower(): lab for lab in labels}.get(lang.lower())
         if match is None:
             raise BadInput(f"Unknown language {lang[:40]!r}; choose one of: {', '.join(labels)}.")
-        start = clean_name(input.get("start", "") or "")
-        notes = []
+        typed = clean_name(input.get("start", "") or "")
+        start, notes = capitalised(typed), []
+        if start != typed:
+            notes.append(f"Names start with a capital letter: '{typed[:10]}' was read as '{start[:10]}'.")
         if len(start) > 10:
-            start, notes = start[:10], ["Only the first 10 characters of the start were used."]
+            start = start[:10]
+            notes.append("Only the first 10 characters of the start were used.")
         _, unknown = encode(start, model.meta["chars"])
         if unknown:
             raise BadInput("The model cannot start with characters it never saw: " + " ".join(unknown))
@@ -212,6 +215,16 @@ class NamesGenerate(Task):
         logits = model(b["x"], b["lengths"], cond=b["cond"])  # (1, T, V)
         loss = F.cross_entropy(logits.flatten(0, 1), b["y"].flatten(), ignore_index=PAD)
         return loss, ["<s>"] + list(name)
+
+
+def capitalised(start: str) -> str:
+    """A typed first letter(s) as the names in the data begin: with a capital ("mc" -> "Mc", "o'" -> "O'"); all in
+    capitals, as a name is written ("MAC" -> "Mac"); a mix is kept as typed ("McD")."""
+    if not start:
+        return start
+    if start == start.upper() and len(start) > 1 and any(c.isalpha() for c in start[1:]):
+        start = start[0] + start[1:].lower()
+    return start[0].upper() + start[1:]
 
 
 def _tok(i: int, chars: list[str]) -> str:

@@ -21,11 +21,33 @@ def render_origin(task):
     task_page(task, try_it=lambda model: _try_origin(task, model))
 
 
+def letters_chart(prefix: list[dict], languages: list[str], height: int = 220):
+    """The guess after each letter: one straight-segment line per language over the letters of the name (the x
+    axis shows the letter read at each step), on a fixed 0..1 axis -- a probability, never smoothed past 0 or 1."""
+    import json
+
+    import altair as alt
+
+    letters = [p["prefix"][-1:] or " " for p in prefix]
+    rows = [{"step": t + 1, "letter": letters[t], "prefix": p["prefix"], "language": lang,
+             "probability": min(max(float(p[lang]), 0.0), 1.0)} for t, p in enumerate(prefix) for lang in languages]
+    axis = alt.Axis(labelExpr=f"{json.dumps(letters)}[datum.value - 1]", labelAngle=0, labelFontSize=13,
+                    title="letter read (the guess after reading the name up to here)")
+    base = alt.Chart(pd.DataFrame(rows)).encode(
+        x=alt.X("step:O", axis=axis),
+        y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1], clamp=True), axis=alt.Axis(format="%"),
+                title="probability"),
+        color=alt.Color("language:N", sort=languages, title="language"),
+        tooltip=["prefix", "language", alt.Tooltip("probability:Q", format=".1%")])
+    return alt.layer(base.mark_line(interpolate="linear", strokeWidth=2), base.mark_point(filled=True, size=40)
+                     ).properties(height=height)
+
+
 def _try_origin(task, model):
-    from core.ui.charts import bar_chart, line_chart
+    from core.ui.charts import bar_chart
     from core.ui.widgets import md_escape, show_error, text_input_with_demos
 
-    name = text_input_with_demos(task, key="q", label="A surname", max_chars=100)  # ?q=... shares the input
+    name = text_input_with_demos(task, key=f"{task.name}_q", label="A surname", max_chars=100)  # the URL shares it
     if not name.strip():
         st.info("Type a surname or pick a demo.")
         _confusion(model)
@@ -45,14 +67,10 @@ def _try_origin(task, model):
     st.altair_chart(bar_chart(probs, "language", "probability", horizontal=True, sort="-x",
                               title="All 18 languages"), width="stretch")
     top = [r["language"] for r in out["top3"]]
-    rows = [{"letters read": t + 1, "prefix": p["prefix"], "language": lang, "probability": p[lang]}
-            for t, p in enumerate(out["prefix"]) for lang in top]
-    if rows:
-        st.caption("The guess after each letter (the same model reading only the first t letters): where does the "
-                   "name give itself away?")
-        st.altair_chart(line_chart(pd.DataFrame(rows), "letters read", "probability", color="language",
-                                   tooltip=["prefix", "language", "probability"], height=220, x_type="ordinal"),
-                        width="stretch")
+    if out["prefix"] and top:
+        st.caption("The guess after each letter (the same model reading only the name up to that letter): where "
+                   "does the name give itself away?")
+        st.altair_chart(letters_chart(out["prefix"], top), width="stretch")
     _confusion(model)
     return out["name"]
 
@@ -84,9 +102,11 @@ def _confusion(model) -> None:
 
 
 # ---- names_generate -------------------------------------------------------------------------------------------
-GEN_KEYS = {"language": "lang", "start": "start", "temperature": "temp", "seed": "seed", "count": "n"}
+# Widget keys (and URL parameters) start with the task's name: a page owns its parameters.
+GEN_KEYS = {"language": "names_generate_lang", "start": "names_generate_start", "temperature": "names_generate_temp",
+            "seed": "names_generate_seed", "count": "names_generate_n"}
 GEN_DEFAULTS = {"language": "Russian", "start": "K", "temperature": 0.8, "seed": 0, "count": 6}
-URL_INTS = {"seed": (0, 2**31 - 1), "n": (1, 20)}  # number boxes, kept in the URL by hand (see url_int)
+URL_INTS = {GEN_KEYS["seed"]: (0, 2**31 - 1), GEN_KEYS["count"]: (1, 20)}  # number boxes, kept in the URL by hand
 
 
 def url_int(key: str, default: int) -> int:
@@ -112,7 +132,7 @@ def _try_generate(task, model):
     from core.ui.widgets import demo_buttons, md_escape, show_error
 
     labels = list(model.meta["labels"])
-    demo = demo_buttons(task, "names_gen")
+    demo = demo_buttons(task, f"{task.name}_try")
     if demo is not None:  # a demo fills the widgets before they are drawn
         for k, v in demo.input.items():
             if k in GEN_KEYS:
@@ -144,6 +164,8 @@ def _try_generate(task, model):
     except Exception as exc:  # noqa: BLE001 -- BadInput becomes a friendly warning
         show_error(exc, "generating")
         return None
+    for note in out.get("notes") or []:
+        st.caption(md_escape(note))
     firsts = model.meta.get("first_letters", {}).get(out["language"], [])
     if out["start"] and firsts and out["start"][0] not in firsts:
         st.caption(f"No {md_escape(out['language'])} name in the training data starts with "
