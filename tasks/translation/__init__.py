@@ -296,13 +296,15 @@ class TranslationTask(Task):
                          "and words in capitals would be words it has never seen.")
         if len(text) > MAX_CHARS:
             notes.append(f"The text has {len(text):,} characters: only the first {MAX_CHARS:,} were read.")
-        if len(tokens) > MAX_SRC_TOKENS:
-            notes.append(f"Only the first {MAX_SRC_TOKENS} of its {len(tokens)} tokens were translated.")
+        cut = len(tokens) > MAX_SRC_TOKENS
+        if cut:
+            notes.append(f"Only the first {MAX_SRC_TOKENS} of the {len(tokens)} tokens were translated.")
             tokens = tokens[:MAX_SRC_TOKENS]
         limit = train_max_words(model)
         n = D.n_words(D.detokenize(tokens))
         if limit and n > limit:
-            notes.append(f"This input has {n} words, {n - limit} more than the longest sentences the model was "
+            what = "What was read" if cut else "This input"
+            notes.append(f"{what} has {n} words, {n - limit} more than the longest sentences the model was "
                          f"trained on ({limit} words; {n / limit:.1f}× as long): expect parts of it to be left out "
                          "or garbled; shorter sentences translate better.")
         ids = _encode(tokens, stoi)
