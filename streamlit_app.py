@@ -26,7 +26,7 @@ from core.ui.load import (
     weights_status,
 )
 from core.ui.pages import FIXED_PATHS, task_url_path
-from core.ui.widgets import SHAPE_ICONS, SHAPE_LABELS, md_code, show_error
+from core.ui.widgets import SHAPE_ICONS, SHAPE_LABELS, glossary, md_code, show_error
 
 log = logging.getLogger("rnnlab")
 if not log.handlers:  # the router reruns on every interaction; add the handler once per process
@@ -146,6 +146,8 @@ def main() -> None:
             sections[SHAPE_LABELS[shape]] = pages
     sections["Develop"] = [plugins]
     current = st.navigation(sections, position="sidebar", expanded=True)
+    with st.sidebar:
+        glossary()  # the same plain words on every page
     if reg.errors:
         n = len(reg.errors)
         dup = sum("duplicate task name" in e.error for e in reg.errors)

@@ -279,6 +279,22 @@ def test_inspect_tab_renders(tmp_path):
     assert "update gate" in texts(at)
 
 
+def test_inspect_tab_reads_in_a_minute(tmp_path):
+    """Issue 22: the useful views first, a table of contents, the raw parameter rows once, behind one expander,
+    and no builders' words ("the seed's name")."""
+    at = run_page(make_task(tmp_path), tab="Inspect")
+    assert not at.exception
+    heads = [h.value for h in at.subheader]
+    order = [next(i for i, h in enumerate(heads) if name in h) for name in
+             ("Gradient through time", "Which inputs mattered", "Gate activations", "Gradient per parameter")]
+    assert order == sorted(order)
+    assert any("#inspect-saliency" in m.value and "#inspect-parameters" in m.value for m in at.markdown)
+    tables = [d for d in at.dataframe if "torch name" in d.value.columns]
+    assert len(tables) == 1 and any("weight tensors" in e.label for e in at.expander)
+    assert "seed" not in texts(at).lower()
+    assert "Backpropagation through time (BPTT) carries it backwards" not in texts(at)  # said once, in the glossary
+
+
 def test_model_card_tab_renders(tmp_path):
     at = run_page(make_task(tmp_path), tab="Model card")
     assert not at.exception
@@ -352,6 +368,12 @@ def test_router_home_and_warning(router):
     assert not at.exception
     side = " ".join(w.value for w in at.sidebar.warning)
     assert "2 plugin problems" in side and "duplicate" in side
+    glossary = [e for e in at.sidebar.expander if "Glossary" in e.label]  # plain words, on every page
+    assert len(glossary) == 1
+    words = " ".join(m.value for m in glossary[0].markdown)
+    for term in ("NLL", "nats", "log-prob", "</s>", "<unk>", "CRF", "B-", "spectral radius", "chrono", "ensemble",
+                 "BPTT", "saliency"):
+        assert term in words, term
 
 
 def test_router_plugins_page(router):

@@ -220,25 +220,28 @@ def grad_through_time_chart(hidden: pd.DataFrame, select: str = "step_pick") -> 
                       x_title="time step t", y_title="‖dL/dh_t‖ (log scale)", integer_x=True)
 
 
+LESSON_NAME = "textbook name"  # the lesson's notation (w, w', b_o, w1, b_y) beside torch's parameter name
+
+
 def param_grad_chart(params: pd.DataFrame, log: bool = True) -> alt.Chart:
-    df = params.copy()
-    df["parameter"] = [f"{n}  ·  {s}" if s else n for n, s in zip(df["name"], df["seed_name"])]
+    df = params.rename(columns={"seed_name": LESSON_NAME})
+    df["parameter"] = [f"{n}  ·  {s}" if s else n for n, s in zip(df["name"], df[LESSON_NAME])]
     df["shape"] = df["shape"].astype(str)
     df["grad / param"] = df["grad_norm"] / df["param_norm"].replace(0, np.nan)
     return bar_chart(df, "parameter", "grad_norm", horizontal=True, log=log, sort=None, fmt=".3e",
-                     tooltip=["name", "seed_name", "shape", "numel", "grad_norm", "param_norm", "grad / param"],
-                     x_title="parameter (torch name · seed's name)", y_title="‖dL/dθ‖")
+                     tooltip=["name", LESSON_NAME, "shape", "numel", "grad_norm", "param_norm", "grad / param"],
+                     x_title=f"parameter (torch name · {LESSON_NAME})", y_title="‖dL/dθ‖")
 
 
 def clip_chart(clip: pd.DataFrame, threshold: float | None = None) -> alt.Chart:
-    long = clip.melt(id_vars=["name", "seed_name", "value_clip_cosine"],
+    long = clip.rename(columns={"seed_name": LESSON_NAME}).melt(id_vars=["name", LESSON_NAME, "value_clip_cosine"],
                      value_vars=["before", "after_clip_norm", "after_clip_value"], var_name="gradient",
                      value_name="norm")
     long["gradient"] = long["gradient"].map({"before": "before clipping", "after_clip_norm": "after clip-by-norm",
                                              "after_clip_value": "after clip-by-value"})
     order = ["before clipping", "after clip-by-norm", "after clip-by-value"]
     chart = bar_chart(long, "name", "norm", "gradient", horizontal=True, log=True, offset="gradient", fmt=".3e",
-                      tooltip=["name", "seed_name", "gradient", "norm", "value_clip_cosine"],
+                      tooltip=["name", LESSON_NAME, "gradient", "norm", "value_clip_cosine"],
                       x_title="parameter", y_title="gradient norm (log scale)")
     return chart.encode(color=alt.Color("gradient:N", title=None, scale=alt.Scale(
                             domain=order, range=["#9e9e9e", "#1f77b4", "#ff7f0e"]), legend=alt.Legend(orient="top")),

@@ -1,4 +1,6 @@
-"""The shared inspector: what backpropagation through time does on *this* input, in six views.
+"""The shared inspector: what backpropagation through time does on *this* input, in six views -- the ones a student
+reads first at the top (gradient through time, saliency, gates), the raw per-parameter numbers last, in one
+expander; a short table of contents above them. What BPTT is is said once, in the glossary (core.ui.widgets).
 
 The numbers come from ``core.inspect.inspect_model`` (pure data, cached per task, model and input so that a rerun
 -- moving the clipping slider, clicking a step -- costs nothing). Every chart has a short caption in plain words,
@@ -21,6 +23,34 @@ from core.inspect import Inspection, clip_report, clip_reports, decay_rate, insp
 from core.task import BadInput
 from core.ui import charts
 from core.ui.widgets import VISIBLE, md_code, show_error, show_tokens
+
+SECTIONS = {  # anchor -> title, in the order the page shows them
+    "inspect-through-time": "Gradient through time",
+    "inspect-saliency": "Which inputs mattered",
+    "inspect-gates": "Gate activations",
+    "inspect-clipping": "Gradient clipping",
+    "inspect-matrix": "The recurrent matrix w'",
+    "inspect-parameters": "Gradient per parameter",
+}
+
+
+def _shown(ins: Inspection) -> list[str]:
+    """The sections this inspection has (a plain RNN has no gates)."""
+    return [a for a in SECTIONS if not (a == "inspect-gates" and ins.gates.empty)]
+
+
+def _heading(anchor: str, ins: Inspection) -> None:
+    shown = _shown(ins)
+    n = shown.index(anchor) + 1 if anchor in shown else len(shown)
+    st.subheader(f"{n} · {SECTIONS[anchor]}", anchor=anchor)
+
+
+def _contents(ins: Inspection) -> None:
+    """A one-line table of contents (links to the sections that have something to show)."""
+    links = [f"[{SECTIONS[a]}](#{a})" for a in _shown(ins)]
+    st.markdown("**On this tab:** " + " · ".join(links))
+    st.caption("New to these words? The **Glossary** in the sidebar explains backpropagation through time (BPTT), "
+               "saliency, gates, the spectral radius and gradient clipping in plain words.")
 
 log = logging.getLogger("rnnlab.ui")
 
@@ -102,13 +132,12 @@ def _selected(state, name: str, field: str):
 # ---- sections ----------------------------------------------------------------------------------------------------
 
 def _through_time(task, ins: Inspection, key: str) -> None:
-    st.subheader("1 · Gradient through time", anchor=False)
+    _heading("inspect-through-time", ins)
     st.caption(
-        "Training asks: *how should each hidden state h_t have been different to lower the loss?* That is "
-        "‖dL/dh_t‖. Backpropagation through time (BPTT) carries it backwards, step by step, multiplying at every "
-        "step by the recurrent weight w' and the slope of the activation. If those factors are below 1 it "
-        "**vanishes** (early steps learn nothing); above 1 it can **explode**. The y axis is logarithmic: a "
-        "straight downward slope is exponential decay. Click a point to see that step.")
+        "‖dL/dh_t‖: how much the loss would change if the hidden state at step t changed -- the gradient that "
+        "backpropagation through time carries back to that step. Falling to the left: it **vanishes**; rising: it "
+        "**explodes**. The y axis is logarithmic, so a straight downward slope is exponential decay. Click a point "
+        "to see that step.")
     hidden = _with_labels(ins.hidden, ins.labels)
     if hidden.empty:
         st.info("No recurrent steps were recorded for this input.")
@@ -165,7 +194,7 @@ def _through_time(task, ins: Inspection, key: str) -> None:
 
 
 def _saliency(ins: Inspection, key: str) -> None:
-    st.subheader("2 · Which inputs mattered", anchor=False)
+    _heading("inspect-saliency", ins)
     sal = ins.saliency
     if sal.empty:
         st.info("No input gradient for this model (its first recurrent layer reads no differentiable input).")
@@ -195,25 +224,34 @@ def _saliency(ins: Inspection, key: str) -> None:
 
 
 def _parameters(ins: Inspection, key: str) -> None:
-    st.subheader("3 · Gradient per parameter", anchor=False)
-    st.caption(
-        "One bar per weight tensor: how hard this input pulls on it (‖dL/dθ‖, log scale). The seed's notation "
-        "is beside torch's name: o_t = f(x_t·w + o_{t-1}·w' + b_o), y_t = f(w1·o_t + b_y). torch keeps two biases "
-        "where the seed has one b_o; only their sum matters.")
+    _heading("inspect-parameters", ins)
     p = ins.params
     if p.empty:
         st.info("No parameter received a gradient.")
         return
-    st.altair_chart(charts.param_grad_chart(p), width="stretch", key=f"{key}_params")
-    with st.expander("The numbers, torch's names beside the seed's"):
-        t = p[["name", "seed_name", "shape", "numel", "grad_norm", "param_norm"]].copy()
+    ranked = p.sort_values("grad_norm", ascending=False)
+    top, low = ranked.iloc[0], ranked.iloc[-1]
+
+    def who(r) -> str:
+        return md_code(r["name"]) + (f" ({md_code(r['seed_name'])})" if r["seed_name"] else "")
+
+    st.markdown(f"How hard this input pulls on each of the {len(p)} weight tensors (‖dL/dθ‖). The strongest pull is "
+                f"on {who(top)} ({_sci(float(top['grad_norm']))}), the weakest on {who(low)} "
+                f"({_sci(float(low['grad_norm']))}).")
+    with st.expander(f"All {len(p)} weight tensors, largest gradient first"):
+        st.caption("Beside torch's name, the lesson's notation: o_t = f(x_t·w + o_{t-1}·w' + b_o), "
+                   "y_t = f(w1·o_t + b_y). torch keeps two biases where the lesson has one b_o; only their sum "
+                   "matters.")
+        t = ranked[["name", "seed_name", "shape", "numel", "grad_norm", "param_norm"]].copy()
         t["shape"] = t["shape"].astype(str)
-        t.columns = ["torch name", "seed's name", "shape", "entries", "‖gradient‖", "‖weights‖"]
-        st.dataframe(t, hide_index=True, width="stretch")
+        t.columns = ["torch name", "textbook name", "shape", "entries", "‖gradient‖", "‖weights‖"]
+        st.dataframe(t, hide_index=True, width="stretch", key=f"{key}_params",
+                     column_config={c: st.column_config.NumberColumn(format="%.3e") for c in ("‖gradient‖",
+                                                                                              "‖weights‖")})
 
 
 def _clipping(task, ins: Inspection, key: str) -> None:
-    st.subheader("4 · Gradient clipping", anchor=False)
+    _heading("inspect-clipping", ins)
     st.caption(
         "The standard cure for exploding gradients. **Clip-by-norm** rescales *all* gradients by one factor when "
         "their total norm exceeds the threshold: the direction of the update is kept, only the step shrinks. "
@@ -250,7 +288,7 @@ def _clipping(task, ins: Inspection, key: str) -> None:
 
 
 def _spectra(ins: Inspection, key: str) -> None:
-    st.subheader("5 · The recurrent matrix w'", anchor=False)
+    _heading("inspect-matrix", ins)
     sp = ins.spectra
     if sp.empty:
         st.info("No recurrent matrix found.")
@@ -275,7 +313,7 @@ def _gates(ins: Inspection, key: str) -> None:
     gates = ins.gates
     if gates.empty:
         return
-    st.subheader("6 · Gate activations", anchor=False)
+    _heading("inspect-gates", ins)
     st.caption(
         "What the gates did at each step (mean over hidden units, 0 = closed, 1 = open). LSTM: a **forget gate** "
         "f near 1 keeps the cell state -- and lets its gradient flow back undamped, the reason LSTMs remember "
@@ -338,9 +376,10 @@ def render_inspector(task, model, input, key: str | None = None) -> Inspection |
     c[2].metric("time steps", int(ins.hidden.step.max() + 1) if not ins.hidden.empty else 0)
     rho = float(ins.spectra.spectral_radius.max()) if not ins.spectra.empty else float("nan")
     c[3].metric("largest spectral radius of w'", _sci(rho))
-    for section in (lambda: _through_time(task, ins, key), lambda: _saliency(ins, key),
-                    lambda: _parameters(ins, key), lambda: _clipping(task, ins, key), lambda: _spectra(ins, key),
-                    lambda: _gates(ins, key), lambda: _hidden_states(ins, key)):
+    _contents(ins)
+    for section in (lambda: _through_time(task, ins, key), lambda: _saliency(ins, key), lambda: _gates(ins, key),
+                    lambda: _clipping(task, ins, key), lambda: _spectra(ins, key), lambda: _parameters(ins, key),
+                    lambda: _hidden_states(ins, key)):
         try:
             section()
         except Exception as exc:  # noqa: BLE001 -- one broken view must not hide the others

@@ -318,3 +318,53 @@ def ensemble_caption(out: dict, model, verb: str, alone: str, how: str) -> None:
         st.caption(f"{verb} by an **ensemble**: {mix} -- {how}")
     elif (getattr(model, "card", None) or {}).get("ensemble"):
         st.caption(f"{verb} by {alone} alone (the ensemble is switched off above).")
+
+
+# ---- plain words ----------------------------------------------------------------------------------------------------
+
+BPTT = ("**Backpropagation through time (BPTT)** is how a recurrent network learns. The network is one cell applied "
+        "at every step; to learn, the error at the answer is sent backwards through every step it came from. Each "
+        "step back multiplies the gradient by the recurrent weight w' and by the slope of the activation, so over "
+        "many steps it shrinks (*vanishing gradient*: early steps learn nothing) or grows (*exploding gradient*: "
+        "one update can wreck the model). ‖dL/dh_t‖ is its size at step t. LSTM and GRU gates add a path where the "
+        "memory is copied rather than multiplied, so the gradient survives many more steps.")
+
+GLOSSARY: dict[str, str] = {  # term -> one or two plain sentences; shown in the sidebar of every page
+    "BPTT, ‖dL/dh_t‖": BPTT,
+    "NLL, nats": "**Negative log-likelihood**: minus the log of the probability the model gave the right answer, "
+                 "averaged over answers. 0 is perfect; lower is better. Measured with the natural log it is in "
+                 "**nats** (with log₂ it would be bits): guessing among K equally likely choices costs ln K nats.",
+    "log-prob": "The logarithm of a probability: 0 means certain, -1 about 37%, -5 under 1%. Logs are added instead "
+                "of multiplying many small probabilities; a sentence's log-prob is the sum over its words.",
+    "</s>, <unk>": "Special tokens. `</s>` marks the end of a sentence (the decoder writes it to say it is done), "
+                   "`<s>` its start; `<unk>` stands for a word that is not in the model's vocabulary.",
+    "CRF": "A **conditional random field** on top of a tagger scores whole tag sequences, not one tag at a time: it "
+           "learns which tag may follow which (I-PER cannot follow B-LOC) and picks the best sequence.",
+    "B-, I-, O tags": "How entity spans are tagged word by word: **B-**PER begins a person's name, **I-**PER is "
+                      "inside the same name, **O** is outside any entity. \"New York City\" is B-LOC I-LOC I-LOC.",
+    "spectral radius ρ": "The largest |eigenvalue| of the recurrent matrix w'. Going back one step multiplies the "
+                         "gradient by about ρ (times the activation's slope), so ρ < 1 makes it vanish over many "
+                         "steps and ρ > 1 lets it explode.",
+    "chrono init": "Starting LSTM and GRU gates so that they *remember* (forget-gate bias log T): the memory and "
+                   "its gradient then survive about T steps from the first update (Tallec & Ollivier, 2018).",
+    "gates (LSTM, GRU)": "Numbers between 0 (closed) and 1 (open), computed at every step, that decide how much "
+                         "memory to keep (LSTM forget gate f, GRU update gate z) and how much new input to write.",
+    "saliency": "How much the loss would change if one input step changed (the size of dL/dx_t): the steps the "
+                "answer depends on most get the deepest colour.",
+    "gradient clipping": "Scaling an update down when its gradient is too large (by norm: keep the direction; by "
+                         "value: cut each entry), so one exploding gradient cannot throw the weights away.",
+    "ensemble, ensemble weights": "Several trained models answer together: their probabilities are mixed, each "
+                                  "with a weight (chosen on the validation split) that says how much it counts.",
+    "temperature, top-k, beam width": "Ways to pick words or notes from the model's probabilities. **Temperature** "
+                                      "below 1 makes choices safer, above 1 more surprising; **top-k** draws only "
+                                      "from the k likeliest; **beam search** keeps the best few (the beam width) "
+                                      "partial answers at every step instead of one.",
+    "random seed": "A number that fixes the random draws: the same seed and settings always give the same result.",
+}
+
+
+def glossary() -> None:
+    """One expander with the words the pages use, in plain language; the router draws it in every page's sidebar."""
+    with st.expander("Glossary: the words on these pages", icon=":material/menu_book:"):
+        for term, text in GLOSSARY.items():
+            st.markdown(f"**{md_escape(term)}** — {text}")

@@ -1,5 +1,5 @@
 """The Gradient Lab: watch backpropagation through time vanish or explode, and clipping tame it. Needs no trained
-weights -- every model here is built on the spot from a seed (core.toys).
+weights -- every model here is built on the spot from a fixed random seed (core.toys).
 
 Two parts:
   1. ||dL/dh_t|| against distance back in time, at initialisation, one line per cell, beside the linear theory
@@ -332,7 +332,7 @@ def _train_section(s: dict) -> None:
                 f"{toys.NUM_SYMBOLS} symbols, the other {s['length'] - 1} are random distractors, and after the "
                 f"last step the model must name the first symbol (chance: {1 / toys.NUM_SYMBOLS:.0%}). "
                 "Optimiser: SGD with momentum 0.9 — the setting where clipping matters (Adam divides each gradient "
-                "by its own running size, which hides an explosion). Same seed, data and budget for every cell.")
+                "by its own running size, which hides an explosion). Same random seed, data and budget for every cell.")
     c1, c2, c3 = st.columns([2, 2, 1.4])
     asked = c1.slider("Training steps per cell", 20, 600, value=DEFAULTS["gl_steps"], step=10, key="gl_steps",
                       bind=URL, help=f"Batches of 32 sequences, the same number for every cell. A live run does at "

@@ -1,4 +1,4 @@
-"""Home: the five shapes of recurrent network side by side -- a diagram of each (inline SVG, drawn here), the seed's
+"""Home: the five shapes of recurrent network side by side -- a diagram of each (inline SVG, drawn here), the lesson's
 equations, a "when to use what" table -- and links to every task of each shape, saying which ones still need
 training (with the command that trains them). Also the way into the Gradient Lab.
 """
@@ -16,7 +16,7 @@ NAMES = {"one_to_one": "One to one", "one_to_many": "One to many", "many_to_one"
 BLURBS = {
     "one_to_one": "One input, one output. The recurrence runs a single step from o₀ = 0, so w' never acts: a "
                   "feed-forward network in disguise. The baseline that shows what memory adds.",
-    "one_to_many": "One input (a first token, a seed, a condition), a sequence out. Each output is fed back in as "
+    "one_to_many": "One input (a first token, a first chord, a condition), a sequence out. Each output is fed back in as "
                    "the next input, so the model writes on for as long as you ask.",
     "many_to_one": "A sequence in, one answer after the last step. The final state must summarise everything "
                    "the model read.",
