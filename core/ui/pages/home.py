@@ -167,12 +167,20 @@ def _task_entry(task, task_pages: dict) -> None:
                     help=f"Train it with: {_train_command(task)}")
 
 
-# Page-link labels are a single line with an ellipsis; inside the narrow shape cards a task title must wrap instead.
-# Scoped to the cards' container (its key becomes the CSS class st-key-home_shapes).
+# Page-link labels are a single line with an ellipsis; inside the narrow shape cards (and the Gradient Lab link on a
+# phone) a title must wrap instead. On a narrow screen the equations and the "when to use what" table scroll inside
+# their own box, never the page. Scoped to containers by key (a key becomes the CSS class st-key-<key>).
 _WRAP_CSS = """<style>
-.st-key-home_shapes [data-testid="stPageLink"] a, .st-key-home_shapes [data-testid="stPageLink"] a * {
+.st-key-home_shapes [data-testid="stPageLink"] a, .st-key-home_shapes [data-testid="stPageLink"] a *,
+.st-key-home_lab [data-testid="stPageLink"] a, .st-key-home_lab [data-testid="stPageLink"] a * {
   white-space: normal !important; overflow: visible !important; text-overflow: clip !important; height: auto;
 }
+.st-key-home_eq [data-testid="stMarkdownContainer"], .st-key-home_eq .katex-display {
+  overflow-x: auto; overflow-y: hidden; max-width: 100%;
+}
+.st-key-home_when table { display: block; overflow-x: auto; max-width: 100%; }
+.st-key-home_when th, .st-key-home_when td { min-width: 7.5em; }
+.st-key-home_when th:nth-child(3), .st-key-home_when td:nth-child(3) { min-width: 15em; }
 </style>"""
 
 
@@ -182,12 +190,14 @@ def render(registry, task_pages: dict) -> None:
     st.title("RNN Lab", anchor=False)
     st.markdown("**Recurrent networks, one shape at a time.** Each shape below has working models to try and to "
                 "look inside; the Gradient Lab shows why plain RNNs forget and gated ones (GRU, LSTM) do not.")
-    _link(st.Page(_noop, title="Gradient Lab", url_path="gradient-lab"),
-          "Open the **Gradient Lab** — vanishing and exploding gradients, live (needs no trained weights)",
-          icon=":material/science:")
+    st.html(_WRAP_CSS)
+    with st.container(key="home_lab"):
+        _link(st.Page(_noop, title="Gradient Lab", url_path="gradient-lab"),
+              "Open the **Gradient Lab** — vanishing and exploding gradients, live (needs no trained weights)",
+              icon=":material/science:")
 
     st.subheader("One recurrence, five shapes", anchor=False)
-    c1, c2 = st.columns(2)
+    c1, c2 = st.container(key="home_eq").columns(2)
     with c1:
         st.latex(r"o_t = f\left(x_t \cdot w + o_{t-1} \cdot w' + b_o\right)")
         st.caption("The state o_t mixes the new input x_t (through w) with the previous state o_{t-1} (through "
@@ -203,7 +213,6 @@ def render(registry, task_pages: dict) -> None:
         task = registry.tasks[name]
         (by_shape[task.shape] if task.shape in by_shape else others).append(task)
 
-    st.html(_WRAP_CSS)
     with st.container(key="home_shapes"):
         cols = st.columns(len(SHAPES), gap="small", border=True)
         for col, shape in zip(cols, SHAPES):
@@ -235,7 +244,7 @@ def render(registry, task_pages: dict) -> None:
     lines = ["| shape | in → out | use it when | for example | tasks here |", "|---|---|---|---|---|"]
     for shape, io, when, examples in WHEN:
         lines.append(f"| **{NAMES[shape]}** | {io} | {when} | {examples} | {len(by_shape[shape])} |")
-    st.markdown("\n".join(lines))
+    st.container(key="home_when").markdown("\n".join(lines))
     st.markdown("Rules of thumb: prefer a **GRU or LSTM** over the plain RNN once dependencies span more than a "
                 "few dozen steps (see the Gradient Lab); make a many-to-many or encoder network **bidirectional** "
                 "when the whole input is known before you answer; add **attention** to an encoder–decoder when "
