@@ -26,6 +26,7 @@ from core.ui.load import (
     weights_status,
 )
 from core.ui.pages import FIXED_PATHS, task_url_path
+from core.ui.warm import warm_browser
 from core.ui.widgets import SHAPE_ICONS, SHAPE_LABELS, glossary, md_code, show_error
 
 log = logging.getLogger("rnnlab")
@@ -139,7 +140,9 @@ def main() -> None:
                   icon=":material/science:", url_path=FIXED_PATHS["gradient_lab"])
     plugins = st.Page(_guard(lambda: plugins_page(reg), "drawing the Plugins page"), title="Plugins",
                       icon=":material/extension:", url_path=FIXED_PATHS["plugins"])
-    sections: dict[str, list] = {"RNN Lab": [home, lab]}
+    yours = st.Page(_guard(lambda: importlib.import_module("core.ui.pages.your_data").render(), "running the Your data "
+                           "page"), title="Your data", icon=":material/upload_file:", url_path=FIXED_PATHS["your_data"])
+    sections: dict[str, list] = {"RNN Lab": [home, lab, yours]}
     for shape in SHAPES:
         pages = [task_pages[n] for n, t in reg.tasks.items() if t.shape == shape]
         if pages:
@@ -156,6 +159,7 @@ def main() -> None:
                        + (f" ({dup} duplicate name{'s' if dup != 1 else ''})" if dup else "")
                        + ": the other tasks work as usual.", icon=":material/warning:")
             st.page_link(plugins, label="See the Plugins page", icon=":material/extension:")
+    warm_browser()  # once per browser session: the frontend loads its table/chart code while the page computes
     try:
         with page_slot():  # at most PAGE_SLOTS pages run at once (core.ui.load); the sidebar above never waits
             current.run()
