@@ -182,9 +182,9 @@ def test_page_names_each_model_and_the_ensemble():
     if demo is not None:
         demo.click().run()
     text = " ".join(str(m.value) for m in at.markdown)
-    assert "**CNN + one RNN step**" in text and "Served ensemble (CNN + one RNN step ×" in text
+    assert "**CNN with one RNN step**" in text and "Served ensemble: CNN with one RNN step ×" in text
     table = at.dataframe[0].value
-    assert "Served ensemble (CNN + one RNN step + smaller CNN + one RNN step)" in list(table["model"])
+    assert "Served ensemble: CNN with one RNN step + smaller CNN with one RNN step" in list(table["model"])
     assert "None" not in table.astype(str).to_numpy().ravel().tolist()  # a count or a dash, never "None"
     assert not any(v in text for v in ("onestep", "cnn2", "rowreader"))  # readable names, not variant ids
 
@@ -308,7 +308,7 @@ def test_model_card_names_the_cells_and_variants_one_way():
     assert not at.exception, [e.message for e in at.exception]
     table = next(d.value for d in at.dataframe if "cell" in d.value.columns)
     cells = dict(zip(table["variant"].map(lambda v: v.split("  ")[0]), table["cell"]))
-    assert cells["CNN + one RNN step"] == "plain RNN (tanh)" and cells["GRU reading rows"] == "GRU"
+    assert cells["CNN with one RNN step"] == "plain RNN (tanh)" and cells["GRU reading rows"] == "GRU"
     dot = next(str(g.proto.spec) for g in at.get("graphviz_chart"))
     assert "plain RNN (tanh)" in dot
     shown = [str(x) for d in at.dataframe for x in d.value.astype(str).to_numpy().ravel()]

@@ -28,7 +28,7 @@ DEMO_SEEDS = {"cat": (3, 8, 21), "dog": (4, 9, 30)}
 
 
 # Person-readable names of the card's variants (the card and the page show these, never the ids).
-VARIANT_NAMES = {"onestep": "CNN + one RNN step", "cnn2": "smaller CNN + one RNN step",
+VARIANT_NAMES = {"onestep": "CNN with one RNN step", "cnn2": "smaller CNN with one RNN step",
                  "rowreader": "GRU reading rows"}
 
 # How the training photos look, as a few numbers per 32x32 picture (image_stats): the 0.1% and 99.9% quantiles over
@@ -37,14 +37,12 @@ VARIANT_NAMES = {"onestep": "CNN + one RNN step", "cnn2": "smaller CNN + one RNN
 # sure it sounds (a CNN can say "cat 100%" for stripes -- a high probability is no sign of a familiar picture).
 TRAIN_RANGES = {"detail": (0.018, 0.112), "contrast": (0.079, 0.392), "flat": (0.053, 0.726),
                 "colour": (0.0, 0.532), "brightness": (0.126, 0.879)}
-UNLIKE = {  # (stat, too low?) -> what a person is told
-    ("detail", False): "far more fine detail or sharp stripes than any photo they learned from",
-    ("detail", True): "far smoother, with less detail, than the photos they learned from",
-    ("contrast", True): "almost no contrast", ("contrast", False): "more contrast than the photos they learned from",
+UNLIKE = {  # (stat, too low?) -> what a person is told: "Unlike every training photo, it has ..."
+    ("detail", False): "far more fine detail or sharp stripes", ("detail", True): "far less detail (it is smoother)",
+    ("contrast", True): "almost no contrast", ("contrast", False): "more contrast",
     ("flat", False): "large areas of one flat colour", ("flat", True): "no patch of even colour at all (like noise)",
-    ("colour", False): "brighter, more saturated colours than the photos they learned from",
-    ("brightness", True): "darker overall than the photos they learned from",
-    ("brightness", False): "lighter overall than the photos they learned from",
+    ("colour", False): "brighter, more saturated colours",
+    ("brightness", True): "a darker picture overall", ("brightness", False): "a lighter picture overall",
 }
 
 

@@ -105,8 +105,8 @@ def familiarity_notes(outs: dict) -> tuple[list[str], bool]:
 def _familiarity(outs: dict) -> None:
     unlike, disagree = familiarity_notes(outs)
     if unlike:
-        st.warning("**This picture is far from anything the models saw.** Compared with the 9,000 training photos it "
-                   f"has {'; '.join(unlike)}. The answers above are guesses, however sure they sound: a "
+        st.warning("**This picture is far from anything the models saw.** Unlike every one of the 9,000 training "
+                   f"photos, it has {'; '.join(unlike)}. The answers above are guesses, however sure they sound: a "
                    "convolutional network can be 100% sure about a picture that is neither a cat nor a dog.",
                    icon=":material/help:")
     elif disagree:
@@ -119,7 +119,7 @@ def _ensemble_name(out) -> str:
     ens = (out or {}).get("ensemble") or {}
     mix = " + ".join(f"{VARIANT_NAMES.get(m, m)} × {w:.2f}" for m, w in zip(ens.get("members", []),
                                                                           ens.get("weights", [])))
-    return f"Served ensemble ({mix}; mean of probabilities, weights chosen on validation)"
+    return f"Served ensemble: {mix} (mean of probabilities, weights chosen on validation)"
 
 
 def _card_comparison(model) -> None:
@@ -137,7 +137,7 @@ def _card_comparison(model) -> None:
     if rows and "accuracy" in test:  # what the page serves: the card's ensemble, on the same test photos
         members = ens.get("members", [])
         params = [(comp.get(m) or {}).get("num_params") for m in members]
-        rows.append({"model": "Served ensemble (" + " + ".join(VARIANT_NAMES.get(m, m) for m in members) + ")",
+        rows.append({"model": "Served ensemble: " + " + ".join(VARIANT_NAMES.get(m, m) for m in members),
                      "test accuracy": test["accuracy"], "cats right": test.get("cat_accuracy"),
                      "dogs right": test.get("dog_accuracy"),
                      "parameters": sum(params) if params and all(isinstance(p, int) for p in params) else None,
