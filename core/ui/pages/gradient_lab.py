@@ -24,7 +24,7 @@ CELL_CHOICES = ("rnn", "gru", "lstm")  # "rnn" takes the activation control
 CLIP_LABELS = {"none": "no clipping", "norm": "clip by norm", "value": "clip by value"}
 THRESHOLDS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 100.0)
 LRS = (0.01, 0.03, 0.1, 0.3, 1.0)
-SAFETY_SECONDS_PER_CELL = 180.0  # only a machine far slower than a 2-core laptop reaches this; the page says so
+SAFETY_SECONDS_PER_CELL = 90.0  # only a machine far slower than a 2-core laptop reaches this; the page says so
 REDRAW_S = 0.4  # seconds between redraws of the live chart
 _COMMON = dict(gl_chrono=True, gl_thr=1.0, gl_lr=0.3)
 PRESETS = {  # the page opens on "vanish" (DEFAULTS); it says which preset the controls show

@@ -1,0 +1,163 @@
+"""Browser tests for what a visitor meets across pages (issue 22): a page's text never leaks into another page,
+a link restores the view it was copied from, the Home page fits a phone, and labels are not cut off at 1400 px.
+
+The real app in Debian's Chromium (one server and one browser for the whole module). Run:
+pytest -m browser tests/test_browser_visitor_c.py
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from tests.test_browser import ARGS, CHROMIUM, app_server, check, settle
+
+pytestmark = pytest.mark.browser
+
+UNIQUE = "Zebraquux wandered through a marvellous film"  # appears on no page unless typed
+SIDEBAR = '[data-testid="stSidebarNav"] a'
+# Labels cut with an ellipsis: an element whose text overflows its box and is clipped.
+TRUNCATED_JS = """() => { const out = [];
+  for (const el of document.querySelectorAll('[data-testid="stMain"] *')) {
+    const cs = getComputedStyle(el);
+    if (cs.textOverflow === 'ellipsis' && el.scrollWidth > el.clientWidth + 1 && el.innerText.trim())
+      out.push(el.innerText.trim().slice(0, 60));
+  }
+  return out; }"""
+WIDTH_JS = """() => { const m = document.querySelector('[data-testid="stMain"]');
+  return [document.documentElement.scrollWidth, m.scrollWidth, window.innerWidth]; }"""
+
+
+@pytest.fixture(scope="module")
+def browser_app():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with app_server() as base, playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield base, browser
+        finally:
+            browser.close()
+
+
+def _open(browser, url: str, width: int = 1400, height: int = 1200):
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(url)
+    page.wait_for_selector('[data-testid="stApp"]', timeout=60_000)
+    settle(page, timeout=120)
+    return page
+
+
+def _inputs(page) -> list[str]:
+    boxes = page.locator('[data-testid="stMain"] textarea, [data-testid="stMain"] input[type="text"]')
+    return [b.input_value() for b in boxes.all()]
+
+
+def _go(page, title: str) -> None:
+    page.locator(SIDEBAR, has_text=title).first.click()
+    time.sleep(0.5)
+    settle(page, timeout=120)
+
+
+def _link(page) -> str:
+    page.get_by_role("button", name="Link to this view").first.click()
+    code = page.locator('[data-testid="stPopoverBody"] [data-testid="stCode"]').first
+    code.wait_for(timeout=10_000)
+    text = code.inner_text().strip()
+    page.keyboard.press("Escape")
+    return text
+
+
+def test_sentiment_text_does_not_appear_on_other_pages(browser_app):
+    """?q= was shared: a review typed on Sentiment became the surname on Names, the NER text, the English
+    sentence on Translation. Now ?sentiment_q= fills the review only."""
+    base, browser = browser_app
+    page = _open(browser, f"{base}/sentiment?sentiment_q={quote(UNIQUE)}")
+    try:
+        check(page, "sentiment")
+        assert UNIQUE in _inputs(page)
+        for title in ("language of origin", "Translation", "Named entities", "Sentiment"):
+            _go(page, title)
+            check(page, title)
+            if title != "Sentiment":
+                assert UNIQUE not in " ".join(_inputs(page)), f"the review leaked onto {title}"
+                assert "Zebraquux" not in page.url
+        # back on Sentiment, a review typed there stays there too
+        box = page.locator('[data-testid="stMain"] textarea').first
+        box.fill("Smithersonian " + UNIQUE)
+        page.keyboard.press("Control+Enter")
+        settle(page, timeout=120)
+        assert "sentiment_q=" in page.url
+        _go(page, "language of origin")
+        assert not any("Smithersonian" in v for v in _inputs(page))
+    finally:
+        page.close()
+
+
+def test_old_shared_q_link_opens_on_its_own_page_only(browser_app):
+    base, browser = browser_app
+    page = _open(browser, f"{base}/names_origin?q=Smithersonian")
+    try:
+        assert "Smithersonian" in _inputs(page)
+        _go(page, "Sentiment")
+        assert not any("Smithersonian" in v for v in _inputs(page))
+    finally:
+        page.close()
+
+
+def test_link_to_this_view_restores_the_gradient_lab(browser_app):
+    base, browser = browser_app
+    page = _open(browser, f"{base}/gradient-lab")
+    try:
+        page.get_by_role("button", name="Exploding", exact=True).click()
+        settle(page, timeout=120)
+        link = _link(page)
+        assert "gl_act=relu" in link and "gl_clip=no+clipping" in link and link.startswith(base + "/gradient-lab")
+    finally:
+        page.close()
+    again = _open(browser, link)
+    try:
+        check(again, "the Gradient Lab opened from its link")
+        assert "Now: the preset Exploding" in again.locator('[data-testid="stMain"]').inner_text()
+    finally:
+        again.close()
+
+
+def test_link_to_this_view_carries_music_settings_and_the_tab(browser_app):
+    base, browser = browser_app
+    page = _open(browser, f"{base}/music?music_temperature=0.5&music_seed=42&tab=Model+card")
+    try:
+        check(page, "music")
+        link = _link(page)
+        for part in ("music_temperature=0.5", "music_seed=42", "tab=Model+card"):
+            assert part in link, link
+    finally:
+        page.close()
+
+
+def test_home_fits_a_phone(browser_app):
+    """At 390 px the table and the equations scroll inside their own box, not the page."""
+    base, browser = browser_app
+    page = _open(browser, base + "/", width=390, height=900)
+    try:
+        check(page, "home at 390 px")
+        doc, main, width = page.evaluate(WIDTH_JS)
+        assert doc <= width + 1 and main <= width + 1, (doc, main, width)
+        page.screenshot(path="/tmp/rnnlab-home-390.png", full_page=True)
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("path", ["/gradient-lab", "/"])
+def test_no_label_is_cut_off_at_1400_px(browser_app, path):
+    base, browser = browser_app
+    page = _open(browser, base + path, width=1400, height=1600)
+    try:
+        cut = page.evaluate(TRUNCATED_JS)
+        assert not cut, f"labels cut off on {path}: {cut}"
+    finally:
+        page.close()
