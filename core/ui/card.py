@@ -289,6 +289,16 @@ def _ensemble_section(card: dict, ens: dict, metric: str, task=None) -> None:
         st.code(_shown_command(ens["command"]), language="bash", wrap_lines=True)
 
 
+def _legend_below(chart):
+    """The variants' legend under the curves, names in full (readable variant names are longer than ids)."""
+    if chart is None:
+        return None
+    try:
+        return chart.configure_legend(orient="bottom", labelLimit=0, direction="horizontal")
+    except Exception:  # noqa: BLE001 -- a chart that takes no top-level config keeps its own legend
+        return chart
+
+
 def _minutes(seconds) -> str:
     """Seconds from a card as minutes for people; "n/a" for anything that is not a number (cards are data)."""
     ok = isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
@@ -326,9 +336,14 @@ def render_model_card(task, card: dict | None, model=None) -> None:
                 help="on the held-out test split, computed by python -m core.train after model selection on "
                      "validation" + (" (for the ensemble: by python -m core.ensemble, weights chosen on "
                                      "validation)" if ens else ""))
-    n_params = card.get("num_params")
-    c[1].metric("parameters", f"{n_params:,}" if isinstance(n_params, int) else DASH,
-                help=f"of {variant_name(task, card.get('served_variant') or 'the served variant')}")
+    n_params, params_help = card.get("num_params"), f"of {variant_name(task, card.get('served_variant') or 'the model')}"
+    if ens:  # what answers: every member together
+        counts = [((card.get("comparison") or {}).get(m) or {}).get("num_params") for m in ens.get("members", [])]
+        if counts and all(isinstance(n, int) for n in counts):
+            n_params = sum(counts)
+            params_help = "of the ensemble's members together: " + ", ".join(
+                f"{variant_name(task, m)} {n:,}" for m, n in zip(ens.get("members", []), counts))
+    c[1].metric("parameters", f"{n_params:,}" if isinstance(n_params, int) else DASH, help=params_help)
     served_label, served_help = variant_name(task, card.get("served_variant") or "default"), None
     if ens:  # a count fits the tile; the names go in its help and in the ensemble section below
         names = [variant_name(task, m) for m in ens.get("members", [])]
@@ -371,7 +386,7 @@ def render_model_card(task, card: dict | None, model=None) -> None:
     if isinstance(hist, dict):  # the curves' legend names variants as the tables do
         hist = {variant_name(task, k): v for k, v in hist.items()}
     main_series = ["train_loss", f"val {metric}", "grad_norm"]
-    chart = charts.training_curves(hist, main_series)
+    chart = _legend_below(charts.training_curves(hist, main_series))
     if chart is not None:
         st.markdown("#### Training curves")
         st.caption(f"Per epoch and per variant: training loss, validation {metric} and the mean gradient norm before "
@@ -381,7 +396,7 @@ def render_model_card(task, card: dict | None, model=None) -> None:
         rest = sorted(set(rest.series[rest.series.str.startswith("val ")]) - set(main_series)) if not rest.empty else []
         if rest:
             with st.expander(f"The other validation metrics ({len(rest)})"):
-                more = charts.training_curves(hist, rest)
+                more = _legend_below(charts.training_curves(hist, rest))
                 if more is not None:
                     st.altair_chart(more, width="content", key=f"card_{task.name}_hist_more")
 
