@@ -6,6 +6,8 @@
   4. 20 concurrent browser sessions                            (bench/latency.py)
   5. core ratios (bench/core_speed.py, its own lines), and training throughput (samples/s) of each task's
      recipe on CPU -- and on a GPU with the speed-up where there is one
+  6. speed as a visitor feels it: demo click, Inspect tab, sidebar open, p95 as ratios to a reference rerun
+     (bench/visitor.py, Chromium; --no-visitor skips it)
 
 Usage: python bench/run_all.py [--quick] [--no-browser]   (nice -n 10 on a shared machine)
 --quick: fewer repeats, 5 concurrent sessions: a smoke run, not the figures to report.
@@ -26,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import _common as C  # noqa: E402
 from bench import latency as L  # noqa: E402
+from bench import visitor as V  # noqa: E402
 
 
 def core_speed(repeats: int) -> list[L.Row]:
@@ -122,6 +125,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="a smoke run: fewer repeats and sessions")
     ap.add_argument("--core-repeats", type=int, default=15)
     ap.add_argument("--train-seconds", type=float, default=4.0)
+    ap.add_argument("--no-visitor", action="store_true", help="skip bench/visitor.py's browser figures")
     args = ap.parse_args(argv)
     if args.quick:
         args.repeats, args.inspect_repeats, args.rerun_repeats = 5, 2, 3
@@ -135,6 +139,8 @@ def main(argv=None) -> int:
     rows = L.run(args)
     rows += core_speed(args.core_repeats)
     rows += training_throughput(args.train_seconds)
+    if not args.no_browser and not args.no_visitor:
+        rows += V.run(V.options(quick=args.quick))
     print(f"\n== summary ({time.time() - t0:.0f} s) ==")
     for r in rows:
         if r.ok is not None:
