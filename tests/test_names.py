@@ -281,3 +281,15 @@ def test_origin_letter_curve_is_a_probability_over_the_letters():
     assert enc["y"]["scale"]["domain"] == [0, 1]
     label = enc["x"]["axis"]["labelExpr"]
     assert all(f'"{c}"' in label for c in "Smith")
+
+
+def test_inspect_explains_the_first_name_try_it_shows():
+    """Inspect generated its own name with count=1, which samples another name than the first of the list shown."""
+    from core.weights import load_model
+
+    if not (GENERATE.weights_path() / "card.json").exists():
+        pytest.skip("names_generate not trained yet")
+    model = load_model(GENERATE)
+    for demo in GENERATE.demos():
+        first = GENERATE.predict(model, demo.input)["names"][0]
+        assert GENERATE.inspect_loss(model, demo.input)[1] == ["<s>"] + list(first), demo.label

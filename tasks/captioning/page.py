@@ -131,14 +131,15 @@ def inspect_note(task, model, input) -> str:
     from core.weights import ensemble_of
 
     caption = input.get("caption") if isinstance(input, dict) else None
-    who = (task.variant_names.get(getattr(model, "variant", None) or "", None)
-           or task.variant_names.get((getattr(model, "card", None) or {}).get("served_variant"), "the captioner"))
-    shown = f"“{html.escape(caption)}”" if caption else "the caption Try it shows"
-    how = ("written by the ensemble on Try it; its gradients are taken through the " + who +
-           ", one of the ensemble's members, reading that same caption word by word"
-           if ensemble_of(model) is not None and not (isinstance(input, dict) and input.get("single"))
-           else f"its gradients are taken through the {who}, reading that caption word by word")
-    return f"Explained here: the caption shown on Try it, {shown} -- {how} (the loss's target)."
+    names = task.variant_names
+    who = names.get(getattr(model, "variant", None) or "") or \
+        names.get((getattr(model, "card", None) or {}).get("served_variant"), "captioner")
+    shown = f"“{html.escape(caption)}”, the caption Try it shows" if caption else "the caption Try it shows"
+    by_ensemble = ensemble_of(model) is not None and not (isinstance(input, dict) and input.get("single"))
+    return (f"Explained here: {shown}" + (", written by the ensemble" if by_ensemble else "")
+            + f". The gradients are taken through the {who}" + (" (one of the ensemble's members)" if by_ensemble
+                                                                  else "")
+            + ", reading that caption word by word: it is the loss's target.")
 
 
 def _inspect_extra(task, model, input):

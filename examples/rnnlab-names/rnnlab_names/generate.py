@@ -208,9 +208,11 @@ class NamesGenerate(Task):
     def inspect_loss(self, model, input) -> tuple[torch.Tensor, list[str]]:
         s = self._settings(model, input)
         name = clean_name(input.get("name", "")) if isinstance(input, dict) else ""
-        if not name:  # the model's own first name for these settings; generating it is a side computation,
-            with recording():  # so a nested recording keeps its steps out of the inspector's trace
-                name = self.predict(model, {**input, "count": 1} if isinstance(input, dict) else input)["names"][0]
+        if not name:  # the first name predict shows for these settings (the same count: sampling draws for the
+            # whole batch, so one name alone would be another); generating it is a side computation, so a nested
+            # recording keeps its steps out of the inspector's trace
+            with recording():
+                name = self.predict(model, input)["names"][0]
         b = batch_of([name], [s["lang_index"]], len(model.meta["labels"]), model.meta["chars"])
         logits = model(b["x"], b["lengths"], cond=b["cond"])  # (1, T, V)
         loss = F.cross_entropy(logits.flatten(0, 1), b["y"].flatten(), ignore_index=PAD)

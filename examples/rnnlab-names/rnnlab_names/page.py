@@ -177,4 +177,5 @@ def _try_generate(task, model):
         st.dataframe(pd.DataFrame([{"step": s["step"], "chose": s["chose"], "probability": round(s["prob"], 3),
                                     "the top 3 it could have chosen": ", ".join(f"{t} {p:.2f}" for t, p in s["top3"])}
                                    for s in steps]), hide_index=True, width="stretch")
-    return settings
+    # Inspect explains the first name shown here (teacher-forced as the loss's target).
+    return {**settings, "name": out["names"][0]} if out["names"] else settings
