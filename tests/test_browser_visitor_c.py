@@ -27,6 +27,9 @@ TRUNCATED_JS = """() => { const out = [];
       out.push(el.innerText.trim().slice(0, 60));
   }
   return out; }"""
+# Vega cuts a long legend or axis label with an ellipsis inside the SVG
+SVG_CUT_JS = """() => Array.from(document.querySelectorAll('[data-testid="stMain"] svg text'))
+  .map(t => t.textContent).filter(t => t.endsWith('…'))"""
 WIDTH_JS = """() => { const m = document.querySelector('[data-testid="stMain"]');
   return [document.documentElement.scrollWidth, m.scrollWidth, window.innerWidth]; }"""
 
@@ -152,12 +155,16 @@ def test_home_fits_a_phone(browser_app):
         page.close()
 
 
-@pytest.mark.parametrize("path", ["/gradient-lab", "/"])
+@pytest.mark.parametrize("path", ["/gradient-lab", "/", "/translation?tab=Inspect"])
 def test_no_label_is_cut_off_at_1400_px(browser_app, path):
+    """Preset labels, toggle labels and chart legends (the translation's "encoder / backward · gate r") whole."""
     base, browser = browser_app
     page = _open(browser, base + path, width=1400, height=1600)
     try:
-        cut = page.evaluate(TRUNCATED_JS)
+        for summary in page.locator('[data-testid="stMain"] [data-testid="stExpander"] summary').all():
+            summary.click()  # the charts inside expanders too
+        settle(page, timeout=120)
+        cut = page.evaluate(TRUNCATED_JS) + page.evaluate(SVG_CUT_JS)
         assert not cut, f"labels cut off on {path}: {cut}"
     finally:
         page.close()

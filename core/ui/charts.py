@@ -51,6 +51,7 @@ def _finish(chart: alt.Chart, title: str | None, height: int | alt.Step | None) 
 
 
 # ---- generic builders -------------------------------------------------------------------------------------------
+LEGEND_LABEL_LIMIT = 360  # px: Vega's default (160) cuts names such as "encoder / backward · gate r" with an ellipsis
 
 def line_chart(df: pd.DataFrame, x: str, y: str, color: str | None = None, log: bool = False, *,
                tooltip: Sequence[str] | None = None, title: str | None = None, x_title: str | None = None,
@@ -68,7 +69,7 @@ def line_chart(df: pd.DataFrame, x: str, y: str, color: str | None = None, log: 
                y=alt.Y(y, type="quantitative", title=y_title or y, scale=_scale(log)),
                tooltip=tip)
     if color:
-        enc["color"] = alt.Color(color, type="nominal", title=color)
+        enc["color"] = alt.Color(color, type="nominal", title=color, legend=alt.Legend(labelLimit=LEGEND_LABEL_LIMIT))
     base = alt.Chart(df).encode(**enc)
     line = base.mark_line(interpolate="monotone", strokeWidth=2)
     if not points and not select:
@@ -110,7 +111,7 @@ def bar_chart(df: pd.DataFrame, x: str, y: str, color: str | None = None, *, hor
         base = 10 ** np.floor(np.log10(float(pos.min()) / 1.5)) if len(pos) else 1e-12
         enc["y2" if not horizontal else "x2"] = alt.datum(float(base))
     if color:
-        enc["color"] = alt.Color(color, type="nominal", title=color)
+        enc["color"] = alt.Color(color, type="nominal", title=color, legend=alt.Legend(labelLimit=LEGEND_LABEL_LIMIT))
     if offset:
         enc["yOffset" if horizontal else "xOffset"] = alt.XOffset(offset) if not horizontal else alt.YOffset(offset)
     chart = alt.Chart(df).mark_bar(cornerRadius=2).encode(**enc)
