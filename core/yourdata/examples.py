@@ -117,11 +117,11 @@ def points(seed: int = 0, n: int = 400) -> tuple[str, bytes]:
 EXAMPLES = {
     "reviews": Example("Reviews → sentiment", "many_to_one", "480 short made-up reviews, each positive or negative",
                        reviews),
-    "tags": Example("Sentences → a tag per word", "many_to_many", "420 sentences with a part-of-speech tag per word",
+    "tags": Example("Sentences → tags", "many_to_many", "420 sentences with a part-of-speech tag per word",
                     tags),
     "dates": Example("Dates → ISO dates", "encoder_decoder", "600 dates as people write them and as YYYY-MM-DD",
                      dates),
-    "names": Example("Names, one per line", "one_to_many", "500 invented names to learn to write more of", names),
-    "points": Example("Points → inside the circle?", "one_to_one", "400 points (x, y), inside or outside a circle",
+    "names": Example("Names to imitate", "one_to_many", "500 invented names to learn to write more of", names),
+    "points": Example("Points → inside?", "one_to_one", "400 points (x, y), inside or outside a circle",
                       points),
 }

@@ -35,7 +35,7 @@ INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\uf
 KNOWN_HEADERS = {"text", "texts", "label", "labels", "tag", "tags", "sentence", "sentences", "source", "target",
                  "input", "output", "x", "y", "class", "category", "sentiment", "review", "word", "words",
                  "token", "tokens", "sequence", "src", "tgt", "name", "names", "question", "answer", "line",
-                 "english", "french", "date", "feature", "features", "value", "target_text", "input_text"}
+                 "date", "feature", "features", "value", "target_text", "input_text"}
 NAME_LIKE = re.compile(r"[^\W\d]\w{0,24}")  # one word of letters (digits and _ after the first), like a column name
 MAGIC = {b"PK\x03\x04": "a zip archive (an .xlsx or .ods spreadsheet is one: save it as CSV instead)",
          b"%PDF": "a PDF document", b"\x89PNG": "a PNG picture", b"\xff\xd8\xff": "a JPEG picture",
@@ -147,10 +147,12 @@ def _split(text: str, delimiter: str | None):
 
 def guess_delimiter(text: str, name: str = "") -> tuple[str | None, str]:
     """(delimiter, why) from the first 200 rows: the one that splits most rows into the same number (> 1) of
-    columns; the file name's extension wins ties and .txt only considers tabs."""
+    columns (three rows in four at least; half for the extension's own); the extension wins ties, .txt only
+    considers tabs."""
     ext = name.lower().rsplit(".", 1)[-1] if "." in name else ""
     order = {"tsv": ["\t", ",", ";", "|"], "csv": [",", ";", "\t", "|"], "txt": ["\t"]}.get(ext, ["\t", ",", ";", "|"])
     sample = "\n".join(text.split("\n")[:200])
+    expected = {"tsv": "\t", "csv": ","}.get(ext)
     best, best_frac = None, 0.0
     for d in order:
         try:
@@ -161,9 +163,9 @@ def guess_delimiter(text: str, name: str = "") -> tuple[str | None, str]:
             continue
         mode, hits = Counter(counts).most_common(1)[0]
         frac = hits / len(counts)
-        if mode > 1 and frac >= 0.9 and frac > best_frac + 1e-9:
+        enough = 0.5 if d == expected else 0.75  # the extension's own delimiter, with a few ragged rows, still wins
+        if mode > 1 and frac >= enough and frac > best_frac + 1e-9:
             best, best_frac = d, frac
-    expected = {"tsv": "\t", "csv": ","}.get(ext)
     if best is None:
         why = "No delimiter splits the rows evenly, so each line is one sequence."
         if expected:

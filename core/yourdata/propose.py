@@ -126,7 +126,7 @@ def propose(table: Table) -> Choice:
                       f"'{source}' holds sequences and '{c}' one of {prof[c].distinct} values per row (e.g. "
                       f"'{_example(table, c)}'), so a many-to-one network reads each sequence and answers once.")
     c = max(others, key=lambda c: prof[c].mean_chars)
-    tokens = "word" if prof[source].mean_chars > 40 and prof[c].mean_words >= 2 else "char"
+    tokens = "word" if prof[source].mean_words >= 5 and prof[c].mean_words >= 3 else "char"
     return Choice("encoder_decoder", source, c, [], tokens, False,
                   f"'{source}' and '{c}' are both sequences, of different lengths (e.g. '{_example(table, source)}' "
                   f"-> '{_example(table, c)}'), so an encoder-decoder reads one and writes the other, with attention "

@@ -227,9 +227,10 @@ def _curve_chart(rows: list[dict], y: str, title: str, log: bool = False) -> alt
     df = pd.DataFrame(rows)
     if log:
         df = df[df[y] > 0]
-    scale = alt.Scale(domain=list(CELL_COLOURS), range=list(CELL_COLOURS.values()))
+    present = [c for c in CELL_COLOURS if c in set(df.cell)]
+    scale = alt.Scale(domain=present, range=[CELL_COLOURS[c] for c in present])
     return (alt.Chart(df).mark_line(point=len(df) < 80).encode(
-        x=alt.X("step:Q", title="training step"),
+        x=alt.X("step:Q", title="training step", axis=alt.Axis(format="d", tickMinStep=1)),
         y=alt.Y(f"{y}:Q", title=title, scale=alt.Scale(type="log") if log else alt.Scale(zero=False)),
         color=alt.Color("cell:N", scale=scale, title="cell"),
         tooltip=["cell", "step", alt.Tooltip(f"{y}:Q", format=".4g")])
@@ -350,6 +351,9 @@ def _results(run: dict) -> None:
     word = METRIC_WORDS.get(metric, metric)
     st.markdown(f"**Best on the held-out rows: {md_escape(best.label)}**, validation {word} "
                 f"{_fmt(best.fit.best_val.get(metric))} ({task.metric_meaning}).")
+    st.caption(" · ".join(f"{label}: {run_steps(run, label)} steps in {r.seconds:.0f} s"
+                          + (" (the time budget ran out)" if r.stopped == "time budget" else "")
+                          for label, r in result.runs.items()))
     tabs = st.tabs(["Try it", "Inspect", "Cells side by side"])
     with tabs[0]:
         current = _try_it(run)
