@@ -1,0 +1,96 @@
+"""Browser test of the Your data page: the real app in Debian's Chromium (never `playwright install`).
+
+Upload a file, accept the proposed shape, train with a tiny budget, try an input, open Inspect, download the
+plugin and the weights (and check what is inside them), then click an example data set.
+Run: pytest -m browser tests/test_browser_your_data.py
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import zipfile
+
+import pytest
+from test_browser import ARGS, CHROMIUM, REPO, check, free_port, settle, wait_health
+
+from core.yourdata.examples import EXAMPLES
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def app():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian chromium is not installed")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, RNNLAB_NO_ENTRY_POINTS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+                             "--server.fileWatcherType", "none", "--server.port", str(port)], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_health(base, proc, 90)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_upload_train_try_inspect_download(app, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    name, raw = EXAMPLES["points"].make()
+    upload = tmp_path / name
+    upload.write_bytes(raw)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 2400}, accept_downloads=True)
+            page.goto(app + "/your-data")
+            settle(page, 120)
+            check(page, "Your data, empty")
+            main = page.locator('[data-testid="stMain"]')
+            assert "Pick an example" in main.inner_text()
+            page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(upload))
+            settle(page, 60)
+            check(page, "after the upload")
+            text = main.inner_text()
+            assert "points.csv" in text and "Proposed: one-to-one" in text
+            slider = page.locator('[data-testid="stSlider"]').filter(has_text="Training steps").get_by_role("slider")
+            slider.focus()
+            slider.press("Home")  # the fewest steps
+            settle(page, 30)
+            page.get_by_role("button", name="Train", exact=True).click()
+            settle(page, 180)
+            check(page, "after training")
+            text = main.inner_text()
+            assert "Best on the held-out rows" in text and "training loss" in text
+            box = page.get_by_label("Your input (numbers, separated by commas)")
+            box.fill("0.1, 0.2")
+            box.press("Enter")
+            settle(page, 60)
+            assert "inside" in main.inner_text() or "outside" in main.inner_text()
+            page.get_by_role("tab", name="Inspect").click()
+            settle(page, 30)
+            check(page, "Inspect tab")
+            assert "loss on this input" in main.inner_text()
+            for label, must in (("Download the plugin", "my_points/__init__.py"),
+                                ("Download the weights", "my_points/card.json")):
+                with page.expect_download() as dl:
+                    page.get_by_role("button", name=label).click()
+                data = open(dl.value.path(), "rb").read()
+                names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+                assert must in names, names
+            settle(page, 30)
+            page.get_by_role("button", name="Dates → ISO dates").click()
+            settle(page, 60)
+            check(page, "an example clicked")
+            assert "Proposed: encoder-decoder" in main.inner_text()
+        finally:
+            browser.close()
