@@ -1,0 +1,1 @@
+"""Deployment: N app processes behind nginx (serve.py); the hosted install with CPU-only wheels (cloud/)."""
