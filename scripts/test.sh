@@ -7,11 +7,16 @@ cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
 PY="${PYTHON:-python3}"
 
-# Debian's Chromium for the browser tests (Playwright drives it; we never download a browser of our own).
-if [ ! -x /usr/bin/chromium ]; then
+# Debian's Chromium for the browser tests (Playwright drives it; we never download a browser of our own), and
+# Debian's nginx for tests/test_deploy.py (which runs an nginx of its own from a temp folder, on loopback ports).
+APT=""
+[ -x /usr/bin/chromium ] || APT="$APT chromium"
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || APT="$APT nginx"
+if [ -n "$APT" ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $APT >/dev/null
 fi
 
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
@@ -20,7 +25,7 @@ fi
 # The example third-party plugin, installed the way a user installs one (non-editable): proves entry points.
 "$VENV/bin/python" -m pip install -q ./examples/rnnlab-names
 
-"$VENV/bin/ruff" check core tasks tests bench examples streamlit_app.py
+"$VENV/bin/ruff" check core tasks tests bench deploy examples streamlit_app.py
 set +e
 "$VENV/bin/python" -m pytest ${PYTEST_ARGS:--m "not slow"}
 rc=$?
