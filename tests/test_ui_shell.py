@@ -554,3 +554,34 @@ def test_card_commands_hide_far_paths_in_every_form():
         "python -m core.ensemble x --add small=.../cap_small --grid 0.5"
     assert _shown_command("python -m core.train x --data-dir ../shared/data/x") == \
         "python -m core.train x --data-dir ../shared/data/x"
+
+
+def test_image_source_and_sample_live_in_the_url(tmp_path):
+    """core.ui.widgets.image_input: the picture's source and the chosen sample are in the link; a label that
+    names no sample, or a source that is not offered, falls back to the first sample."""
+    class Pictures(FakeTask):
+        name = "fake_pics"
+
+        def demos(self):
+            return [Demo("red square", b"red"), Demo("blue disc", b"blue")]
+
+    def script(task):
+        import streamlit as st
+
+        from core.ui.widgets import image_input
+
+        st.write(f"input={image_input(task, task.name, 'drawings', 'cartoons', 'upload one')!r}")
+
+    def page(query):
+        at = AppTest.from_function(script, args=(Pictures(),), default_timeout=30)
+        at.query_params.update(query)
+        return at.run()
+
+    at = page({"fake_pics_sample": "blue disc"})
+    assert not at.exception and "input=b'blue'" in texts(at)
+    at.button[0].click().run()  # "red square"
+    assert at.query_params["fake_pics_sample"] == "red square" and "input=b'red'" in texts(at)
+    at = page({"fake_pics_source": "upload"})
+    assert at.radio(key="fake_pics_source").value == "upload"
+    at = page({"fake_pics_source": "<b>x</b>", "fake_pics_sample": "no such picture"})
+    assert not at.exception and at.radio(key="fake_pics_source").value == "drawings" and "input=b'red'" in texts(at)

@@ -25,6 +25,7 @@ from core.ui.inspector import render_inspector
 from core.ui.load import card_only, get_model
 from core.ui.widgets import (
     demo_buttons,
+    demo_in_url,
     guarded,
     link_popover,
     md_escape,
@@ -51,9 +52,10 @@ def default_try_it(task, model) -> Any:
     if task.primary_input == "text":
         current = text_input_with_demos(task)  # ?<task>_q=... in the URL
     else:
-        demo = demo_buttons(task, key)
+        clicked = demo_buttons(task, key)
         demos = guarded(task.demos, what="listing the demos") or []
-        if demo is not None:
+        demo = demo_in_url(task, key, clicked)  # ?<task>_try_sample=<label>: a link opens on the same demo
+        if demo is not None and (clicked is not None or f"{key}_pick" not in st.session_state):
             st.session_state[f"{key}_pick"] = demo.label
         label = st.session_state.get(f"{key}_pick", demos[0].label if demos else None)
         current = next((d.input for d in demos if d.label == label), None)

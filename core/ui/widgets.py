@@ -101,7 +101,7 @@ def own_key(task_or_prefix, name: str) -> str:
     ``f"{task.name}_{name}"``. Every page prefixes its keys with its own name, so a parameter of one page never
     fills a widget of another (``?sentiment_q=`` is the review, ``?names_origin_q=`` the surname). Idempotent."""
     prefix = getattr(task_or_prefix, "name", task_or_prefix)
-    return name if name.startswith(f"{prefix}_") else f"{prefix}_{name}"
+    return name if name == prefix or name.startswith(f"{prefix}_") else f"{prefix}_{name}"
 
 
 _UNLINKED = "_rnnlab_unlinked"  # session state: {widget key: why its value is not in the link}, rebuilt every run
@@ -191,19 +191,46 @@ def text_input_with_demos(task, key: str | None = None, label: str = "Your input
     return text
 
 
+def demo_in_url(task, key: str, demo: Demo | None) -> Demo | None:
+    """Keep the chosen demo in the URL (``?<key>_sample=<label>``): a click writes it; on a first visit (``key``'s
+    choice not in the session yet) the link's label picks the demo. Returns the demo the page should show now (the
+    one clicked, else the link's), or None. A label that names no demo is ignored."""
+    param = f"{key}_sample"
+    if demo is not None:
+        if st.query_params.get(param) != demo.label:
+            st.query_params[param] = demo.label
+        return demo
+    label = st.query_params.get(param)
+    if label is None:
+        return None
+    try:
+        return next((d for d in task.demos() if d.label == label), None)
+    except Exception:  # noqa: BLE001 -- a broken demos() was already reported by demo_buttons
+        return None
+
+
 def image_input(task, key: str, samples: str, samples_caption: str, upload_hint: str):
     """Where a picture comes from: the task's drawn samples, an upload, or the camera. Returns what ``predict`` takes
     (a demo's input or the file's bytes), or None while the person has not given one yet (a hint says what to do).
-    The upload limit is core.images.MAX_BYTES, the same one the decoder enforces."""
+    The upload limit is core.images.MAX_BYTES, the same one the decoder enforces. The source and the chosen sample
+    live in the URL (``?<task>_source=...&<task>_sample=...``)."""
     from core.images import MAX_BYTES
 
-    source = st.radio("image source", [samples, "upload", "camera"], horizontal=True, key=f"{key}_source")
+    key = own_key(task, key)
+    source = st.radio("image source", [samples, "upload", "camera"], horizontal=True, key=f"{key}_source",
+                      bind="query-params")
     if source == samples:
-        demo = demo_buttons(task, key)
-        if demo is not None:
+        clicked = demo_buttons(task, key)
+        demo = demo_in_url(task, key, clicked)
+        if demo is not None and (clicked is not None or f"{key}_demo" not in st.session_state):
             st.session_state[f"{key}_demo"] = demo.input
+        _note_unlinked(key, None)
         st.caption(samples_caption)
         return st.session_state.get(f"{key}_demo") or task.demos()[0].input
+    if f"{key}_sample" in st.query_params:  # an upload or a photo is not in the link: neither is a sample
+        del st.query_params[f"{key}_sample"]
+    _note_unlinked(key, "An uploaded file or a photo is not part of the link: it opens with the upload box (or the "
+                        "camera) ready for a picture.")
     if source == "upload":
         mb = MAX_BYTES // 2**20
         up = st.file_uploader(f"A photo (JPEG, PNG, GIF, WebP, BMP; up to {mb} MB)",
