@@ -585,3 +585,13 @@ def test_image_source_and_sample_live_in_the_url(tmp_path):
     assert at.radio(key="fake_pics_source").value == "upload"
     at = page({"fake_pics_source": "<b>x</b>", "fake_pics_sample": "no such picture"})
     assert not at.exception and at.radio(key="fake_pics_source").value == "drawings" and "input=b'red'" in texts(at)
+
+
+def test_the_inspected_variant_is_in_the_link(tmp_path):
+    task = make_task(tmp_path)
+    at = AppTest.from_function(page_script, args=(task, "default"), default_timeout=30)
+    at.query_params.update({"tab": "Inspect", "fake_ab_insp_variant": "gru"})
+    at.run()
+    assert not at.exception and at.segmented_control(key="fake_ab_insp_variant").value == "gru"
+    assert "update gate" in texts(at)
+    assert any("fake_ab_insp_variant=gru" in c.value for c in at.code)

@@ -86,7 +86,7 @@ def _inspect_tab(task, model, current, inspect_extra) -> None:
     if others:  # kept variants: inspect e.g. the plain RNN and the LSTM on the same input, side by side in time
         served = card.get("served_variant") or "served model"
         pick = st.segmented_control("Model to inspect", [served] + others, default=served,
-                                    key=f"{task.name}_insp_variant",
+                                    key=f"{task.name}_insp_variant", bind="query-params",
                                     help="Variants trained with the same budget (see the Model card).")
         if pick and pick != served:
             target = get_model(task, pick)

@@ -107,7 +107,8 @@ def own_key(task_or_prefix, name: str) -> str:
 _UNLINKED = "_rnnlab_unlinked"  # session state: {widget key: why its value is not in the link}, rebuilt every run
 
 
-def _note_unlinked(key: str, why: str | None) -> None:
+def note_unlinked(key: str, why: str | None) -> None:
+    """Say (in the "Link to this view" box) why the input under ``key`` is not in the link; None: it is again."""
     notes = st.session_state.setdefault(_UNLINKED, {})
     if why:
         notes[key] = why
@@ -178,14 +179,14 @@ def text_input_with_demos(task, key: str | None = None, label: str = "Your input
     if len(text) <= URL_TEXT_MAX:
         if st.query_params.get(key) != text:
             st.query_params[key] = text
-        _note_unlinked(key, None)
+        note_unlinked(key, None)
     else:
         if key in st.query_params:
             del st.query_params[key]
         why = (f"This text ({len(text):,} characters) is too long for a link, so a link to this view opens with "
                f"the first example instead; links keep texts of up to {URL_TEXT_MAX:,} characters.")
         st.caption(why)
-        _note_unlinked(key, why)
+        note_unlinked(key, why)
     if demo is not None and demo.note:
         st.caption(md_escape(demo.note))
     return text
@@ -224,12 +225,12 @@ def image_input(task, key: str, samples: str, samples_caption: str, upload_hint:
         demo = demo_in_url(task, key, clicked)
         if demo is not None and (clicked is not None or f"{key}_demo" not in st.session_state):
             st.session_state[f"{key}_demo"] = demo.input
-        _note_unlinked(key, None)
+        note_unlinked(key, None)
         st.caption(samples_caption)
         return st.session_state.get(f"{key}_demo") or task.demos()[0].input
     if f"{key}_sample" in st.query_params:  # an upload or a photo is not in the link: neither is a sample
         del st.query_params[f"{key}_sample"]
-    _note_unlinked(key, "An uploaded file or a photo is not part of the link: it opens with the upload box (or the "
+    note_unlinked(key, "An uploaded file or a photo is not part of the link: it opens with the upload box (or the "
                         "camera) ready for a picture.")
     if source == "upload":
         mb = MAX_BYTES // 2**20

@@ -215,7 +215,7 @@ def _summary(out: dict) -> str:
 
 
 def _try_it(task, model):
-    from core.ui.widgets import demo_buttons, show_error
+    from core.ui.widgets import demo_buttons, note_unlinked, show_error
 
     st.markdown(
         "The network read 229 Bach chorales as **piano rolls**: at every quarter note, which of the 88 keys sound. "
@@ -227,6 +227,8 @@ def _try_it(task, model):
         st.caption(html.escape(demo.note))
     source = st.radio("start from", ["first note or chord", "continue a MIDI file"], horizontal=True,
                       key=K + "source", bind=URL, label_visibility="collapsed")
+    note_unlinked(K + "upload", None if source == "first note or chord" else
+                  "An uploaded MIDI file is not part of the link: it opens with the upload box ready for one.")
     if source == "first note or chord":
         first = _chord_picker()
         if not first:
