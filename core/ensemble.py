@@ -3,11 +3,12 @@ write both into the weights card (the served system becomes the ensemble; each v
 card's comparison).
 
     python -m core.ensemble <task> --data-dir DIR [--members served,other] [--grid 1,0.9,...,0.3]
-                                               [--add NAME=WEIGHTS_DIR]
+                                               [--add NAME=WEIGHTS_DIR] [--min-gain 0.005]
 
 The first member is the card's served variant; its weight w runs over --grid and the others share 1 - w equally.
 w = 1 is the served model alone, so the ensemble is kept only when it beats that on the validation metric the
-training used (the recipe's); otherwise the card is left as a single model. Needs the task's ``ensemble`` hook
+training used (the recipe's) -- by at least --min-gain, when given ("serve one model unless a second clearly
+pays") -- otherwise the card is left as a single model. Needs the task's ``ensemble`` hook
 (core.task.Task.ensemble) and the other members' weights kept beside the served ones (Recipe.keep_variants), or
 ``--add NAME=DIR``: the served model of another weights folder (trained on the same data and vocabulary, e.g. with
 another profile) joins as variant NAME; if the ensemble is kept, its weights file, comparison row (with the command
@@ -75,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="the served variant's weights to try (default: %(default)s)")
     ap.add_argument("--add", action="append", default=[], metavar="NAME=DIR",
                     help="another weights folder's served model joins as variant NAME (repeatable)")
+    ap.add_argument("--min-gain", type=float, default=0.0,
+                    help="keep the ensemble only if it beats the served model alone on validation by this much "
+                         "(in the metric's own units, e.g. 0.005 = half a point of F1)")
     ap.add_argument("--threads", type=int, help="torch.set_num_threads (CPU)")
     ap.add_argument("--synthetic", action="store_true", help="use the task's tiny synthetic data (smoke test)")
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -153,8 +157,15 @@ def main(argv: list[str] | None = None) -> int:
     single = next((r for r in rows if r["weights"][0] == 1.0), None)
     card = dict(card)
     path = os.path.join(folder, CARD_FILE)
-    if best_w is None or best_w[0] == 1.0:
-        print(f"the served model alone is best on validation: the card stays a single model ({path})")
+    gain = None
+    if best_w is not None and single is not None:
+        best_val = max(rows, key=lambda r: r["val"][metric] if higher else -r["val"][metric])["val"][metric]
+        gain = (best_val - single["val"][metric]) * (1 if higher else -1)
+    if best_w is None or best_w[0] == 1.0 or (gain is not None and gain < args.min_gain):
+        why = ("the served model alone is best on validation" if best_w is None or best_w[0] == 1.0 else
+               f"the ensemble beats the served model alone by {gain:.4f} on validation {metric}, less than "
+               f"--min-gain {args.min_gain}")
+        print(f"{why}: the card stays a single model ({path})")
         if card.pop("ensemble", None) is not None:  # undo an earlier ensemble: the single model's own scores
             card["metrics"] = card["comparison"][served]["test"]
             card["val_metrics"] = card["comparison"][served]["val"]

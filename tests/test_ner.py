@@ -1,4 +1,5 @@
-"""The NER task: reading the WikiANN format, tokenizing real text with offsets, BIO spans, the CRF, bad input."""
+"""The NER task: reading CoNLL-2003 (and WikiANN) files, tokenizing real text with offsets, BIO spans, the CRF,
+the everyday-sentence probe set, bad input."""
 
 from __future__ import annotations
 
@@ -59,6 +60,52 @@ def test_read_conll_strips_prefix(tmp_path, final_blank, eol):
     p = tmp_path / "train"
     _write_raw(p, SENTS, final_blank, eol)
     assert read_conll(p) == SENTS
+
+
+CONLL_2003 = """-DOCSTART- O
+
+EU I-ORG
+rejects O
+German I-MISC
+call O
+. O
+
+Peter I-PER
+Blackburn I-PER
+Smith B-PER
+
+-DOCSTART- O
+
+BRUSSELS B-LOC
+1996-08-22 O
+"""
+
+
+def test_read_conll_2003_layout(tmp_path):
+    """-DOCSTART- lines are skipped, tokens and tags are space-separated, and entities that start with I-X (the
+    IOB1 files) become B-X: the same spans seqeval reads from the raw tags."""
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    p = tmp_path / "train.txt"
+    p.write_text(CONLL_2003, encoding="utf-8")
+    sents = read_conll(p)
+    assert [toks for toks, _ in sents] == [["EU", "rejects", "German", "call", "."], ["Peter", "Blackburn", "Smith"],
+                                           ["BRUSSELS", "1996-08-22"]]
+    assert sents[0][1] == ["B-ORG", "O", "B-MISC", "O", "O"]
+    assert sents[1][1] == ["B-PER", "I-PER", "B-PER"]
+    raw = [["I-ORG", "O", "I-MISC", "O", "O"], ["I-PER", "I-PER", "B-PER"], ["B-LOC", "O"]]
+    for (_, tags), r in zip(sents, raw):
+        assert bio_to_spans(tags) == [(t, s, e + 1) for t, s, e in get_entities(r)]
+
+
+def test_to_bio_keeps_every_span():
+    from tasks.ner.data import to_bio
+
+    for tags in itertools.product(["O", "B-PER", "I-PER", "I-LOC", "B-MISC", "I-MISC"], repeat=4):
+        tags = list(tags)
+        assert bio_to_spans(to_bio(tags)) == bio_to_spans(tags), tags
+        assert all(not (t.startswith("I-") and (i == 0 or to_bio(tags)[i - 1][2:] != t[2:]))
+                   for i, t in enumerate(to_bio(tags)))
 
 
 def test_read_conll_rejects_bad_lines(tmp_path):
@@ -206,7 +253,7 @@ def test_predict_shape_and_offsets(model):
     assert len(out["tokens"]) == len(out["tags"]) == len(out["confidences"]) == 10
     assert all(0.0 <= c <= 1.0 for c in out["confidences"])
     for sp in out["spans"]:
-        assert text[sp["start"]:sp["end"]] == sp["text"] and sp["type"] in ("PER", "ORG", "LOC")
+        assert text[sp["start"]:sp["end"]] == sp["text"] and sp["type"] in ("PER", "ORG", "LOC", "MISC")
 
 
 def test_demos_predict(model):
@@ -325,3 +372,50 @@ def test_page_shows_the_ensemble_and_the_bilstm_alone():
     next(t for t in at.toggle if t.key == "ner_single").set_value(True).run()
     assert not at.exception, [e.message for e in at.exception]
     assert "Tagged by the BiLSTM alone" in " ".join(str(c.value) for c in at.caption)
+
+
+# ---- the everyday-sentence probe set ---------------------------------------------------------------------------
+def test_probe_set_is_well_formed():
+    """At least 30 sentences; every expected span is a run of whole tokens of its sentence, of a known type."""
+    from tasks.ner import PROBE_SET
+    from tasks.ner.data import ENTITY_TYPES
+
+    assert len(PROBE_SET) >= 30 and PROBE_SET[0][0].startswith("Adam lists his Manhattan house")
+    for text, want, _kind in PROBE_SET:
+        toks = [t for t, _, _ in tokenize(text)]
+        for span, typ in want:
+            assert typ in ENTITY_TYPES
+            words = [t for t, _, _ in tokenize(span)]
+            assert any(toks[i:i + len(words)] == words for i in range(len(toks))), (text, span)
+
+
+def test_probe_report_scores_exact_spans(model, monkeypatch):
+    """right = the same (text, type) spans and nothing more: an extra or a wrongly typed span is wrong."""
+    import tasks.ner as ner
+
+    monkeypatch.setattr(ner, "PROBE_SET", [("Adam lives in Oslo.", [("Adam", "PER"), ("Oslo", "LOC")], "a"),
+                                           ("Adam lives in Oslo.", [("Adam", "PER")], "b"),
+                                           ("Adam lives in Oslo.", [("Adam", "LOC"), ("Oslo", "LOC")], "c")])
+    fake = {"Adam lives in Oslo.": [{"text": "Adam", "type": "PER"}, {"text": "Oslo", "type": "LOC"}]}
+    monkeypatch.setattr(type(TASK), "predict", lambda self, m, text: {"spans": fake[text]})
+    rows = TASK.probe_report(model)
+    assert [r["right"] for r in rows] == [True, False, False]
+    assert rows[1]["model"] == "Adam = PER; Oslo = LOC" and rows[1]["expected"] == "Adam = PER"
+
+
+def test_ensemble_min_gain_keeps_one_model(tmp_path, capsys):
+    """--min-gain: an ensemble that does not beat the served model alone by that much on validation is not served."""
+    import json
+
+    from core.ensemble import main as ens_main
+    from core.train import main as train_main
+
+    out = tmp_path / "w"
+    assert train_main(["ner", "--synthetic", "--out", str(out), "--epochs", "1", "--max-steps", "2",
+                       "--no-progress"]) == 0
+    assert ens_main(["ner", "--synthetic", "--weights", str(out), "--members", "bilstm,gru", "--grid", "1,0.5",
+                     "--min-gain", "2"]) == 0
+    card = json.loads((out / "card.json").read_text())
+    assert "ensemble" not in card and card["metrics"] == card["comparison"]["bilstm"]["test"]
+    said = capsys.readouterr().out
+    assert "stays a single model" in said

@@ -1,9 +1,12 @@
-"""WikiANN English: reading the CoNLL-style files, a vocabulary, a tokenizer for real text, and BIO spans.
+"""CoNLL-2003 English: reading the files, a vocabulary, a tokenizer for real text, and BIO spans.
 
-The files (train / dev / test) hold one token per line, ``en:<token><TAB><tag>``, and a blank line between
-sentences. Tags are BIO (IOB2) over PER / ORG / LOC. The text was tokenized Penn-Treebank style: "$" and "'s"
-are their own tokens, hyphenated words and "U.S." stay whole, quotes are written `` and ''. ``tokenize`` below
-cuts user text the same way and keeps each token's character offsets so spans can be highlighted in place.
+The files (train / dev / test) hold one token per line, ``<token> <tag>`` (space or tab), a blank line between
+sentences and ``-DOCSTART-`` lines between news stories (skipped). Tags are BIO over PER / ORG / LOC / MISC, but a
+few entities start with I-X (the original IOB1 files): ``read_conll`` rewrites each such I-X as B-X, which is
+exactly how conlleval / seqeval read it, so spans and scores are unchanged. The same reader takes WikiANN's
+``en:<token><TAB><tag>`` lines (three types, no MISC). The text was tokenized Penn-Treebank style: "$" and "'s"
+are their own tokens, hyphenated words and "U.S." stay whole. ``tokenize`` below cuts user text the same way and
+keeps each token's character offsets so spans can be highlighted in place.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-ENTITY_TYPES = ("PER", "ORG", "LOC")
-LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
+ENTITY_TYPES = ("PER", "ORG", "LOC", "MISC")
+LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC")
 PAD, UNK = "<pad>", "<unk>"  # ids 0 and 1 in both vocabularies
 MAX_WORD_LEN = 20  # characters the char CNN reads per word; longer words keep their first 20 (covers 99.9%)
 # Word shapes: what capitalisation looks like, a cheap strong hint for names that the lowercased word embedding
@@ -27,16 +30,30 @@ SHAPES = ("<pad>", "lower", "Title", "UPPER", "mIxed", "digit", "punct")
 
 
 # ---- reading the real format -----------------------------------------------------------------------------------
+def to_bio(tags: list[str]) -> list[str]:
+    """IOB1 -> BIO (IOB2): an I-X that does not continue an X entity starts one, so it becomes B-X. This is the
+    conlleval / seqeval reading of such a tag, so the spans (and every score) are the same before and after."""
+    out, prev = [], "O"
+    for tag in tags:
+        if tag.startswith("I-") and prev[2:] != tag[2:]:
+            tag = "B-" + tag[2:]
+        out.append(tag)
+        prev = tag
+    return out
+
+
 def read_conll(path: str | Path) -> list[tuple[list[str], list[str]]]:
-    """Sentences as (tokens, tags). Strips the ``en:`` language prefix; tolerates a missing final blank line,
-    CRLF endings and space instead of tab. Raises ValueError naming the line for anything else."""
+    """Sentences as (tokens, BIO tags). Skips ``-DOCSTART-`` lines; strips WikiANN's ``en:`` prefix; tolerates a
+    missing final blank line, CRLF endings, tab or space. Raises ValueError naming the line for anything else."""
     sents, toks, tags = [], [], []
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             line = line.rstrip("\r\n")
+            if line.startswith("-DOCSTART-"):
+                continue
             if not line.strip():
                 if toks:
-                    sents.append((toks, tags))
+                    sents.append((toks, to_bio(tags)))
                     toks, tags = [], []
                 continue
             tok, sep, tag = line.rpartition("\t")
@@ -52,16 +69,17 @@ def read_conll(path: str | Path) -> list[tuple[list[str], list[str]]]:
             toks.append(tok)
             tags.append(tag)
     if toks:
-        sents.append((toks, tags))
+        sents.append((toks, to_bio(tags)))
     return sents
 
 
 def write_conll(path: str | Path, sents: list[tuple[list[str], list[str]]]) -> None:
-    """The inverse of read_conll (with the ``en:`` prefix), for tests and synthetic data."""
+    """The inverse of read_conll in the CoNLL-2003 layout (``-DOCSTART-`` first), for tests and synthetic data."""
     with open(path, "w", encoding="utf-8") as f:
+        f.write("-DOCSTART- O\n\n")
         for toks, tags in sents:
             for tok, tag in zip(toks, tags):
-                f.write(f"en:{tok}\t{tag}\n")
+                f.write(f"{tok} {tag}\n")
             f.write("\n")
 
 
@@ -263,8 +281,10 @@ _FIRST = ["Alice", "Bruno", "Chen", "Dara", "Émile", "Farah", "Goran", "Hiro", 
 _LAST = ["Okafor", "Lindqvist", "Moreau", "Tanaka", "Novak", "Silva", "O'Hara", "Kowalski"]
 _ORG = [["Acme", "Corp"], ["Northwind", "Bank"], ["Blue", "River", "Press"], ["Vega", "Labs"], ["UNESCO"]]
 _LOC = [["Lisbon"], ["New", "Harbor"], ["Mount", "Kessel"], ["Oslo"], ["Port", "Amber"], ["Zürich"]]
+_MISC = [["German"], ["French"], ["World", "Cup"], ["Olympic", "Games"]]
 _TEMPLATES = [
     "{PER} works for {ORG} in {LOC} .",
+    "the {MISC} minister met {PER} .",
     "{PER} moved to {LOC} .",
     "{ORG} opened an office in {LOC} .",
     "( {LOC} )",
@@ -285,6 +305,8 @@ def synthetic_sentences(n: int, seed: int = 0) -> list[tuple[list[str], list[str
                 ent, typ = rng.choice(_ORG), "ORG"
             elif piece == "{LOC}":
                 ent, typ = rng.choice(_LOC), "LOC"
+            elif piece == "{MISC}":
+                ent, typ = rng.choice(_MISC), "MISC"
             else:
                 toks.append(piece)
                 tags.append("O")

@@ -8,26 +8,31 @@ import html
 import pandas as pd
 import streamlit as st
 
-COLORS = {"PER": "rgba(31,119,180,0.28)", "ORG": "rgba(255,127,14,0.30)", "LOC": "rgba(44,160,44,0.30)"}
-BORDER = {"PER": "rgb(31,119,180)", "ORG": "rgb(255,127,14)", "LOC": "rgb(44,160,44)"}
-NAMES = {"PER": "person", "ORG": "organisation", "LOC": "location"}
+COLORS = {"PER": "rgba(31,119,180,0.28)", "ORG": "rgba(255,127,14,0.30)", "LOC": "rgba(44,160,44,0.30)",
+          "MISC": "rgba(148,103,189,0.30)"}
+BORDER = {"PER": "rgb(31,119,180)", "ORG": "rgb(255,127,14)", "LOC": "rgb(44,160,44)", "MISC": "rgb(148,103,189)"}
+NAMES = {"PER": "person", "ORG": "organisation", "LOC": "location", "MISC": "other name"}
 WORD_KEY, WORD_KEY_INSPECT, WORD_TEXT = "ner_word", "ner_word_insp", "ner_word_text"
 
 LABEL_HELP = """\
-**The tags.** WikiANN marks three kinds of name only: **PER** (person), **ORG** (organisation) and **LOC**
-(location). Each word gets **B-X** (first word of a name of type X), **I-X** (inside that name) or **O** (outside any
-name). The data was made from Wikipedia links, so it has **no** money, dates, numbers or other types:
-"$37.5 million" stays untagged by design, not by mistake. Confidence is the model's probability for the word's
-tag (a span shows the mean over its words)."""
+**The tags.** The training data (CoNLL-2003: Reuters news stories from 1996-97, tagged by hand) marks four kinds
+of name: **PER** (a person: "Angela Merkel"), **ORG** (an organisation: a company, a club, a ministry, a newspaper),
+**LOC** (a location: a country, a city, a river; also a country's national team in sport, as the news data writes
+it) and **MISC** (any other name: nationalities and languages such as "German", events such as "World Cup",
+titles of works, products). Each word gets **B-X** (first word of a name of type X), **I-X** (inside that name) or
+**O** (outside any name). Titles ("President", "Dr.") stay outside the name. There is **no** type for money, dates
+or numbers: "$37.5 million" stays untagged by design, not by mistake. Confidence is the model's probability for
+the word's tag (a span shows the mean over its words)."""
 
 HOW_HELP = """\
 **How the tagger reads.** Each word becomes one vector: a learned embedding of the lowercased word (words seen at
 least twice in training), its capitalisation pattern, a character CNN over its letters (so "Okonkwo" or
 "Brightwater" look like names although they were never seen), and the word's tag counts in the training data (a
-gazetteer learnt from the 20,000 training sentences; while training, each word's own occurrence is left out of its
-counts so that the model cannot just copy them). A recurrent layer reads these vectors -- in both directions for
-the served BiLSTM -- and a CRF on top picks the best *sequence* of tags, so I-ORG never follows O.
-Trained from scratch on WikiANN: no pretrained embeddings or language model."""
+list of names learnt from the 14,041 training sentences; while training, each word's own occurrence is left out of
+its counts so that the model cannot just copy them). A recurrent layer reads these vectors -- in both directions
+for the served BiLSTM -- and a CRF (a layer that scores whole tag sequences) picks the best *sequence* of tags, so
+I-ORG never follows O. Trained from scratch on CoNLL-2003 news: no pretrained word vectors or language model, so
+text far from 1990s news (chat, all lowercase) is harder for it."""
 
 
 def highlight_html(text: str, spans: list[dict]) -> str:
@@ -53,7 +58,7 @@ def highlight_html(text: str, spans: list[dict]) -> str:
 def legend_html() -> str:
     return " ".join(
         f'<span style="background:{COLORS[t]};border-bottom:2px solid {BORDER[t]};border-radius:4px;padding:1px 5px;'
-        f'font-size:.85em">{t} = {NAMES[t]}</span>' for t in ("PER", "ORG", "LOC"))
+        f'font-size:.85em">{t} = {NAMES[t]}</span>' for t in ("PER", "ORG", "LOC", "MISC"))
 
 
 def spans_frame(out: dict) -> pd.DataFrame:
@@ -173,6 +178,32 @@ def _forward_only(task, out: dict, text: str) -> None:
     st.dataframe(df, hide_index=True, width="stretch")
 
 
+@st.cache_data(show_spinner=False, max_entries=4)
+def _probe_rows(task_name: str, model_id: str, _task, _model) -> list[dict]:
+    return _task.probe_report(_model)
+
+
+def probe_table(task, model) -> None:
+    """The project's everyday sentences (tasks.ner.PROBE_SET) with the model's spans: how it does off the news."""
+    from core.ui.inspector import model_key
+    from tasks.ner import PROBE_SET
+
+    rows = _probe_rows(task.name, model_key(model), task, model)
+    right = sum(r["right"] for r in rows)
+    st.subheader("Everyday sentences", anchor=False)
+    st.markdown(f"{len(PROBE_SET)} sentences written for this project, not taken from the news data: chat, "
+                "lowercase names, names from many languages, clubs named after cities, people named after places. "
+                f"The tagger gets **{right} of {len(rows)}** exactly right ({right / max(1, len(rows)):.0%}): the "
+                "same names with the same types, and nothing else tagged.")
+    st.caption("Written before the model was trained; they chose nothing about it. The expected tags follow the "
+               "news data's conventions (a country's team is a location, a football club an organisation, "
+               "a language other (MISC)).")
+    df = pd.DataFrame(rows)[["right", "sentence", "expected", "model", "kind"]]
+    st.dataframe(df, hide_index=True, width="stretch", height=35 * (len(df) + 1) + 3,
+                 column_config={"right": st.column_config.CheckboxColumn("right?", width="small"),
+                                "sentence": st.column_config.TextColumn("sentence", width="large")})
+
+
 def _ensemble_toggle(model) -> bool:
     from core.ui.widgets import ensemble_toggle
 
@@ -200,7 +231,7 @@ def _try_it(task, model):
     text = text_input_with_demos(task, key="q", label="Text to tag", area=True, max_chars=20000,
                                  placeholder="Type or paste a sentence ...")
     if not text or not text.strip():
-        st.info("Type a sentence or pick a demo: the tagger marks people, organisations and places.")
+        st.info("Type a sentence or pick a demo: the tagger marks people, organisations, places and other names.")
         return None
     single = _ensemble_toggle(model)
     try:
@@ -214,7 +245,7 @@ def _try_it(task, model):
     st.html(legend_html())
     st.html(highlight_html(shown, out["spans"]))
     if not out["spans"]:
-        st.caption("No person, organisation or location found.")
+        st.caption("No person, organisation, location or other name found.")
     if out["unknown_words"]:
         unk = ", ".join(dict.fromkeys(out["unknown_words"]))
         st.caption(f"Not in the vocabulary (read by spelling only, through the character CNN): {md_escape(unk[:400])}")
@@ -245,6 +276,8 @@ def _try_it(task, model):
     if fwd_only:
         _forward_only(task, out, shown)
     _bidirectional_view(task, model, text, out, word)
+    st.divider()
+    probe_table(task, model)
     return {"text": text, "word": int(word)}
 
 
