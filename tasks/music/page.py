@@ -270,7 +270,7 @@ def _try_it(task, model):
 def _compare_cells(task, model, input: dict) -> None:
     from core.ui.load import get_model
 
-    st.subheader("Same seed, three cells", anchor=False)
+    st.subheader("Same random seed, three cells", anchor=False)
     card = getattr(model, "card", None) or {}
     comp = card.get("comparison") or {}
     if not st.toggle("Generate with the tanh RNN, the GRU and the LSTM", key=K + "compare", bind=URL,
