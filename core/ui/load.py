@@ -1,8 +1,9 @@
 """Load models once per process, and set torch's threads for a small shared host.
 
 A Streamlit server runs every session's script in its own thread of ONE process. Each model is loaded once
-(``st.cache_resource``) and shared read-only by every session: inference runs under ``torch.inference_mode`` and
-the inspector uses ``torch.autograd.grad`` (nothing is written into ``.grad``), so sharing is safe.
+(``MODELS``: an LRU bounded by count and by bytes, $RNNLAB_MAX_MODELS and $RNNLAB_MAX_MODEL_MB) and shared
+read-only by every session: inference runs under ``torch.inference_mode`` and the inspector uses
+``torch.autograd.grad`` (nothing is written into ``.grad``), so sharing is safe.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 import streamlit as st
@@ -189,14 +191,121 @@ def _stamp(folder: Path, variant: str | None) -> tuple:
     return tuple(out)
 
 
-@st.cache_resource(show_spinner="Loading the model ...", max_entries=64)
-def _load(name: str, variant: str | None, folder: str, stamp: tuple, _task) -> torch.nn.Module:
-    # The key is (name, variant, folder, stamp); _task is not hashed (leading underscore).
-    model = load_model(_task, Path(folder), variant=variant)
+def model_bytes(model: torch.nn.Module) -> int:
+    """Bytes of a model's parameters and buffers (each storage once: tied weights and shared members count once)."""
+    seen, total = set(), 0
+    for t in list(model.parameters()) + list(model.buffers()):
+        if t.device.type == "meta":
+            continue
+        key = (t.untyped_storage().data_ptr(), t.device)
+        if key not in seen:
+            seen.add(key)
+            total += t.untyped_storage().nbytes()
+    return total
+
+
+# How many models stay loaded, and how many MiB of weights they may hold together, per process: beyond either, the
+# least recently used model is dropped (and loaded again, ~0.1-0.5 s, when a page asks for it). Measured
+# (2026-12-01): every task's served model and every kept variant together are 21 models, 106 MiB; a visit of every
+# page loads 13 of them (~80 MiB). So the defaults keep everything the app has today and bound what more tasks,
+# plugins or retrained copies could add. $RNNLAB_MAX_MODELS / $RNNLAB_MAX_MODEL_MB override (a small host: lower).
+MAX_MODELS = int(os.environ.get("RNNLAB_MAX_MODELS") or 0) or 24
+MAX_MODEL_MB = float(os.environ.get("RNNLAB_MAX_MODEL_MB") or 0) or 128.0
+
+
+class ModelCache:
+    """A process-wide LRU of loaded models, bounded by count and by the bytes of their weights.
+
+    Keyed by (task, variant, folder); each entry remembers the files' stamp, so a retrained model replaces the old
+    one instead of sitting beside it. Two sessions asking for the same model at once load it once (a lock per key);
+    loading one model never blocks pages using others. A model being dropped is only the cache's reference: a page
+    still running with it finishes normally, and its memory goes when that page lets go."""
+
+    def __init__(self, max_models: int = MAX_MODELS, max_mb: float = MAX_MODEL_MB):
+        self.max_models, self.max_bytes = max(1, int(max_models)), int(max_mb * 2**20)
+        self._items: OrderedDict[tuple, tuple[tuple, torch.nn.Module, int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loading: dict[tuple, threading.Lock] = {}
+        self.evictions = 0
+
+    def _hit(self, key: tuple, stamp: tuple) -> torch.nn.Module | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None or item[0] != stamp:
+                return None
+            self._items.move_to_end(key)
+            return item[1]
+
+    def get(self, key: tuple, stamp: tuple, load) -> torch.nn.Module:
+        """The model for ``key`` at ``stamp``; ``load()`` builds it on a miss (exceptions pass, nothing is kept)."""
+        model = self._hit(key, stamp)
+        if model is not None:
+            return model
+        with self._lock:
+            key_lock = self._loading.setdefault(key, threading.Lock())
+        with key_lock:
+            model = self._hit(key, stamp)  # another session loaded it while we waited
+            if model is not None:
+                return model
+            model = load()
+            size = model_bytes(model)
+            with self._lock:
+                self._items.pop(key, None)  # an older stamp of the same model goes now
+                self._items[key] = (stamp, model, size)
+                dropped = self._evict(keep=key)
+        for k, size in dropped:
+            log.info("evicted %s%s (%.1f MiB; %d models loaded)", k[0], f" ({k[1]})" if k[1] else "", size / 2**20,
+                     len(self))
+        return model
+
+    def _evict(self, keep: tuple) -> list[tuple[tuple, int]]:
+        """Drop least recently used entries (never ``keep``) until both bounds hold; called with the lock held."""
+        out = []
+        while len(self._items) > 1 and (len(self._items) > self.max_models or self.nbytes() > self.max_bytes):
+            k = next(iter(self._items))
+            if k == keep:
+                self._items.move_to_end(k)
+                continue
+            _, _, size = self._items.pop(k)
+            out.append((k, size))
+            self.evictions += 1
+        return out
+
+    def nbytes(self) -> int:
+        return sum(size for _, _, size in self._items.values())
+
+    def keys(self) -> list[tuple]:
+        """Loaded (task, variant, folder) keys, least recently used first."""
+        with self._lock:
+            return list(self._items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+MODELS = ModelCache()
+
+
+def _load(name: str, variant: str | None, folder: str, task) -> torch.nn.Module:
+    model = load_model(task, Path(folder), variant=variant)
     log.info("loaded %s%s from %s", name, f" ({variant})" if variant else "", folder)
     settle_heap()
     release_free_memory(min_interval=0)  # what reading the file and building the model freed goes back at once
     return model
+
+
+def _cached_model(task, variant: str | None, folder: Path) -> torch.nn.Module:
+    key, stamp = (task.name, variant, str(folder)), _stamp(folder, variant)
+
+    def load():
+        with st.spinner("Loading the model ..."):
+            return _load(task.name, variant, str(folder), task)
+
+    return MODELS.get(key, stamp, load)
 
 
 def weights_status(task) -> str:
@@ -220,7 +329,7 @@ def get_model(task, variant: str | None = None, *, quiet: bool = False) -> torch
     trains them; a corrupted or mismatched file is an error naming the file and the fix."""
     folder = Path(task.weights_path())
     try:
-        model = _load(task.name, variant, str(folder), _stamp(folder, variant), task)
+        model = _cached_model(task, variant, folder)
         problem = ensemble_problem(model)
         if problem and not quiet:
             msg, _, fix = problem.partition(" Fix it with: ")
