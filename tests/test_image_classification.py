@@ -190,19 +190,11 @@ def test_page_names_each_model_and_the_ensemble():
 
 
 IMG_PAGE = """
-import base64, io, sys
+import sys
 sys.path[:0] = {paths!r}
-import streamlit as st
-
-class _Upload(io.BytesIO):
-    name = "picture.png"
-
-_PNG = base64.b64decode({png!r})
-st.file_uploader = lambda *a, **k: _Upload(_PNG)  # AppTest cannot upload a file: the uploader hands one back
 from core.registry import discover
-task = discover().get("image_classification")
 from tasks.image_classification.page import render
-render(task)
+render(discover().get("image_classification"))
 """
 
 
@@ -213,7 +205,6 @@ def _stripes(size=128) -> np.ndarray:
 
 
 def _page_with_upload(pixels: np.ndarray):
-    import base64
     from pathlib import Path
 
     from streamlit.testing.v1 import AppTest
@@ -221,9 +212,11 @@ def _page_with_upload(pixels: np.ndarray):
     if not (TASK.weights_path() / "card.json").exists():
         pytest.skip("no trained image-classification weights")
     repo = str(Path(__file__).resolve().parent.parent)
-    png = base64.b64encode(_png(Image.fromarray(pixels))).decode()
-    at = AppTest.from_string(IMG_PAGE.format(paths=[repo], png=png), default_timeout=120).run()
+    at = AppTest.from_string(IMG_PAGE.format(paths=[repo]), default_timeout=120).run()
     at.radio(key="image_classification_source").set_value("upload").run()
+    at.file_uploader(key="image_classification_upload").set_value(
+        ("picture.png", _png(Image.fromarray(pixels)), "image/png"))
+    at.run()
     assert not at.exception, [e.message for e in at.exception]
     return at
 
