@@ -169,3 +169,44 @@ def _accepts_from_outside(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
         return s.connect_ex((addr, port)) == 0
+
+
+# ---- the hosted install: CPU-only wheels --------------------------------------------------------------------------
+
+def _requirements(path: Path) -> tuple[dict, list[str]]:
+    """({package name: specifier}, option lines) of a requirements file."""
+    from packaging.requirements import Requirement
+
+    reqs, options = {}, []
+    for raw in path.read_text().splitlines():
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("-"):
+            options.append(line)
+            continue
+        r = Requirement(line)
+        reqs[r.name.lower().replace("_", "-")] = str(r.specifier)
+    return reqs, options
+
+
+def test_cloud_requirements_pin_what_requirements_txt_pins_with_cpu_wheels():
+    root, root_opts = _requirements(REPO / "requirements.txt")
+    cloud, cloud_opts = _requirements(REPO / "deploy" / "cloud" / "requirements.txt")
+    assert not root_opts  # the local/GPU install stays plain PyPI
+    assert cloud_opts == ["--extra-index-url https://download.pytorch.org/whl/cpu"]
+    assert set(cloud) == set(root)
+    for name, spec in root.items():
+        if name in ("torch", "torchvision"):
+            assert spec.startswith("==") and cloud[name] == spec + "+cpu", (name, spec, cloud[name])
+        else:
+            assert cloud[name] == spec, name
+
+
+def test_cloud_entry_file_runs_the_app():
+    """Community Cloud's entry file for the CPU install runs the same router: Home draws without an exception."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(REPO / "deploy" / "cloud" / "streamlit_app.py"), default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title and "RNN Lab" in at.title[0].value

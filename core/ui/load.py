@@ -137,13 +137,16 @@ def page_slot(timeout: float = 120.0):
 _PRELOADED = threading.Event()
 
 
-def preload_in_background(modules: tuple[str, ...] = ("torchvision",)) -> bool:
-    """Import heavy modules that only some pages need in a daemon thread, once per process; False if already begun.
+def preload_in_background(modules: tuple[str, ...] = ()) -> bool:
+    """Import heavy modules that only some pages need in a daemon thread, once per process; False if already begun
+    (or nothing to import).
 
-    The router calls this after a page has been drawn, so the first visitor's page never waits for it. torchvision
-    (the image tasks' building blocks) takes ~1.5 s and ~160 MB to import -- it pulls in torch._dynamo -- so the
-    image models import it only when built (Home stays fast); this thread has it ready before a person clicks on an
-    image task. A page that needs it sooner simply waits for the import in progress (Python's import lock)."""
+    The router calls this after a page has been drawn, so the first visitor's page never waits for it. It used to
+    preload torchvision for the image pages (~1.5 s, ~190 MiB: its import pulls in torch._dynamo); they now build
+    from core.vision instead, so by default there is nothing left to preload. A page that needs a module sooner
+    simply waits for the import in progress (Python's import lock)."""
+    if not modules:
+        return False
     if _PRELOADED.is_set():  # every rerun after the first: no lock taken
         return False
     with _LOCK:

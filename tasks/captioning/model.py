@@ -41,10 +41,9 @@ class Encoder(nn.Module):
 
     def __init__(self, widths, blocks):
         super().__init__()
-        # torchvision is imported here, when an image model is built, not when the task is discovered: its import
-        # loads its C++/CUDA extension (~1.2 s and ~160 MB resident on a CPU host), which Home and the text tasks
-        # never need (bench/latency.py: cold start, memory).
-        from torchvision.models.resnet import BasicBlock, conv1x1
+        # torchvision's own classes, without importing torchvision (its import pulls in torch._dynamo: ~190 MiB
+        # resident and 1-2 s; core.vision's copies load the same weights strictly -- bench/memory.py).
+        from core.vision import BasicBlock, conv1x1
 
         self.stem = nn.Sequential(nn.Conv2d(3, widths[0], 3, stride=2, padding=1, bias=False),
                                   nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True))  # 128 -> 64

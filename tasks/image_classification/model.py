@@ -56,11 +56,9 @@ class ConvEncoder(nn.Module):
 
     def __init__(self, widths=(24, 48, 96), blocks: int = 1):
         super().__init__()
-        # torchvision is imported here, when an image model is built, not when the task is discovered: its import
-        # loads its C++/CUDA extension (~1.2 s and ~160 MB resident on a CPU host), which Home and the text tasks
-        # never need (bench/latency.py: cold start, memory).
-        from torchvision.models.resnet import BasicBlock
-        from torchvision.ops import Conv2dNormActivation
+        # torchvision's own classes, without importing torchvision (its import pulls in torch._dynamo: ~190 MiB
+        # resident and 1-2 s; core.vision's copies load the same weights strictly -- bench/memory.py).
+        from core.vision import BasicBlock, Conv2dNormActivation
 
         layers: list[nn.Module] = [Normalize(), Conv2dNormActivation(3, widths[0], 3)]
         c_in = widths[0]

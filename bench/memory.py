@@ -1,0 +1,183 @@
+"""What the app itself adds to the server's memory, judged against a bare process measured in the same run (issue 25).
+
+The resident size of a Streamlit server is mostly libraries: ``import torch`` alone is 580-700 MiB with PyPI's CUDA
+wheel. An absolute target then judges the wheel and the machine, not the app. So this bench measures, side by side:
+
+  bare     a fresh ``python -c "import torch, streamlit, altair, pandas"``: its RSS after the imports
+           (and, for information, the same plus torchvision, which the image pages import)
+  pages    the server after one websocket session has opened every page once (bench/_wsclient.py: the server's
+           work, no browser on the same cores)
+  long     the same server after a long session: every task page, each of its tabs (?tab=...), its buttons
+           clicked (demos), for ``--rounds`` rounds; after each round a fresh session opens every task page too
+
+and judges what the app adds: pages - bare <= 200 MiB, long - bare <= 300 MiB. Printed beside them: the absolute
+figures, how many models the server loaded and evicted (its log; core.ui.load keeps at most RNNLAB_MAX_MODELS),
+and the growth between the long session's rounds (flat = no trend).
+
+  nice -n 10 python bench/memory.py                 # the figures (a few minutes on a 2-core machine)
+  nice -n 10 python bench/memory.py --rounds 1 --max-clicks 1    # a quicker look
+  RNNLAB_MAX_MODELS=4 python bench/memory.py        # the same under a tighter model bound
+Exit code 0 when both figures meet their targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import _common as C  # noqa: E402
+
+PAGES_TARGET, LONG_TARGET = 200.0, 300.0  # MiB the app may add over the bare process (issue 25)
+TABS = ("Try it", "Inspect", "Model card")  # core.ui.page.TABS; ?tab=<name> opens one
+BARE_IMPORTS = "torch, streamlit, altair, pandas"
+
+_RSS_SNIPPET = """
+import time, json
+t0 = time.perf_counter()
+import {mods}
+dt = time.perf_counter() - t0
+rss = 0.0
+for line in open('/proc/self/status'):
+    if line.startswith('VmRSS:'):
+        rss = int(line.split()[1]) / 1024
+print(json.dumps({{"rss": rss, "seconds": dt}}))
+"""
+
+
+def bare_rss(mods: str = BARE_IMPORTS) -> tuple[float, float]:
+    """(RSS MiB, import seconds) of a fresh interpreter of this venv after ``import <mods>``."""
+    out = subprocess.run([sys.executable, "-c", _RSS_SNIPPET.format(mods=mods)], capture_output=True, text=True,
+                         cwd=C.REPO, timeout=300, check=True)
+    d = json.loads(out.stdout.strip().splitlines()[-1])
+    return d["rss"], d["seconds"]
+
+
+def model_events(log_path: Path) -> tuple[int, int]:
+    """(models loaded, models evicted) according to the server log (core.ui.load's log lines)."""
+    try:
+        text = Path(log_path).read_text(errors="replace")
+    except OSError:
+        return 0, 0
+    return len(re.findall(r"rnnlab\.ui: loaded ", text)), len(re.findall(r"rnnlab\.ui: evicted ", text))
+
+
+async def visit_every_page(base: str, problems: list[str]) -> None:
+    from bench._wsclient import Session
+
+    async with Session(base, timeout=300) as s:
+        await s.open("/")
+        for label, path, _ in C.page_urls():
+            r = await s.open(path)
+            problems += [f"{label}: {p}" for p in r.problems()]
+
+
+async def long_session(base: str, rounds: int, max_clicks: int, rss, problems: list[str]) -> list[float]:
+    """One session visiting every task page's tabs and clicking its buttons, ``rounds`` times; each round also a
+    fresh session opens every task page and closes again (many visitors over time). RSS after each round."""
+    from bench._wsclient import Session
+
+    paths = [(label, path) for label, path, is_task in C.page_urls() if is_task]
+    after = []
+    async with Session(base, timeout=300) as s:
+        await s.open("/")
+        for rnd in range(rounds):
+            for label, path in paths:
+                for tab in TABS:
+                    r = await s.open(path, query=f"tab={tab.replace(' ', '+')}")
+                    problems += [f"{label} {tab}: {p}" for p in r.problems()]
+                    for _, bid in r.buttons[:max_clicks]:
+                        c = await s.click(bid)
+                        problems += [f"{label} {tab} click: {p}" for p in c.problems()]
+            async with Session(base, timeout=300) as fresh:
+                await fresh.open("/")
+                for label, path in paths:
+                    problems += [f"fresh {label}: {p}" for p in (await fresh.open(path)).problems()]
+            after.append(rss())
+            print(f"   round {rnd + 1}/{rounds}: server RSS {after[-1]:.0f} MiB", flush=True)
+    return after
+
+
+def run(args) -> bool:
+    bare, bare_s = bare_rss()
+    bare_tv, _ = bare_rss(BARE_IMPORTS + ", torchvision")
+    print(f"bare process: import {BARE_IMPORTS}: {bare:.0f} MiB ({bare_s:.1f} s); + torchvision: {bare_tv:.0f} MiB "
+          f"(torch {_torch_version()})")
+    env, status = C.weights_overlay()
+    print("weights: " + ", ".join(f"{k}: {v}" for k, v in status.items()))
+    port = C.free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = Path(tempfile.mkstemp(prefix="rnnlab-memory-", suffix=".log")[1])
+    extra = {"RNNLAB_MAX_MODELS": os.environ["RNNLAB_MAX_MODELS"]} if os.environ.get("RNNLAB_MAX_MODELS") else {}
+    proc = C.start_server(port, log, env={**env, **extra})
+    problems: list[str] = []
+    try:
+        C.wait_health(base, proc, timeout=300)
+        pid = C.server_pid(proc)
+        t0 = time.perf_counter()
+        asyncio.run(visit_every_page(base, problems))
+        time.sleep(2.0)  # anything the server does after the last answer (background imports, trims) is done
+        pages = C.rss_mb(pid)
+        loaded_pages, _ = model_events(log)
+        print(f"every page opened in {time.perf_counter() - t0:.0f} s: server {pages:.0f} MiB, {loaded_pages} models "
+              "loaded", flush=True)
+        t0 = time.perf_counter()
+        rounds = asyncio.run(long_session(base, args.rounds, args.max_clicks, lambda: C.rss_mb(pid), problems))
+        long = C.rss_mb(pid)
+        loaded, evicted = model_events(log)
+        print(f"long session ({args.rounds} rounds, {time.perf_counter() - t0:.0f} s): {loaded} model loads, "
+              f"{evicted} evictions")
+        log_errs = C.log_errors(log)
+    finally:
+        C.stop_server(proc)
+    rows = [
+        (f"app adds after every page ({pages:.0f} - {bare:.0f} MiB)", pages - bare, PAGES_TARGET),
+        (f"app adds after a long session ({long:.0f} - {bare:.0f} MiB)", long - bare, LONG_TARGET),
+    ]
+    ok = True
+    print()
+    for label, v, target in rows:
+        ok &= v <= target
+        print(C.line(label, f"{v:+.0f} MiB", f"<= {target:.0f} MiB", v <= target))
+    if len(rounds) > 1:
+        print(C.line("growth between the long session's rounds", f"{rounds[-1] - rounds[0]:+.0f} MiB", "none (info)",
+                     None))
+    print(C.line("importing torchvision would add (the app builds from core.vision)", f"{bare_tv - bare:+.0f} MiB",
+                 "none (info)", None))
+    errs = problems + log_errs
+    print(C.line("errors seen by the sessions / in the server log", str(len(errs)), "0", not errs))
+    for e in errs[:10]:
+        print("   " + e[:200])
+    return ok and not errs
+
+
+def _torch_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("torch")
+    except Exception:  # noqa: BLE001
+        return "?"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=2, help="rounds of the long session (every task page, every tab)")
+    ap.add_argument("--max-clicks", type=int, default=4, help="buttons clicked per page and tab, at most")
+    args = ap.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # progress lines appear as they happen, also into a log file
+    ok = run(args)
+    print("\nmemory: " + C.verdict(ok))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
