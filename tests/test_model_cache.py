@@ -128,3 +128,14 @@ def test_defaults_fit_every_model_the_app_serves():
     assert len(files) <= L.MAX_MODELS
     assert sum(f.stat().st_size for f in files) <= L.MAX_MODEL_MB * 2**20
     assert (L.MODELS.max_models, L.MODELS.max_bytes) == (L.MAX_MODELS, int(L.MAX_MODEL_MB * 2**20))
+
+
+def test_the_served_variant_by_name_is_the_served_model(tmp_path, monkeypatch):
+    """A page that lists every variant (video: bigru, gru, frame) asks for the served one by name too: it gets the
+    model already loaded, not a second copy of the same file."""
+    monkeypatch.setattr(L, "MODELS", L.ModelCache())
+    task = _task(tmp_path, "a")
+    served = L.get_model(task, quiet=True)
+    assert served.card["served_variant"] == "lstm"
+    assert L.get_model(task, "lstm", quiet=True) is served and len(L.MODELS) == 1
+    assert L.get_model(task, "gru", quiet=True) is not served and len(L.MODELS) == 2

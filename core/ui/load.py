@@ -277,6 +277,12 @@ class ModelCache:
     def nbytes(self) -> int:
         return sum(size for _, _, size in self._items.values())
 
+    def peek(self, key: tuple) -> torch.nn.Module | None:
+        """The model loaded under ``key`` (any stamp), without touching the order; None if none."""
+        with self._lock:
+            item = self._items.get(key)
+            return item[1] if item is not None else None
+
     def keys(self) -> list[tuple]:
         """Loaded (task, variant, folder) keys, least recently used first."""
         with self._lock:
@@ -302,6 +308,10 @@ def _load(name: str, variant: str | None, folder: str, task) -> torch.nn.Module:
 
 
 def _cached_model(task, variant: str | None, folder: Path) -> torch.nn.Module:
+    if variant is not None:  # the served variant asked for by name is the served model: one copy, not two
+        served = MODELS.peek((task.name, None, str(folder)))
+        if served is not None and (getattr(served, "card", None) or {}).get("served_variant") == variant:
+            variant = None
     key, stamp = (task.name, variant, str(folder)), _stamp(folder, variant)
 
     def load():
