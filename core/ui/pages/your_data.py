@@ -499,6 +499,11 @@ def _take_home(run: dict) -> None:
 # ---- the page ---------------------------------------------------------------------------------------------------------
 
 def render() -> None:
+    from core.ui.load import preload_in_background
+
+    # torch's optimisers import torch._dynamo on first use (~190 MiB, 1-2 s once per process): import it in the
+    # background while the visitor brings data, so that the first Train does not wait for it
+    preload_in_background(("torch._dynamo",))
     for k, v in DEFAULTS.items():
         st.session_state.setdefault(k, v)
     st.title("Your data", anchor=False)
