@@ -413,3 +413,31 @@ def test_no_module_imports_streamlit():
             "print('streamlit' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("key", list(EXAMPLES))
+def test_every_shape_meets_the_plugin_contract_on_its_sample(key):
+    """What tests/test_contract.py asks of a plugin, for each shape as exported: the synthetic data (the sample
+    of rows in spec.json) trains a step, every demo answers, the inspector runs, empty input is a clear message."""
+    from core.inspect import inspect_model
+    from core.task import BadInput
+    from core.train import to_device
+
+    name, raw = EXAMPLES[key].make()
+    t = read_table(raw, name)
+    task = make_task(t, propose(t))
+    assert check_task(task) == []
+    splits = task.synthetic_data(0)
+    torch_model = task.build_model(dict(task.config), splits.meta)
+    batch = to_device(next(iter(task.batches(splits.train, 8, shuffle=True))), "cpu")
+    loss = task.loss(torch_model, batch)
+    loss.backward()
+    assert loss.item() > 0 and task.recipe.metric in task.evaluate(torch_model.eval(), splits.val)
+    for demo in task.demos():
+        assert isinstance(task.predict(torch_model, demo.input), dict)
+    ins = inspect_model(torch_model, lambda m: task.inspect_loss(m, task.demos()[0].input))
+    assert not ins.hidden.empty
+    try:
+        task.predict(torch_model, "")
+    except BadInput as exc:
+        assert str(exc)
