@@ -36,6 +36,9 @@ class NERConfig:
     char_width: int = 3  # char CNN window: trigrams catch suffixes (-ski, -ville, -ton) and capitals
     dropout: float = 0.33  # on the features and the recurrent outputs (0.5 learns too slowly for a 14-minute budget)
     crf: bool = True  # a transition matrix on top: well-formed BIO output and about +1 F1
+    # While training, hide a word's tag counts (the lexicon) this often, as if it were a new word: the tagger must
+    # also learn to read the context, not only recall what the word was in the news (0: always shown).
+    lexicon_dropout: float = 0.3
 
     def input_size(self, lexicon_features: int) -> int:
         return self.word_dim + self.shape_dim + self.char_filters + lexicon_features
@@ -60,6 +63,7 @@ class WordCharEncoder(nn.Module):
         self.char = nn.Embedding(len(meta["chars"]), cfg.char_dim, padding_idx=0)
         self.conv = nn.Conv1d(cfg.char_dim, cfg.char_filters, cfg.char_width, padding=cfg.char_width // 2)
         self.lead = 3 if meta.get("lexicon") else 2
+        self.lexicon_dropout = float(cfg.lexicon_dropout)
         if meta.get("lexicon"):  # tag counts per word: data, not parameters (rebuilt from the card's meta)
             self.register_buffer("lexicon", torch.tensor(meta["lexicon"], dtype=torch.float32), persistent=False)
         else:
@@ -71,6 +75,9 @@ class WordCharEncoder(nn.Module):
         counts = self.lexicon[words]  # (B, T, C)
         own = F.one_hot((held_out - 1).clamp(min=0), counts.shape[-1]).float() * (held_out > 0)[..., None].float()
         counts = (counts - own).clamp(min=0)  # leave-one-out on the training split
+        if self.training and self.lexicon_dropout > 0:  # hide some words' counts: they look unseen
+            keep = torch.rand(counts.shape[:-1], device=counts.device) >= self.lexicon_dropout  # (B, T)
+            counts = counts * keep[..., None]
         n = counts.sum(-1, keepdim=True)  # (B, T, 1)
         return torch.cat([torch.log1p(n) / 5, counts / n.clamp(min=1), (n == 0).float()], dim=-1)  # (B, T, C + 2)
 
