@@ -220,7 +220,9 @@ def test_tiny_training_run_uses_core_train(trained):
     assert out["label"] in ("positive", "negative") and 0 <= out["prob"] <= 1
 
 
-def test_budget_limits():
+def test_budget_limits(monkeypatch):
+    from core.yourdata import build
+
     name, raw = EXAMPLES["points"].make()
     t = read_table(raw, name)
     task = make_task(t, propose(t))
@@ -229,6 +231,10 @@ def test_budget_limits():
         train_run(task, splits, ["GRU"], "small", 10**6)
     with pytest.raises(BudgetError, match="Unknown cell"):
         train_run(task, splits, ["CNN"], "small", 10)
+    with monkeypatch.context() as m:
+        m.setattr(build, "MAX_PARAMS", 4000)  # the GRU (3,522) fits, the LSTM (4,674: four gates) does not
+        with pytest.raises(BudgetError, match="parameters"):
+            train_run(task, splits, ["GRU", "LSTM"], "small", 10)
     t0 = time.time()
     res = train_run(task, splits, ["tanh-RNN"], "small", 3000, seconds=0.5)
     assert res.runs["tanh-RNN"].stopped == "time budget" and time.time() - t0 < 10

@@ -87,8 +87,8 @@ def check_budget(task: YourDataTask, splits: Splits, cells: list[str], size: str
         raise BudgetError(f"Unknown size {size!r}; sizes: {', '.join(SIZES)}.")
     if not 1 <= int(steps) <= MAX_TRAIN_STEPS:
         raise BudgetError(f"Steps must be from 1 to {MAX_TRAIN_STEPS}.")
-    model = task.build_model({**task.config, **cell_config(cells[-1], size)}, splits.meta)
-    n = sum(p.numel() for p in model.parameters())
+    n = max(sum(p.numel() for p in task.build_model({**task.config, **cell_config(c, size)}, splits.meta).parameters())
+            for c in cells)
     if n > MAX_PARAMS:
         raise BudgetError(f"This model would have {n:,} parameters; at most {MAX_PARAMS:,} train here (a large "
                           "vocabulary? try characters instead of words, or a smaller size).")

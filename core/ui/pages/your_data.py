@@ -231,7 +231,8 @@ def _curve_chart(rows: list[dict], y: str, title: str, log: bool = False) -> alt
     scale = alt.Scale(domain=present, range=[CELL_COLOURS[c] for c in present])
     return (alt.Chart(df).mark_line(point=len(df) < 80).encode(
         x=alt.X("step:Q", title="training step", axis=alt.Axis(format="d", tickMinStep=1)),
-        y=alt.Y(f"{y}:Q", title=title, scale=alt.Scale(type="log") if log else alt.Scale(zero=False)),
+        y=alt.Y(f"{y}:Q", title=title, scale=alt.Scale(type="log") if log else alt.Scale(zero=False),
+                axis=alt.Axis(format=".3~g")),
         color=alt.Color("cell:N", scale=scale, title="cell"),
         tooltip=["cell", "step", alt.Tooltip(f"{y}:Q", format=".4g")])
         .properties(height=240, title=title))
