@@ -85,7 +85,10 @@ def _inspect_tab(task, model, current, inspect_extra) -> None:
     target = model
     if others:  # kept variants: inspect e.g. the plain RNN and the LSTM on the same input, side by side in time
         served = card.get("served_variant") or "served model"
+        from core.ui.card import variant_name
+
         pick = st.segmented_control("Model to inspect", [served] + others, default=served,
+                                    format_func=lambda v: variant_name(task, v),
                                     key=f"{task.name}_insp_variant", bind="query-params",
                                     help="Variants trained with the same budget (see the Model card).")
         if pick and pick != served:

@@ -36,8 +36,10 @@ MAX_TOKENS = 200  # the same bound in words; CoNLL-2003 sentences are ~14 words,
 # Everyday sentences written for this project (not from CoNLL-2003), each with the spans a careful reader would
 # mark under CoNLL's conventions (a country playing a match is a LOC, a football club an ORG, a nationality or a
 # language MISC, titles such as "Dr." and "President" outside the name; money and dates are never tagged). They
-# were written before the model was trained and choose nothing: every evaluation reports how many come out
-# exactly right (the same spans with the same types, nothing more), so the card shows it for every variant.
+# were written before the first model was trained; every evaluation reports how many come out exactly right (the
+# same spans with the same types, nothing more), so the card shows it for every variant and epoch. Not a blind
+# test: the first run tagged the classic example's "Manhattan" ORG, which prompted the recipe's lexicon dropout;
+# the second run was served because its validation F1 was higher (91.85 against 91.60), not for these sentences.
 PROBE_SET: list[tuple[str, list[tuple[str, str]], str]] = [
     ("Adam lists his Manhattan house for $37.5 million.", [("Adam", "PER"), ("Manhattan", "LOC")],
      "the lesson's example"),
@@ -147,13 +149,15 @@ class NERTask(Task):
         },
     )
     page = "tasks.ner.page:render"
-    variant_names = {"bilstm": "BiLSTM (reads both ways)", "lstm": "one-way LSTM", "gru": "BiGRU (reads both ways)"}
+    variant_names = {"bilstm": "BiLSTM", "lstm": "one-way LSTM", "gru": "BiGRU"}  # as the page names them
     data_subdir = "ner/conll2003"
     data_source = ("CoNLL-2003 English (Tjong Kim Sang & De Meulder 2003): Reuters news 1996-97, the standard "
                    "eng.train / eng.testa (dev) / eng.testb (test) split. Research use.")
     primary_input = "text"
     metric_notes = {"probe_accuracy": "not from the test split: the project's 36 everyday sentences (the same in "
-                                      "both columns), written before training; it chooses nothing."}
+                                      "both columns), written before the first training run. Not fully blind: "
+                                      "the first one (the classic example) prompted the lexicon dropout of the "
+                                      "recipe; the run served was picked on validation F1."}
 
     # ---- model -------------------------------------------------------------------------------------------------
     def build_model(self, config: dict, meta: dict) -> nn.Module:
