@@ -160,7 +160,9 @@ def card_for(task: YourDataTask, result: RunResult, data_bytes: bytes) -> dict:
                          "source": task.data_source, "synthetic": False,
                          "files": [{"path": task.spec.get("file", "data"), "bytes": len(data_bytes),
                                     "sha256": hashlib.sha256(data_bytes).hexdigest()}]},
-                training={"command": f"trained live on the Your data page ({result.steps} steps per cell at most)",
+                training={"command": f"trained live on the Your data page with core.train.fit ({result.steps} steps "
+                                     f"per cell at most); to retrain: python -m core.train {task.name} --data-dir "
+                                     f"{task.name}-data",
                           "seed": 0, "device": "cpu", "profile": "default", "world_size": 1, "recipe": recipe,
                           "wall_seconds": round(result.seconds, 1)})
 
