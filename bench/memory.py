@@ -10,7 +10,9 @@ wheel. An absolute target then judges the wheel and the machine, not the app. So
   long     the same server after a long session: every task page, each of its tabs (?tab=...), its buttons
            clicked (demos), for ``--rounds`` rounds; after each round a fresh session opens every task page too
 
-and judges what the app adds: pages - bare <= 200 MiB, long - bare <= 300 MiB. Printed beside them: the absolute
+and judges what the app adds: pages - bare <= 200 MiB, long - bare <= 300 MiB, each read once the server has
+handed its freed heap back (31 s later, after one more page: core.ui.load trims at most every 30 s; the reading right
+after the last page is printed beside it). Printed beside them: the absolute
 figures, how many models the server loaded and evicted (its log; core.ui.load keeps at most RNNLAB_MAX_MODELS),
 and the growth between the long session's rounds (flat = no trend).
 
@@ -41,24 +43,31 @@ TABS = ("Try it", "Inspect", "Model card")  # core.ui.page.TABS; ?tab=<name> ope
 BARE_IMPORTS = "torch, streamlit, altair, pandas"
 
 _RSS_SNIPPET = """
-import time, json
+import time, json, re
 t0 = time.perf_counter()
 import {mods}
 dt = time.perf_counter() - t0
-rss = 0.0
+rss = cuda = 0.0
 for line in open('/proc/self/status'):
     if line.startswith('VmRSS:'):
         rss = int(line.split()[1]) / 1024
-print(json.dumps({{"rss": rss, "seconds": dt}}))
+name = ''
+for line in open('/proc/self/smaps'):  # resident pages of each mapped file: the CUDA libraries' share
+    if re.match(r'^[0-9a-f]+-[0-9a-f]+ ', line):
+        parts = line.split()
+        name = parts[5] if len(parts) > 5 else ''
+    elif line.startswith('Rss:') and re.search(r'/nvidia/|cuda|cudnn|cublas|cusparse|nccl|nvrtc|nvJitLink', name):
+        cuda += int(line.split()[1]) / 1024
+print(json.dumps({{"rss": rss, "seconds": dt, "cuda": cuda}}))
 """
 
 
-def bare_rss(mods: str = BARE_IMPORTS) -> tuple[float, float]:
-    """(RSS MiB, import seconds) of a fresh interpreter of this venv after ``import <mods>``."""
+def bare_rss(mods: str = BARE_IMPORTS) -> dict:
+    """{rss, seconds, cuda} (MiB, s, MiB) of a fresh interpreter of this venv after ``import <mods>``; ``cuda`` is
+    what the CUDA libraries' mapped pages account for (a CPU-only torch wheel does not load them)."""
     out = subprocess.run([sys.executable, "-c", _RSS_SNIPPET.format(mods=mods)], capture_output=True, text=True,
                          cwd=C.REPO, timeout=300, check=True)
-    d = json.loads(out.stdout.strip().splitlines()[-1])
-    return d["rss"], d["seconds"]
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def model_events(log_path: Path) -> tuple[int, int]:
@@ -106,11 +115,24 @@ async def long_session(base: str, rounds: int, max_clicks: int, rss, problems: l
     return after
 
 
+async def settled(base: str, pid: int) -> float:
+    """RSS once the server has handed freed heap pages back: core.ui.load.release_free_memory runs after a page at
+    most every 30 s, so a reading right after a burst of pages holds up to 30 s of freed-but-kept heap. Wait past
+    that, let one more page run (a visitor's next click) and read again."""
+    from bench._wsclient import Session
+
+    await asyncio.sleep(31)
+    async with Session(base, timeout=300) as s:
+        await s.open("/")
+    await asyncio.sleep(1)
+    return C.rss_mb(pid)
+
+
 def run(args) -> bool:
-    bare, bare_s = bare_rss()
-    bare_tv, _ = bare_rss(BARE_IMPORTS + ", torchvision")
-    print(f"bare process: import {BARE_IMPORTS}: {bare:.0f} MiB ({bare_s:.1f} s); + torchvision: {bare_tv:.0f} MiB "
-          f"(torch {_torch_version()})")
+    b = bare_rss()
+    bare, bare_tv = b["rss"], bare_rss(BARE_IMPORTS + ", torchvision")["rss"]
+    print(f"bare process: import {BARE_IMPORTS}: {bare:.0f} MiB ({b['seconds']:.1f} s), of which CUDA libraries "
+          f"{b['cuda']:.0f} MiB; + torchvision: {bare_tv:.0f} MiB (torch {_torch_version()})")
     env, status = C.weights_overlay()
     print("weights: " + ", ".join(f"{k}: {v}" for k, v in status.items()))
     port = C.free_port()
@@ -124,14 +146,18 @@ def run(args) -> bool:
         pid = C.server_pid(proc)
         t0 = time.perf_counter()
         asyncio.run(visit_every_page(base, problems))
-        time.sleep(2.0)  # anything the server does after the last answer (background imports, trims) is done
-        pages = C.rss_mb(pid)
+        time.sleep(2.0)  # anything the server does after the last answer (background imports) is done
+        pages_now = C.rss_mb(pid)
+        pages = asyncio.run(settled(base, pid))
+        print(f"   right after the last page {pages_now:.0f} MiB; settled {pages:.0f} MiB", flush=True)
         loaded_pages, _ = model_events(log)
         print(f"every page opened in {time.perf_counter() - t0:.0f} s: server {pages:.0f} MiB, {loaded_pages} models "
               "loaded", flush=True)
         t0 = time.perf_counter()
         rounds = asyncio.run(long_session(base, args.rounds, args.max_clicks, lambda: C.rss_mb(pid), problems))
-        long = C.rss_mb(pid)
+        long_now = C.rss_mb(pid)
+        long = asyncio.run(settled(base, pid))
+        print(f"   right after the long session {long_now:.0f} MiB; settled {long:.0f} MiB", flush=True)
         loaded, evicted = model_events(log)
         print(f"long session ({args.rounds} rounds, {time.perf_counter() - t0:.0f} s): {loaded} model loads, "
               f"{evicted} evictions")
@@ -152,6 +178,11 @@ def run(args) -> bool:
                      None))
     print(C.line("importing torchvision would add (the app builds from core.vision)", f"{bare_tv - bare:+.0f} MiB",
                  "none (info)", None))
+    if b["cuda"] > 0:
+        print(C.line("bare process without the CUDA libraries (a CPU-only wheel, est.)", f"{bare - b['cuda']:.0f} MiB",
+                     "none (info)", None))
+        print(C.line("  the server after every page / a long session, the same way", f"{pages - b['cuda']:.0f} / "
+                     f"{long - b['cuda']:.0f} MiB", "none (info)", None))
     errs = problems + log_errs
     print(C.line("errors seen by the sessions / in the server log", str(len(errs)), "0", not errs))
     for e in errs[:10]:
