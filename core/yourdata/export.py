@@ -103,7 +103,7 @@ From the root of an RNN Lab checkout:
 ```bash
 unzip {name}-plugin.zip -d /tmp/{name} && mv /tmp/{name}/{name} tasks/ && mv /tmp/{name}/{name}-data .
 python -m core.train {name} --data-dir {name}-data      # writes weights/{name}/
-streamlit run streamlit_app.py                          # the page is under "{shape_words}"
+streamlit run streamlit_app.py                          # its page is in the navigation, with its shape
 ```
 
 Or serve the model trained on the page as it is: unzip `{name}-weights.zip` into `weights/`.
