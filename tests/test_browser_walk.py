@@ -65,8 +65,9 @@ class Walk:
 def _walk_page(page, label: str, task, walk: Walk) -> None:
     where = label
     walk.faults += [f"{where} / on open: {f}" for f in faults(page)]
-    names = tabs(page)
+    names, note = tabs(page), ""
     if names and selected_tab(page) != names[0]:  # a tab left open on the page before must not hide the demos
+        note = f" (opened on {selected_tab(page)!r})"
         click_tab(page, names[0])
         walk.faults += [f"{where} / back to {names[0]!r}: {f}" for f in faults(page)]
     found = demo_buttons(page)  # [(widget key, label)] as drawn
@@ -93,7 +94,7 @@ def _walk_page(page, label: str, task, walk: Walk) -> None:
         click_tab(page, name)
         walk.steps.append((time.perf_counter() - t, f"{where} / tab {name!r}"))
         walk.faults += [f"{where} / tab {name!r}: {f}" for f in faults(page)]
-    walk.visited.append(f"{label}: {len(found)} demos, tabs {names}")
+    walk.visited.append(f"{label}: {len(found)} demos, tabs {names}{note}")
 
 
 @pytest.fixture(scope="module")
