@@ -155,7 +155,6 @@ def test_translation_lesson_example_says_comment(walk):
         f"{TRANSLATION_EXAMPLE!r} should give a French sentence with 'comment'; the page shows {heading!r}"
 
 
-@pytest.mark.xfail(strict=False, reason="NER retraining in progress")
 def test_ner_lesson_example_tags_person_and_place(walk):
     marks = walk.answers.get("ner")
     assert isinstance(marks, list), f"no tags read for {NER_EXAMPLE!r}: {marks}"

@@ -279,6 +279,26 @@ def test_inspect_tab_renders(tmp_path):
     assert "update gate" in texts(at)
 
 
+def test_the_open_tab_stays_on_its_page(tmp_path):
+    """Model card left open on one task page does not open on the next one; the same page, or a link naming the
+    tab, keeps it."""
+    task = make_task(tmp_path)
+
+    def arrive(owner, url_tab=None):
+        at = AppTest.from_function(page_script, args=(task, "default"), default_timeout=30)
+        at.session_state["tab"] = "Model card"
+        at.session_state["_rnnlab_tab_page"] = owner
+        if url_tab:
+            at.query_params["tab"] = url_tab
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at.session_state["tab"]
+
+    assert arrive("another_task") == "Try it"
+    assert arrive(task.name) == "Model card"
+    assert arrive("another_task", url_tab="Inspect") == "Inspect"
+
+
 def test_inspect_tab_reads_in_a_minute(tmp_path):
     """Issue 22: the useful views first, a table of contents, the raw parameter rows once, behind one expander,
     and no builders' words ("the seed's name")."""

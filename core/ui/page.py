@@ -40,6 +40,19 @@ TABS = ("Try it", "Inspect", "Model card")
 TAB_KEY = "tab"  # the query parameter that names the open tab: ...?tab=Inspect opens the inspector
 
 
+TAB_OWNER = "_rnnlab_tab_page"  # session state: the task page whose tab TAB_KEY last named
+
+
+def open_on_try_it_when_arriving(name: str) -> None:
+    """Every task page shares the TAB_KEY widget key (so ``?tab=Inspect`` works on any page), so the tab left open
+    on one page would open on the next. Arriving from another task page, forget it -- unless the URL names a tab
+    (a link to this view)."""
+    last = st.session_state.get(TAB_OWNER)
+    st.session_state[TAB_OWNER] = name
+    if last is not None and last != name and TAB_KEY not in st.query_params:
+        st.session_state.pop(TAB_KEY, None)
+
+
 def header(task) -> None:
     st.title(task.title, anchor=False)
     shape_badge(task.shape)
@@ -110,6 +123,7 @@ def task_page(task, try_it: Callable[[Any], Any] | None = None,
     header(task)
     link_slot = st.empty()  # filled last, once every widget has put its value in the URL
     model = get_model(task)
+    open_on_try_it_when_arriving(task.name)
     tabs = st.tabs(list(TABS), key=TAB_KEY, on_change="rerun", bind="query-params")
     current = None
     with tabs[0]:
