@@ -9,10 +9,13 @@ close. ``--clients`` such visitors run back to back for ``--seconds`` against 1 
 is completed sessions over the window. Printed: both rates, how the sessions spread over the processes, errors.
 
 The verdict does not hang on the machine: how much a second process can help depends on how many cores are free
-right now (another program busy beside us takes them). So the same run also times a fixed CPU-bound job in one
-process alone and in two at once: ``parallelism`` = 2 x t_alone / t_both (2.0 on two idle cores, ~1.0 when only one
-core is free). Target: ratio >= SHARE x parallelism -- the app turns most of the parallelism the host has into
-throughput. The ratio against the absolute target of 1.5x is printed beside it (information).
+right now (another program busy beside us takes them, and so does this bench's own load generator). So the same run
+also times a fixed CPU-bound job in one process alone and in two at once: ``parallelism`` = 2 x t_alone / t_both
+(2.0 on two idle cores, ~1.0 when only one core is free), and the CPU the servers and the load generator used
+(/proc). One process used u1 cores (its scripts share one GIL, but torch and protobuf work outside it); the cores
+left to two are the parallelism less the load generator's, so the best two can do is
+ideal = min(2 x u1, cores left) / u1. Target: ratio >= max(1, SHARE x ideal). The ratio against an absolute 1.5x
+(two free cores) is printed beside it (information).
 
   nice -n 10 python bench/scale_out.py                    # ~4 minutes
   nice -n 10 python bench/scale_out.py --seconds 20 --clients 4     # a quicker look
@@ -104,10 +107,11 @@ async def drive(base: str, path: str, clients: int, seconds: float) -> dict:
                 done[0] += 1
                 spread[up] += 1
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     await asyncio.gather(*(client() for _ in range(clients)))
     wall = time.perf_counter() - t0  # the last sessions finish after the deadline: count their time too
-    return {"sessions": done[0], "wall": wall, "rate": done[0] / wall, "errors": errors, "spread": spread}
+    return {"sessions": done[0], "wall": wall, "rate": done[0] / wall, "errors": errors, "spread": spread,
+            "client_cores": (time.process_time() - cpu0) / wall}  # what the load generator itself used
 
 
 async def warm(cluster: Cluster, path: str) -> None:
@@ -129,7 +133,14 @@ def parallelism(n: int = 6_000_000) -> float:
     alone = float(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(2)]
     both = max(float(p.communicate()[0]) for p in procs)
-    return 2 * alone / both
+    return min(2.0, 2 * alone / both)  # a disturbed "alone" run can read above 2
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (/proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure(n: int, env: dict, path: str, clients: int, seconds: float) -> dict:
@@ -137,14 +148,17 @@ def measure(n: int, env: dict, path: str, clients: int, seconds: float) -> dict:
     with Cluster(n, env=env) as cluster:
         started = time.perf_counter() - t0
         asyncio.run(warm(cluster, path))
+        cpu0 = sum(cpu_seconds(pid) for pid in cluster.pids())
         res = asyncio.run(drive(cluster.url, path, clients, seconds))
+        res["server_cores"] = (sum(cpu_seconds(pid) for pid in cluster.pids()) - cpu0) / res["wall"]
         res["dead"] = cluster.dead()
         res["errors"] += [ln for i in range(n) for ln in C.log_errors(cluster.app_log(i))]
     cluster.cleanup()
     res["started"] = started
     spread = ", ".join(f"{k}: {v}" for k, v in sorted(res["spread"].items(), key=lambda kv: str(kv[0])))
     print(f"   {n} process(es) (up in {started:.0f} s): {res['sessions']} sessions in {res['wall']:.0f} s = "
-          f"{res['rate']:.2f}/s; by process: {spread}; errors {len(res['errors'])}", flush=True)
+          f"{res['rate']:.2f}/s; by process: {spread}; errors {len(res['errors'])}; cores used: servers "
+          f"{res['server_cores']:.2f}, load generator {res['client_cores']:.2f}", flush=True)
     return res
 
 
@@ -168,7 +182,13 @@ def main(argv=None) -> int:
     p_after = parallelism()
     par = (p_before + p_after) / 2
     ratio = two["rate"] / one["rate"] if one["rate"] else float("nan")
-    target = SHARE * par
+    # What a second process can add here: one process already used u1 cores (its script threads hold one GIL, but
+    # torch and protobuf work outside it); the cores left to the servers are the host's parallelism less what the
+    # load generator on the same machine used. Best case for two: min(2 x u1, cores left) / u1.
+    u1 = max(0.05, one["server_cores"])
+    left2 = max(0.1, par - two["client_cores"])
+    ideal = max(1.0, min(2 * u1, left2) / u1)
+    target = max(1.0, SHARE * ideal)  # and never slower than one process
     errors = one["errors"] + two["errors"] + [f"died: {d}" for d in one["dead"] + two["dead"]]
     both_used = len([k for k in two["spread"] if k]) >= 2
     print()
@@ -176,8 +196,10 @@ def main(argv=None) -> int:
     print(C.line("sessions/s: 2 processes (information)", f"{two['rate']:.2f}/s", "none", None))
     print(C.line(f"host parallelism now (2 CPU-bound jobs: {p_before:.2f}, {p_after:.2f})", f"{par:.2f}",
                  "none (reference)", None))
+    print(C.line(f"server cores used: 1 process {u1:.2f}, 2 processes {two['server_cores']:.2f} (left: "
+                 f"{left2:.2f})", f"best {ideal:.2f}x", "none (reference)", None))
     ok_ratio = ratio >= target
-    print(C.line("2 processes / 1 process, sessions/s", f"{ratio:.2f}x", f">= {SHARE:g} x {par:.2f} = {target:.2f}x",
+    print(C.line("2 processes / 1 process, sessions/s", f"{ratio:.2f}x", f">= max(1, {SHARE:g} x {ideal:.2f}) = {target:.2f}x",
                  ok_ratio))
     print(C.line("  the same against two free cores (information)", f"{ratio:.2f}x", f">= {IDEAL:g}x",
                  None))
