@@ -615,3 +615,29 @@ def test_the_inspected_variant_is_in_the_link(tmp_path):
     assert not at.exception and at.segmented_control(key="fake_ab_insp_variant").value == "gru"
     assert "update gate" in texts(at)
     assert any("fake_ab_insp_variant=gru" in c.value for c in at.code)
+
+
+def test_chart_specs_are_valid(tmp_path):
+    """The app skips Vega-Lite schema validation on every rerun (core.ui.charts.skip_spec_validation); here every
+    chart the Try it, Inspect and Model card tabs draw is validated against the schema instead."""
+    import json
+
+    import altair as alt
+    from altair.utils.schemapi import validate_jsonschema
+
+    from core.ui import charts
+
+    assert getattr(alt.Chart.to_dict, "_rnnlab_fast", False)
+    bad = alt.Chart(charts.pd.DataFrame({"a": [1]})).mark_bar().encode(x="a:Q")
+    bad.mark = "not-a-mark"
+    bad.to_dict()  # the app's default: not validated
+    with pytest.raises(Exception):  # noqa: B017 -- jsonschema's ValidationError, whatever its module
+        bad.to_dict(validate=True)
+    seen = 0
+    for tab in ("Try it", "Inspect", "Model card"):
+        at = run_page(make_task(tmp_path), tab=tab)
+        assert not at.exception, [e.value for e in at.exception]
+        for el in at.get("vega_lite_chart"):
+            validate_jsonschema(json.loads(el.proto.spec), alt.Chart._rootschema)
+            seen += 1
+    assert seen >= 5, f"only {seen} charts drawn"

@@ -17,6 +17,27 @@ import pandas as pd
 MAX_ROWS = 20_000  # beyond this a browser chart gets sluggish; callers downsample first
 
 
+def skip_spec_validation() -> None:
+    """Streamlit turns every chart into its Vega-Lite spec with ``chart.to_dict()``, which also validates the spec
+    against the Vega-Lite JSON schema: about 40% of the conversion, paid for every chart on every rerun (a page's
+    Inspect tab draws 8-9). The app's charts are built by code that the tests validate
+    (tests/test_ui_shell.py::test_chart_specs_are_valid), so the app skips it: ``to_dict()`` defaults to
+    ``validate=False``; ``to_dict(validate=True)`` still validates."""
+    if getattr(alt.Chart.to_dict, "_rnnlab_fast", False):
+        return
+    original = alt.Chart.to_dict
+
+    def to_dict(self, validate: bool = False, **kw):
+        return original(self, validate=validate, **kw)
+
+    to_dict._rnnlab_fast = True
+    to_dict.__doc__ = original.__doc__
+    alt.Chart.to_dict = to_dict
+
+
+skip_spec_validation()
+
+
 def _log_safe(df: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
     df = df.copy()
     for c in cols:
