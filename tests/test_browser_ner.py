@@ -47,7 +47,7 @@ def browser_page():
 def test_no_placeholders_after_the_run(browser_page):
     page, left = browser_page
     assert left == 0, f"{left} grey placeholder(s) still on the NER page when its script had finished"
-    assert page.evaluate("window.__rnnlabWarm") == "done"
+    page.wait_for_function("window.__rnnlabWarm === 'done'", timeout=60_000)  # the rest of the list loads too
 
 
 def test_classic_example_tags_adam_and_manhattan(browser_page):
