@@ -216,20 +216,14 @@ def reference_server():
     cmd = [sys.executable, "-m", "streamlit", "run", str(folder / "reference_page.py"), "--server.headless", "true",
            "--server.fileWatcherType", "none", "--server.port", str(port), "--server.address", "127.0.0.1",
            "--browser.gatherUsageStats", "false"]
-    log = open(folder / "server.log", "w")  # noqa: SIM115 -- closed below
+    log = open(folder / "server.log", "w")  # noqa: SIM115 -- closed by C.stop_server
     proc = subprocess.Popen(cmd, cwd=folder, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    proc._log = log  # type: ignore[attr-defined]
     try:
         C.wait_health(base, proc, timeout=180)
         yield base
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        log.close()
+        C.stop_server(proc)
         shutil.rmtree(folder, ignore_errors=True)
 
 
