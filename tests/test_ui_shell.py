@@ -641,3 +641,32 @@ def test_chart_specs_are_valid(tmp_path):
             validate_jsonschema(json.loads(el.proto.spec), alt.Chart._rootschema)
             seen += 1
     assert seen >= 5, f"only {seen} charts drawn"
+
+
+def _private_page(task):
+    from core.ui import inspector
+    from core.ui.page import task_page
+
+    def shared_cache(*args):
+        raise AssertionError("a private task's inspection went into the cache every session shares")
+
+    inspector._inspect_cached = shared_cache  # AppTest runs the script in this process: restored by the test
+    task_page(task)
+
+
+def test_private_task_inspections_stay_in_the_session(tmp_path, monkeypatch):
+    """Task.private (the Your data page): the inspector keeps results in the visitor's session only."""
+    from core.ui import inspector
+
+    monkeypatch.setattr(inspector, "_inspect_cached", inspector._inspect_cached)  # undone after the test
+    task = make_task(tmp_path)
+    task.private = True
+    at = AppTest.from_function(_private_page, args=(task,), default_timeout=30)
+    at.session_state["tab"] = "Inspect"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Gradient through time" in texts(at)
+    kept = at.session_state["_rnnlab_private_inspections"]
+    assert len(kept) == 1
+    at.select_slider(key="insp_fake_ab_clip").set_value(0.001).run()  # a rerun is served from the session
+    assert not at.exception and len(at.session_state["_rnnlab_private_inspections"]) == 1

@@ -83,9 +83,25 @@ def _inspect_cached(task_name: str, model_id: str, in_key: str, _task, _model, _
     return ins
 
 
+PRIVATE_KEEP = 4  # inspections a session keeps of a private task's models (Task.private: the Your data page)
+
+
 def run_inspection(task, model, input) -> Inspection:
-    """inspect_model on ``task.inspect_loss(model, input)``, cached. Raises what the task raises (BadInput ...)."""
-    return _inspect_cached(task.name, model_key(model), input_key(input), task, model, input)
+    """inspect_model on ``task.inspect_loss(model, input)``, cached. Raises what the task raises (BadInput ...).
+
+    A private task (``task.private``, e.g. a visitor's own data) is never put in the cache that all sessions
+    share: its last few inspections live in that visitor's session state and go with the session."""
+    if not getattr(task, "private", False):
+        return _inspect_cached(task.name, model_key(model), input_key(input), task, model, input)
+    kept = st.session_state.setdefault("_rnnlab_private_inspections", {})
+    key = (task.name, model_key(model), input_key(input))
+    if key not in kept:
+        ins = inspect_model(model, lambda m: task.inspect_loss(m, input))
+        ins.clip, ins.grads = clip_reports(ins.grads, CLIP_OPTIONS), {}
+        kept[key] = ins
+        while len(kept) > PRIVATE_KEEP:
+            kept.pop(next(iter(kept)))
+    return kept[key]
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------------

@@ -121,6 +121,7 @@ class YourDataTask(Task):
     """A person's table as a task. Subclassed by exported plugins (which set name, title, page, spec)."""
 
     name = "your_data"
+    private = True  # a visitor's own model and data: the inspector keeps its results in that session only
     title = "Your data"
     page = "core.ui.pages.your_data:render"  # the app's own page; an exported plugin has its own page.py
     data_source = "a person's own file, brought to the Your data page"
