@@ -139,3 +139,26 @@ def test_the_served_variant_by_name_is_the_served_model(tmp_path, monkeypatch):
     assert served.card["served_variant"] == "lstm"
     assert L.get_model(task, "lstm", quiet=True) is served and len(L.MODELS) == 1
     assert L.get_model(task, "gru", quiet=True) is not served and len(L.MODELS) == 2
+
+
+def test_predict_cached_answers_each_input_once():
+    """core.ui.load.predict_cached: the same (task, weights, input) is predicted once; another input is new."""
+    import streamlit as st
+
+    from core.ui.load import predict_cached
+
+    calls = []
+
+    class Task:
+        name = "count_calls"
+
+        def predict(self, model, input):
+            calls.append(input)
+            return {"echo": input}
+
+    st.cache_data.clear()
+    model = torch.nn.Linear(2, 2)
+    assert predict_cached(Task(), model, {"x": 1}) == {"echo": {"x": 1}}
+    assert predict_cached(Task(), model, {"x": 1}) == {"echo": {"x": 1}}
+    assert predict_cached(Task(), model, {"x": 2}) == {"echo": {"x": 2}}
+    assert calls == [{"x": 1}, {"x": 2}]

@@ -376,3 +376,17 @@ def show_weights_error(task, exc: WeightsError) -> None:
         st.error(f"**The weights for {md_escape(task.title)} cannot be used.** {msg}\n\nRetrain them with:",
                  icon=":material/error:")
     st.code(fix, language="bash")
+
+
+@st.cache_data(show_spinner=False, max_entries=32, ttl=3600)
+def _predict_cached(task_name: str, model_id: str, in_key: str, _task, _model, _input):
+    return _task.predict(_model, _input)
+
+
+def predict_cached(task, model, input):
+    """``task.predict(model, input)`` once per (task, weights, input): a page's heavier answers (a beam search over
+    an image: ~0.25 s) are not computed again when the same page reruns for another tab or widget. Only for a
+    predict that depends on nothing but its input (no sampling without a seed). Raises what predict raises."""
+    from core.ui.inspector import input_key, model_key
+
+    return _predict_cached(task.name, model_key(model), input_key(input), task, model, input)

@@ -33,6 +33,7 @@ def _overlay(pixels: np.ndarray, heat: np.ndarray, color=(255, 40, 40)) -> np.nd
 
 
 def _try_it(task, model):
+    from core.ui.load import predict_cached
     from core.ui.widgets import image_input, show_error
 
     st.markdown(
@@ -51,7 +52,7 @@ def _try_it(task, model):
         return None
     query = {"image": input, "beam": beam, "single": single}
     try:
-        out = task.predict(model, query)
+        out = predict_cached(task, model, query)
     except Exception as exc:  # noqa: BLE001 -- BadInput shows as a warning, anything else as a friendly error
         show_error(exc, "reading the image")
         return None
@@ -142,7 +143,14 @@ def inspect_note(task, model, input) -> str:
             + ", reading that caption word by word: it is the loss's target.")
 
 
+@st.cache_data(show_spinner="Taking each word's gradient back to the pixels ...", max_entries=8, ttl=3600)
+def _saliency(task_name: str, model_id: str, in_key: str, _task, _model, _input) -> dict:
+    """task.saliency, once per (model, input): 13 backward passes (~0.6 s) that every Inspect rerun repeated."""
+    return _task.saliency(_model, _input)
+
+
 def _inspect_extra(task, model, input):
+    from core.ui.inspector import input_key, model_key
     from core.ui.widgets import show_error
 
     st.subheader("Which pixels does each word depend on? (saliency)")
@@ -151,7 +159,7 @@ def _inspect_extra(task, model, input):
                "three colours). Compare with the attention maps on Try it: attention is where the model chose to "
                "look; saliency is what would change its mind.")
     try:
-        sal = task.saliency(model, input)
+        sal = _saliency(task.name, model_key(model), input_key(input), task, model, input)
     except Exception as exc:  # noqa: BLE001
         show_error(exc, "computing the saliency maps")
         return
