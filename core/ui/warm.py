@@ -4,7 +4,7 @@ Streamlit's frontend fetches the code of a table, a chart or a select box the fi
 draws a grey placeholder (a "skeleton") until it has arrived and started: on a busy 2-core machine that was 1-3 s
 after the answer itself was ready (seen on the NER page, which shows tables, charts, toggles and a select box at
 once). ``warm_browser()`` puts one small script at the top of the sidebar, once per browser session: it imports
-those modules from the same URLs the frontend uses, all at once, while the server is still running the page
+those modules from the same URLs the frontend uses, one after another, while the server is still running the page
 script. When the page's elements arrive, their code is already loaded, so they are drawn at once.
 
 Only the frontend's own files are imported (found in the installed streamlit package); nothing leaves the server.
@@ -41,11 +41,12 @@ def element_files() -> tuple[str, ...]:
 
 
 def warm_script(files: tuple[str, ...]) -> str:
-    """The script: import the modules, all at once, from the folder the frontend's own index module came from."""
+    """The script: import each module, one at a time, from the folder the frontend's own index module came from."""
     return ("<script>(async () => { try {"
             "const idx = [...document.querySelectorAll('script[src]')].find(s => /static\\/js\\/index\\./.test(s.src));"
             "const base = idx ? new URL('.', idx.src) : new URL('./static/js/', document.baseURI);"
-            f"await Promise.all({json.dumps(list(files))}.map(f => import(new URL(f, base).href).catch(() => null)));"
+            f"for (const f of {json.dumps(list(files))}) {{ try {{ await import(new URL(f, base).href); }} "
+            "catch (e) {} }"
             "window.__rnnlabWarm = 'done'; } catch (e) { window.__rnnlabWarm = 'failed'; } })();</script>")
 
 
