@@ -5,7 +5,7 @@ mode on CUDA too), takes dL/d(everything) with torch.autograd.grad -- nothing is
 model shared by many sessions can be inspected from several threads at once -- and returns:
 
   hidden    ||dL/dh_t|| per step, layer and direction (backpropagation through time, made visible)
-  params    gradient norm per parameter, with the seed's names beside torch's
+  params    gradient norm per parameter, with the lesson's names beside torch's
   saliency  ||dL/dx_t|| and gradient x input per input step of the first recurrent layer
   gates     mean LSTM/GRU gate activation per step (and the fraction of saturated units)
   spectra   singular values and spectral radius of every recurrent matrix (per gate block)
@@ -32,7 +32,7 @@ DIRECTIONS = ("forward", "backward")
 
 
 def seed_name(param_name: str) -> str:
-    """Map torch's parameter names to the seed's: o_t = f(x_t w + o_{t-1} w' + b_o), y_t = f(w1 o_t + b_y)."""
+    """Map torch's parameter names to the lesson's: o_t = f(x_t w + o_{t-1} w' + b_o), y_t = f(w1 o_t + b_y)."""
     m = re.search(r"(weight|bias)_(ih|hh)_l(\d+)(_reverse)?$", param_name)
     if m:
         kind, part, layer, rev = m.groups()

@@ -5,7 +5,7 @@
   (and the LSTM cell state, and every gate) is its own node in the autograd graph, so dL/dh_t can be read for
   every step, layer and direction. It also never touches cuDNN, whose backward refuses to run in eval mode.
 
-The seed's recurrence is  o_t = f(x_t . w + o_{t-1} . w' + b_o).  In torch's names w is ``weight_ih_l{k}``,
+The lesson's recurrence is  o_t = f(x_t . w + o_{t-1} . w' + b_o).  In torch's names w is ``weight_ih_l{k}``,
 w' is ``weight_hh_l{k}`` and b_o is ``bias_ih_l{k} + bias_hh_l{k}`` (torch keeps two biases; only their sum matters
 for the plain RNN).
 """

@@ -220,7 +220,7 @@ class EncoderDecoder(nn.Module):
     """Unequal lengths: the encoder reads x_1..x_n, the decoder writes y_1..y_m.
 
     Without attention the encoder's summary (its final state) is the decoder's only view of the source -- the
-    seed's plain encoder-decoder. With attention (Luong "general") every decoder step looks back at every source
+    lesson's plain encoder-decoder. With attention (Luong "general") every decoder step looks back at every source
     step; the decoder still runs as one fused call under teacher forcing.
 
     forward(src (B, S), src_lengths (B,), tgt_in (B, T)) -> logits (B, T, V_tgt), attention (B, T, S) or None

@@ -433,7 +433,7 @@ class YourDataTask(Task):
         if not (math.isfinite(temperature) and 0.05 <= temperature <= 3.0):
             raise BadInput("The temperature must be between 0.05 and 3.")
         if not 0 <= seed < 2**63:
-            raise BadInput("The seed must be a whole number from 0 to 2**63 - 1.")
+            raise BadInput("The random seed must be a whole number from 0 to 2**63 - 1.")
         if not 1 <= count <= MAX_COUNT:
             raise BadInput(f"Ask for 1 to {MAX_COUNT} sequences.")
         ids = encode(toks, model.meta["vocab"])

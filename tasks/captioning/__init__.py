@@ -1,6 +1,6 @@
 """Image captioning on Flickr8k: one picture in, a sentence out (one-to-many).
 
-The seed's second one-to-many example ("a person riding a bike on a sunny day"). A small ResNet built from
+The lesson's second one-to-many example ("a person riding a bike on a sunny day"). A small ResNet built from
 torchvision BasicBlocks -- trained from scratch: no pretrained ImageNet weights -- turns the 128x128 image into an
 8x8 grid of features; an LSTM writes the caption word by word, attending over the grid at every word (the page
 shows where). Beam search picks the sentence; BLEU-1..4 (sacrebleu, 5 references) measures it.

@@ -1,6 +1,6 @@
 """Image classification: a 32x32 photo -> cat or dog (one-to-one), and the same image read row by row (many-to-one).
 
-The seed's "one to one: image classification" example. A one-step RNN is a feed-forward net: ``onestep`` is a
+The lesson's "one to one: image classification" example. A one-step RNN is a feed-forward net: ``onestep`` is a
 small ResNet whose features go through a single recurrent step (from h_0 = 0) into the classifier. ``rowreader``
 turns the picture into a sequence -- 32 rows of 32 pixels x 3 colours -- and lets a GRU read it top to bottom, the
 classic "sequential image" exercise, so the card compares what convolution and recurrence each buy on the same

@@ -1,6 +1,6 @@
 """Music: give the first note (or chord), and the network writes the chorale -- one-to-many on the JSB Chorales.
 
-The seed's one-to-many example: each generated frame is fed back in as the next input. A frame is the piano roll
+The lesson's one-to-many example: each generated frame is fed back in as the next input. A frame is the piano roll
 of one quarter note: 88 keys, each on or off, predicted as 88 independent Bernoulli variables given the past.
 
 Metric (the benchmark's usual one, Boulanger-Lewandowski et al. 2012; Chung et al. 2014):

@@ -2,7 +2,7 @@
 
 The encoder (a bidirectional GRU) reads the English sentence; the decoder (a GRU) writes French one token at a
 time. With attention each output step looks back at every English word (the heatmap on the page); the "plain"
-variant has only the encoder's final summary, as in the seed's plain encoder-decoder. Word-level tokens with a
+variant has only the encoder's final summary, as in the lesson's plain encoder-decoder. Word-level tokens with a
 capped vocabulary; an unknown output word is copied through from the source word it attends to most.
 """
 

@@ -17,7 +17,7 @@ def default_config() -> dict:
         "cell": "gru",  # fewer gates than an LSTM: faster per step, as good on short sentences
         "num_layers": 1,
         "dropout": 0.1,  # light: 18 minutes of training hardly overfits ~110k pairs
-        "attention": True,  # the served variant; "plain" turns it off (the seed's plain encoder-decoder)
+        "attention": True,  # the served variant; "plain" turns it off (the lesson's plain encoder-decoder)
         "bidirectional_encoder": True,
     }
 

@@ -1,4 +1,4 @@
-"""Video: label every frame of a clip (many-to-many, aligned) -- the seed's "label each frame of the video".
+"""Video: label every frame of a clip (many-to-many, aligned) -- the lesson's "label each frame of the video".
 
 A digit moves and bounces over a 64x64 canvas for 20 frames; some frames are covered by a block or lost to static
 and cannot be read alone. Each frame's label is the digit in the scene (or "empty"). A per-frame CNN feeds a GRU
