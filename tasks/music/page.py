@@ -6,7 +6,6 @@ Imported only by the app. core.ui is imported inside the functions so importing 
 from __future__ import annotations
 
 import html
-import json
 
 import altair as alt
 import pandas as pd
@@ -163,24 +162,13 @@ def show_roll(out: dict, key: str, px_per_semitone: int = 10, title: str | None 
     st.altair_chart(piano_roll_chart(out, title), width="stretch", height=height, key=key)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def _predict_cached(task_name: str, model_id: str, in_key: str, _task, _model, _input) -> dict:
-    # Keyed by (task, weights, input digest); the underscored arguments are not hashed. A rerun that only moves
-    # another widget (or the cell comparison's three models) costs nothing.
-    return _task.predict(_model, _input)
-
-
-def _model_id(model) -> str:
-    """Weights digest + config: variants loaded from one card share the card's sha256, their configs differ."""
-    card = getattr(model, "card", None) or {}
-    return f"{card.get('weights_sha256') or id(model)}:{json.dumps(getattr(model, 'config', None), sort_keys=True)}"
-
-
 def predict(task, model, input: dict) -> dict:
-    from core.ui.inspector import input_key
+    """The piece for these settings, once per (weights, settings): a rerun that only moves another widget (or the
+    cell comparison's three models) costs nothing (core.ui.load.predict_cached; generation is seeded)."""
+    from core.ui.load import predict_cached
 
     with st.spinner("Writing music ..."):
-        return _predict_cached(task.name, _model_id(model), input_key(input), task, model, input)
+        return predict_cached(task, model, input)
 
 
 # A rendered chorale is ~1-2 MB of WAV: a few entries serve the reruns of the sessions listening right now.
