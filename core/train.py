@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import dataclasses
 import math
 import os
 import random
@@ -25,6 +26,8 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
+from core.modelcard import DataFile, Dataset, EpochRecord, ModelCard, Training, TrainingStage, Variant
+from core.paths import command_line
 from core.task import Recipe, Splits, Task
 
 
@@ -66,28 +69,156 @@ def total_grad_norm(params) -> float:
 
 
 @dataclass
-class EpochRecord:
-    epoch: int
-    train_loss: float
-    val: dict  # metrics on the validation split
-    grad_norm: float  # mean total gradient norm before clipping
-    seconds: float
-    samples_per_s: float
-    lr: float
+class FitResult:
+    """What fit hands back: every epoch, and which one's weights the model now holds."""
+
+    history: list[EpochRecord] = field(default_factory=list)  # one record per epoch trained
+    best_epoch: int = 0  # the epoch whose weights were kept (0: the starting weights, see fit's ``baseline``)
+    best_val: dict = field(default_factory=dict)  # that epoch's validation metrics
+    stopped: str = ""  # why training ended: "epochs", "patience", "time budget", "max steps"
+
+
+def better(score: float, best: float | None, higher_is_better: bool) -> bool:
+    """Is ``score`` better than ``best`` (the best so far; None: nothing yet)? The one rule for picking epochs,
+    variants and ensemble weights. Something beats nothing; a NaN score (a diverged run) never beats a number;
+    any number beats a NaN best."""
+    if best is None:
+        return True
+    if math.isnan(score):
+        return False
+    if math.isnan(best):
+        return True
+    return score > best if higher_is_better else score < best
 
 
 @dataclass
-class FitResult:
-    history: list[EpochRecord] = field(default_factory=list)
-    best_epoch: int = 0
-    best_val: dict = field(default_factory=dict)
-    stopped: str = ""  # why training ended: "epochs", "patience", "time budget"
+class _Run:
+    """What stays fixed while fit trains one model: the optimizer, the (possibly DDP-wrapped) module, the ranks."""
+
+    model: nn.Module  # the module being trained (its state_dict is what gets kept)
+    net: nn.Module  # what the loss calls: the model, or the DistributedDataParallel wrapping it
+    task: Task
+    recipe: Recipe
+    device: torch.device
+    opt: torch.optim.Optimizer
+    params: list[nn.Parameter]  # the trainable parameters (gradient norms and clipping)
+    rank: int  # this process under torch.distributed (0 alone)
+    world: int  # processes under torch.distributed (1 alone)
+    amp: bool  # bf16 autocast on CUDA (no loss scaling needed)
+    progress: bool  # a progress bar and one line per epoch (rank 0 only)
+    t_start: float  # when training began (the recipe's max_minutes counts from here)
+    step: int = 0  # optimizer steps so far, every epoch
+
+    def out_of_time(self) -> bool:
+        return bool(self.recipe.max_minutes) and time.time() - self.t_start > self.recipe.max_minutes * 60
 
 
-def _better(a: float, b: float | None, higher: bool) -> bool:
-    if b is None or (isinstance(b, float) and math.isnan(b)):
-        return True
-    return a > b if higher else a < b
+@dataclass
+class _EpochStats:
+    """Sums over one epoch's batches, on this rank."""
+
+    seen: int = 0  # samples, all ranks together
+    loss_sum: float = 0.0  # loss x batch size, this rank
+    gn_sum: float = 0.0  # total gradient norms before clipping
+    n_steps: int = 0  # optimizer steps this epoch
+
+
+def _start(model: nn.Module, task: Task, recipe: Recipe, device: torch.device, progress: bool) -> _Run:
+    """Put the model on the device, wrap it for DDP when distributed, make the optimizer."""
+    model.to(device)
+    distributed = dist.is_available() and dist.is_initialized()
+    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
+    net = nn.parallel.DistributedDataParallel(model) if distributed else model
+    opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    try:
+        import tqdm.auto  # noqa: F401 -- the progress bar
+    except ImportError:  # pragma: no cover
+        progress = False
+    return _Run(model=model, net=net, task=task, recipe=recipe, device=device, opt=opt,
+                params=[p for p in model.parameters() if p.requires_grad], rank=rank, world=world,
+                amp=device.type == "cuda", progress=progress, t_start=time.time())
+
+
+def _epoch_batches(run: _Run, splits: Splits, epoch: int, seed: int):
+    """This rank's batches for one epoch: the same shuffle on every rank, each taking an equal share."""
+    batches = run.task.batches(splits.train, run.recipe.batch_size, shuffle=True, seed=seed + epoch)
+    if run.world > 1:
+        batches = list(batches)
+        per = len(batches) // run.world
+        batches = batches[run.rank::run.world][:per]
+    return batches
+
+
+def _train_step(run: _Run, batch: Any) -> tuple[float, float]:
+    """One optimizer step on one batch: loss, backward, clipping, update. Returns (loss, grad norm before
+    clipping)."""
+    batch = to_device(batch, run.device)
+    with torch.autocast("cuda", dtype=torch.bfloat16) if run.amp else contextlib.nullcontext():
+        loss = run.task.loss(run.net, batch)
+    run.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    gn = total_grad_norm(run.params)
+    if run.recipe.clip_value:
+        torch.nn.utils.clip_grad_value_(run.params, run.recipe.clip_value)
+    if run.recipe.clip_norm:
+        torch.nn.utils.clip_grad_norm_(run.params, run.recipe.clip_norm)
+    run.opt.step()
+    run.step += 1
+    return float(loss.detach()), gn
+
+
+def _train_epoch(run: _Run, splits: Splits, epoch: int, seed: int, callbacks, max_steps: int | None) -> _EpochStats:
+    """Train on one epoch's batches (fewer when max_steps or the time budget runs out first)."""
+    from tqdm.auto import tqdm
+
+    run.model.train()
+    t0, stats = time.time(), _EpochStats()
+    bar = tqdm(_epoch_batches(run, splits, epoch, seed), desc=f"{run.task.name} epoch {epoch}", leave=False,
+               disable=not run.progress or run.rank != 0, mininterval=1.0)
+    for batch in bar:
+        loss, gn = _train_step(run, batch)
+        n = run.task.batch_size_of(batch)
+        stats.seen += n * run.world
+        stats.loss_sum += loss * n
+        stats.gn_sum += gn
+        stats.n_steps += 1
+        rate = stats.seen / max(time.time() - t0, 1e-9)
+        bar.set_postfix(loss=f"{stats.loss_sum / max(stats.seen / run.world, 1):.4f}", samples_s=f"{rate:.0f}")
+        for cb in callbacks:
+            cb({"event": "step", "epoch": epoch, "step": run.step, "loss": loss, "grad_norm": gn,
+                "samples_per_s": rate})
+        if (max_steps and run.step >= max_steps) or run.out_of_time():
+            break
+    bar.close()
+    return stats
+
+
+def _validate(run: _Run, splits: Splits, epoch: int, stats: _EpochStats, t0: float) -> EpochRecord:
+    """Score the epoch's weights on the validation split; the epoch's record."""
+    run.model.eval()
+    with torch.no_grad():
+        val = run.task.evaluate(run.model, splits.val)
+    secs = time.time() - t0
+    rec = EpochRecord(epoch=epoch, train_loss=stats.loss_sum / max(stats.seen / run.world, 1), val=val,
+                      grad_norm=stats.gn_sum / max(stats.n_steps, 1), seconds=round(secs, 2),
+                      samples_per_s=round(stats.seen / max(secs, 1e-9), 1), lr=run.opt.param_groups[0]["lr"])
+    if run.progress and run.rank == 0:
+        metric = run.recipe.metric
+        print(f"[{run.task.name}] epoch {epoch}: loss {rec.train_loss:.4f} val {metric} "
+              f"{val.get(metric, float('nan')):.4f} ({secs:.1f}s, {rec.samples_per_s:.0f} samples/s)",
+              file=sys.stderr, flush=True)
+    return rec
+
+
+def _stop_reason(run: _Run, bad_epochs: int, max_steps: int | None) -> str:
+    """Why training should stop after this epoch ("" to go on)."""
+    if max_steps and run.step >= max_steps:
+        return "max steps"
+    if bad_epochs >= run.recipe.patience:
+        return "patience"
+    if run.out_of_time():
+        return "time budget"
+    return ""
 
 
 def fit(model: nn.Module, task: Task, splits: Splits, recipe: Recipe, device: torch.device | None = None,
@@ -102,99 +233,36 @@ def fit(model: nn.Module, task: Task, splits: Splits, recipe: Recipe, device: to
     Under torch.distributed each rank takes every world_size-th batch (DDP averages gradients)."""
     device = device or pick_device()
     seed_everything(seed)
-    model.to(device)
-    distributed = dist.is_available() and dist.is_initialized()
-    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
-    net = nn.parallel.DistributedDataParallel(model) if distributed else model
-    opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-    amp = device.type == "cuda"  # bf16 autocast: no loss scaling needed
+    run = _start(model, task, recipe, device, progress)
     callbacks = callbacks or []
     result = FitResult()
-    best_state, best_val = None, None
-    bad_epochs, step = 0, 0
-    t_start = time.time()
-    params = [p for p in model.parameters() if p.requires_grad]
+    best_state, best_score, bad_epochs = None, None, 0
     if baseline:
         model.eval()
         with torch.no_grad():
             val = task.evaluate(model, splits.val)
-        best_val, best_state = float(val[recipe.metric]), copy.deepcopy(model.state_dict())
+        best_score, best_state = float(val[recipe.metric]), copy.deepcopy(model.state_dict())
         result.best_epoch, result.best_val = 0, val
-        if progress and rank == 0:
-            print(f"[{task.name}] start: val {recipe.metric} {best_val:.4f} (the trained weights to beat)",
+        if run.progress and run.rank == 0:
+            print(f"[{task.name}] start: val {recipe.metric} {best_score:.4f} (the trained weights to beat)",
                   file=sys.stderr, flush=True)
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover
-        progress = False
     for epoch in range(1, recipe.epochs + 1):
-        model.train()
-        t0, seen, loss_sum, gn_sum, n_steps = time.time(), 0, 0.0, 0.0, 0
-        batches = task.batches(splits.train, recipe.batch_size, shuffle=True, seed=seed + epoch)
-        if world > 1:  # same shuffle on every rank; each takes its share, all take the same count
-            batches = list(batches)
-            per = len(batches) // world
-            batches = batches[rank::world][:per]
-        bar = tqdm(batches, desc=f"{task.name} epoch {epoch}", leave=False, disable=not progress or rank != 0,
-                   mininterval=1.0)
-        for batch in bar:
-            batch = to_device(batch, device)
-            with torch.autocast("cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext():
-                loss = task.loss(net, batch)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            gn = total_grad_norm(params)
-            if recipe.clip_value:
-                torch.nn.utils.clip_grad_value_(params, recipe.clip_value)
-            if recipe.clip_norm:
-                torch.nn.utils.clip_grad_norm_(params, recipe.clip_norm)
-            opt.step()
-            n = task.batch_size_of(batch)
-            seen += n * world
-            loss_sum += float(loss.detach()) * n
-            gn_sum += gn
-            n_steps += 1
-            step += 1
-            rate = seen / max(time.time() - t0, 1e-9)
-            bar.set_postfix(loss=f"{loss_sum / max(seen / world, 1):.4f}", samples_s=f"{rate:.0f}")
-            for cb in callbacks:
-                cb({"event": "step", "epoch": epoch, "step": step, "loss": float(loss.detach()), "grad_norm": gn,
-                    "samples_per_s": rate})
-            if max_steps and step >= max_steps:
-                break
-            if recipe.max_minutes and time.time() - t_start > recipe.max_minutes * 60:
-                break
-        bar.close()
-        model.eval()
-        with torch.no_grad():
-            val = task.evaluate(model, splits.val)
-        secs = time.time() - t0
-        rec = EpochRecord(epoch=epoch, train_loss=loss_sum / max(seen / world, 1), val=val,
-                          grad_norm=gn_sum / max(n_steps, 1), seconds=round(secs, 2),
-                          samples_per_s=round(seen / max(secs, 1e-9), 1), lr=opt.param_groups[0]["lr"])
+        t0 = time.time()
+        stats = _train_epoch(run, splits, epoch, seed, callbacks, max_steps)
+        rec = _validate(run, splits, epoch, stats, t0)
         result.history.append(rec)
-        if progress and rank == 0:
-            print(f"[{task.name}] epoch {epoch}: loss {rec.train_loss:.4f} val {recipe.metric} "
-                  f"{val.get(recipe.metric, float('nan')):.4f} ({secs:.1f}s, {rec.samples_per_s:.0f} samples/s)",
-                  file=sys.stderr, flush=True)
         for cb in callbacks:
             cb({"event": "epoch", **asdict(rec)})
-        score = float(val[recipe.metric])
-        if _better(score, best_val, recipe.higher_is_better):
-            best_val, best_state, bad_epochs = score, copy.deepcopy(model.state_dict()), 0
-            result.best_epoch, result.best_val = epoch, val
+        score = float(rec.val[recipe.metric])
+        if better(score, best_score, recipe.higher_is_better):
+            best_score, best_state, bad_epochs = score, copy.deepcopy(model.state_dict()), 0
+            result.best_epoch, result.best_val = epoch, rec.val
         else:
             bad_epochs += 1
-        for g in opt.param_groups:
+        for g in run.opt.param_groups:
             g["lr"] *= recipe.lr_decay
-        if max_steps and step >= max_steps:
-            result.stopped = "max steps"
-            break
-        if bad_epochs >= recipe.patience:
-            result.stopped = "patience"
-            break
-        if recipe.max_minutes and time.time() - t_start > recipe.max_minutes * 60:
-            result.stopped = "time budget"
+        result.stopped = _stop_reason(run, bad_epochs, max_steps)
+        if result.stopped:
             break
     else:
         result.stopped = "epochs"
@@ -256,15 +324,43 @@ def load_start(task: Task, folder, name: str, meta: dict, overrides: dict | None
     return model, config
 
 
+@dataclass
+class Trained:
+    """What train_task hands back: the variant to serve, its model, and what the card says about every variant."""
+
+    served: str  # the variant to serve: the recipe's ``serve``, else the best on the validation metric
+    model: nn.Module  # the served variant's trained model
+    comparison: dict[str, Variant]  # every variant's row for the card, by name
+    history: dict[str, list[EpochRecord]]  # every variant's epochs, by name
+    kept: dict[str, nn.Module] = field(default_factory=dict)  # the other variants' models (recipe.keep_variants)
+
+    @property
+    def row(self) -> Variant:
+        """The served variant's comparison row."""
+        return self.comparison[self.served]
+
+
+def _pick_served(recipe: Recipe, comparison: dict[str, Variant]) -> str:
+    """The recipe's ``serve`` when it was trained, else the variant best on the validation metric (first on ties)."""
+    if recipe.serve and recipe.serve in comparison:
+        return recipe.serve
+    served = None
+    for name, row in comparison.items():
+        if better(row.val[recipe.metric], None if served is None else comparison[served].val[recipe.metric],
+                  recipe.higher_is_better):
+            served = name
+    return served
+
+
 def train_task(task: Task, splits: Splits, recipe: Recipe, device: torch.device, seed: int = 0,
                variants: list[str] | None = None, progress: bool = True, config_overrides: dict | None = None,
-               max_steps: int | None = None, init_from=None):
-    """Train every variant with the same budget; return (served name, served model, card fields).
+               max_steps: int | None = None, init_from=None) -> Trained:
+    """Train every variant with the same budget; the served one and every variant's comparison row and history.
 
     ``init_from``: a weights folder whose trained variants are the starting points (training continues from
     them, every variant with the same further budget) instead of fresh initialisations."""
     names = variants or list(recipe.variants) or ["default"]
-    runs = {}
+    models, comparison, history = {}, {}, {}
     for name in names:
         if name != "default" and name not in recipe.variants:
             raise SystemExit(f"unknown variant {name!r} for {task.name}; variants: {', '.join(recipe.variants)}")
@@ -280,32 +376,21 @@ def train_task(task: Task, splits: Splits, recipe: Recipe, device: torch.device,
         model.eval()
         with torch.no_grad():
             test = task.evaluate(model, splits.test)
-        runs[name] = dict(model=model, config=config, fit=fit_res, test=test, seconds=time.time() - t0)
+        models[name], history[name] = model, fit_res.history
+        comparison[name] = Variant(config=config, val=fit_res.best_val, test=test,
+                                   num_params=sum(p.numel() for p in model.parameters()),
+                                   epochs=len(fit_res.history), best_epoch=fit_res.best_epoch,
+                                   train_seconds=round(time.time() - t0, 1), stopped=fit_res.stopped)
         if progress:
             print(f"[{task.name}] variant {name}: val {fit_res.best_val} test {test}", file=sys.stderr, flush=True)
-    if recipe.serve and recipe.serve in runs:
-        served = recipe.serve
-    else:
-        served = None
-        for name, run in runs.items():
-            if served is None or _better(run["fit"].best_val[recipe.metric],
-                                         runs[served]["fit"].best_val[recipe.metric], recipe.higher_is_better):
-                served = name
-    comparison = {
-        name: {"config": run["config"], "val": run["fit"].best_val, "test": run["test"],
-               "num_params": sum(p.numel() for p in run["model"].parameters()), "epochs": len(run["fit"].history),
-               "best_epoch": run["fit"].best_epoch, "train_seconds": round(run["seconds"], 1),
-               "stopped": run["fit"].stopped}
-        for name, run in runs.items()
-    }
-    run = runs[served]
-    fields = dict(config=run["config"], metrics=run["test"], val_metrics=run["fit"].best_val, served_variant=served,
-                  comparison=comparison, history={n: [asdict(h) for h in r["fit"].history] for n, r in runs.items()})
-    fields["_extra"] = {n: r["model"] for n, r in runs.items() if n != served} if recipe.keep_variants else {}
-    return served, run["model"], fields
+    served = _pick_served(recipe, comparison)
+    kept = {n: m for n, m in models.items() if n != served} if recipe.keep_variants else {}
+    return Trained(served=served, model=models[served], comparison=comparison, history=history, kept=kept)
 
 
-def main(argv: list[str] | None = None) -> int:
+# ---- python -m core.train: one step per function ------------------------------------------------------------------
+
+def _arguments() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m core.train", description="Train a task and write its weights.")
     ap.add_argument("task", help="task name (the Plugins page of the app lists them)")
     ap.add_argument("--data-dir", help="the task's data directory (else $RNNLAB_DATA_<TASK>, $RNNLAB_DATA_ROOT)")
@@ -325,24 +410,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--init-from", metavar="DIR",
                     help="continue training from the trained variants in this weights folder (e.g. weights/<task>)")
-    args = ap.parse_args(argv)
+    return ap
 
-    from core.registry import cli_data, cli_task
-    from core.weights import save_weights, sha256_file, training_command
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+def _start_processes(args) -> tuple[torch.device, bool]:
+    """The device, and whether this is one of several processes (torchrun: the process group is started here)."""
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     device = pick_device(args.device)
     if distributed:
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         if device.type == "cuda":
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
             torch.cuda.set_device(device)
-    task = cli_task(args.task, show_plugin_errors=True)
-    if task is None:
-        return 2
+    return device, distributed
+
+
+def _recipe_and_overrides(task: Task, args) -> tuple[Recipe, dict]:
+    """The task's recipe with --profile and the command line's changes; the --set config changes."""
     recipe = apply_profile(task.recipe, args.profile) if args.profile else copy.deepcopy(task.recipe)
     for k in ("epochs", "batch_size", "lr", "max_minutes"):
         if getattr(args, k) is not None:
@@ -351,66 +435,99 @@ def main(argv: list[str] | None = None) -> int:
     for kv in args.set:
         k, _, v = kv.partition("=")
         overrides[k] = _parse_value(v)
+    return recipe, overrides
+
+
+def continue_story(trained: Trained, earlier: ModelCard) -> list[TrainingStage]:
+    """Training continued from ``earlier`` (--init-from): the card tells the whole story. Each variant's history
+    gets the earlier epochs first and its counts (epochs, best epoch, seconds) cover every stage. Returns the
+    earlier card's training stages, oldest first, its own run last."""
+    for name, recs in trained.history.items():
+        before = list(earlier.history.get(name, []))
+        trained.history[name] = before + [dataclasses.replace(r, epoch=r.epoch + len(before)) for r in recs]
+        row, old = trained.comparison[name], earlier.comparison.get(name)
+        # best epoch 0: no new epoch beat the weights it started from, which keep their earlier best epoch
+        best = row.best_epoch + len(before) if row.best_epoch else ((old.best_epoch if old else 0) or len(before))
+        row.epochs, row.best_epoch = row.epochs + len(before), best
+        if old is not None and isinstance(old.train_seconds, (int, float)):  # like epochs: all stages together
+            row.train_seconds = round(row.train_seconds + old.train_seconds, 1)
+    own = TrainingStage(**{f.name: getattr(earlier.training, f.name) for f in dataclasses.fields(TrainingStage)})
+    return [*(earlier.training.stages or []), own]
+
+
+def dataset_record(task: Task, splits: Splits, data_dir, synthetic: bool) -> Dataset:
+    """What the card says about the data: description, source, and each file with its checksum (paths relative to
+    the data directory)."""
+    from core.weights import sha256_file
+
+    files = []
+    for f in splits.files:
+        f = os.fspath(f)
+        rel = os.path.relpath(f, data_dir) if data_dir else os.path.basename(f)
+        files.append(DataFile(path=rel, sha256=sha256_file(f), bytes=os.path.getsize(f)))
+    return Dataset(description=splits.dataset or ("synthetic" if synthetic else ""), source=task.data_source,
+                   synthetic=synthetic, files=files)
+
+
+def training_command(argv: list[str] | None = None) -> str:
+    """The command line running now, as a user would type it (absolute paths shortened by core.paths)."""
+    if argv is None:
+        argv = sys.argv[1:]
+    return command_line("python -m core.train", argv)
+
+
+def make_card(task: Task, recipe: Recipe, trained: Trained, splits: Splits, dataset: Dataset,
+              training: Training) -> ModelCard:
+    """The card of a training run, before save_weights adds the weights file's checksum and size."""
+    return ModelCard(name=task.name, title=task.title, shape=task.shape, summary=task.summary,
+                     config=trained.row.config, metrics=trained.row.test, val_metrics=trained.row.val,
+                     served_variant=trained.served, comparison=trained.comparison, history=trained.history,
+                     metric=recipe.metric, higher_is_better=recipe.higher_is_better, anchors=recipe.anchors,
+                     meta=splits.meta, dataset=dataset, training=training)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments().parse_args(argv)
+
+    from core.registry import cli_data, cli_task
+    from core.weights import WeightsError, read_card, save_weights
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device, distributed = _start_processes(args)
+    task = cli_task(args.task, show_plugin_errors=True)
+    if task is None:
+        return 2
+    recipe, overrides = _recipe_and_overrides(task, args)
     if args.synthetic:
-        splits = task.synthetic_data(args.seed)
-        data_dir = None
+        splits, data_dir = task.synthetic_data(args.seed), None
     else:
         got = cli_data(task, args.data_dir)
         if got is None:
             return 2
         splits, data_dir = got
-    variants = args.variants.split(",") if args.variants else None
-    rank0 = not distributed or dist.get_rank() == 0
     earlier = None
     if args.init_from:
-        from core.weights import WeightsError, read_card
-
         try:
             earlier = read_card(args.init_from)  # read now: training may write over this very folder
         except WeightsError as exc:
             print(f"--init-from: {exc}", file=sys.stderr)
             return 2
     t0 = time.time()
-    served, model, fields = train_task(task, splits, recipe, device, args.seed, variants,
-                                       progress=not args.no_progress, config_overrides=overrides,
-                                       max_steps=args.max_steps, init_from=args.init_from)
-    extra = fields.pop("_extra")
-    stages = []
-    if earlier is not None:  # the card tells the whole story: every earlier stage, its epochs before these
-        old_hist = earlier.get("history") or {}
-        for name, recs in fields["history"].items():
-            before = list(old_hist.get(name, []))
-            fields["history"][name] = before + [dict(r, epoch=r["epoch"] + len(before)) for r in recs]
-            comp = fields["comparison"][name]
-            old_best = (earlier.get("comparison") or {}).get(name, {}).get("best_epoch")
-            # best epoch 0: no new epoch beat the weights it started from, which keep their earlier best epoch
-            best = comp["best_epoch"] + len(before) if comp["best_epoch"] else (old_best or len(before))
-            comp["epochs"], comp["best_epoch"] = comp["epochs"] + len(before), best
-            prev_secs = (earlier.get("comparison") or {}).get(name, {}).get("train_seconds")
-            if isinstance(prev_secs, (int, float)):  # like epochs: all stages together
-                comp["train_seconds"] = round(comp["train_seconds"] + prev_secs, 1)
-        prev = earlier.get("training") or {}
-        stages = list(prev.get("stages", [])) + [{k: v for k, v in prev.items() if k != "stages"}]
-    if rank0:
-        files = []
-        for f in splits.files:
-            f = os.fspath(f)
-            rel = os.path.relpath(f, data_dir) if data_dir else os.path.basename(f)
-            files.append({"path": rel, "sha256": sha256_file(f), "bytes": os.path.getsize(f)})
-        card = dict(name=task.name, title=task.title, shape=task.shape, summary=task.summary, **fields,
-                    metric=recipe.metric, higher_is_better=recipe.higher_is_better, anchors=recipe.anchors,
-                    meta=splits.meta,
-                    dataset={"description": splits.dataset or ("synthetic" if args.synthetic else ""),
-                             "source": task.data_source, "synthetic": bool(args.synthetic), "files": files},
-                    training={"command": training_command(argv), "seed": args.seed, "device": str(device),
-                              "profile": args.profile or "default",
-                              "world_size": dist.get_world_size() if distributed else 1,
-                              "recipe": asdict(recipe), "wall_seconds": round(time.time() - t0, 1)})
-        if stages:
-            card["training"]["stages"] = stages  # earlier training runs this one continued, oldest first
+    trained = train_task(task, splits, recipe, device, args.seed, args.variants.split(",") if args.variants else None,
+                         progress=not args.no_progress, config_overrides=overrides, max_steps=args.max_steps,
+                         init_from=args.init_from)
+    stages = continue_story(trained, earlier) if earlier is not None else None
+    if not distributed or dist.get_rank() == 0:
+        training = Training(command=training_command(argv), seed=args.seed, device=str(device),
+                            profile=args.profile or "default",
+                            world_size=dist.get_world_size() if distributed else 1, recipe=asdict(recipe),
+                            wall_seconds=round(time.time() - t0, 1), stages=stages)
+        card = make_card(task, recipe, trained, splits, dataset_record(task, splits, data_dir, args.synthetic),
+                         training)
         out = args.out or task.weights_path()
-        card = save_weights(out, model.cpu(), card, {n: m.cpu() for n, m in extra.items()})
-        print(f"wrote {out}: served {served}, test {card['metrics']}")
+        card = save_weights(out, trained.model.cpu(), card, {n: m.cpu() for n, m in trained.kept.items()})
+        print(f"wrote {out}: served {trained.served}, test {card.metrics}")
     if distributed:
         dist.destroy_process_group()
     return 0

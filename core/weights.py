@@ -1,17 +1,16 @@
 """Weights I/O: a folder per model, ``model.safetensors`` + ``card.json``. Never pickle, never unpickle.
 
-The card carries everything needed to rebuild the model (config + meta), and the sha256 of the weights file, which
-loading checks before reading a byte of tensor data. Every failure is a specific WeightsError with a readable
-message naming the file and the command that fixes it.
+The card (a core.modelcard.ModelCard) carries everything needed to rebuild the model (config + meta), and the
+sha256 of the weights file, which loading checks before reading a byte of tensor data. ``read_card`` and
+``write_card`` are the only code that reads or writes a card file. Every failure is a specific WeightsError with a
+readable message naming the file and the command that fixes it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import json
-import os
 import platform
-import sys
 import time
 from pathlib import Path
 
@@ -21,7 +20,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from core.layers import param_count
-from core.task import display_path
+from core.modelcard import CardError, ModelCard
+from core.paths import display_path
 
 WEIGHTS_FILE, CARD_FILE = "model.safetensors", "card.json"
 MAX_CARD_BYTES = 20_000_000  # a card is metadata; anything larger is not ours
@@ -69,47 +69,48 @@ def _write_state(model: nn.Module, path: Path) -> None:
     tmp.replace(path)
 
 
-def save_weights(folder: Path, model: nn.Module, card: dict, extra: dict[str, nn.Module] | None = None) -> dict:
-    """Write model.safetensors and card.json (adding num_params, weights_sha256, versions). Returns the card.
+def save_weights(folder: Path, model: nn.Module, card: ModelCard,
+                 extra: dict[str, nn.Module] | None = None) -> ModelCard:
+    """Write model.safetensors and card.json; returns the card as written (num_params, weights checksum and size,
+    library versions and time filled in).
 
-    ``extra`` maps variant name -> model: saved as variant-<name>.safetensors, with its sha256 recorded under
-    card["comparison"][name]["weights_sha256"] (for pages that compare variants live)."""
+    ``extra`` maps variant name -> model: saved as variant-<name>.safetensors, its file and sha256 recorded on the
+    variant's comparison row (for pages that compare variants live)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     _write_state(model, folder / WEIGHTS_FILE)
-    card = dict(card)
+    comparison = dict(card.comparison)
     for name, m in (extra or {}).items():
-        _write_state(m, folder / variant_file(name))
-        card.setdefault("comparison", {}).setdefault(name, {})
-        card["comparison"][name].update(weights_file=variant_file(name),
-                                        weights_sha256=sha256_file(folder / variant_file(name)))
-    card.update(num_params=param_count(model), weights_file=WEIGHTS_FILE,
-                weights_sha256=sha256_file(folder / WEIGHTS_FILE),
-                weights_bytes=(folder / WEIGHTS_FILE).stat().st_size, versions=library_versions(),
-                created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-    (folder / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=False, default=_json_default) + "\n")
+        if name not in comparison:
+            raise ValueError(f"variant {name!r} has no comparison row on the card to record its weights on")
+        comparison[name] = dataclasses.replace(comparison[name], **save_variant(folder, name, m))
+    card = dataclasses.replace(card, comparison=comparison, num_params=param_count(model), weights_file=WEIGHTS_FILE,
+                               weights_sha256=sha256_file(folder / WEIGHTS_FILE),
+                               weights_bytes=(folder / WEIGHTS_FILE).stat().st_size, versions=library_versions(),
+                               created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    write_card(folder, card)
     return card
 
 
 def save_variant(folder: Path, name: str, model: nn.Module) -> dict:
-    """Write one more kept variant's weights beside a card's (variant-<name>.safetensors); returns the card fields
-    for its comparison row (weights_file, weights_sha256)."""
+    """Write one more kept variant's weights beside a card's (variant-<name>.safetensors); returns the fields for
+    its comparison row (weights_file, weights_sha256)."""
     path = Path(folder) / variant_file(name)
     _write_state(model, path)
     return {"weights_file": variant_file(name), "weights_sha256": sha256_file(path)}
 
 
-def _json_default(o):
-    if isinstance(o, Path):
-        return str(o)
-    if torch.is_tensor(o):
-        return o.tolist()
-    if hasattr(o, "item"):
-        return o.item()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+def write_card(folder: Path, card: ModelCard) -> None:
+    """Write ``card`` as ``folder``/card.json (atomically: a reader sees the old card or the new one)."""
+    path = Path(folder) / CARD_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(card.to_json(), encoding="utf-8")
+    tmp.replace(path)
 
 
-def read_card(folder: Path, fix: str = "") -> dict:
+def read_card(folder: Path, fix: str = "") -> ModelCard:
+    """The card in ``folder``; WeightsMissing when there is none, WeightsCorrupted when it is not a card (not
+    JSON, or a field the schema does not know or needs and does not find)."""
     path = Path(folder) / CARD_FILE
     hint = f" Fix it with: {fix}" if fix else ""
     if not path.is_file():
@@ -117,21 +118,20 @@ def read_card(folder: Path, fix: str = "") -> dict:
     if path.stat().st_size > MAX_CARD_BYTES:
         raise WeightsCorrupted(f"model card {display_path(path)} is implausibly large.{hint}")
     try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return ModelCard.from_json(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
         raise WeightsCorrupted(f"model card {display_path(path)} is not valid JSON ({exc.__class__.__name__}).{hint}") from None
-    if not isinstance(card, dict) or "config" not in card:
-        raise WeightsCorrupted(f"model card {display_path(path)} has no 'config'.{hint}")
-    return card
+    except CardError as exc:
+        raise WeightsCorrupted(f"model card {display_path(path)} {exc}.{hint}") from None
 
 
-def load_state(folder: Path, card: dict, fix: str = "", variant: str | None = None) -> dict[str, torch.Tensor]:
+def load_state(folder: Path, card: ModelCard, fix: str = "", variant: str | None = None) -> dict[str, torch.Tensor]:
     """Checksum, then read tensors with safetensors (no code runs while loading)."""
     path = Path(folder) / (variant_file(variant) if variant else WEIGHTS_FILE)
     hint = f" Fix it with: {fix}" if fix else ""
     if not path.is_file():
         raise WeightsMissing(f"no weights file at {display_path(path)}.{hint}")
-    want = card.get("comparison", {}).get(variant, {}).get("weights_sha256") if variant else card.get("weights_sha256")
+    want = card.comparison[variant].weights_sha256 if variant else card.weights_sha256
     if want:
         got = sha256_file(path)
         if got != want:
@@ -171,29 +171,30 @@ def load_model(task, folder: Path | None = None, device: str | torch.device = "c
     """Build a task's model from its card and load its weights. Raises a WeightsError subclass on any fault.
 
     ``variant`` loads one of the other trained variants kept beside the served model (Recipe.keep_variants).
-    The returned module is in eval mode and carries ``.card``, ``.config`` and ``.meta``."""
+    The returned module is in eval mode and carries ``.card`` (the ModelCard), ``.config``, ``.meta`` and
+    ``.variant`` (which of the card's trained variants it is)."""
     folder = Path(folder or task.weights_path())
     fix = task.train_command()
     card = read_card(folder, fix)
-    if variant and variant == card.get("served_variant"):
+    if variant and variant == card.served_variant:
         variant = None
-    config = card["config"]
+    config = card.config
     if variant:
-        if variant not in card.get("comparison", {}) or "weights_file" not in card["comparison"][variant]:
+        if variant not in card.comparison or not card.comparison[variant].weights_file:
             raise WeightsMissing(f"model card {display_path(folder / CARD_FILE)} keeps no weights for variant {variant!r}. "
                                  f"Fix it with: {fix}")
-        config = card["comparison"][variant]["config"]
+        config = card.comparison[variant].config
     state = load_state(folder, card, fix, variant)
     try:
-        model = task.build_model(config, card.get("meta", {}))
+        model = task.build_model(config, card.meta)
     except Exception as exc:  # a card whose config the task cannot build from
         raise WeightsMismatch(f"model card {display_path(folder / CARD_FILE)} has a config this task cannot build "
                               f"({type(exc).__name__}: {str(exc)[:200]}). Fix it with: {fix}") from None
     load_into(model, state, folder / (variant_file(variant) if variant else WEIGHTS_FILE), fix)
-    model.card, model.config, model.meta = card, config, card.get("meta", {})
-    model.variant = variant or card.get("served_variant")  # which of the card's trained variants this is
+    model.card, model.config, model.meta = card, config, card.meta
+    model.variant = variant or card.served_variant  # which of the card's trained variants this is
     model = model.to(device).eval()
-    if not variant and card.get("ensemble"):  # the served system decodes with several variants (core.ensemble)
+    if not variant and card.ensemble is not None:  # the served system decodes with several variants (core.ensemble)
         try:
             attach_ensemble(model, build_ensemble(task, model, card, folder, device, fix))
         except WeightsError as exc:  # a broken member: the served variant still answers, and says it is alone
@@ -201,12 +202,11 @@ def load_model(task, folder: Path | None = None, device: str | torch.device = "c
     return model
 
 
-def build_ensemble(task, model: nn.Module, card: dict, folder: Path, device, fix: str = "") -> nn.Module:
-    """The card's ensemble (card["ensemble"]: members and weights, the served variant first), its other members
+def build_ensemble(task, model: nn.Module, card: ModelCard, folder: Path, device, fix: str = "") -> nn.Module:
+    """The card's ensemble (card.ensemble: members and weights, the served variant first), its other members
     loaded from their variant files like any variant."""
-    ens = card["ensemble"]
-    members, weights = list(ens.get("members") or []), list(ens.get("weights") or [])
-    if not members or len(members) != len(weights) or members[0] != card.get("served_variant"):
+    members, weights = list(card.ensemble.members), list(card.ensemble.weights)
+    if not members or len(members) != len(weights) or members[0] != card.served_variant:
         raise WeightsMismatch(f"model card {display_path(folder / CARD_FILE)} has an ensemble whose members "
                               f"({members}) and weights ({weights}) do not fit its served variant. Fix it with: {fix}")
     models = [model] + [load_model(task, folder, device, variant=name) for name in members[1:]]
@@ -241,9 +241,8 @@ def answering(model: nn.Module, single: bool = False) -> nn.Module:
 
 def ensemble_info(model: nn.Module) -> dict:
     """Who answers for the served ``model``'s ensemble: {"members": card's variant names, "weights": mixing weights}."""
-    card = getattr(model, "card", None)
-    ens = card.get("ensemble", {}) if isinstance(card, dict) else {}
-    return {"members": list(ens.get("members", [])), "weights": list(getattr(ensemble_of(model), "weights", []))}
+    ens = getattr(getattr(model, "card", None), "ensemble", None)
+    return {"members": list(ens.members) if ens else [], "weights": list(getattr(ensemble_of(model), "weights", []))}
 
 
 def ensemble_problem(model: nn.Module) -> str | None:
@@ -251,17 +250,3 @@ def ensemble_problem(model: nn.Module) -> str | None:
     then answers alone: the app says so, core.evaluate reports it."""
     return model.__dict__.get("_ensemble_problem")
 
-
-def training_command(argv: list[str] | None = None) -> str:
-    """The command line that is running now, as a user would type it."""
-    if argv is not None:
-        import shlex
-
-        # Absolute paths are shown as the repo-relative equivalent: the same directory, without the host's layout.
-        return "python -m core.train " + shlex.join(display_path(a) if os.path.isabs(a) else a for a in argv)
-    args = sys.argv[:]
-    if args and args[0].endswith(("core/train.py", "core\\train.py")):
-        args = ["-m", "core.train"] + args[1:]
-    elif args and args[0].endswith("__main__.py"):
-        args = ["-m", "core.train"] + args[1:]
-    return "python " + " ".join(display_path(a) if os.path.isabs(a) else a for a in args)
