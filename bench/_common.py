@@ -139,19 +139,32 @@ def make_weights(task, folder, seed: int = 0, config: dict | None = None) -> dic
     config = copy.deepcopy(task.config if config is None else config)
     torch.manual_seed(seed)
     model = task.build_model(copy.deepcopy(config), splits.meta)
+    return save_weights(folder, model, untrained_card(task, config, splits.meta, model))
+
+
+def untrained_card(task, config: dict, meta: dict, model, variants: dict | None = None):
+    """A complete ModelCard for an untrained ``model`` of ``task`` (every metric 0.5, one epoch, synthetic data):
+    what tests and benchmarks save beside stand-in weights. ``variants`` maps more variant names to their configs
+    (comparison rows and histories of their own, for weights kept beside the served ones)."""
+    from dataclasses import asdict
+
+    from core.modelcard import Dataset, EpochRecord, ModelCard, Training, Variant
+
     metric = task.recipe.metric
-    card = {"name": task.name, "title": task.title, "shape": task.shape, "summary": task.summary,
-            "config": config, "meta": splits.meta, "metric": metric, "higher_is_better": task.recipe.higher_is_better,
-            "metrics": {metric: 0.5}, "val_metrics": {metric: 0.5}, "served_variant": "default",
-            "comparison": {"default": {"config": config, "val": {metric: 0.5}, "test": {metric: 0.5},
-                                       "num_params": sum(p.numel() for p in model.parameters()), "epochs": 1}},
-            "history": {"default": [{"epoch": 0, "train_loss": 1.0, "val": {metric: 0.5}, "grad_norm": 1.0,
-                                     "seconds": 1.0, "samples_per_s": 10.0, "lr": 1e-3}]},
-            "anchors": task.recipe.anchors,
-            "dataset": {"description": "synthetic (untrained stand-in)", "source": task.data_source,
-                        "synthetic": True, "files": []},
-            "training": {"command": f"python -m core.train {task.name} --synthetic", "wall_seconds": 1.0}}
-    return save_weights(folder, model, card)
+    n = sum(p.numel() for p in model.parameters())
+    rows = {name: Variant(config=cfg, val={metric: 0.5}, test={metric: 0.5}, num_params=n, epochs=1, best_epoch=1,
+                          train_seconds=1.0, stopped="epochs")
+            for name, cfg in {"default": config, **(variants or {})}.items()}
+    epoch = EpochRecord(epoch=1, train_loss=1.0, val={metric: 0.5}, grad_norm=1.0, seconds=1.0, samples_per_s=10.0,
+                        lr=1e-3)
+    return ModelCard(name=task.name, title=task.title, shape=task.shape, summary=task.summary, config=config,
+                     metrics={metric: 0.5}, val_metrics={metric: 0.5}, served_variant="default", comparison=rows,
+                     history={name: [epoch] for name in rows}, metric=metric,
+                     higher_is_better=task.recipe.higher_is_better, anchors=dict(task.recipe.anchors), meta=meta,
+                     dataset=Dataset(description="synthetic (untrained stand-in)", source=task.data_source,
+                                     synthetic=True, files=[]),
+                     training=Training(command=f"python -m core.train {task.name} --synthetic", seed=0, device="cpu",
+                                       world_size=1, recipe=asdict(task.recipe), wall_seconds=1.0))
 
 
 def loads(task) -> bool:

@@ -101,9 +101,9 @@ def training_throughput(seconds: float) -> list[L.Row]:
         try:
             if (Path(task.weights_path()) / CARD_FILE).is_file():
                 card = read_card(task.weights_path())
-                hist = (card.get("history") or {}).get(card.get("served_variant"), [])
-                if hist and hist[-1].get("samples_per_s"):
-                    card_rate = f"; card {hist[-1]['samples_per_s']:.0f}/s on {card.get('training', {}).get('device')}"
+                hist = card.history.get(card.served_variant, [])
+                if hist and hist[-1].samples_per_s:
+                    card_rate = f"; card {hist[-1].samples_per_s:.0f}/s on {card.training.device}"
         except Exception:  # noqa: BLE001 -- a card we cannot read just has no recorded rate
             pass
         value = f"{cpu:.0f} samples/s"

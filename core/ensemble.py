@@ -19,19 +19,16 @@ Exit status 0 when the card was written (or left alone because the ensemble did 
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
 import os
-import shlex
 import sys
 import time
 
 import torch
 
+from core.train import better
+
 DEFAULT_GRID = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
-
-
-def _better(a: float, b: float | None, higher: bool) -> bool:
-    return b is None or (a > b if higher else a < b)
 
 
 def sweep(task, models: list, grid, data, metric: str, higher: bool, log=print) -> tuple[list[float], list[dict]]:
@@ -48,25 +45,24 @@ def sweep(task, models: list, grid, data, metric: str, higher: bool, log=print) 
             val = task.evaluate(primary, data)
         rows.append({"weights": [round(x, 6) for x in weights], "val": val})
         log(f"  weights {', '.join(f'{x:.2f}' for x in weights)}: val {metric} {val[metric]:.4f}")
-        if _better(float(val[metric]), best, higher):
+        if better(float(val[metric]), best, higher):
             best, best_w = float(val[metric]), weights
     attach_ensemble(primary, None)
     return best_w, rows
 
 
 def command_line(argv: list[str]) -> str:
-    from core.task import display_path
+    """The core.ensemble command running now, as the card records it (paths shortened by core.paths)."""
+    from core.paths import command_line as shown
 
-    def shown(a: str) -> str:
-        name, eq, value = a.partition("=")
-        if eq and name and not os.path.isabs(a) and os.path.isabs(value):  # --add NAME=/abs/dir
-            return f"{name}={display_path(value)}"
-        return display_path(a) if os.path.isabs(a) else a
-
-    return "python -m core.ensemble " + shlex.join(shown(a) for a in argv)
+    return shown("python -m core.ensemble", argv)
 
 
-def main(argv: list[str] | None = None) -> int:
+class _Refused(Exception):
+    """A reason to stop with exit status 2; the message is for the user."""
+
+
+def _arguments() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m core.ensemble", description=__doc__.splitlines()[0])
     ap.add_argument("task")
     ap.add_argument("--data-dir", help="the task's data directory (else $RNNLAB_DATA_<TASK>, $RNNLAB_DATA_ROOT)")
@@ -81,129 +77,156 @@ def main(argv: list[str] | None = None) -> int:
                          "(in the metric's own units, e.g. 0.005 = half a point of F1)")
     ap.add_argument("--threads", type=int, help="torch.set_num_threads (CPU)")
     ap.add_argument("--synthetic", action="store_true", help="use the task's tiny synthetic data (smoke test)")
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = ap.parse_args(argv)
+    return ap
 
-    from core.registry import changed_data_files, cli_data, cli_task
-    from core.weights import CARD_FILE, WeightsError, _json_default, attach_ensemble, load_model, save_variant
+
+def _grid(text: str) -> list[float]:
+    try:
+        grid = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise _Refused(f"--grid takes numbers separated by commas (got {text!r})") from None
+    if not grid or any(not 0.0 <= w <= 1.0 for w in grid):
+        raise _Refused("--grid weights must lie between 0 and 1")
+    return grid
+
+
+def _added(task, card, specs: list[str]) -> dict:
+    """--add NAME=DIR: each folder's served model, refused when its name is taken or its vocabularies differ."""
+    from core.weights import attach_ensemble, load_model
+
+    added = {}
+    for spec in specs:
+        name, _, where = spec.partition("=")
+        if not name or not where or name in card.comparison or name in added:
+            raise _Refused(f"--add takes NAME=DIR with a new variant name (got {spec!r}; this card has "
+                           f"{', '.join(card.comparison)})")
+        other = load_model(task, where)
+        differ = sorted(k for k, v in card.meta.items() if isinstance(v, (list, tuple))
+                        and list(v) != list(other.card.meta.get(k, [])))
+        if differ:
+            raise _Refused(f"--add {name}: {where} was trained with other {', '.join(differ)} than this card")
+        attach_ensemble(other, None)
+        added[name] = other
+    return added
+
+
+def _members(task, folder, args) -> tuple[object, list[str], list, dict]:
+    """The served model (an earlier ensemble detached), the members' names and models, the --add models."""
+    from core.weights import attach_ensemble, load_model
+
+    primary = load_model(task, folder)
+    attach_ensemble(primary, None)  # an earlier ensemble is redone from scratch
+    card = primary.card
+    served, kept = card.served_variant, card.variant_weights()
+    added = _added(task, card, args.add)
+    members = args.members.split(",") if args.members else [served] + kept + list(added)
+    if members[0] != served:
+        raise _Refused(f"the first member must be the served variant {served!r} (got {members[0]!r})")
+    if len(members) < 2 or len(set(members)) != len(members):
+        raise _Refused(f"an ensemble needs two or more different variants (got {members}; kept: {kept})")
+    models = [primary] + [added[n] if n in added else load_model(task, folder, variant=n) for n in members[1:]]
+    task.ensemble(models, [1.0] * len(models))  # fails early, before any decoding, if the task cannot
+    return primary, members, models, added
+
+
+def _splits(task, card, args):
+    """The data to tune on; refused when a data file differs from the one the card was trained on."""
+    from core.registry import changed_data_files, cli_data
+
+    if args.synthetic:
+        return task.synthetic_data(0)
+    got = cli_data(task, args.data_dir)
+    if got is None:
+        raise _Refused("")  # cli_data has said why
+    splits, data_dir = got
+    for rel in changed_data_files(card, splits, data_dir):
+        raise _Refused(f"data file {rel} differs from the one the card was trained on (sha256): refusing to tune an "
+                       "ensemble on other data")
+    return splits
+
+
+def _single_model(card):
+    """The card as a single model: an earlier ensemble undone, the served variant's own scores in the headline."""
+    row = card.comparison[card.served_variant]
+    return dataclasses.replace(card, ensemble=None, metrics=row.test, val_metrics=row.val)
+
+
+def _join_added(card, folder, added: dict, members: list[str]):
+    """The card with each --add model that is a member joined as a kept variant: its weights file beside the
+    others, its comparison row with how it was trained, its history."""
+    from core.modelcard import TrainedBy
+    from core.weights import save_variant
+
+    comparison, history = dict(card.comparison), dict(card.history)
+    for name, other in added.items():
+        if name not in members:
+            continue
+        oc, tr = other.card, other.card.training
+        comparison[name] = dataclasses.replace(
+            oc.comparison[oc.served_variant], **save_variant(folder, name, other),
+            trained_by=TrainedBy(command=tr.command, device=tr.device, profile=tr.profile, seed=tr.seed,
+                                 wall_seconds=tr.wall_seconds))
+        history[name] = oc.history.get(oc.served_variant, [])
+    return dataclasses.replace(card, comparison=comparison, history=history)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _arguments().parse_args(argv)
+
+    from core.modelcard import Ensemble, SweepRow
+    from core.registry import cli_task
+    from core.weights import CARD_FILE, WeightsError, attach_ensemble, write_card
 
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        grid = [float(x) for x in args.grid.split(",") if x.strip()]
-    except ValueError:
-        print(f"--grid takes numbers separated by commas (got {args.grid!r})", file=sys.stderr)
-        return 2
-    if not grid or any(not 0.0 <= w <= 1.0 for w in grid):
-        print("--grid weights must lie between 0 and 1", file=sys.stderr)
-        return 2
-    task = cli_task(args.task)
-    if task is None:
-        return 2
-    folder = args.weights or task.weights_path()
-    try:
-        primary = load_model(task, folder)
-        attach_ensemble(primary, None)  # an earlier ensemble is redone from scratch
+        grid = _grid(args.grid)
+        task = cli_task(args.task)
+        if task is None:
+            return 2
+        folder = args.weights or task.weights_path()
+        try:
+            primary, members, models, added = _members(task, folder, args)
+        except WeightsError as exc:
+            raise _Refused(f"cannot load weights: {exc}") from None
+        except NotImplementedError as exc:
+            raise _Refused(str(exc)) from None
         card = primary.card
-        served = card.get("served_variant")
-        kept = [n for n, row in (card.get("comparison") or {}).items() if n != served and "weights_file" in row]
-        added = {}
-        for spec in args.add:
-            name, _, where = spec.partition("=")
-            if not name or not where or name in (card.get("comparison") or {}) or name in added:
-                print(f"--add takes NAME=DIR with a new variant name (got {spec!r}; this card has "
-                      f"{', '.join(card.get('comparison') or {})})", file=sys.stderr)
-                return 2
-            other = load_model(task, where)
-            differ = sorted(k for k, v in (card.get("meta") or {}).items() if isinstance(v, (list, tuple))
-                            and list(v) != list((other.card.get("meta") or {}).get(k, [])))
-            if differ:
-                print(f"--add {name}: {where} was trained with other {', '.join(differ)} than this card",
-                      file=sys.stderr)
-                return 2
-            attach_ensemble(other, None)
-            added[name] = other
-        members = args.members.split(",") if args.members else [served] + kept + list(added)
-        if members[0] != served:
-            print(f"the first member must be the served variant {served!r} (got {members[0]!r})", file=sys.stderr)
-            return 2
-        if len(members) < 2 or len(set(members)) != len(members):
-            print(f"an ensemble needs two or more different variants (got {members}; kept: {kept})",
-                  file=sys.stderr)
-            return 2
-        models = [primary] + [added[n] if n in added else load_model(task, folder, variant=n) for n in members[1:]]
-        task.ensemble(models, [1.0] * len(models))  # fails early, before any decoding, if the task cannot
-    except WeightsError as exc:
-        print(f"cannot load weights: {exc}", file=sys.stderr)
+        splits = _splits(task, card, args)
+    except _Refused as exc:
+        if str(exc):
+            print(str(exc), file=sys.stderr)
         return 2
-    except NotImplementedError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
-    if args.synthetic:
-        splits = task.synthetic_data(0)
-    else:
-        got = cli_data(task, args.data_dir)
-        if got is None:
-            return 2
-        splits, data_dir = got
-        for rel in changed_data_files(card, splits, data_dir):
-            print(f"data file {rel} differs from the one the card was trained on (sha256): refusing to tune an "
-                  "ensemble on other data", file=sys.stderr)
-            return 2
-    metric, higher = card.get("metric", task.recipe.metric), card.get("higher_is_better", True)
+    metric, higher = card.metric, card.higher_is_better
     t0 = time.time()
     print(f"[{task.name}] ensemble of {', '.join(members)}: weights by validation {metric}")
     best_w, rows = sweep(task, models, grid, splits.val, metric, higher)
     single = next((r for r in rows if r["weights"][0] == 1.0), None)
-    card = dict(card)
     path = os.path.join(folder, CARD_FILE)
-    gain = None
-    if best_w is not None and single is not None:
-        best_val = max(rows, key=lambda r: r["val"][metric] if higher else -r["val"][metric])["val"][metric]
-        gain = (best_val - single["val"][metric]) * (1 if higher else -1)
+    best_val = next((r["val"] for r in rows if r["weights"] == [round(x, 6) for x in best_w]), None) if best_w \
+        else None
+    gain = None if best_val is None or single is None else \
+        (best_val[metric] - single["val"][metric]) * (1 if higher else -1)
     if best_w is None or best_w[0] == 1.0 or (gain is not None and gain < args.min_gain):
         why = ("the served model alone is best on validation" if best_w is None or best_w[0] == 1.0 else
                f"the ensemble beats the served model alone by {gain:.4f} on validation {metric}, less than "
                f"--min-gain {args.min_gain}")
         print(f"{why}: the card stays a single model ({path})")
-        if card.pop("ensemble", None) is not None:  # undo an earlier ensemble: the single model's own scores
-            card["metrics"] = card["comparison"][served]["test"]
-            card["val_metrics"] = card["comparison"][served]["val"]
-            _write(path, card, _json_default)
+        if card.ensemble is not None:  # undo an earlier ensemble: the single model's own scores
+            write_card(folder, _single_model(card))
         return 0
     attach_ensemble(primary, task.ensemble(models, best_w).eval())
     with torch.no_grad():
         test = task.evaluate(primary, splits.test)
-    for name, other in added.items():  # joins this card as a kept variant, with the story of its training
-        if name not in members:
-            continue
-        oc = other.card
-        row = dict((oc.get("comparison") or {}).get(oc.get("served_variant"), {}))
-        row.pop("weights_file", None), row.pop("weights_sha256", None)
-        row.update(save_variant(folder, name, other))
-        row["trained_by"] = {k: (oc.get("training") or {}).get(k) for k in ("command", "device", "profile", "seed",
-                                                                          "wall_seconds")}
-        card.setdefault("comparison", {})[name] = row
-        card.setdefault("history", {})[name] = (oc.get("history") or {}).get(oc.get("served_variant"), [])
-    best_val = next(r["val"] for r in rows if r["weights"] == [round(x, 6) for x in best_w])
-    card["ensemble"] = {
-        "members": members, "weights": [round(x, 6) for x in best_w], "metric": metric,
-        "selected_on": "validation", "sweep": rows, "val": best_val, "test": test,
-        "single_val": single["val"] if single else None,
-        "command": command_line(argv), "seconds": round(time.time() - t0, 1),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    card["metrics"], card["val_metrics"] = test, best_val
-    _write(path, card, _json_default)
+    card = _join_added(card, folder, added, members)
+    ensemble = Ensemble(members=members, weights=[round(x, 6) for x in best_w], metric=metric,
+                        selected_on="validation", sweep=[SweepRow(**r) for r in rows], val=best_val, test=test,
+                        single_val=single["val"] if single else None, command=command_line(argv),
+                        seconds=round(time.time() - t0, 1), created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    write_card(folder, dataclasses.replace(card, ensemble=ensemble, metrics=test, val_metrics=best_val))
     print(f"wrote {path}: ensemble weights {best_w}, test {test}")
     return 0
-
-
-def _write(path: str, card: dict, default) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        fh.write(json.dumps(card, indent=2, sort_keys=False, default=default) + "\n")
-    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

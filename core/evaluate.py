@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: data file {rel} differs from the one the card was trained on (sha256)")
     with torch.no_grad():
         metrics = task.evaluate(model, splits.test)
-    rows = compare(card.get("metrics", {}), metrics, args.tol)
+    rows = compare(card.metrics, metrics, args.tol)
     print(f"{task.name}: test metrics, card vs. recomputed")
     for k, want, got, ok in rows:
         print(f"  {k:<24} card {want:10.4f}   now {got:10.4f}   {'match' if ok else 'DIFFERS'}")

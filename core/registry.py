@@ -118,11 +118,11 @@ def cli_data(task: Task, data_dir: str | None):
     return task.load_data(folder), folder
 
 
-def changed_data_files(card: dict, splits, data_dir: Path) -> list[str]:
-    """The data files (relative paths) whose sha256 differs from the one the card was trained on."""
+def changed_data_files(card, splits, data_dir: Path) -> list[str]:
+    """The data files (relative paths) whose sha256 differs from the one the card (a ModelCard) was trained on."""
     from core.weights import sha256_file
 
-    want = {f["path"]: f["sha256"] for f in (card.get("dataset") or {}).get("files", [])}
+    want = {f.path: f.sha256 for f in card.dataset.files}
     out = []
     for f in splits.files:
         rel = os.path.relpath(os.fspath(f), data_dir)

@@ -16,9 +16,9 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from core.paths import REPO, display_path
 from core.shapes import SHAPES
 
-REPO = Path(__file__).resolve().parent.parent
 WEIGHTS_ROOT = Path(os.environ.get("RNNLAB_WEIGHTS_DIR", REPO / "weights"))
 
 
@@ -156,19 +156,6 @@ class Task:
         else:
             where = display_path(self.resolve_data_dir())
         return f"python -m core.train {self.name} --data-dir {where}"
-
-
-def display_path(path: str | Path) -> str:
-    """A path as shown to users: relative to the repository when it is near it, else only its last parts --
-    messages never reveal the host's directory layout."""
-    p = Path(path)
-    try:
-        rel = os.path.relpath(p.resolve(), REPO)
-    except ValueError:
-        rel = ""
-    if rel and rel.count("..") <= 1:
-        return rel
-    return str(Path("...", *p.parts[-3:])) if len(p.parts) > 3 else str(p)
 
 
 class BadInput(ValueError):

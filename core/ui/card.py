@@ -1,4 +1,4 @@
-"""The generic Model card tab, drawn from weights/<task>/card.json (written only by ``python -m core.train``).
+"""The generic Model card tab, drawn from a task's ModelCard (core/modelcard.py; weights/<task>/card.json).
 
 Held-out metrics beside the published anchors, the variants compared under the same budget, training curves, the
 data's source and license, parameter count, how it was trained, and an architecture diagram.
@@ -6,12 +6,15 @@ data's source and license, parameter count, how it was trained, and an architect
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
+from core.modelcard import ModelCard
+from core.paths import shown_command
 from core.ui import charts
 from core.ui.widgets import md_escape
 
@@ -192,101 +195,71 @@ def variant_cell(task, cfg: dict, meta: Any) -> str:
     return str(shown)
 
 
-def _comparison_table(card: dict, task=None) -> pd.DataFrame:
-    metric = card.get("metric", "")
-    served = card.get("served_variant")
-    ens = card.get("ensemble") if isinstance(card.get("ensemble"), dict) else {}
-    mix = dict(zip(ens.get("members") or [], ens.get("weights") or []))
+def _mix(card: ModelCard) -> dict[str, float]:
+    """Each ensemble member's mixing weight by variant name ({} for a single model)."""
+    return dict(zip(card.ensemble.members, card.ensemble.weights)) if card.ensemble else {}
+
+
+def _comparison_table(card: ModelCard, task=None) -> pd.DataFrame:
+    metric, served, mix = card.metric, card.served_variant, _mix(card)
     rows = []
-    for name, c in (card.get("comparison") or {}).items():
-        cfg = c.get("config") or {}
-        if name in mix and isinstance(mix[name], (int, float)):
+    for name, row in card.comparison.items():
+        if name in mix:
             mark = f"  ✓ served, in the ensemble × {mix[name]:.2f}"
         else:
             mark = "  ✓ served" if name == served and not mix else ""
-        cell = variant_cell(task, cfg, card.get("meta")) if task is not None else \
-            CELL_NAMES.get(cfg.get("cell"), cfg.get("cell", ""))
+        cell = variant_cell(task, row.config, card.meta) if task is not None else \
+            CELL_NAMES.get(row.config.get("cell"), row.config.get("cell", ""))
         rows.append({"variant": variant_name(task, name) + mark,
                      "cell": cell,
-                     f"val {metric}": (c.get("val") or {}).get(metric),
-                     f"test {metric}": (c.get("test") or {}).get(metric),
-                     "parameters": c.get("num_params"), "epochs": c.get("epochs"), "best epoch": c.get("best_epoch"),
-                     "train seconds": c.get("train_seconds"), "stopped by": c.get("stopped", ""),
-                     "config": json.dumps(cfg, sort_keys=True)})
+                     f"val {metric}": row.val.get(metric),
+                     f"test {metric}": row.test.get(metric),
+                     "parameters": row.num_params, "epochs": row.epochs, "best epoch": row.best_epoch,
+                     "train seconds": row.train_seconds, "stopped by": row.stopped,
+                     "config": json.dumps(row.config, sort_keys=True)})
     df = pd.DataFrame(rows)
     return df.astype(object).where(df.notna(), DASH)  # a dash where the card has no number, never "None"
 
 
-def _shown_command(command: str) -> str:
-    """A recorded training command as shown to users: cards written before core.train made paths repo-relative hold
-    absolute ones (the host's layout); show those the way core.task.display_path shows any path."""
-    import os
-    import shlex
-
-    from core.task import display_path
-
-    try:
-        parts = shlex.split(str(command))
-    except ValueError:  # unbalanced quotes: not a command line core.train wrote
-        return str(command)
-
-    def shown(arg: str) -> str:
-        name, eq, value = arg.partition("=")
-        far = os.path.isabs(value) or value.startswith("..." + os.sep)
-        if eq and name and not os.path.isabs(arg) and far:  # NAME=/abs/path (core.ensemble --add)
-            return f"{name}={shown(value)}"
-        if arg.startswith("..." + os.sep):  # already shortened by display_path: keep only its name
-            return os.path.join("...", os.path.basename(arg.rstrip("/")))
-        if not os.path.isabs(arg):
-            return arg
-        rel = display_path(arg)
-        # far from the repository (a scratch --out folder, say): its name only, no directory of the host
-        far = rel.startswith("...") or os.path.isabs(rel)
-        return os.path.join("...", os.path.basename(arg.rstrip("/"))) if far else rel
-
-    return shlex.join(shown(a) for a in parts)
+def _commands(runs: list[tuple[str, Any]]) -> str:
+    """Recorded commands as one bash block, each under a comment: "# <who>device, <minutes>"."""
+    return "\n".join(f"# {who}{run.device or '?'}, {_minutes(run.wall_seconds)}\n{shown_command(run.command)}"
+                     for who, run in runs)
 
 
-def _ensemble_section(card: dict, ens: dict, metric: str, task=None) -> None:
+def _ensemble_section(card: ModelCard, task=None) -> None:
     """How the served ensemble was put together: its members and weights, the validation sweep that chose
     them, and the served variant alone beside it."""
-    members, weights = ens.get("members") or [], ens.get("weights") or []
+    ens, metric = card.ensemble, card.metric
     st.markdown("#### Served as an ensemble")
-    mix = ", ".join(f"{md_escape(variant_name(task, m))} × {w:.2f}" for m, w in zip(members, weights)
-                    if isinstance(w, (int, float)))
-    st.markdown(f"The app answers with {len(members)} trained variants at once, their scores mixed with fixed "
+    mix = ", ".join(f"{md_escape(variant_name(task, m))} × {w:.2f}" for m, w in zip(ens.members, ens.weights))
+    st.markdown(f"The app answers with {len(ens.members)} trained variants at once, their scores mixed with fixed "
                 f"weights ({mix}; the Try it tab says how this task mixes them and can switch the ensemble off). "
                 f"The weights were picked on the **validation** {md_escape(metric)}; the test split was scored "
                 "once, for the weights picked.")
-    rows = []
-    for r in ens.get("sweep") or []:
-        w = r.get("weights") or []
-        rows.append({"weights": " / ".join(f"{x:.2f}" for x in w if isinstance(x, (int, float))),
-                     f"val {metric}": (r.get("val") or {}).get(metric),
-                     "picked": "✓" if list(w) == list(weights) else ""})
-    served = card.get("served_variant")
-    alone = ((card.get("comparison") or {}).get(served) or {}).get("test") or {}
-    metrics = card.get("metrics") or {}
-    served = variant_name(task, served)
+    rows = [{"weights": " / ".join(f"{x:.2f}" for x in r.weights), f"val {metric}": r.val.get(metric),
+             "picked": "✓" if list(r.weights) == list(ens.weights) else ""} for r in ens.sweep]
+    row = card.comparison.get(card.served_variant)
+    alone = row.test if row else {}
+    served = variant_name(task, card.served_variant)
     left, right = st.columns([1, 1])
     if rows:
         left.caption("Validation sweep (the first weight is the served variant's; 1.00 = that variant alone)")
         left.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-    keys = [k for k in metrics if isinstance(metrics.get(k), (int, float)) and k in alone]
+    keys = [k for k, v in card.metrics.items() if isinstance(v, (int, float)) and k in alone]
     if keys:
         right.caption(f"Test split: the ensemble beside {md_escape(str(served))} alone")
-        right.dataframe(pd.DataFrame([{"metric": k, "ensemble": _fmt(metrics[k]), f"{served} alone": _fmt(alone[k])}
+        right.dataframe(pd.DataFrame([{"metric": k, "ensemble": _fmt(card.metrics[k]), f"{served} alone": _fmt(alone[k])}
                                       for k in keys]), hide_index=True, width="stretch")
-    joined = [(m, ((card.get("comparison") or {}).get(m) or {}).get("trained_by") or {}) for m in members]
-    joined = [(m, t) for m, t in joined if isinstance(t, dict) and t.get("command")]
+    joined = [(m, card.comparison[m].trained_by) for m in ens.members if m in card.comparison]
+    joined = [(f"{variant_name(task, m)}: ", t) for m, t in joined if t is not None and t.command]
     if joined:
         st.caption("Members trained on their own and joined to this card (core.ensemble --add), with the command "
                    "that trained each")
-        st.code("\n".join(f"# {variant_name(task, m)}: {t.get('device', '?')}, {_minutes(t.get('wall_seconds'))}\n"
-                          f"{_shown_command(t['command'])}" for m, t in joined), language="bash", wrap_lines=True)
-    if ens.get("command"):
+        st.code(_commands(joined), language="bash", wrap_lines=True)
+    if ens.command:
         st.caption("The command that chose the weights and scored the test split")
-        st.code(_shown_command(ens["command"]), language="bash", wrap_lines=True)
+        st.code(shown_command(ens.command), language="bash", wrap_lines=True)
 
 
 def _legend_below(chart):
@@ -300,143 +273,165 @@ def _legend_below(chart):
 
 
 def _minutes(seconds) -> str:
-    """Seconds from a card as minutes for people; "n/a" for anything that is not a number (cards are data)."""
+    """Seconds from a card as minutes for people; "n/a" for anything that is not a number."""
     ok = isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
     return f"{seconds / 60:.1f} min" if ok else "n/a"
 
 
-def render_model_card(task, card: dict | None, model=None) -> None:
-    """The Model card tab. ``card`` None (no weights yet): what is known without training, and the command."""
-    if card and model is None:
-        st.caption("The model itself could not be loaded (see the message above); this is what its card says.")
-    if not card:
-        st.info("No model card yet: this task has not been trained. Train it with:")
-        st.code(task.train_command(), language="bash")
-        st.markdown("#### Architecture (from the task's default config)")
-        st.graphviz_chart(architecture_dot(task, None, task.config), width="stretch")
-        if task.recipe.anchors:
-            st.markdown("#### Published anchors")
-            for k, v in task.recipe.anchors.items():
-                st.markdown(f"- **{md_escape(k)}**: {md_escape(v)}")
-        if task.data_source:
-            st.markdown("#### Data")
-            st.markdown(md_escape(task.data_source))
-        return
+# ---- the tab, section by section -----------------------------------------------------------------------------------
 
-    metric = card.get("metric", task.recipe.metric)
-    metrics = card.get("metrics") or {}
-    ds = card.get("dataset") or {}
-    if ds.get("synthetic"):
+def _no_card(task) -> None:
+    """No weights yet: what is known without training, and the command that trains."""
+    st.info("No model card yet: this task has not been trained. Train it with:")
+    st.code(task.train_command(), language="bash")
+    st.markdown("#### Architecture (from the task's default config)")
+    st.graphviz_chart(architecture_dot(task, None, task.config), width="stretch")
+    if task.recipe.anchors:
+        st.markdown("#### Published anchors")
+        for k, v in task.recipe.anchors.items():
+            st.markdown(f"- **{md_escape(k)}**: {md_escape(v)}")
+    if task.data_source:
+        st.markdown("#### Data")
+        st.markdown(md_escape(task.data_source))
+
+
+def _headline(task, card: ModelCard) -> None:
+    """The four tiles: test metric, parameters, what is served, training time."""
+    metric, ens = card.metric, card.ensemble
+    if card.dataset.synthetic:
         st.warning("These weights were trained on the tiny **synthetic** data (a smoke test): the metrics below "
                    "mean nothing. Train on the real data with the command at the bottom.")
     c = st.columns(4)
-    head_val = metrics.get(metric)
-    ens = card.get("ensemble") if isinstance(card.get("ensemble"), dict) else None
+    head_val = card.metrics.get(metric)
     c[0].metric(f"test {metric}", _fmt(head_val) if head_val is not None else "n/a",
                 help="on the held-out test split, computed by python -m core.train after model selection on "
                      "validation" + (" (for the ensemble: by python -m core.ensemble, weights chosen on "
                                      "validation)" if ens else ""))
-    n_params, params_help = card.get("num_params"), f"of {variant_name(task, card.get('served_variant') or 'the model')}"
+    n_params, params_help = card.num_params, f"of {variant_name(task, card.served_variant or 'the model')}"
     if ens:  # what answers: every member together
-        counts = [((card.get("comparison") or {}).get(m) or {}).get("num_params") for m in ens.get("members", [])]
+        counts = [card.comparison[m].num_params if m in card.comparison else None for m in ens.members]
         if counts and all(isinstance(n, int) for n in counts):
             n_params = sum(counts)
             params_help = "of the ensemble's members together: " + ", ".join(
-                f"{variant_name(task, m)} {n:,}" for m, n in zip(ens.get("members", []), counts))
+                f"{variant_name(task, m)} {n:,}" for m, n in zip(ens.members, counts))
     c[1].metric("parameters", f"{n_params:,}" if isinstance(n_params, int) else DASH, help=params_help)
-    served_label, served_help = variant_name(task, card.get("served_variant") or "default"), None
+    served_label, served_help = variant_name(task, card.served_variant or "default"), None
     if ens:  # a count fits the tile; the names go in its help and in the ensemble section below
-        names = [variant_name(task, m) for m in ens.get("members", [])]
+        names = [variant_name(task, m) for m in ens.members]
         served_label, served_help = f"{len(names)} variants", " + ".join(names)
     c[2].metric("served " + ("ensemble" if ens else "variant"), served_label, help=served_help)
-    tr_all = card.get("training") or {}
-    stage_secs = [s.get("wall_seconds") for s in [*tr_all.get("stages", []), tr_all] if isinstance(s, dict)]
-    secs = sum(stage_secs) if all(isinstance(v, (int, float)) for v in stage_secs) else None
-    c[3].metric("training time", _minutes(secs),
-                help="all training stages together" if len(stage_secs) > 1 else None)
+    stages = card.all_stages()
+    c[3].metric("training time", _minutes(sum(s.wall_seconds for s in stages)),
+                help="all training stages together" if len(stages) > 1 else None)
 
+
+def _metrics_and_anchors(task, card: ModelCard) -> None:
     st.markdown("#### Held-out metrics and published anchors")
     left, right = st.columns([1, 1])
     with left:
         st.caption("This model (test split never seen in training or selection)")
-        st.dataframe(_metrics_table(metrics, card.get("val_metrics")), hide_index=True, width="stretch")
+        st.dataframe(_metrics_table(card.metrics, card.val_metrics), hide_index=True, width="stretch")
         for key, note in (getattr(task, "metric_notes", None) or {}).items():
-            if key in metrics:
+            if key in card.metrics:
                 st.caption(f"**{md_escape(key)}**: {md_escape(note)}")
     with right:
         st.caption("Published numbers on the same kind of task, for scale (not always the same split or size)")
-        anchors = card.get("anchors") or task.recipe.anchors
+        anchors = card.anchors or task.recipe.anchors
         if anchors:
             for k, v in anchors.items():
                 st.markdown(f"- **{md_escape(k)}**: {md_escape(v)}")
         else:
             st.markdown("_No published anchor recorded for this task._")
 
+
+def _variants(task, card: ModelCard) -> None:
     comp = _comparison_table(card, task)
-    if not comp.empty:
-        joined = [variant_name(task, n) for n, row in (card.get("comparison") or {}).items()
-                  if isinstance(row, dict) and row.get("trained_by")]
-        st.markdown("#### Variants compared (same data, same budget)" if not joined else
-                    f"#### Variants compared (same data; {', '.join(joined)} trained on its own budget, see below)")
-        st.dataframe(comp, hide_index=True, width="stretch")
-    if ens:
-        _ensemble_section(card, ens, metric, task)
+    if comp.empty:
+        return
+    joined = [variant_name(task, n) for n, row in card.comparison.items() if row.trained_by]
+    st.markdown("#### Variants compared (same data, same budget)" if not joined else
+                f"#### Variants compared (same data; {', '.join(joined)} trained on its own budget, see below)")
+    st.dataframe(comp, hide_index=True, width="stretch")
 
-    hist = card.get("history") or {}
-    if isinstance(hist, dict):  # the curves' legend names variants as the tables do
-        hist = {variant_name(task, k): v for k, v in hist.items()}
-    main_series = ["train_loss", f"val {metric}", "grad_norm"]
+
+def _curves(task, card: ModelCard) -> None:
+    """Training curves per epoch and variant; the other validation metrics in an expander."""
+    hist = {variant_name(task, k): [dataclasses.asdict(r) for r in recs] for k, recs in card.history.items()}
+    main_series = ["train_loss", f"val {card.metric}", "grad_norm"]
     chart = _legend_below(charts.training_curves(hist, main_series))
-    if chart is not None:
-        st.markdown("#### Training curves")
-        st.caption(f"Per epoch and per variant: training loss, validation {metric} and the mean gradient norm before "
-                   "clipping (log scales where positive). Hover for values.")
-        st.altair_chart(chart, width="content", key=f"card_{task.name}_hist")
-        rest = charts.history_frame(hist)
-        rest = sorted(set(rest.series[rest.series.str.startswith("val ")]) - set(main_series)) if not rest.empty else []
-        if rest:
-            with st.expander(f"The other validation metrics ({len(rest)})"):
-                more = _legend_below(charts.training_curves(hist, rest))
-                if more is not None:
-                    st.altair_chart(more, width="content", key=f"card_{task.name}_hist_more")
+    if chart is None:
+        return
+    st.markdown("#### Training curves")
+    st.caption(f"Per epoch and per variant: training loss, validation {card.metric} and the mean gradient norm "
+               "before clipping (log scales where positive). Hover for values.")
+    st.altair_chart(chart, width="content", key=f"card_{task.name}_hist")
+    rest = charts.history_frame(hist)
+    rest = sorted(set(rest.series[rest.series.str.startswith("val ")]) - set(main_series)) if not rest.empty else []
+    if rest:
+        with st.expander(f"The other validation metrics ({len(rest)})"):
+            more = _legend_below(charts.training_curves(hist, rest))
+            if more is not None:
+                st.altair_chart(more, width="content", key=f"card_{task.name}_hist_more")
 
+
+def _architecture(task, card: ModelCard, model) -> None:
     st.markdown("#### Architecture")
     try:
-        st.graphviz_chart(architecture_dot(task, model, card.get("config")), width="stretch")
+        st.graphviz_chart(architecture_dot(task, model, card.config), width="stretch")
     except Exception:  # noqa: BLE001 -- a diagram is a nicety; never let it break the card
         st.caption("(diagram unavailable)")
 
+
+def _data(task, card: ModelCard) -> None:
+    ds = card.dataset
     st.markdown("#### Data")
-    src = ds.get("source") or task.data_source
-    if ds.get("description"):
-        st.markdown(md_escape(ds["description"]))
+    src = ds.source or task.data_source
+    if ds.description:
+        st.markdown(md_escape(ds.description))
     if src:
         st.markdown(f"**Source and license:** {md_escape(src)}")
-    files = ds.get("files") or []
-    if files:
-        with st.expander(f"{len(files)} data file(s) and their checksums"):
-            st.dataframe(pd.DataFrame([{"file": f.get("path"), "bytes": f.get("bytes"),
-                                        "sha256": str(f.get("sha256", ""))[:16] + "…"} for f in files]),
-                         hide_index=True, width="stretch")
+    if ds.files:
+        with st.expander(f"{len(ds.files)} data file(s) and their checksums"):
+            st.dataframe(pd.DataFrame([{"file": f.path, "bytes": f.bytes, "sha256": f.sha256[:16] + "…"}
+                                       for f in ds.files]), hide_index=True, width="stretch")
 
+
+def _how_trained(task, card: ModelCard) -> None:
+    """The command that trained these weights, the earlier stages it continued, the retrain command, the recipe."""
+    tr = card.training
     st.markdown("#### How it was trained")
-    tr = card.get("training") or {}
-    if tr.get("command"):
+    if tr.command:
         st.caption("The command that produced these weights")
-        st.code(_shown_command(tr["command"]), language="bash", wrap_lines=True)
-    stages = [s for s in tr.get("stages", []) if isinstance(s, dict) and s.get("command")]
+        st.code(shown_command(tr.command), language="bash", wrap_lines=True)
+    stages = [s for s in tr.stages or [] if s.command]
     if stages:
-        rescored = " --epochs 0 " in f" {tr.get('command', '')} "
+        rescored = " --epochs 0 " in f" {tr.command} "
         what = ("It re-scored weights trained earlier without training them (--init-from with --epochs 0: the "
                 "task's current evaluation code)" if rescored else
                 "It continued from weights trained earlier (--init-from)")
         st.caption(f"{what}; the earlier stage{'s' if len(stages) > 1 else ''}, oldest first, on the device shown:")
-        st.code("\n".join(f"# {s.get('device', '?')}, {_minutes(s.get('wall_seconds'))}\n"
-                          f"{_shown_command(s['command'])}" for s in stages), language="bash", wrap_lines=True)
+        st.code(_commands([("", s) for s in stages]), language="bash", wrap_lines=True)
     st.caption("Retrain from scratch")
     st.code(task.train_command(), language="bash")
     with st.expander("Recipe, config, checksums and versions"):
-        st.json({"config": card.get("config"), "recipe": tr.get("recipe"), "seed": tr.get("seed"),
-                 "device": tr.get("device"), "weights_sha256": card.get("weights_sha256"),
-                 "weights_bytes": card.get("weights_bytes"), "versions": card.get("versions"),
-                 "created": card.get("created")}, expanded=False)
+        st.json({"config": card.config, "recipe": tr.recipe, "seed": tr.seed, "device": tr.device,
+                 "weights_sha256": card.weights_sha256, "weights_bytes": card.weights_bytes,
+                 "versions": card.versions, "created": card.created}, expanded=False)
+
+
+def render_model_card(task, card: ModelCard | None, model=None) -> None:
+    """The Model card tab. ``card`` None (no weights yet): what is known without training, and the command."""
+    if card is None:
+        _no_card(task)
+        return
+    if model is None:
+        st.caption("The model itself could not be loaded (see the message above); this is what its card says.")
+    _headline(task, card)
+    _metrics_and_anchors(task, card)
+    _variants(task, card)
+    if card.ensemble is not None:
+        _ensemble_section(card, task)
+    _curves(task, card)
+    _architecture(task, card, model)
+    _data(task, card)
+    _how_trained(task, card)

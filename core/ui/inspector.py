@@ -67,9 +67,10 @@ def input_key(x: Any) -> str:
 
 
 def model_key(model) -> str:
-    card = getattr(model, "card", None) or {}
+    # A loaded model is named by its weights' checksum; one trained live (the Your data page) by its cache_id.
+    sha = getattr(getattr(model, "card", None), "weights_sha256", None) or getattr(model, "cache_id", None)
     # Variants kept beside the served model share one card: the variant name tells them apart.
-    return f"{card.get('weights_sha256') or id(model)}:{getattr(model, 'variant', None) or ''}"
+    return f"{sha or id(model)}:{getattr(model, 'variant', None) or ''}"
 
 
 # Shared by all sessions. An entry keeps the clipping tables for every threshold the slider offers instead of the

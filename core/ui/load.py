@@ -21,6 +21,7 @@ from pathlib import Path
 import streamlit as st
 import torch
 
+from core.modelcard import ModelCard
 from core.ui.widgets import md_escape
 from core.weights import CARD_FILE, WEIGHTS_FILE, WeightsError, WeightsMissing, ensemble_problem, load_model, read_card, variant_file
 
@@ -310,7 +311,7 @@ def _load(name: str, variant: str | None, folder: str, task) -> torch.nn.Module:
 def _cached_model(task, variant: str | None, folder: Path) -> torch.nn.Module:
     if variant is not None:  # the served variant asked for by name is the served model: one copy, not two
         served = MODELS.peek((task.name, None, str(folder)))
-        if served is not None and (getattr(served, "card", None) or {}).get("served_variant") == variant:
+        if served is not None and getattr(getattr(served, "card", None), "served_variant", None) == variant:
             variant = None
     key, stamp = (task.name, variant, str(folder)), _stamp(folder, variant)
 
@@ -327,8 +328,8 @@ def weights_status(task) -> str:
     return "ready" if (folder / CARD_FILE).is_file() and (folder / WEIGHTS_FILE).is_file() else "missing"
 
 
-def card_only(task) -> dict | None:
-    """The task's card.json even when its model cannot be loaded (so the Model card still shows); else None."""
+def card_only(task) -> ModelCard | None:
+    """The task's card even when its model cannot be loaded (so the Model card still shows); else None."""
     try:
         return read_card(Path(task.weights_path()))
     except Exception:  # noqa: BLE001 -- no card, or an unreadable one: the page already said so

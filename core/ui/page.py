@@ -87,17 +87,12 @@ def default_try_it(task, model) -> Any:
     return current
 
 
-def _variants_with_weights(card: dict) -> list[str]:
-    return [n for n, c in (card.get("comparison") or {}).items()
-            if isinstance(c, dict) and c.get("weights_file") and n != card.get("served_variant")]
-
-
 def _inspect_tab(task, model, current, inspect_extra) -> None:
-    card = getattr(model, "card", None) or {}
-    others = _variants_with_weights(card)
+    card = getattr(model, "card", None)
+    others = card.variant_weights() if card is not None else []
     target = model
     if others:  # kept variants: inspect e.g. the plain RNN and the LSTM on the same input, side by side in time
-        served = card.get("served_variant") or "served model"
+        served = card.served_variant or "served model"
         from core.ui.card import variant_name
 
         pick = st.segmented_control("Model to inspect", [served] + others, default=served,

@@ -344,7 +344,7 @@ def ensemble_caption(out: dict, model, verb: str, alone: str, how: str) -> None:
     if ens and ens.get("members"):
         mix = " + ".join(f"{md_escape(m)} × {w:.2f}" for m, w in zip(ens["members"], ens["weights"]))
         st.caption(f"{verb} by an **ensemble**: {mix} -- {how}")
-    elif (getattr(model, "card", None) or {}).get("ensemble"):
+    elif getattr(getattr(model, "card", None), "ensemble", None) is not None:
         st.caption(f"{verb} by {alone} alone (the ensemble is switched off above).")
 
 

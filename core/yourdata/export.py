@@ -20,6 +20,7 @@ import zipfile
 from dataclasses import asdict
 from pathlib import Path
 
+from core.modelcard import DataFile, Dataset, ModelCard, Training, Variant
 from core.new_task import TEMPLATES, ScaffoldError, class_name, render_template, validate_name
 from core.task import REPO
 from core.weights import save_weights
@@ -141,30 +142,30 @@ def suggest_name(file_name: str) -> str:
     return f"my_{stem}" if not stem.startswith("my_") else stem
 
 
-def card_for(task: YourDataTask, result: RunResult, data_bytes: bytes) -> dict:
-    """The card core.train would write (core.weights reads every field it needs from it)."""
+def card_for(task: YourDataTask, result: RunResult, data_bytes: bytes) -> ModelCard:
+    """The card core.train would write, before save_weights adds the weights file's checksum and size."""
     runs, served = result.runs, result.served
     run = runs[served]
-    comparison = {label: {"config": r.config, "val": r.fit.best_val, "test": r.test, "num_params": r.num_params,
-                          "epochs": len(r.fit.history), "best_epoch": r.fit.best_epoch,
-                          "train_seconds": round(r.seconds, 1), "stopped": r.stopped}
+    comparison = {label: Variant(config=r.config, val=r.fit.best_val, test=r.test, num_params=r.num_params,
+                                 epochs=len(r.fit.history), best_epoch=r.fit.best_epoch,
+                                 train_seconds=round(r.seconds, 1), stopped=r.stopped)
                   for label, r in runs.items()}
     recipe = asdict(task.recipe)
     recipe.update(max_minutes=round(result.per_cell_seconds / 60, 3), epochs=len(run.fit.history))
-    return dict(name=task.name, title=task.title, shape=task.shape, summary=task.summary, config=run.config,
-                metrics=run.test, val_metrics=run.fit.best_val, served_variant=served, comparison=comparison,
-                history={label: [asdict(h) for h in r.fit.history] for label, r in runs.items()},
-                metric=task.recipe.metric, higher_is_better=task.recipe.higher_is_better, anchors={},
-                meta=getattr(run.model, "meta", {}),
-                dataset={"description": f"{task.spec.get('file')}: your own data, 80/10/10 split (seed 0)",
-                         "source": task.data_source, "synthetic": False,
-                         "files": [{"path": task.spec.get("file", "data"), "bytes": len(data_bytes),
-                                    "sha256": hashlib.sha256(data_bytes).hexdigest()}]},
-                training={"command": f"trained live on the Your data page with core.train.fit ({result.steps} steps "
-                                     f"per cell at most); to retrain: python -m core.train {task.name} --data-dir "
-                                     f"{task.name}-data",
-                          "seed": 0, "device": "cpu", "profile": "default", "world_size": 1, "recipe": recipe,
-                          "wall_seconds": round(result.seconds, 1)})
+    dataset = Dataset(description=f"{task.spec.get('file')}: your own data, 80/10/10 split (seed 0)",
+                      source=task.data_source, synthetic=False,
+                      files=[DataFile(path=task.spec.get("file", "data"), sha256=hashlib.sha256(data_bytes).hexdigest(),
+                                      bytes=len(data_bytes))])
+    training = Training(command=f"trained live on the Your data page with core.train.fit ({result.steps} steps per "
+                                f"cell at most); to retrain: python -m core.train {task.name} --data-dir "
+                                f"{task.name}-data",
+                        seed=0, device="cpu", profile="default", world_size=1, recipe=recipe,
+                        wall_seconds=round(result.seconds, 1))
+    return ModelCard(name=task.name, title=task.title, shape=task.shape, summary=task.summary, config=run.config,
+                     metrics=run.test, val_metrics=run.fit.best_val, served_variant=served, comparison=comparison,
+                     history={label: list(r.fit.history) for label, r in runs.items()},
+                     metric=task.recipe.metric, higher_is_better=task.recipe.higher_is_better, anchors={},
+                     meta=getattr(run.model, "meta", {}), dataset=dataset, training=training)
 
 
 def _zip(files: dict[str, bytes]) -> bytes:

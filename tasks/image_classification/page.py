@@ -123,20 +123,19 @@ def _ensemble_name(out) -> str:
 
 
 def _card_comparison(model) -> None:
-    comp = (getattr(model, "card", None) or {}).get("comparison") or {}
+    card = getattr(model, "card", None)
+    comp = card.comparison if card is not None else {}
     rows = []
     for v, name in MODELS:
-        c = comp.get(v) or {}
-        test = c.get("test") or {}
-        if "accuracy" in test:
-            rows.append({"model": name, "test accuracy": test["accuracy"], "cats right": test.get("cat_accuracy"),
-                         "dogs right": test.get("dog_accuracy"), "parameters": c.get("num_params"),
-                         "epochs": c.get("epochs")})
-    ens = (getattr(model, "card", None) or {}).get("ensemble") or {}
-    test = ens.get("test") or {}
+        c = comp.get(v)
+        if c is not None and "accuracy" in c.test:
+            rows.append({"model": name, "test accuracy": c.test["accuracy"], "cats right": c.test.get("cat_accuracy"),
+                         "dogs right": c.test.get("dog_accuracy"), "parameters": c.num_params, "epochs": c.epochs})
+    ens = card.ensemble if card is not None else None
+    test = ens.test if ens is not None else {}
     if rows and "accuracy" in test:  # what the page serves: the card's ensemble, on the same test photos
-        members = ens.get("members", [])
-        params = [(comp.get(m) or {}).get("num_params") for m in members]
+        members = ens.members
+        params = [comp[m].num_params if m in comp else None for m in members]
         rows.append({"model": "Served ensemble: " + " + ".join(VARIANT_NAMES.get(m, m) for m in members),
                      "test accuracy": test["accuracy"], "cats right": test.get("cat_accuracy"),
                      "dogs right": test.get("dog_accuracy"),

@@ -19,10 +19,9 @@ def _weights_cell(task) -> tuple[str, str]:
         card = read_card(task.weights_path())
     except Exception as exc:  # noqa: BLE001 -- a broken card is a status, not a crash
         return "card unreadable", str(exc).split(" Fix it with:")[0]
-    metric = card.get("metric")
-    val = (card.get("metrics") or {}).get(metric)
-    synth = " (synthetic data)" if (card.get("dataset") or {}).get("synthetic") else ""
-    return "ready", (f"test {metric} = {val:.4g}{synth}" if isinstance(val, (int, float)) else f"trained{synth}")
+    val = card.metrics.get(card.metric)
+    synth = " (synthetic data)" if card.dataset.synthetic else ""
+    return "ready", (f"test {card.metric} = {val:.4g}{synth}" if isinstance(val, (int, float)) else f"trained{synth}")
 
 
 def render(registry) -> None:

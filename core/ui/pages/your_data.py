@@ -328,7 +328,7 @@ def _run(choice, table, raw, dkey, cells, size, n_steps, clip, queue) -> None:
     progress.empty()
     live.empty()
     for run in result.runs.values():  # an id of its own: the inspector's cache tells models apart by it
-        run.model.card = {"weights_sha256": f"your-data-{uuid.uuid4().hex}"}
+        run.model.cache_id = f"your-data-{uuid.uuid4().hex}"
         run.model.variant = run.label
     st.session_state["yd_run"] = {"dkey": dkey, "choice": choice, "task": task, "result": result, "table": table,
                                   "raw": raw, "steps": step_rows, "val": val_rows, "exports": {}}
