@@ -1,6 +1,7 @@
 """The training loop and the train / evaluate commands, on the fixture task."""
 
 import copy
+import dataclasses
 import json
 import os
 import subprocess
@@ -69,11 +70,12 @@ def test_variants_same_budget_best_served(fixture_task):
     recipe = copy.deepcopy(task.recipe)
     recipe.epochs = 2
     recipe.variants = {"gru": {"cell": "gru"}, "tanh": {"cell": "rnn_tanh"}}
-    served, model, fields = train_task(task, task.synthetic_data(0), recipe, torch.device("cpu"), progress=False)
+    trained = train_task(task, task.synthetic_data(0), recipe, torch.device("cpu"), progress=False)
+    served, rows = trained.served, trained.comparison
     assert served in ("gru", "tanh")
-    assert set(fields["comparison"]) == {"gru", "tanh"}
-    best = max(fields["comparison"], key=lambda n: fields["comparison"][n]["val"]["accuracy"])
-    assert fields["comparison"][served]["val"]["accuracy"] == fields["comparison"][best]["val"]["accuracy"]
+    assert set(rows) == {"gru", "tanh"} and set(trained.history) == {"gru", "tanh"}
+    best = max(rows, key=lambda n: rows[n].val["accuracy"])
+    assert rows[served].val["accuracy"] == rows[best].val["accuracy"]
 
 
 def _env():
@@ -138,13 +140,13 @@ def test_init_from_continues_training_and_keeps_the_story(tmp_path, registered, 
     for (k, va), (_, vb) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(va, vb), k
     old, new = a.card, b.card
-    served = new["served_variant"]
-    assert [h["epoch"] for h in new["history"][served]] == [1, 2, 3]
-    assert new["history"][served][:2] == old["history"][served]
-    assert new["comparison"][served]["epochs"] == 3
-    assert new["comparison"][served]["train_seconds"] >= old["comparison"][served]["train_seconds"]
-    assert "--init-from" in new["training"]["command"]
-    assert new["training"]["stages"][0]["command"] == old["training"]["command"]
+    served = new.served_variant
+    assert [h.epoch for h in new.history[served]] == [1, 2, 3]
+    assert new.history[served][:2] == old.history[served]
+    assert new.comparison[served].epochs == 3
+    assert new.comparison[served].train_seconds >= old.comparison[served].train_seconds
+    assert "--init-from" in new.training.command
+    assert new.training.stages[0].command == old.training.command
     # a fresh run from the same seed with lr 0 is NOT the first run's weights: the check above can fail
     third = tmp_path / "third"
     assert train_main(["fixture_sign", "--synthetic", "--out", str(third), "--epochs", "1", "--lr", "0",
@@ -165,20 +167,20 @@ def test_init_from_keeps_the_start_when_training_only_hurts(tmp_path, registered
     assert train_main(["fixture_sign", "--synthetic", "--out", str(worse), "--epochs", "2", "--lr", "50",
                        "--init-from", str(first), "--no-progress"]) == 0
     a, b = load_model(fixture_task, first), load_model(fixture_task, worse)
-    served = a.card["served_variant"]
-    hist = b.card["history"][served]
-    new_vals = [h["val"][fixture_task.recipe.metric] for h in hist[3:]]
-    start_val = a.card["comparison"][served]["val"][fixture_task.recipe.metric]
+    served = a.card.served_variant
+    hist = b.card.history[served]
+    new_vals = [h.val[fixture_task.recipe.metric] for h in hist[3:]]
+    start_val = a.card.comparison[served].val[fixture_task.recipe.metric]
     assert all(v < start_val for v in new_vals), (start_val, new_vals)  # seeded: lr 50 wrecks every epoch
     for (k, va), (_, vb) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(va, vb), k
-    assert b.card["comparison"][served]["best_epoch"] == a.card["comparison"][served]["best_epoch"]
-    assert b.card["comparison"][served]["val"] == a.card["comparison"][served]["val"]
+    assert b.card.comparison[served].best_epoch == a.card.comparison[served].best_epoch
+    assert b.card.comparison[served].val == a.card.comparison[served].val
     assert train_main(["fixture_sign", "--synthetic", "--out", str(again), "--epochs", "0",
                        "--init-from", str(first), "--no-progress"]) == 0
     c = load_model(fixture_task, again)
-    assert c.card["metrics"] == a.card["metrics"] and len(c.card["history"][served]) == 3
-    assert c.card["comparison"][served]["best_epoch"] == a.card["comparison"][served]["best_epoch"]
+    assert c.card.metrics == a.card.metrics and len(c.card.history[served]) == 3
+    assert c.card.comparison[served].best_epoch == a.card.comparison[served].best_epoch
 
 
 def test_init_from_refuses_other_vocabularies(tmp_path, fixture_task):
@@ -188,15 +190,19 @@ def test_init_from_refuses_other_vocabularies(tmp_path, fixture_task):
     splits = fixture_task.synthetic_data(0)
     recipe = copy.deepcopy(fixture_task.recipe)
     recipe.epochs = 1
-    served, model, fields = train_task(fixture_task, splits, recipe, torch.device("cpu"), progress=False)
+    trained = train_task(fixture_task, splits, recipe, torch.device("cpu"), progress=False)
+    from core.train import Training, dataset_record, make_card
     from core.weights import save_weights
 
-    fields.pop("_extra")
-    save_weights(out, model, dict(name=fixture_task.name, **fields, meta={"vocab": ["a", "b"]}))
+    served = trained.served
+    training = Training(command="python -m core.train fixture_sign", seed=0, device="cpu", world_size=1, recipe={},
+                        wall_seconds=1.0)
+    card = make_card(fixture_task, recipe, trained, splits, dataset_record(fixture_task, splits, None, True), training)
+    save_weights(out, trained.model, dataclasses.replace(card, meta={"vocab": ["a", "b"]}))
     with pytest.raises(SystemExit, match="vocab"):
         load_start(fixture_task, out, served, {"vocab": ["a", "c"]})
     m, config = load_start(fixture_task, out, served, {"vocab": ["a", "b"]})
-    assert config == fields["config"]
+    assert config == trained.row.config
     with pytest.raises(SystemExit, match="no weights for variant 'nope'"):
         load_start(fixture_task, out, "nope", {"vocab": ["a", "b"]})
 

@@ -547,7 +547,7 @@ def test_preload_in_background_runs_once_and_survives_a_bad_module(monkeypatch):
 def test_recorded_commands_hide_the_host_layout():
     """A card's command may hold absolute paths of the host that trained it (a scratch --out folder, a data
     folder): the Model card shows them without the host's directories."""
-    from core.ui.card import _shown_command
+    from core.paths import shown_command as _shown_command
 
     shown = _shown_command("python -m core.train ner --data-dir /srv/data/ner/wikiann_en --out /tmp/runs/ner")
     assert "/tmp/" not in shown and "/srv/" not in shown
@@ -562,7 +562,7 @@ def test_recorded_commands_hide_the_host_layout():
 def test_card_commands_hide_far_paths_in_every_form():
     """Recorded commands as the Model card shows them: absolute, already-shortened (.../a/b/c) and NAME=PATH
     arguments (core.ensemble --add) keep only the folder's name."""
-    from core.ui.card import _shown_command
+    from core.paths import shown_command as _shown_command
 
     far = "/srv/host-a/someone/scratch/runs/cap_small"  # two or more levels away from wherever the repository lies
     assert _shown_command(f"python -m core.train x --out {far}") == "python -m core.train x --out .../cap_small"

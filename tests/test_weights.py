@@ -18,11 +18,14 @@ from core.weights import (
 
 @pytest.fixture
 def saved(tmp_path, fixture_task):
+    """The fixture task's untrained model saved with a complete card; the card comes back as JSON (a dict), for
+    the tests to break."""
+    from bench._common import untrained_card
+
     task = fixture_task
     model = task.build_model(task.config, {})
-    card = save_weights(tmp_path, model, {"name": task.name, "config": task.config, "meta": {},
-                                          "metrics": {"accuracy": 0.5}})
-    return task, model, card, tmp_path
+    save_weights(tmp_path, model, untrained_card(task, task.config, {}, model))
+    return task, model, json.loads((tmp_path / "card.json").read_text()), tmp_path
 
 
 def test_round_trip(saved):
@@ -32,7 +35,7 @@ def test_round_trip(saved):
         assert k == k2 and torch.equal(a, b)
     assert card["num_params"] == sum(p.numel() for p in model.parameters())
     assert card["weights_sha256"] == sha256_file(folder / "model.safetensors")
-    assert not loaded.training and loaded.card["metrics"]["accuracy"] == 0.5
+    assert not loaded.training and loaded.card.metrics["accuracy"] == 0.5
 
 
 def test_missing_files(tmp_path, fixture_task):
@@ -56,11 +59,11 @@ def test_truncated(saved):
         load_model(task, folder)
 
 
-def test_corrupted_without_checksum_is_still_caught(saved):
+def test_corrupted_file_is_caught_even_when_its_checksum_matches(saved):
     task, _, card, folder = saved
     p = folder / "model.safetensors"
     p.write_bytes(b"\x00garbage" * 10)
-    card.pop("weights_sha256")
+    card["weights_sha256"] = sha256_file(p)  # the card tells the truth about the garbage: safetensors refuses it
     (folder / "card.json").write_text(json.dumps(card))
     with pytest.raises(WeightsCorrupted, match="cannot be read"):
         load_model(task, folder)
