@@ -130,29 +130,28 @@ def test_weights_card_matches_reality(name):
         pytest.skip(f"no trained weights yet for {name} ({task.train_command()})")
     model = load_model(task)  # checksum + strict load
     card = model.card
-    assert card["name"] == name and card["shape"] == task.shape
-    assert card["weights_sha256"] == sha256_file(folder / WEIGHTS_FILE)
-    assert card["num_params"] == sum(p.numel() for p in model.parameters())
-    assert task.recipe.metric in card["metrics"], "the card must carry the task's held-out metric"
-    assert not card["dataset"].get("synthetic"), "committed weights must be trained on the real data"
-    assert card["dataset"]["files"] and all(len(f["sha256"]) == 64 for f in card["dataset"]["files"])
-    assert f"core.train {name}" in card["training"]["command"]
-    served = card["served_variant"]
-    ens = card.get("ensemble")
+    assert card.name == name and card.shape == task.shape
+    assert card.weights_sha256 == sha256_file(folder / WEIGHTS_FILE)
+    assert card.num_params == sum(p.numel() for p in model.parameters())
+    assert task.recipe.metric in card.metrics, "the card must carry the task's held-out metric"
+    assert not card.dataset.synthetic, "committed weights must be trained on the real data"
+    assert card.dataset.files and all(len(f.sha256) == 64 for f in card.dataset.files)
+    assert f"core.train {name}" in card.training.command
+    served = card.served_variant
+    ens = card.ensemble
     if ens:  # served as an ensemble (core.ensemble): its own test metrics, the served variant first
         from core.weights import ensemble_of
 
-        assert card["metrics"] == ens["test"] and ens["members"][0] == served
-        assert all("weights_file" in card["comparison"][m] for m in ens["members"][1:])
-        assert ensemble_of(model) is not None and "core.ensemble " + name in ens["command"]
-        assert any(r["weights"] == ens["weights"] for r in ens["sweep"]), "the weights come from the sweep"
-        assert any(r["weights"][0] == 1.0 for r in ens["sweep"]), "the sweep must try the served model alone"
+        assert card.metrics == ens.test and ens.members[0] == served
+        assert all(card.comparison[m].weights_file for m in ens.members[1:])
+        assert ensemble_of(model) is not None and "core.ensemble " + name in ens.command
+        assert any(r.weights == ens.weights for r in ens.sweep), "the weights come from the sweep"
+        assert any(r.weights[0] == 1.0 for r in ens.sweep), "the sweep must try the served model alone"
     else:
-        assert card["comparison"][served]["test"] == card["metrics"]
-    assert card["history"][served], "training history missing"
-    for variant, row in card["comparison"].items():
-        if "weights_file" in row:
-            load_model(task, variant=variant)
+        assert card.comparison[served].test == card.metrics
+    assert card.history[served], "training history missing"
+    for variant in card.variant_weights():
+        load_model(task, variant=variant)
     assert (folder / WEIGHTS_FILE).stat().st_size <= 30 * 2**20
 
 
@@ -177,7 +176,7 @@ def ensemble_page(name: str):
     from core.weights import read_card
 
     folder = TASKS[name].weights_path()
-    if not (folder / CARD_FILE).exists() or not read_card(folder).get("ensemble"):
+    if not (folder / CARD_FILE).exists() or read_card(folder).ensemble is None:
         pytest.skip(f"the committed {name} weights are not an ensemble")
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     paths = [repo, os.path.join(repo, "tests", "plugins", "rnnlab-fixture")]

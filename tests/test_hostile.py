@@ -588,8 +588,9 @@ FAULTS = {
     "weights_bitflip": lambda f, n: _flip(f / WEIGHTS_FILE),
     "card_lies_about_checksum": lambda f, n: _edit_card(f, lambda c: c.update(weights_sha256="0" * 64)),
     "weights_mismatched": _mismatch,
-    "weights_not_safetensors_no_checksum": lambda f, n: (
-        (f / WEIGHTS_FILE).write_bytes(b"\x80\x04K\x01." * 100), _edit_card(f, lambda c: c.pop("weights_sha256"))),
+    "weights_not_safetensors_checksum_matches": lambda f, n: (  # a pickle whose checksum is on the card: still refused
+        (f / WEIGHTS_FILE).write_bytes(b"\x80\x04K\x01." * 100),
+        _edit_card(f, lambda c: c.update(weights_sha256=sha256_file(f / WEIGHTS_FILE)))),
     "card_not_json": lambda f, n: (f / CARD_FILE).write_text("{not json"),
     "card_not_utf8": lambda f, n: (f / CARD_FILE).write_bytes(b"\xff\xfe\x00garbage"),
     "card_without_config": lambda f, n: _edit_card(f, lambda c: c.pop("config")),
@@ -748,14 +749,14 @@ MODES = ["predict_raises", "predict_keyerror", "returns_list", "returns_none", "
 
 @pytest.fixture(scope="module")
 def plugin_weights(tmp_path_factory):
+    from bench._common import untrained_card
     from core.weights import save_weights
 
     folder = tmp_path_factory.mktemp("plugin") / "w"
     p = Plugin("healthy", "ok")
     torch.manual_seed(0)
-    save_weights(folder, p.build_model(p.config, {}),
-                 {"name": "plugin", "config": p.config, "meta": {}, "metric": "accuracy",
-                  "metrics": {"accuracy": 0.5}, "dataset": {"synthetic": True, "files": []}})
+    model = p.build_model(p.config, {})
+    save_weights(folder, model, untrained_card(p, p.config, {}, model))
     return folder
 
 
@@ -824,7 +825,7 @@ def test_broken_ensemble_member_leaves_the_served_variant_answering(fault, tmp_p
     from core.weights import ensemble_of, ensemble_problem, read_card, variant_file
 
     name = "translation"
-    if name not in TASKS or not read_card(TASKS[name].weights_path()).get("ensemble"):
+    if name not in TASKS or read_card(TASKS[name].weights_path()).ensemble is None:
         pytest.skip("the committed translator is not an ensemble")
     folder = tmp_path / name
     shutil.copytree(TASKS[name].weights_path(), folder)

@@ -136,7 +136,7 @@ def test_the_served_variant_by_name_is_the_served_model(tmp_path, monkeypatch):
     monkeypatch.setattr(L, "MODELS", L.ModelCache())
     task = _task(tmp_path, "a")
     served = L.get_model(task, quiet=True)
-    assert served.card["served_variant"] == "lstm"
+    assert served.card.served_variant == "lstm"
     assert L.get_model(task, "lstm", quiet=True) is served and len(L.MODELS) == 1
     assert L.get_model(task, "gru", quiet=True) is not served and len(L.MODELS) == 2
 

@@ -214,12 +214,13 @@ def test_generate_page_reads_the_url(tmp_path, query, expect):
     """A shared link sets the widgets; a hand-made one with impossible values falls back to the defaults."""
     from streamlit.testing.v1 import AppTest
 
+    from bench._common import untrained_card
     from core.weights import save_weights
 
     s = GENERATE.synthetic_data(0)
     config = {**GENERATE.config, "hidden_size": 16, "num_layers": 1}
-    save_weights(tmp_path, GENERATE.build_model(config, s.meta),
-                 dict(name=GENERATE.name, config=config, meta=s.meta, metrics={}, dataset={"synthetic": True}))
+    model = GENERATE.build_model(config, s.meta)
+    save_weights(tmp_path, model, untrained_card(GENERATE, config, s.meta, model))
     at = AppTest.from_string(PAGE_SCRIPT.format(paths=[str(REPO), str(PKG_ROOT)], weights=str(tmp_path)),
                              default_timeout=60)
     for k, v in query.items():

@@ -168,6 +168,7 @@ def test_scaffold_page_renders(scaffolds, tmp_path, shape, trained):
     core.train saves them) it answers the first demo."""
     from streamlit.testing.v1 import AppTest
 
+    from bench._common import untrained_card
     from core.weights import save_weights
 
     mods, folder = scaffolds
@@ -177,9 +178,7 @@ def test_scaffold_page_renders(scaffolds, tmp_path, shape, trained):
     if trained:
         splits = task.synthetic_data(0)
         model = task.build_model(task.config, splits.meta)
-        card = dict(name=task.name, shape=task.shape, config=task.config, meta=splits.meta,
-                    metrics={task.recipe.metric: 0.5}, metric=task.recipe.metric, dataset={"synthetic": True})
-        save_weights(weights, model, card)
+        save_weights(weights, model, untrained_card(task, task.config, splits.meta, model))
     at = AppTest.from_string(PAGE_SCRIPT.format(repo=str(REPO), root=str(folder.parent), module=mod.__name__,
                                                 weights=str(weights)), default_timeout=120)
     at.run()
