@@ -47,7 +47,7 @@ from hypothesis import strategies as st
 
 from core.registry import Registry, discover
 from core.task import BadInput, Demo, Recipe, Splits, Task
-from core.weights import CARD_FILE, WEIGHTS_FILE, WeightsError, load_model
+from core.weights import CARD_FILE, WEIGHTS_FILE, WeightsError, load_model, sha256_file
 
 REPO = Path(__file__).resolve().parent.parent
 APP = REPO / "streamlit_app.py"
