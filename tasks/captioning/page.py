@@ -134,7 +134,7 @@ def inspect_note(task, model, input) -> str:
     caption = input.get("caption") if isinstance(input, dict) else None
     names = task.variant_names
     who = names.get(getattr(model, "variant", None) or "") or \
-        names.get((getattr(model, "card", None) or {}).get("served_variant"), "captioner")
+        names.get(getattr(getattr(model, "card", None), "served_variant", None), "captioner")
     shown = f"“{html.escape(caption)}”, the caption Try it shows" if caption else "the caption Try it shows"
     by_ensemble = ensemble_of(model) is not None and not (isinstance(input, dict) and input.get("single"))
     return (f"Explained here: {shown}" + (", written by the ensemble" if by_ensemble else "")

@@ -259,8 +259,8 @@ def _compare_cells(task, model, input: dict) -> None:
     from core.ui.load import get_model
 
     st.subheader("Same random seed, three cells", anchor=False)
-    card = getattr(model, "card", None) or {}
-    comp = card.get("comparison") or {}
+    card = getattr(model, "card", None)
+    comp = card.comparison if card is not None else {}
     if not st.toggle("Generate with the tanh RNN, the GRU and the LSTM", key=K + "compare", bind=URL,
                      help="each cell trained with the same budget; the same chord, settings and seed"):
         return
@@ -268,10 +268,10 @@ def _compare_cells(task, model, input: dict) -> None:
     for col, (variant, row) in zip(cols, comp.items()):
         with col:
             name = CELL_NAMES.get(variant, variant)
-            m = model if variant == card.get("served_variant") else get_model(task, variant=variant, quiet=True)
-            nll = (row.get("test") or {}).get(card.get("metric", "nll"))
+            m = model if variant == card.served_variant else get_model(task, variant=variant, quiet=True)
+            nll = row.test.get(card.metric)
             st.markdown(f"**{name}**" + (f" -- test NLL {nll:.2f}" if isinstance(nll, (int, float)) else "")
-                        + (" (served)" if variant == card.get("served_variant") else ""))
+                        + (" (served)" if variant == card.served_variant else ""))
             if m is None:
                 st.info(f"No weights for this cell. Retrain: `{task.train_command()}`")
                 continue
@@ -297,8 +297,8 @@ def _inspect_extra(task, model, input) -> None:
     if not isinstance(input, dict):
         return
     st.subheader("Probability of each chosen note", anchor=False)
-    card = getattr(model, "card", None) or {}
-    served = getattr(model, "config", None) == card.get("config")
+    card = getattr(model, "card", None)
+    served = card is not None and getattr(model, "config", None) == card.config
     roll = input.get("roll")
     if roll is None:  # a bare settings dict: generate the piece here
         out = task.predict(model, {k: v for k, v in input.items() if k not in ("roll", "probs", "primer_steps")})

@@ -159,10 +159,11 @@ def _frame_picker(T: int) -> int:
 
 def _card_comparison(model) -> None:
     """The three variants' held-out numbers from the model card: the measured case for a (two-way) RNN here."""
-    comp = (getattr(model, "card", None) or {}).get("comparison") or {}
+    card = getattr(model, "card", None)
+    comp = card.comparison if card is not None else {}
     rows = []
     for v, name in MODELS:
-        test = (comp.get(v) or {}).get("test") or {}
+        test = comp[v].test if v in comp else {}
         if "accuracy" in test:
             rows.append({"model": name, "all frames": test.get("accuracy"),
                          "unreadable frames": test.get("unreadable_accuracy"),

@@ -79,7 +79,8 @@ def _confusion(model) -> None:
     """The test split's confusion matrix, from the card (core.train stored it in meta after training)."""
     from core.ui.charts import heatmap
 
-    conf = (getattr(model, "card", None) or {}).get("meta", {}).get("test_confusion")
+    card = getattr(model, "card", None)
+    conf = card.meta.get("test_confusion") if card is not None else None
     if not conf:
         return
     labels, matrix = conf["labels"], conf["matrix"]
