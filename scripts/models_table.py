@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -31,6 +30,7 @@ HEADLINES = {
 
 def rows() -> list[str]:
     from core.registry import discover
+    from core.weights import read_card
 
     reg = discover()
     out = ["| task | shape | served model | metric | test | target |", "|---|---|---|---|---|---|"]
@@ -40,16 +40,16 @@ def rows() -> list[str]:
         if not card_path.exists():
             out.append(f"| {name} | {task.shape} | (no weights yet) | | | |")
             continue
-        card = json.loads(card_path.read_text())
-        heads = HEADLINES.get(name) or [(card["metric"], card["metric"], 1, "--")]
-        served = card.get("served_variant", "")
-        if isinstance(card.get("ensemble"), dict):  # core.ensemble: the served system mixes several variants
-            served = " + ".join(card["ensemble"].get("members", [])) + " (ensemble)"
+        card = read_card(card_path.parent)
+        heads = HEADLINES.get(name) or [(card.metric, card.metric, 1, "--")]
+        served = card.served_variant
+        if card.ensemble is not None:  # core.ensemble: the served system mixes several variants
+            served = " + ".join(card.ensemble.members) + " (ensemble)"
         for key, label, scale, target in heads:
-            value = card["metrics"].get(key)
+            value = card.metrics.get(key)
             digits = 2 if scale == 1 and isinstance(value, float) and value < 10 else 1  # NLLs need two
             shown = f"{value * scale:.{digits}f}" if isinstance(value, (int, float)) else "?"
-            beam = card["metrics"].get("beam")  # the test beam width the card was scored with
+            beam = card.metrics.get("beam")  # the test beam width the card was scored with
             label = label.format(beam=int(beam) if isinstance(beam, (int, float)) else "?")
             out.append(f"| {name} | {task.shape} | {served} | {label} | {shown} | {target} |")
     return out
