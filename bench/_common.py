@@ -144,14 +144,15 @@ def make_weights(task, folder, seed: int = 0, config: dict | None = None) -> dic
 
 def untrained_card(task, config: dict, meta: dict, model, variants: dict | None = None):
     """A complete ModelCard for an untrained ``model`` of ``task`` (every metric 0.5, one epoch, synthetic data):
-    what tests and benchmarks save beside stand-in weights. ``variants`` maps more variant names to their configs
-    (comparison rows and histories of their own, for weights kept beside the served ones)."""
+    what tests and benchmarks save beside stand-in weights (``model`` None: a card without a model, 0 parameters).
+    ``variants`` maps more variant names to their configs (comparison rows and histories of their own, for weights
+    kept beside the served ones)."""
     from dataclasses import asdict
 
     from core.modelcard import Dataset, EpochRecord, ModelCard, Training, Variant
 
     metric = task.recipe.metric
-    n = sum(p.numel() for p in model.parameters())
+    n = sum(p.numel() for p in model.parameters()) if model is not None else 0
     rows = {name: Variant(config=cfg, val={metric: 0.5}, test={metric: 0.5}, num_params=n, epochs=1, best_epoch=1,
                           train_seconds=1.0, stopped="epochs")
             for name, cfg in {"default": config, **(variants or {})}.items()}

@@ -231,11 +231,14 @@ def test_model_card_says_the_negation_score_is_not_blind(monkeypatch):
     from streamlit.testing.v1 import AppTest
 
     def script():
+        import dataclasses
+
+        from bench._common import untrained_card
         from core.ui.card import render_model_card
         from tasks.sentiment import TASK
 
-        render_model_card(TASK, {"config": {}, "metric": "accuracy", "training": {},
-                                 "metrics": {"accuracy": 0.9, "negation_accuracy": 0.5}})
+        card = untrained_card(TASK, {}, {}, None)
+        render_model_card(TASK, dataclasses.replace(card, metrics={"accuracy": 0.9, "negation_accuracy": 0.5}))
 
     at = AppTest.from_function(script, default_timeout=60).run()
     assert not at.exception, [e.message for e in at.exception]
