@@ -34,8 +34,22 @@ def _rnn_label(r: dict) -> str:
             f"{layers} layer{'s' if layers != 1 else ''} × {r.get('hidden_size', '?')} units, {d}")
 
 
+def _built(task, config: dict | None, meta: Any):
+    """The model ``config`` builds (over the task's default config), on PyTorch's "meta" device: its modules and
+    shapes, no memory, no weights. None when it does not build (a model that needs its data's vocabulary, with no
+    card to read it from)."""
+    try:
+        import torch
+
+        with torch.device("meta"):
+            return task.build_model({**(getattr(task, "config", None) or {}), **(config or {})}, meta or {})
+    except Exception:  # noqa: BLE001 -- a plugin's build_model may fail in any way; the caller falls back
+        return None
+
+
 def _describe(model=None, config: dict | None = None) -> dict:
-    """What the diagram needs, read from the model when there is one (exact), else from its config (best guess)."""
+    """What the diagram needs, read from the model's modules (exact); without a model, from its config's usual
+    field names (a model that could not be built)."""
     info: dict[str, Any] = {"rnns": [], "embeds": [], "encoder": None, "head": None, "attention": False}
     if model is not None:
         import torch.nn as nn
@@ -71,9 +85,10 @@ def _describe(model=None, config: dict | None = None) -> dict:
     return info
 
 
-def architecture_dot(task, model=None, config: dict | None = None) -> str:
-    """Graphviz DOT: input -> embedding/encoder -> recurrent layer(s) (with their loop) -> head -> output."""
-    info = _describe(model, config)
+def architecture_dot(task, model=None, config: dict | None = None, meta: Any = None) -> str:
+    """Graphviz DOT: input -> embedding/encoder -> recurrent layer(s) (with their loop) -> head -> output. Without
+    a loaded ``model``, the one ``config`` and ``meta`` build is drawn."""
+    info = _describe(model if model is not None else _built(task, config, meta), config)
     shape = task.shape
     lines = ["digraph G {", "rankdir=LR; bgcolor=transparent;",
              'node [shape=box, style="rounded,filled", fillcolor="#f0f2f6", fontname="Helvetica", fontsize=11];',
@@ -181,15 +196,10 @@ def variant_cell(task, cfg: dict, meta: Any) -> str:
     if key is not None and key in _CELLS:
         return _CELLS[key]
     shown = CELL_NAMES.get(cfg.get("cell"), cfg.get("cell", ""))
-    try:
-        import torch
-
-        with torch.device("meta"):
-            model = task.build_model({**(getattr(task, "config", None) or {}), **cfg}, meta or {})
+    model = _built(task, cfg, meta)
+    if model is not None:  # a config that no longer builds keeps its own word
         cells = list(dict.fromkeys(m.cell for m in model.modules() if isinstance(m, Recurrent)))
         shown = " + ".join(CELL_NAMES.get(c, c) for c in cells) if cells else "none (no recurrence)"
-    except Exception:  # noqa: BLE001 -- a card is data; a config that no longer builds keeps its own word
-        pass
     if key is not None:
         _CELLS[key] = shown
     return str(shown)
@@ -377,7 +387,7 @@ def _curves(task, card: ModelCard) -> None:
 def _architecture(task, card: ModelCard, model) -> None:
     st.markdown("#### Architecture")
     try:
-        st.graphviz_chart(architecture_dot(task, model, card.config), width="stretch")
+        st.graphviz_chart(architecture_dot(task, model, card.config, card.meta), width="stretch")
     except Exception:  # noqa: BLE001 -- a diagram is a nicety; never let it break the card
         st.caption("(diagram unavailable)")
 
