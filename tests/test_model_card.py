@@ -101,3 +101,15 @@ def test_better_has_one_nan_rule():
     assert not better(nan, 0.5, True) and not better(nan, 0.5, False)  # a diverged score never wins
     assert better(0.1, nan, True) and better(9.0, nan, False)  # any number beats a diverged best
     assert not better(nan, nan, True)
+
+
+def test_the_diagram_without_a_loaded_model_is_the_model_its_card_builds(fixture_task):
+    """The Model card of weights that cannot be loaded still draws the model its config and meta build (on the meta
+    device), the same diagram as the loaded model's -- not one guessed from the config's field names."""
+    from core.ui.card import _describe, architecture_dot
+
+    task = fixture_task
+    model = task.build_model(task.config, {})
+    built = architecture_dot(task, None, task.config, {})
+    assert built == architecture_dot(task, model, task.config)
+    assert _describe(model) != _describe(None, task.config), "the config's guess would draw something else"
