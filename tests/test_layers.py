@@ -1,4 +1,4 @@
-"""The recurrent layer: fused and stepwise paths agree; the seed's equations; BPTT decay at the predicted rate."""
+"""The recurrent layer: fused and stepwise paths agree; the lesson's equations; BPTT decay at the predicted rate."""
 
 import pytest
 import torch
@@ -46,8 +46,8 @@ def test_padding_never_changes_results(path):
     torch.testing.assert_close(st2[0], st1[0], atol=1e-6, rtol=1e-5)
 
 
-def test_seed_equations_match_the_layer():
-    """o_t = tanh(x_t w + o_{t-1} w' + b_o), written straight from the seed, against the layer."""
+def test_lesson_equations_match_the_layer():
+    """o_t = tanh(x_t w + o_{t-1} w' + b_o), written straight from the lesson, against the layer."""
     torch.manual_seed(2)
     r = Recurrent("rnn_tanh", 4, 6)
     w, w_rec, b_ih, b_hh = r.weights(0, 0)

@@ -255,7 +255,7 @@ def test_ensemble_command_picks_weights_on_validation_and_serves_them(tmp_path, 
 
 
 def test_the_served_translator_says_how_are_you_doing():
-    """The seed's example, on the committed weights: a correct French sentence (the issue's acceptance line)."""
+    """The lesson's example, on the committed weights: a correct French sentence (the issue's acceptance line)."""
     from core.weights import load_model
 
     if not (TASK.weights_path() / "card.json").exists():

@@ -249,7 +249,7 @@ def _parameters(ins: Inspection, key: str) -> None:
     top, low = ranked.iloc[0], ranked.iloc[-1]
 
     def who(r) -> str:
-        return md_code(r["name"]) + (f" ({md_code(r['seed_name'])})" if r["seed_name"] else "")
+        return md_code(r["name"]) + (f" ({md_code(r['lesson_name'])})" if r["lesson_name"] else "")
 
     st.markdown(f"How hard this input pulls on each of the {len(p)} weight tensors (‖dL/dθ‖). The strongest pull is "
                 f"on {who(top)} ({_sci(float(top['grad_norm']))}), the weakest on {who(low)} "
@@ -258,7 +258,7 @@ def _parameters(ins: Inspection, key: str) -> None:
         st.caption("Beside torch's name, the lesson's notation: o_t = f(x_t·w + o_{t-1}·w' + b_o), "
                    "y_t = f(w1·o_t + b_y). torch keeps two biases where the lesson has one b_o; only their sum "
                    "matters.")
-        t = ranked[["name", "seed_name", "shape", "numel", "grad_norm", "param_norm"]].copy()
+        t = ranked[["name", "lesson_name", "shape", "numel", "grad_norm", "param_norm"]].copy()
         t["shape"] = t["shape"].astype(str)
         t.columns = ["torch name", "textbook name", "shape", "entries", "‖gradient‖", "‖weights‖"]
         st.dataframe(t, hide_index=True, width="stretch", key=f"{key}_params",

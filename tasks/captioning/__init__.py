@@ -82,9 +82,8 @@ class CaptioningTask(Task):
                 "BLEU-1 63 on Flickr8k -- arXiv:1411.4555, Table 2",
         },
         profiles={
-            # One H100 shared with other jobs, 11 minutes of training (measured alone: ~2.5 s per epoch of 6,000
-            # images at 64 per step, 0.4 s to decode the 1,000 test images with beam 3). A 2x wider, 2x deeper
-            # encoder and a 512-unit LSTM (6.2M parameters, ~25 MB); small data overfits long before the clock
+            # For one GPU and 11 minutes (~2.5 s an epoch of 6,000 images at 64 per step): a 2x wider, 2x deeper
+            # encoder and a 512-unit LSTM (6.2M parameters, ~25 MB). Small data overfits long before the clock
             # runs out, so: strong dropout, augmentation, slow lr decay and patience on the dev BLEU-4.
             "gpu": {"epochs": 200, "batch_size": 64, "lr": 2e-3, "lr_decay": 0.98, "patience": 15,
                     "max_minutes": 11, "variants": {"default": GPU_CONFIG}},
