@@ -199,8 +199,10 @@ class Recurrent(nn.Module):
                 h = h0[layer * D + d]
                 c = c0[layer * D + d] if self.cell == "lstm" else None
                 hs, cs, gs = [], [], {g: [] for g in GATES[self.cell]}
-                for t in range(T):
-                    h_new, c_new, gates = self._step(xw[:, t], h, c, w_hh, b_hh)
+                # unbind, not xw[:, t]: the backward of T slices would write T full-size (B, T, G*H) gradients;
+                # unbind's backward stacks the T step gradients once.
+                for t, xw_t in enumerate(xw.unbind(1)):
+                    h_new, c_new, gates = self._step(xw_t, h, c, w_hh, b_hh)
                     if full:
                         h, c = h_new, c_new
                     else:
