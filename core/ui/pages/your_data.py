@@ -255,6 +255,12 @@ def _metric_title(task) -> str:
 
 def _train_live(choice: Choice, table: parse.Table, raw: bytes, dkey: str) -> None:
     st.subheader("3 · Train live", anchor=False)
+    from core.ui.load import preload_in_background
+
+    # torch's optimisers import torch._dynamo on first use (~150-190 MiB, 1-2 s, once per process): import it in the
+    # background once a visitor has data to train on -- not for every visit -- so that their first Train does not
+    # wait for it
+    preload_in_background(("torch._dynamo",))
     st.markdown("Pick the cell (several to compare them under the same budget), the size and the number of steps. "
                 "A tenth of the rows is held out for validation and a tenth for a final test; gradient clipping "
                 "(norm 1) is on unless you switch it off.")
@@ -500,11 +506,6 @@ def _take_home(run: dict) -> None:
 # ---- the page ---------------------------------------------------------------------------------------------------------
 
 def render() -> None:
-    from core.ui.load import preload_in_background
-
-    # torch's optimisers import torch._dynamo on first use (~190 MiB, 1-2 s once per process): import it in the
-    # background while the visitor brings data, so that the first Train does not wait for it
-    preload_in_background(("torch._dynamo",))
     for k, v in DEFAULTS.items():
         st.session_state.setdefault(k, v)
     st.title("Your data", anchor=False)
