@@ -130,7 +130,8 @@ def build(task, models: list[nn.Module], weights: list[float]) -> nn.Module:
     """``task.ensemble(models, weights)`` in eval mode, dressed like its first member (the served variant): every
     plain attribute that member carries and the ensemble module lacks (the card, config, meta and variant that
     core.weights.load_model sets; the vocabularies and labels a task's build_model sets) is shared with it, so the
-    task's ``predict`` and ``evaluate`` take the ensemble wherever they take a model."""
+    task's ``predict`` and ``evaluate`` take the ensemble wherever they take a model. Its ``variant`` names the
+    mixture ("ensemble 0.6/0.4"), not the first member."""
     ens = task.ensemble(list(models), list(weights))
     first = models[0]
     for name, value in vars(first).items():
@@ -138,6 +139,8 @@ def build(task, models: list[nn.Module], weights: list[float]) -> nn.Module:
             continue
         if name not in vars(ens) and not hasattr(type(ens), name):
             setattr(ens, name, value)
+    # Not the served variant's name: caches keyed by (weights, variant) must tell the ensemble from its first member.
+    ens.variant = "ensemble " + "/".join(f"{w:.6g}" for w in getattr(ens, "weights", weights))
     return ens.eval()
 
 
