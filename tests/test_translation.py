@@ -265,11 +265,11 @@ def test_ensemble_command_picks_weights_on_validation_and_serves_them(tmp_path, 
 
 def test_the_served_translator_says_how_are_you_doing():
     """The seed's example, on the committed weights: a correct French sentence (the issue's acceptance line)."""
-    from core.weights import load_model
+    from core.serving import load_served
 
     if not (TASK.weights_path() / "card.json").exists():
         pytest.skip("no trained translation weights")
-    model = load_model(TASK)
+    model = load_served(TASK).answering()  # what the app translates with
     out = TASK.predict(model, {"text": "How are you doing?"})
     assert out["translation"] in {"Comment vas-tu ?", "Comment allez-vous ?", "Comment ça va ?",
                                   "Comment te portes-tu ?", "Comment vous portez-vous ?"}, out["translation"]
@@ -389,11 +389,11 @@ def test_page_box_takes_more_than_is_read_so_a_long_paste_is_not_cut_silently():
 def test_served_translator_on_the_visitors_inputs():
     """On the committed weights: ALL CAPS is translated as the sentence it spells; the "a name" demo copies its
     unknown name into a translation with no "l' " gap; a sentence longer than the card's training limit says so."""
-    from core.weights import load_model
+    from core.serving import load_served
 
     if not (TASK.weights_path() / "card.json").exists():
         pytest.skip("no trained translation weights")
-    served = load_model(TASK)
+    served = load_served(TASK).answering()  # what the app translates with
     caps = TASK.predict(served, "WHERE IS THE STATION?")
     assert caps["translation"] == TASK.predict(served, "Where is the station?")["translation"]
     assert not any(t.isupper() and len(t) > 1 for t in caps["translation"].split()), caps["translation"]
