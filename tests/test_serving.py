@@ -152,3 +152,30 @@ def test_no_toggle_without_the_tasks_words_or_an_ensemble(tmp_path):
     assert "handed: ManyToOne" in " ".join(str(m.value) for m in plain.markdown)
     assert not any("ensemble" in str(c.value) for c in plain.caption)
 
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_core_evaluate_scores_what_is_served(tmp_path, monkeypatch, capsys, broken):
+    """core.evaluate recomputes the metrics of the card's ensemble (the served system); with a member missing it
+    says so and scores the served variant alone."""
+    import core.registry as R
+    from core.evaluate import main
+
+    task = _ensemble_task(tmp_path)
+    if broken:
+        (task.weights_path() / variant_file("gru")).unlink()
+    splits = task.synthetic_data(0)
+    served = load_served(task)
+    want = task.evaluate(served.answering(), splits.test)["accuracy"]
+    card = json.loads((task.weights_path() / CARD_FILE).read_text())
+    card["metrics"] = {"accuracy": want}
+    (task.weights_path() / CARD_FILE).write_text(json.dumps(card))
+    monkeypatch.setattr(R, "cli_task", lambda name: task)
+    monkeypatch.setattr(R, "cli_data", lambda t, d: (splits, tmp_path))
+    assert main(["fake_ab"]) == 0
+    out, err = capsys.readouterr()
+    assert "reproduced" in out
+    assert ("cannot be put together" in err) == broken
+    if not broken:  # the ensemble's score is not the served variant's own
+        alone = task.evaluate(served.model, splits.test)["accuracy"]
+        assert want != alone or torch.equal(*(m(splits.test["x"]).argmax(-1) for m in served.ensemble.members))
