@@ -104,6 +104,7 @@ def ensemble_words(task) -> EnsembleWords:
 
 
 def ensemble_toggle_key(task) -> str:
+    """The toggle's widget key (session state): True while the served model answers alone."""
     return f"{task.name}_single"
 
 
@@ -153,14 +154,14 @@ def _inspect_tab(task, served, current, inspect_extra) -> None:
     others = list(served.kept_variants)
     target = served.model
     if others:  # kept variants: inspect e.g. the plain RNN and the LSTM on the same input, side by side in time
-        served = card.get("served_variant") or "served model"
+        main = card.get("served_variant") or "served model"
         from core.ui.card import variant_name
 
-        pick = st.segmented_control("Model to inspect", [served] + others, default=served,
+        pick = st.segmented_control("Model to inspect", [main] + others, default=main,
                                     format_func=lambda v: variant_name(task, v),
                                     key=f"{task.name}_insp_variant", bind="query-params",
                                     help="Variants trained with the same budget (see the Model card).")
-        if pick and pick != served:
+        if pick and pick != main:
             target = get_model(task, pick)
             if target is None:
                 return
