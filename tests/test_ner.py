@@ -369,7 +369,8 @@ def test_page_shows_the_ensemble_and_the_bilstm_alone():
 
     at = ensemble_page("ner")
     captions = " ".join(str(c.value) for c in at.caption)
-    assert "Tagged by an **ensemble**: bilstm ×" in captions and "alone (the views take its two halves" in captions
+    assert "Tagged by an **ensemble**: BiLSTM ×" in captions  # the members as the page names them (variant_names)
+    assert "alone (the views take its two halves" in captions
     next(t for t in at.toggle if t.key == "ner_single").set_value(True).run()
     assert not at.exception, [e.message for e in at.exception]
     assert "Tagged by the BiLSTM alone" in " ".join(str(c.value) for c in at.caption)
