@@ -5,7 +5,6 @@
   ManyToOne       x_1..x_n -> y       a classifier that reads the whole sequence, then answers once
   ManyToMany      x_1..x_n -> y_1..y_n an aligned tagger: one output per input step (uni- or bidirectional)
   EncoderDecoder  x_1..x_n -> y_1..y_m unequal lengths: an encoder reads, a decoder writes (optional attention)
-  (EncoderDecoderEnsemble decodes with several trained encoder-decoders at once.)
 
 Each takes plain constructor arguments (so a checkpoint can carry them) and an optional ``encoder`` module that
 turns raw inputs (pixels, characters) into the feature vectors the recurrent layer reads.
@@ -323,83 +322,6 @@ class EncoderDecoder(nn.Module):
         finished.extend(_candidate(h, length_penalty) for h in hyps)
         finished.sort(key=lambda c: c.score, reverse=True)
         return finished[:max(beam, 1)]
-
-
-# ---- ensembles (core.ensemble): several trained models answering as one -------------------------------------------
-
-def ensemble_weights(members, weights) -> list[float]:
-    """Checked mixing weights, normalised to sum to 1: one per member, none negative, not all zero."""
-    if len(members) < 1 or len(members) != len(weights):
-        raise ValueError(f"an ensemble needs one weight per member (got {len(members)} members, "
-                         f"{len(weights)} weights)")
-    if any(w < 0 for w in weights) or sum(weights) <= 0:
-        raise ValueError(f"ensemble weights must be >= 0 and not all 0 (got {list(weights)})")
-    total = float(sum(weights))
-    return [float(w) / total for w in weights]
-
-
-def flatten_states(states) -> tuple:
-    """Members' recurrent states (an LSTM's (h, c) or a GRU's h, each (L, B, H)) as one flat tuple of tensors: beam
-    searches stack, repeat and select tuples component-wise, so an ensemble's state passes through them unchanged."""
-    return tuple(t for s in states for t in (s if isinstance(s, tuple) else (s,)))
-
-
-def unflatten_states(flat, members) -> list:
-    """flatten_states undone, from each member's ``decoder.cell``."""
-    out, k = [], 0
-    for m in members:
-        if m.decoder.cell == "lstm":
-            out.append((flat[k], flat[k + 1]))
-            k += 2
-        else:
-            out.append(flat[k])
-            k += 1
-    return out
-
-
-class EncoderDecoderEnsemble(nn.Module):
-    """Several trained encoder-decoders over the same vocabularies, decoding as one: at every output step the
-    members' log-probabilities are mixed with fixed weights and renormalised (a weighted product of experts, the
-    usual way translation ensembles decode -- Sutskever et al. 2014 ensembled five LSTMs).
-
-    Same decoding interface as EncoderDecoder (encode / decode_step / beam_search), so greedy and beam search run
-    unchanged. The attention shown is the first member with attention's. Not for training: members train alone.
-    """
-
-    def __init__(self, members: list[EncoderDecoder], weights: list[float]):
-        super().__init__()
-        self.weights = ensemble_weights(members, weights)
-        heads = {m.head.out_features for m in members}
-        if len(heads) != 1:
-            raise ValueError(f"ensemble members must share one target vocabulary (sizes {sorted(heads)})")
-        self.members = nn.ModuleList(members)
-        first = members[0]
-        self.pad_id, self.bos_id, self.eos_id = first.pad_id, first.bos_id, first.eos_id
-        self.use_attention = any(m.use_attention for m in members)
-        # each member's encoder output width (D*H): encode() concatenates them, decode_step() splits them again
-        self._enc_sizes = [m.encoder.num_directions * m.encoder.hidden_size for m in members]
-
-    def encode(self, src, src_lengths=None):
-        enc, states, mask = [], [], None
-        for m in self.members:
-            e, s, mask = m.encode(src, src_lengths)  # (B, S, D*H), state, (B, S)
-            enc.append(e)
-            states.append(s)
-        return torch.cat(enc, dim=-1), flatten_states(states), mask  # (B, S, sum D*H)
-
-    def decode_step(self, tokens, state, enc, src_mask):
-        """tokens (B,) -> mixed log-probs (B, V), new flat state, attention (B, S) of the first attending member."""
-        encs = enc.split(self._enc_sizes, dim=-1)
-        mixed, new, attn = 0.0, [], None
-        for m, w, s, e in zip(self.members, self.weights, unflatten_states(state, self.members), encs):
-            logp, s, a = m.decode_step(tokens, s, e, src_mask)  # (B, V)
-            mixed = mixed + w * logp
-            new.append(s)
-            if attn is None and a is not None:
-                attn = a
-        return F.log_softmax(mixed, dim=-1), flatten_states(new), attn
-
-    beam_search = EncoderDecoder.beam_search  # written against encode/decode_step only: works for an ensemble too
 
 
 def _candidate(h, length_penalty) -> Candidate:

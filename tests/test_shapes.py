@@ -104,7 +104,7 @@ def _pair_of_translators():
 
 
 def test_ensemble_of_one_weight_is_that_member():
-    from core.shapes import EncoderDecoderEnsemble
+    from core.ensemble import EncoderDecoderEnsemble
 
     a, b = _pair_of_translators()
     src = torch.randint(3, 20, (1, 7))
@@ -117,7 +117,7 @@ def test_ensemble_of_one_weight_is_that_member():
 
 
 def test_ensemble_mixes_log_probs_and_renormalises():
-    from core.shapes import EncoderDecoderEnsemble
+    from core.ensemble import EncoderDecoderEnsemble
 
     a, b = _pair_of_translators()
     src = torch.randint(3, 20, (2, 5))
@@ -137,7 +137,7 @@ def test_ensemble_mixes_log_probs_and_renormalises():
 
 
 def test_ensemble_refuses_what_cannot_mix():
-    from core.shapes import EncoderDecoderEnsemble
+    from core.ensemble import EncoderDecoderEnsemble
 
     a, _ = _pair_of_translators()
     other = EncoderDecoder(20, 30, 8, 16)  # another target vocabulary

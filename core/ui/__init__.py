@@ -1,6 +1,6 @@
 """The shared Streamlit pieces every page is built from (the only part of core that imports Streamlit).
 
-  load       get_model(task, variant=None), configure_torch()
+  load       get_served(task) (core.serving.Served), get_model(task, variant=None), configure_torch()
   page       task_page(task, try_it, inspect_extra=None): header, weights check, Try it / Inspect / Model card tabs
   widgets    demo_buttons(task, key), show_error(exc), token_html(tokens, values), guarded(fn, ...)
   charts     Altair builders taking DataFrames: line_chart, bar_chart, heatmap, training_curves, ...

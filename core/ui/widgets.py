@@ -326,28 +326,6 @@ def shape_badge(shape: str) -> None:
     st.badge(SHAPE_LABELS.get(shape, shape), icon=SHAPE_ICONS.get(shape), color=SHAPE_COLORS.get(shape, "gray"))
 
 
-# ---- served ensembles (core.ensemble) ------------------------------------------------------------------------------
-
-def ensemble_toggle(model, key: str, alone: str, help: str) -> bool:
-    """A "switch the ensemble off" toggle, shown only when the served model has an ensemble; True = ``alone``."""
-    from core.weights import ensemble_of
-
-    if ensemble_of(model) is None:
-        return False
-    return st.toggle(f"{alone[:1].upper()}{alone[1:]} alone (switch the ensemble off)", key=key, help=help)
-
-
-def ensemble_caption(out: dict, model, verb: str, alone: str, how: str) -> None:
-    """Who answered, under the answer: the ensemble with its members and weights (``out["ensemble"]`` from the
-    task's predict) and ``how`` it mixes them; or, with the toggle on, the served model ``alone``."""
-    ens = out.get("ensemble")
-    if ens and ens.get("members"):
-        mix = " + ".join(f"{md_escape(m)} × {w:.2f}" for m, w in zip(ens["members"], ens["weights"]))
-        st.caption(f"{verb} by an **ensemble**: {mix} -- {how}")
-    elif (getattr(model, "card", None) or {}).get("ensemble"):
-        st.caption(f"{verb} by {alone} alone (the ensemble is switched off above).")
-
-
 # ---- plain words ----------------------------------------------------------------------------------------------------
 
 BPTT = ("**Backpropagation through time (BPTT)** is how a recurrent network learns. The network is one cell applied "

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from core.images import check_array, decode_image
+from core.serving import EnsembleWords
 from core.task import BadInput, Demo, Recipe, Splits, Task
-from core.weights import answering, ensemble_info
 
 from . import data as D
 from .drawing import SCENES, draw_scene
@@ -101,6 +101,12 @@ class CaptioningTask(Task):
                    "ships with this app.")
     primary_input = "image"
     variant_names = {"default": "main captioner", "small": "small captioner"}  # how the Model card names the variants
+    ensemble_words = EnsembleWords(
+        alone="the main captioner", verb="Written",
+        help="The app captions with an ensemble of two captioners trained separately. Switch it off to see what "
+             "the main (bigger) one writes by itself.",
+        how="at every word the captioners' probabilities are mixed with these weights (chosen on the dev images; "
+            "see the Model card). The attention maps are the main captioner's.")
 
     # ---- model -------------------------------------------------------------------------------------------------
     def build_model(self, config, meta):
@@ -114,9 +120,7 @@ class CaptioningTask(Task):
         CaptionerEnsemble); ``python -m core.ensemble captioning`` picks the weights on the dev BLEU-4."""
         if len({tuple(m.vocab) for m in models}) != 1:
             raise ValueError("ensemble members must share their vocabulary")
-        ens = CaptionerEnsemble(list(models), list(weights))
-        ens.vocab, ens.stoi = models[0].vocab, models[0].stoi
-        return ens
+        return CaptionerEnsemble(list(models), list(weights))  # core.ensemble.build gives it the vocabulary
 
 
     # ---- data --------------------------------------------------------------------------------------------------
@@ -162,7 +166,6 @@ class CaptioningTask(Task):
     def caption_set(self, model, data: D.CapSet, beam: int) -> list[str]:
         """Captions for every image of a split, decoded EVAL_CHUNK images at a time."""
         dev = next(model.parameters()).device
-        model = answering(model)
         out = []
         for s in range(0, len(data), EVAL_CHUNK):
             imgs = data.images[s:s + EVAL_CHUNK].to(dev)
@@ -243,13 +246,10 @@ class CaptioningTask(Task):
         return out
 
     def predict(self, model, input):
-        """A caption by the card's ensemble when there is one; {"image": ..., "single": True} asks the served
-        captioner alone."""
+        """A caption for an image (or {"image": ..., "beam": ...}); ``model``: a captioner or an ensemble of them."""
         img = self.image_from_input(input)
         beam = self._beam_of(input)
         x = self._tensor(img["pixels"])
-        served = model
-        model = answering(model, single=bool(input.get("single")) if isinstance(input, dict) else False)
         with torch.inference_mode():
             ids = self._caption_ids(model, x, beam)
             # Teacher-force the chosen caption: the distribution at each step given the words before it.
@@ -266,20 +266,18 @@ class CaptioningTask(Task):
         att = attn[0].float().reshape(-1, side, side).numpy() if attn is not None else None  # (T, 8, 8)
         return {"caption": " ".join(words), "words": words, "steps": steps, "attention": att, "beam": beam,
                 "pixels": img["pixels"], "original": img["original"], "notes": img["notes"],
-                "source": img["source"], "label": img.get("label"),
-                "ensemble": ensemble_info(served) if model is not served else None}
+                "source": img["source"], "label": img.get("label")}
 
     def shown_caption_ids(self, model, input, x) -> list[int]:
         """The caption the page showed for this input, as token ids: ``input["caption"]`` when the page passes it
-        (what Try it printed), else what ``predict`` writes -- the card's ensemble unless ``input["single"]``, at the
+        (what Try it printed, perhaps by the ensemble), else what ``predict`` writes with ``model`` itself, at the
         input's beam width. The inspection views teacher-force it, so they explain the answer that was shown."""
         given = input.get("caption") if isinstance(input, dict) else None
         if isinstance(given, str):
             unk = model.stoi.get("<unk>", 3)
             return [model.stoi.get(w, unk) for w in given.split()][:MAX_LEN]
-        single = bool(input.get("single")) if isinstance(input, dict) else False
         with torch.no_grad():
-            return self._caption_ids(answering(model, single=single), x, self._beam_of(input))
+            return self._caption_ids(model, x, self._beam_of(input))
 
     def inspect_loss(self, model, input):
         """Cross-entropy of the caption the page showed (teacher-forced through ``model``: the served captioner,

@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 
-from core.shapes import ManyToOne, OneToOne, ensemble_weights
+from core.ensemble import ensemble_weights
+from core.shapes import ManyToOne, OneToOne
 
 # Per-channel mean/std of the CIFAR-10 training images (the usual published constants): inputs are [0, 1] RGB.
 MEAN = (0.4914, 0.4822, 0.4465)
