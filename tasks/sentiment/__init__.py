@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from core.data import bucket_batches
 from core.task import BadInput, Demo, Recipe, Splits, Task
 from tasks.sentiment import data as D
 from tasks.sentiment.model import PAD_ID, UNK_ID, build, default_config
@@ -161,19 +162,8 @@ class SentimentTask(Task):
         return self._splits(trees, [], "synthetic trees")
 
     def batches(self, data: Examples, batch_size: int, shuffle: bool, seed: int = 0):
-        """Length-bucketed batches: sort by length (ties broken at random when shuffling), cut into batches,
-        shuffle the batch order. Most batches then hold one length only and need no padding."""
-        order = list(range(len(data)))
-        if shuffle:
-            rng = random.Random(seed)
-            keys = {i: (len(data.ids[i]), rng.random()) for i in order}
-        else:
-            keys = {i: (len(data.ids[i]), i) for i in order}
-        order.sort(key=keys.__getitem__)
-        chunks = [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
-        if shuffle:
-            random.Random(seed + 1).shuffle(chunks)
-        for chunk in chunks:
+        """Length-bucketed batches (core.data.bucket_batches): most then hold one length only and need no padding."""
+        for chunk in bucket_batches([len(ids) for ids in data.ids], batch_size, shuffle, seed):
             yield collate([data.ids[i] for i in chunk], [data.labels[i] for i in chunk])
 
     def loss(self, model, batch) -> torch.Tensor:

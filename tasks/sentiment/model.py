@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 
+from core.data import config_from_dict
 from core.shapes import ManyToOne
 
 PAD_ID, UNK_ID = 0, 1
@@ -30,14 +31,6 @@ class SentimentConfig:
     #                            Off by default: it drops "not" from "not bad" and keeps the label, which taught the
     #                            BiLSTM that negations don't matter (100 units per direction: negation set 8/18
     #                            with 0.1 and 7 minutes, 11/18 without it and 12 minutes)
-
-    @classmethod
-    def from_dict(cls, config: dict) -> SentimentConfig:
-        known = set(cls.__dataclass_fields__)
-        unknown = set(config) - known
-        if unknown:
-            raise ValueError(f"unknown config fields {sorted(unknown)}; valid: {sorted(known)}")
-        return cls(**config)
 
 
 class SentimentRNN(ManyToOne):
@@ -85,7 +78,7 @@ class SentimentRNN(ManyToOne):
 
 
 def build(config: dict, vocab_size: int) -> SentimentRNN:
-    cfg = SentimentConfig.from_dict(config)
+    cfg = config_from_dict(SentimentConfig, config)
     return SentimentRNN(vocab_size, cfg)
 
 
