@@ -20,6 +20,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from core.data import split_rows
 from core.shapes import SHAPES
 from core.task import BadInput
 from core.ui.widgets import md_escape, show_error
@@ -27,7 +28,7 @@ from core.yourdata import parse
 from core.yourdata.build import CELLS, MAX_SECONDS, MAX_TRAIN_STEPS, SIZES, TrainQueue, make_task, train_run
 from core.yourdata.examples import EXAMPLES
 from core.yourdata.propose import SHAPE_WORDS, Choice, check_choice, profile, propose, steps
-from core.yourdata.task import MAX_COUNT, split_rows
+from core.yourdata.task import MAX_COUNT, MAX_EVAL_ROWS
 
 REDRAW_S = 0.4  # seconds between redraws of the live charts
 HEADER_OPTIONS = {"auto": "guess", True: "yes", False: "no"}
@@ -209,7 +210,7 @@ def _shape_summary(table: parse.Table, choice: Choice) -> None:
 
 def _demos(task, table: parse.Table) -> list[dict]:
     """A few held-out rows (the validation split) as one-click inputs."""
-    _, val, _ = split_rows(list(range(len(table.rows))))
+    _, val, _ = split_rows(list(range(len(table.rows))), max_eval=MAX_EVAL_ROWS)
     if task.shape == "one_to_many":
         first = table.rows[val[0]][table.columns.index(task.choice.input)]
         start = "".join(steps(first, "char")[:1]) if task.choice.tokens == "char" else first.split()[0]
