@@ -47,6 +47,7 @@ class ShapeSpec:
     name: str  # the id tasks declare (Task.shape), e.g. "many_to_one"
     label: str  # its short name: navigation sections, badges, the Plugins table ("Many to many")
     title: str  # its name as the Home page's card heading and table row ("Many to many (aligned)")
+    words: str  # its name inside a sentence: "these rows do not fit many-to-many (aligned)"
     icon: str  # Streamlit material icon beside the label
     colour: str  # Streamlit badge colour (st.badge color=...), one per shape so badges tell them apart
     io: str  # inputs -> outputs in the lesson's notation, e.g. "x₁ … xₙ → y"
@@ -60,45 +61,48 @@ class ShapeSpec:
 
 SHAPE_SPECS: dict[str, ShapeSpec] = {s.name: s for s in (
     ShapeSpec(
-        "one_to_one", "One to one", "One to one", ":material/arrow_forward:", "gray", "x → y", "last",
-        "One input, one output. The recurrence runs a single step from o₀ = 0, so w' never acts: a feed-forward "
-        "network in disguise. The baseline that shows what memory adds.",
-        "inputs have no order that matters; a fixed-size input and one label",
-        "image or tabular classification (a baseline)",
-        (DiagramStep("o", x="x", y="y"),)),
+        name="one_to_one", label="One to one", title="One to one", words="one-to-one",
+        icon=":material/arrow_forward:", colour="gray", io="x → y", loss_at="last",
+        blurb="One input, one output. The recurrence runs a single step from o₀ = 0, so w' never acts: a "
+              "feed-forward network in disguise. The baseline that shows what memory adds.",
+        use_when="inputs have no order that matters; a fixed-size input and one label",
+        examples="image or tabular classification (a baseline)",
+        diagram=(DiagramStep("o", x="x", y="y"),)),
     ShapeSpec(
-        "one_to_many", "One to many", "One to many", ":material/call_split:", "violet", "x → y₁ … yₘ", "every",
-        "One input (a first token, a first chord, a condition), a sequence out. Each output is fed back in as the "
-        "next input, so the model writes on for as long as you ask.",
-        "you generate: the output is a sequence and the input is one thing (or nothing)",
-        "music / text generation, captioning",
-        (DiagramStep("o₁", x="x", y="y₁"), DiagramStep("o₂", y="y₂", feed=True), DiagramStep("o₃", y="y₃", feed=True),
-         DiagramStep("o₄", y="y₄", feed=True))),
+        name="one_to_many", label="One to many", title="One to many", words="one-to-many",
+        icon=":material/call_split:", colour="violet", io="x → y₁ … yₘ", loss_at="every",
+        blurb="One input (a first token, a first chord, a condition), a sequence out. Each output is fed back in as "
+              "the next input, so the model writes on for as long as you ask.",
+        use_when="you generate: the output is a sequence and the input is one thing (or nothing)",
+        examples="music / text generation, captioning",
+        diagram=(DiagramStep("o₁", x="x", y="y₁"), DiagramStep("o₂", y="y₂", feed=True),
+                 DiagramStep("o₃", y="y₃", feed=True), DiagramStep("o₄", y="y₄", feed=True))),
     ShapeSpec(
-        "many_to_one", "Many to one", "Many to one", ":material/call_merge:", "blue", "x₁ … xₙ → y", "last",
-        "A sequence in, one answer after the last step. The final state must summarise everything the model read.",
-        "one decision about a whole sequence",
-        "sentiment, language of a name, action in a video clip",
-        (DiagramStep("o₁", x="x₁"), DiagramStep("o₂", x="x₂"), DiagramStep("o₃", x="x₃"),
-         DiagramStep("o₄", x="x₄", y="y"))),
+        name="many_to_one", label="Many to one", title="Many to one", words="many-to-one",
+        icon=":material/call_merge:", colour="blue", io="x₁ … xₙ → y", loss_at="last",
+        blurb="A sequence in, one answer after the last step. The final state must summarise everything the model "
+              "read.",
+        use_when="one decision about a whole sequence",
+        examples="sentiment, language of a name, action in a video clip",
+        diagram=(DiagramStep("o₁", x="x₁"), DiagramStep("o₂", x="x₂"), DiagramStep("o₃", x="x₃"),
+                 DiagramStep("o₄", x="x₄", y="y"))),
     ShapeSpec(
-        "many_to_many", "Many to many", "Many to many (aligned)", ":material/view_week:", "green",
-        "x₁ … xₙ → y₁ … yₙ", "every",
-        "One output per input step, aligned in time. A bidirectional network lets every output see the whole "
-        "sequence, past and future.",
-        "one label per step and input and output line up one to one",
-        "part-of-speech / named-entity tagging, frame labelling",
-        (DiagramStep("o₁", x="x₁", y="y₁"), DiagramStep("o₂", x="x₂", y="y₂"), DiagramStep("o₃", x="x₃", y="y₃"),
-         DiagramStep("o₄", x="x₄", y="y₄"))),
+        name="many_to_many", label="Many to many", title="Many to many (aligned)", words="many-to-many (aligned)",
+        icon=":material/view_week:", colour="green", io="x₁ … xₙ → y₁ … yₙ", loss_at="every",
+        blurb="One output per input step, aligned in time. A bidirectional network lets every output see the whole "
+              "sequence, past and future.",
+        use_when="one label per step and input and output line up one to one",
+        examples="part-of-speech / named-entity tagging, frame labelling",
+        diagram=tuple(DiagramStep(f"o{i}", x=f"x{i}", y=f"y{i}") for i in "₁₂₃₄")),
     ShapeSpec(
-        "encoder_decoder", "Encoder-decoder", "Encoder–decoder", ":material/swap_horiz:", "orange",
-        "x₁ … xₙ → y₁ … yₘ", "decoder",
-        "A sequence in, a sequence of a different length out. An encoder reads it all, a decoder writes; attention "
-        "lets each output step look back at every input step.",
-        "output is a sequence whose length differs from the input's",
-        "translation, transliteration, summarisation",
-        (DiagramStep("e₁", x="x₁"), DiagramStep("e₂", x="x₂"), DiagramStep("e₃", x="x₃"),
-         DiagramStep("d₁", y="y₁", decoder=True), DiagramStep("d₂", y="y₂", decoder=True, feed=True))),
+        name="encoder_decoder", label="Encoder-decoder", title="Encoder–decoder", words="encoder-decoder",
+        icon=":material/swap_horiz:", colour="orange", io="x₁ … xₙ → y₁ … yₘ", loss_at="decoder",
+        blurb="A sequence in, a sequence of a different length out. An encoder reads it all, a decoder writes; "
+              "attention lets each output step look back at every input step.",
+        use_when="output is a sequence whose length differs from the input's",
+        examples="translation, transliteration, summarisation",
+        diagram=(DiagramStep("e₁", x="x₁"), DiagramStep("e₂", x="x₂"), DiagramStep("e₃", x="x₃"),
+                 DiagramStep("d₁", y="y₁", decoder=True), DiagramStep("d₂", y="y₂", decoder=True, feed=True))),
 )}
 SHAPES = tuple(SHAPE_SPECS)  # the shape ids in teaching order: one to one first, encoder-decoder last
 
