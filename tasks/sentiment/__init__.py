@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from core.data import bucket_batches
+from core.data import bucket_batches, pad, seq_lengths
 from core.task import BadInput, Demo, Recipe, Splits, Task
 from tasks.sentiment import data as D
 from tasks.sentiment.model import PAD_ID, UNK_ID, build, default_config
@@ -287,11 +287,8 @@ class SentimentTask(Task):
 
 
 def collate(ids: list[list[int]], labels: list[int]) -> dict[str, torch.Tensor]:
-    lengths = torch.tensor([len(s) for s in ids], dtype=torch.long)  # (B,)
-    x = torch.full((len(ids), int(lengths.max())), PAD_ID, dtype=torch.long)  # (B, T)
-    for r, s in enumerate(ids):
-        x[r, :len(s)] = torch.tensor(s, dtype=torch.long)
-    return {"x": x, "lengths": lengths, "y": torch.tensor(labels, dtype=torch.long)}
+    return {"x": pad(ids, PAD_ID), "lengths": seq_lengths(ids),  # (B, T), (B,)
+            "y": torch.tensor(labels, dtype=torch.long)}
 
 
 LONG_REVIEW = (

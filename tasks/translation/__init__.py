@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from core.data import bucket_batches, corpus_bleu, corpus_chrf
+from core.data import bucket_batches, corpus_bleu, corpus_chrf, pad, seq_lengths
 from core.shapes import EncoderDecoderEnsemble
 from core.task import BadInput, Demo, Recipe, Splits, Task
 from core.weights import answering, ensemble_info
@@ -405,17 +405,9 @@ def train_max_words(model) -> int | None:
 
 
 def collate(src: list[list[int]], tgt: list[list[int]], index: list[int] | None = None) -> dict[str, torch.Tensor]:
-    B = len(src)
-    s_len = torch.tensor([len(s) for s in src], dtype=torch.long)  # (B,)
-    t_len = max(len(t) for t in tgt) + 1
-    x = torch.full((B, int(s_len.max())), PAD_ID, dtype=torch.long)  # (B, S)
-    tin = torch.full((B, t_len), PAD_ID, dtype=torch.long)  # (B, T)
-    tout = torch.full((B, t_len), PAD_ID, dtype=torch.long)  # (B, T)
-    for r, (s, t) in enumerate(zip(src, tgt)):
-        x[r, :len(s)] = torch.tensor(s, dtype=torch.long)
-        tin[r, :len(t) + 1] = torch.tensor([BOS_ID] + t, dtype=torch.long)
-        tout[r, :len(t) + 1] = torch.tensor(t + [EOS_ID], dtype=torch.long)
-    out = {"src": x, "src_lengths": s_len, "tgt_in": tin, "tgt_out": tout}
+    out = {"src": pad(src, PAD_ID), "src_lengths": seq_lengths(src),  # (B, S), (B,)
+           "tgt_in": pad([[BOS_ID] + t for t in tgt], PAD_ID),  # (B, T) teacher forcing: <s> y1 .. y_m
+           "tgt_out": pad([t + [EOS_ID] for t in tgt], PAD_ID)}  # (B, T) targets: y1 .. y_m </s>
     if index is not None:
         out["index"] = torch.tensor(index, dtype=torch.long)
     return out
