@@ -46,6 +46,9 @@ def test_shape_specs_agree_with_their_shape():
         assert not s.diagram[0].feed  # nothing before the first step to feed back
     assert {s.name for s in SHAPE_SPECS.values() if s.loss_at == "every"} == {"one_to_many", "many_to_many"}
     assert shape_spec("encoder_decoder").loss_at == "decoder" and shape_spec("many_to_one").loss_at == "last"
+    from core.ui.inspector import WHERE_THE_LOSS_IS  # the inspector explains every place a loss can be read
+
+    assert {s.loss_at for s in SHAPE_SPECS.values()} == set(WHERE_THE_LOSS_IS)
 
 
 def test_one_to_one_is_feed_forward():
