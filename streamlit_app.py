@@ -15,7 +15,7 @@ import logging
 import streamlit as st
 
 from core.registry import discover
-from core.shapes import SHAPES
+from core.shapes import SHAPE_SPECS, SHAPES, shape_spec
 from core.ui.load import (
     ServerBusy,
     configure_torch,
@@ -26,7 +26,7 @@ from core.ui.load import (
 )
 from core.ui.pages import FIXED_PATHS, task_url_path
 from core.ui.warm import warm_browser
-from core.ui.widgets import SHAPE_ICONS, SHAPE_LABELS, glossary, md_code, show_error
+from core.ui.widgets import glossary, md_code, show_error
 
 log = logging.getLogger("rnnlab")
 if not log.handlers:  # the router reruns on every interaction; add the handler once per process
@@ -109,7 +109,7 @@ def main() -> None:
     task_pages = {}
     for name, task in reg.tasks.items():
         task_pages[name] = st.Page(task_page_fn(task), title=task.title, url_path=task_url_path(name),
-                                   icon=SHAPE_ICONS.get(task.shape))
+                                   icon=shape_spec(task.shape).icon)
     home = st.Page(_guard(lambda: home_page(reg, task_pages), "drawing the home page"), title="Home",
                    icon=":material/home:", url_path="home", default=True)
     lab = st.Page(_guard(gradient_lab_page, "running the Gradient Lab"), title="Gradient Lab",
@@ -122,7 +122,7 @@ def main() -> None:
     for shape in SHAPES:
         pages = [task_pages[n] for n, t in reg.tasks.items() if t.shape == shape]
         if pages:
-            sections[SHAPE_LABELS[shape]] = pages
+            sections[SHAPE_SPECS[shape].label] = pages
     sections["Develop"] = [plugins]
     current = st.navigation(sections, position="sidebar", expanded=True)
     with st.sidebar:

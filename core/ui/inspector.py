@@ -20,6 +20,7 @@ import pandas as pd
 import streamlit as st
 
 from core.inspect import Inspection, clip_report, clip_reports, decay_rate, inspect_model
+from core.shapes import shape_spec
 from core.task import BadInput
 from core.ui import charts
 from core.ui.widgets import VISIBLE, md_code, show_error, show_tokens
@@ -54,6 +55,12 @@ def _contents(ins: Inspection) -> None:
 
 log = logging.getLogger("rnnlab.ui")
 
+WHERE_THE_LOSS_IS = {  # ShapeSpec.loss_at -> where the gradient through time starts, said under its chart
+    "last": "The loss is read at the last step, so the gradient starts there and flows left.",
+    "decoder": "The decoder's loss reaches the encoder through the bridge (and the attention, if any).",
+    "every": ("Here every step has its own loss term, so each point sums many paths of different length; "
+              "the decay is less clean than for a single answer at the end."),
+}
 CLIP_OPTIONS = [float(f"{10 ** e:.3g}") for e in np.arange(-4, 3.001, 0.25)]  # 1e-4 ... 1e3, log-spaced
 
 
@@ -167,15 +174,10 @@ def _through_time(task, ins: Inspection, key: str) -> None:
         r = decay_rate(main, 0, "forward")
         ratio = g[0] / g[-1]
         peak = int(main.sort_values("step").grad_norm.to_numpy().argmax())
-        if task.shape in ("many_to_one", "one_to_one"):
-            where = "The loss is read at the last step, so the gradient starts there and flows left."
-        elif task.shape == "encoder_decoder":
-            where = "The decoder's loss reaches the encoder through the bridge (and the attention, if any)."
-        else:
-            where = ("Here every step has its own loss term, so each point sums many paths of different length; "
-                     "the decay is less clean than for a single answer at the end.")
+        loss_at = shape_spec(task.shape).loss_at
+        where = WHERE_THE_LOSS_IS[loss_at]
         trend = ("shrinks" if r < 0.98 else "grows" if r > 1.02 else "stays about level") if math.isfinite(r) else ""
-        if task.shape in ("many_to_many", "one_to_many"):
+        if loss_at == "every":
             trend = ""  # with a loss at every step the fit mixes path lengths: a per-step factor would mislead
         msg = (f"{where} On the first layer (forward), ‖dL/dh_0‖ is **{_sci(ratio)}×** the gradient at the last "
                f"step (t = {len(g) - 1}); the largest gradient is at step {peak}.")

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
+from core.shapes import SHAPE_SPECS
 from core.task import BadInput, Demo
 
 log = logging.getLogger("rnnlab.ui")
@@ -304,26 +305,13 @@ def show_tokens(tokens: Sequence[Any], values: Sequence[float], **kwargs) -> Non
 
 # ---- small formatting helpers -------------------------------------------------------------------------------------
 
-SHAPE_LABELS = {
-    "one_to_one": "One to one",
-    "one_to_many": "One to many",
-    "many_to_one": "Many to one",
-    "many_to_many": "Many to many",
-    "encoder_decoder": "Encoder-decoder",
-}
-SHAPE_ICONS = {
-    "one_to_one": ":material/arrow_forward:",
-    "one_to_many": ":material/call_split:",
-    "many_to_one": ":material/call_merge:",
-    "many_to_many": ":material/view_week:",
-    "encoder_decoder": ":material/swap_horiz:",
-}
-SHAPE_COLORS = {"one_to_one": "gray", "one_to_many": "violet", "many_to_one": "blue", "many_to_many": "green",
-                "encoder_decoder": "orange"}
-
-
 def shape_badge(shape: str) -> None:
-    st.badge(SHAPE_LABELS.get(shape, shape), icon=SHAPE_ICONS.get(shape), color=SHAPE_COLORS.get(shape, "gray"))
+    """The shape's label, icon and colour (core.shapes.SHAPE_SPECS) as a badge; an unknown shape as a grey one."""
+    spec = SHAPE_SPECS.get(shape)
+    if spec is None:
+        st.badge(shape, color="gray")
+    else:
+        st.badge(spec.label, icon=spec.icon, color=spec.colour)
 
 
 # ---- plain words ----------------------------------------------------------------------------------------------------

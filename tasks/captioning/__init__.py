@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.data import corpus_bleu
 from core.images import check_array, decode_image
 from core.serving import EnsembleWords
 from core.task import BadInput, Demo, Recipe, Splits, Task
@@ -37,15 +38,8 @@ GPU_CONFIG = {"widths": [32, 64, 128, 256], "blocks": [2, 2, 2, 2], "embed_size"
 
 def bleu_scores(hyps: list[str], refs: list[list[str]], prefix: str = "") -> dict[str, float]:
     """Corpus BLEU-1..4 (sacrebleu, lowercase, 13a tokenisation on our already-tokenised text): hyps[i] is
-    compared with all of refs[i] (5 reference streams)."""
-    from sacrebleu.metrics import BLEU
-
-    if not hyps:
-        return {f"{prefix}bleu{n}": 0.0 for n in range(1, 5)}
-    k = max(len(r) for r in refs)
-    streams = [[r[j] if j < len(r) else r[0] for r in refs] for j in range(k)]
-    return {f"{prefix}bleu{n}": float(BLEU(max_ngram_order=n, lowercase=True).corpus_score(hyps, streams).score)
-            for n in range(1, 5)}
+    compared with all of refs[i] (core.data.corpus_bleu: a missing reference is absent, never a copy)."""
+    return {f"{prefix}bleu{n}": corpus_bleu(hyps, refs, max_order=n, lowercase=True) for n in range(1, 5)}
 
 
 def _resize128(rgb: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 
+from core.data import config_from_dict
 from core.ensemble import ensemble_weights
 from core.shapes import ManyToOne, OneToOne
 
@@ -92,7 +93,7 @@ class RowEncoder(nn.Module):
 
 
 def build(config: dict, meta: dict) -> nn.Module:
-    cfg = ImageConfig(**{**default_config(), **config})
+    cfg = config_from_dict(ImageConfig, config)
     n = len(meta.get("labels", ["cat", "dog"]))
     if cfg.arch == "onestep":
         enc = ConvEncoder(tuple(cfg.widths), cfg.blocks)

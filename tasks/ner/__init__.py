@@ -8,12 +8,13 @@ same budget and compared on the card, with a BiGRU beside them.
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
+from core.data import bucket_batches, config_from_dict
 from core.serving import EnsembleWords
 from core.task import BadInput, Demo, Recipe, Splits, Task
 from tasks.ner.data import (
@@ -21,7 +22,6 @@ from tasks.ner.data import (
     Corpus,
     Encoder,
     bio_to_spans,
-    bucket_batches,
     build_meta,
     collate,
     read_conll,
@@ -167,11 +167,7 @@ class NERTask(Task):
 
     # ---- model -------------------------------------------------------------------------------------------------
     def build_model(self, config: dict, meta: dict) -> nn.Module:
-        known = {f.name for f in fields(NERConfig)}
-        unknown = set(config) - known
-        if unknown:
-            raise ValueError(f"unknown config fields {sorted(unknown)}; known: {sorted(known)}")
-        model = NERTagger(NERConfig(**config), meta)
+        model = NERTagger(config_from_dict(NERConfig, config), meta)
         model.vocab = Encoder(meta)  # plain attribute: how predict() turns words into ids
         return model
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from core.data import bucket_batches, pad, seq_lengths
 from core.task import BadInput, Demo, Recipe, Splits, Task
 from tasks.sentiment import data as D
 from tasks.sentiment.model import PAD_ID, UNK_ID, build, default_config
@@ -159,19 +160,8 @@ class SentimentTask(Task):
         return self._splits(trees, [], "synthetic trees")
 
     def batches(self, data: Examples, batch_size: int, shuffle: bool, seed: int = 0):
-        """Length-bucketed batches: sort by length (ties broken at random when shuffling), cut into batches,
-        shuffle the batch order. Most batches then hold one length only and need no padding."""
-        order = list(range(len(data)))
-        if shuffle:
-            rng = random.Random(seed)
-            keys = {i: (len(data.ids[i]), rng.random()) for i in order}
-        else:
-            keys = {i: (len(data.ids[i]), i) for i in order}
-        order.sort(key=keys.__getitem__)
-        chunks = [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
-        if shuffle:
-            random.Random(seed + 1).shuffle(chunks)
-        for chunk in chunks:
+        """Length-bucketed batches (core.data.bucket_batches): most then hold one length only and need no padding."""
+        for chunk in bucket_batches([len(ids) for ids in data.ids], batch_size, shuffle, seed):
             yield collate([data.ids[i] for i in chunk], [data.labels[i] for i in chunk])
 
     def loss(self, model, batch) -> torch.Tensor:
@@ -295,11 +285,8 @@ class SentimentTask(Task):
 
 
 def collate(ids: list[list[int]], labels: list[int]) -> dict[str, torch.Tensor]:
-    lengths = torch.tensor([len(s) for s in ids], dtype=torch.long)  # (B,)
-    x = torch.full((len(ids), int(lengths.max())), PAD_ID, dtype=torch.long)  # (B, T)
-    for r, s in enumerate(ids):
-        x[r, :len(s)] = torch.tensor(s, dtype=torch.long)
-    return {"x": x, "lengths": lengths, "y": torch.tensor(labels, dtype=torch.long)}
+    return {"x": pad(ids, PAD_ID), "lengths": seq_lengths(ids),  # (B, T), (B,)
+            "y": torch.tensor(labels, dtype=torch.long)}
 
 
 LONG_REVIEW = (

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from core.data import config_from_dict
 from core.shapes import ManyToOne
 
 PAD_ID, UNK_ID = 0, 1
@@ -23,14 +24,6 @@ class SentimentConfig:
     hidden_size: int = 160  # state size; the recurrent cost per word grows as hidden x (embed + hidden)
     num_layers: int = 1  # one layer: the CPU budget buys more epochs instead of depth
     dropout: float = 0.5  # on the embeddings and on the summary: SST is small, models over-fit fast
-
-    @classmethod
-    def from_dict(cls, config: dict) -> SentimentConfig:
-        known = set(cls.__dataclass_fields__)
-        unknown = set(config) - known
-        if unknown:
-            raise ValueError(f"unknown config fields {sorted(unknown)}; valid: {sorted(known)}")
-        return cls(**config)
 
 
 class SentimentRNN(ManyToOne):
@@ -67,7 +60,7 @@ class SentimentRNN(ManyToOne):
 
 
 def build(config: dict, vocab_size: int) -> SentimentRNN:
-    cfg = SentimentConfig.from_dict(config)
+    cfg = config_from_dict(SentimentConfig, config)
     return SentimentRNN(vocab_size, cfg)
 
 

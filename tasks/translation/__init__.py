@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from core.data import bucket_batches, corpus_bleu, corpus_chrf, pad, seq_lengths
 from core.ensemble import EncoderDecoderEnsemble
 from core.serving import EnsembleWords
 from core.task import BadInput, Demo, Recipe, Splits, Task
@@ -69,14 +70,8 @@ def _subset(n: int, k: int, seed: int) -> list[int]:
 
 def _bleu(hyps: list[str], refs: list[list[str]]) -> tuple[float, float]:
     """Corpus BLEU and chrF (sacrebleu defaults: 13a tokenisation, case-sensitive). ``refs[k]`` holds every
-    reference of hypothesis k -- their number may differ from sentence to sentence."""
-    import sacrebleu
-
-    if not hyps:
-        return 0.0, 0.0
-    width = max(len(r) for r in refs)
-    streams = [[r[j] if j < len(r) else None for r in refs] for j in range(width)]  # sacrebleu: None = no ref
-    return float(sacrebleu.corpus_bleu(hyps, streams).score), float(sacrebleu.corpus_chrf(hyps, streams).score)
+    reference of hypothesis k -- their number may differ from sentence to sentence (core.data's rule)."""
+    return corpus_bleu(hyps, refs), corpus_chrf(hyps, refs)
 
 
 def _groups(data: Pairs) -> list[list[int]]:
@@ -199,15 +194,8 @@ class TranslationTask(Task):
         return self._splits(pairs, [], "synthetic phrasebook", 12, (200, 200), 1)
 
     def batches(self, data: Pairs, batch_size: int, shuffle: bool, seed: int = 0):
-        """Length-bucketed batches (sorted by source length, random tie-break when shuffling)."""
-        order = list(range(len(data)))
-        rng = random.Random(seed)
-        key = {i: (len(data.src[i]), rng.random() if shuffle else i) for i in order}
-        order.sort(key=key.__getitem__)
-        chunks = [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
-        if shuffle:
-            random.Random(seed + 1).shuffle(chunks)
-        for chunk in chunks:
+        """Length-bucketed batches by source length (core.data.bucket_batches)."""
+        for chunk in bucket_batches([len(s) for s in data.src], batch_size, shuffle, seed):
             yield collate([data.src[i] for i in chunk], [data.tgt[i] for i in chunk], chunk)
 
     def loss(self, model, batch) -> torch.Tensor:
@@ -418,17 +406,9 @@ def train_max_words(model) -> int | None:
 
 
 def collate(src: list[list[int]], tgt: list[list[int]], index: list[int] | None = None) -> dict[str, torch.Tensor]:
-    B = len(src)
-    s_len = torch.tensor([len(s) for s in src], dtype=torch.long)  # (B,)
-    t_len = max(len(t) for t in tgt) + 1
-    x = torch.full((B, int(s_len.max())), PAD_ID, dtype=torch.long)  # (B, S)
-    tin = torch.full((B, t_len), PAD_ID, dtype=torch.long)  # (B, T)
-    tout = torch.full((B, t_len), PAD_ID, dtype=torch.long)  # (B, T)
-    for r, (s, t) in enumerate(zip(src, tgt)):
-        x[r, :len(s)] = torch.tensor(s, dtype=torch.long)
-        tin[r, :len(t) + 1] = torch.tensor([BOS_ID] + t, dtype=torch.long)
-        tout[r, :len(t) + 1] = torch.tensor(t + [EOS_ID], dtype=torch.long)
-    out = {"src": x, "src_lengths": s_len, "tgt_in": tin, "tgt_out": tout}
+    out = {"src": pad(src, PAD_ID), "src_lengths": seq_lengths(src),  # (B, S), (B,)
+           "tgt_in": pad([[BOS_ID] + t for t in tgt], PAD_ID),  # (B, T) teacher forcing: <s> y1 .. y_m
+           "tgt_out": pad([t + [EOS_ID] for t in tgt], PAD_ID)}  # (B, T) targets: y1 .. y_m </s>
     if index is not None:
         out["index"] = torch.tensor(index, dtype=torch.long)
     return out
