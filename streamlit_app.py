@@ -15,7 +15,7 @@ import logging
 import streamlit as st
 
 from core.registry import discover
-from core.shapes import SHAPES
+from core.shapes import SHAPE_SPECS, SHAPES, shape_spec
 from core.ui.load import (
     ServerBusy,
     configure_torch,
@@ -23,11 +23,10 @@ from core.ui.load import (
     preload_in_background,
     release_free_memory,
     settle_heap,
-    weights_status,
 )
 from core.ui.pages import FIXED_PATHS, task_url_path
 from core.ui.warm import warm_browser
-from core.ui.widgets import SHAPE_ICONS, SHAPE_LABELS, glossary, md_code, show_error
+from core.ui.widgets import glossary, md_code, show_error
 
 log = logging.getLogger("rnnlab")
 if not log.handlers:  # the router reruns on every interaction; add the handler once per process
@@ -47,21 +46,6 @@ def registry():
     return reg
 
 
-def _placeholder(title: str, text: str) -> None:
-    st.title(title, anchor=False)
-    st.info(text)
-
-
-def _import_page(module: str):
-    """Import a page module that another part of the project provides; None if it does not exist (yet)."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-        return None
-
-
 def _guard(fn, what: str):
     """Run a page function; any exception becomes a friendly message (traceback to the server log only)."""
     def run():
@@ -74,35 +58,27 @@ def _guard(fn, what: str):
 
 
 def home_page(reg, task_pages: dict) -> None:
-    mod = _import_page("core.ui.pages.home")
-    if mod is not None:
-        mod.render(reg, task_pages)
-        return
-    st.title("RNN Lab", anchor=False)
-    st.markdown("When to use which recurrent network: one working model per shape to try and look inside.")
-    for shape in SHAPES:
-        tasks = [t for t in reg.tasks.values() if t.shape == shape]
-        if not tasks:
-            continue
-        st.subheader(SHAPE_LABELS[shape], anchor=False)
-        for t in tasks:
-            ready = weights_status(t) == "ready"
-            st.page_link(task_pages[t.name], label=f"{t.title}" + ("" if ready else " (not trained yet)"),
-                         icon=SHAPE_ICONS[shape])
+    from core.ui.pages.home import render
+
+    render(reg, task_pages)
 
 
 def gradient_lab_page() -> None:
-    mod = _import_page("core.ui.pages.gradient_lab")
-    if mod is None:
-        _placeholder("Gradient Lab", "The Gradient Lab is on its way.")
-        return
-    mod.render()
+    from core.ui.pages.gradient_lab import render
+
+    render()
 
 
 def plugins_page(reg) -> None:
     from core.ui.pages.plugins import render
 
     render(reg)
+
+
+def your_data_page() -> None:
+    from core.ui.pages.your_data import render
+
+    render()
 
 
 def task_page_fn(task):
@@ -133,20 +109,20 @@ def main() -> None:
     task_pages = {}
     for name, task in reg.tasks.items():
         task_pages[name] = st.Page(task_page_fn(task), title=task.title, url_path=task_url_path(name),
-                                   icon=SHAPE_ICONS.get(task.shape))
+                                   icon=shape_spec(task.shape).icon)
     home = st.Page(_guard(lambda: home_page(reg, task_pages), "drawing the home page"), title="Home",
                    icon=":material/home:", url_path="home", default=True)
     lab = st.Page(_guard(gradient_lab_page, "running the Gradient Lab"), title="Gradient Lab",
                   icon=":material/science:", url_path=FIXED_PATHS["gradient_lab"])
     plugins = st.Page(_guard(lambda: plugins_page(reg), "drawing the Plugins page"), title="Plugins",
                       icon=":material/extension:", url_path=FIXED_PATHS["plugins"])
-    yours = st.Page(_guard(lambda: importlib.import_module("core.ui.pages.your_data").render(), "running the Your data "
-                           "page"), title="Your data", icon=":material/upload_file:", url_path=FIXED_PATHS["your_data"])
+    yours = st.Page(_guard(your_data_page, "running the Your data page"), title="Your data",
+                    icon=":material/upload_file:", url_path=FIXED_PATHS["your_data"])
     sections: dict[str, list] = {"RNN Lab": [home, lab, yours]}
     for shape in SHAPES:
         pages = [task_pages[n] for n, t in reg.tasks.items() if t.shape == shape]
         if pages:
-            sections[SHAPE_LABELS[shape]] = pages
+            sections[SHAPE_SPECS[shape].label] = pages
     sections["Develop"] = [plugins]
     current = st.navigation(sections, position="sidebar", expanded=True)
     with st.sidebar:

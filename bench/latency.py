@@ -71,16 +71,17 @@ def ms(v: float) -> str:
 # ---- in process -----------------------------------------------------------------------------------------------------
 
 def served_models() -> tuple[dict, dict]:
-    """{name: (task, model)} with trained weights where they load, else a stand-in; {name: 'trained'|...}."""
+    """{name: (task, module that answers)} with trained weights where they load (the card's ensemble where it has
+    one, as the app serves it), else a stand-in; {name: 'trained'|...}."""
     import torch
 
     from core.registry import discover
-    from core.weights import load_model
+    from core.serving import load_served
 
     out, status = {}, {}
     for name, task in discover().tasks.items():
         try:
-            out[name] = (task, load_model(task))
+            out[name] = (task, load_served(task).answering())
             status[name] = "trained"
         except Exception:  # noqa: BLE001 -- not trained yet: same architecture, untrained
             torch.manual_seed(0)

@@ -36,7 +36,7 @@ def core_speed(repeats: int) -> list[L.Row]:
     print("\n== core: bench/core_speed.py ==")
     t0 = time.time()
     proc = subprocess.run([sys.executable, str(C.REPO / "bench" / "core_speed.py"), "--repeats", str(repeats),
-                           "--threads", "1"], cwd=C.REPO, capture_output=True, text=True)
+                           "--threads", "1,2"], cwd=C.REPO, capture_output=True, text=True)
     out = (proc.stdout + proc.stderr).rstrip()
     print(out)
     last = [ln for ln in out.splitlines() if ln.startswith("targets:")]

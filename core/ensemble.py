@@ -14,6 +14,21 @@ pays") -- otherwise the card is left as a single model. Needs the task's ``ensem
 another profile) joins as variant NAME; if the ensemble is kept, its weights file, comparison row (with the command
 that trained it) and history are copied into this card.
 Exit status 0 when the card was written (or left alone because the ensemble did not pay), 2 on errors.
+
+This file is the one place for ensembles: the ensemble modules (top), then that command.
+
+The mixture. Members m = 1..M each give a distribution p_m(y | x) over the same answers (words, tags, classes);
+the weights w_m >= 0 are normalised to sum to 1 (``ensemble_weights``). A decoding ensemble mixes log-probabilities
+and renormalises -- a weighted product of experts:
+
+    log p(y | x) = sum_m w_m log p_m(y | x)  -  log sum_y' exp(sum_m w_m log p_m(y' | x))
+
+at every output step, so greedy and beam search run unchanged on the mixed distribution. (A classifier ensemble
+may instead average the probabilities themselves, p = sum_m w_m p_m: the image task's ClassifierEnsemble.) With
+w_1 = 1 the ensemble is the served model alone, which is why the sweep always tries it.
+
+A task makes its ensemble module in ``Task.ensemble(models, weights)``; ``build`` below is the one place that calls it
+and gives the module what a task's ``predict`` and ``evaluate`` read from a model (card, vocabularies, labels).
 """
 
 from __future__ import annotations
@@ -25,29 +40,124 @@ import sys
 import time
 
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
 
-from core.train import better
+from core.shapes import EncoderDecoder
 
 DEFAULT_GRID = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
+
+
+# ---- ensemble modules: several trained models answering as one -----------------------------------------------------
+
+def ensemble_weights(members, weights) -> list[float]:
+    """Checked mixing weights, normalised to sum to 1: one per member, none negative, not all zero."""
+    if len(members) < 1 or len(members) != len(weights):
+        raise ValueError(f"an ensemble needs one weight per member (got {len(members)} members, "
+                         f"{len(weights)} weights)")
+    if any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise ValueError(f"ensemble weights must be >= 0 and not all 0 (got {list(weights)})")
+    total = float(sum(weights))
+    return [float(w) / total for w in weights]
+
+
+def flatten_states(states) -> tuple:
+    """Members' recurrent states (an LSTM's (h, c) or a GRU's h, each (L, B, H)) as one flat tuple of tensors: beam
+    searches stack, repeat and select tuples component-wise, so an ensemble's state passes through them unchanged."""
+    return tuple(t for s in states for t in (s if isinstance(s, tuple) else (s,)))
+
+
+def unflatten_states(flat, members) -> list:
+    """flatten_states undone, from each member's ``decoder.cell``."""
+    out, k = [], 0
+    for m in members:
+        if m.decoder.cell == "lstm":
+            out.append((flat[k], flat[k + 1]))
+            k += 2
+        else:
+            out.append(flat[k])
+            k += 1
+    return out
+
+
+class EncoderDecoderEnsemble(nn.Module):
+    """Several trained encoder-decoders over the same vocabularies, decoding as one: at every output step the
+    members' log-probabilities are mixed with fixed weights and renormalised (a weighted product of experts, the
+    usual way translation ensembles decode -- Sutskever et al. 2014 ensembled five LSTMs).
+
+    Same decoding interface as EncoderDecoder (encode / decode_step / beam_search), so greedy and beam search run
+    unchanged. The attention shown is the first member with attention's. Not for training: members train alone.
+    """
+
+    def __init__(self, members: list[EncoderDecoder], weights: list[float]):
+        super().__init__()
+        self.weights = ensemble_weights(members, weights)
+        heads = {m.head.out_features for m in members}
+        if len(heads) != 1:
+            raise ValueError(f"ensemble members must share one target vocabulary (sizes {sorted(heads)})")
+        self.members = nn.ModuleList(members)
+        first = members[0]
+        self.pad_id, self.bos_id, self.eos_id = first.pad_id, first.bos_id, first.eos_id
+        self.use_attention = any(m.use_attention for m in members)
+        # each member's encoder output width (D*H): encode() concatenates them, decode_step() splits them again
+        self._enc_sizes = [m.encoder.num_directions * m.encoder.hidden_size for m in members]
+
+    def encode(self, src, src_lengths=None):
+        enc, states, mask = [], [], None
+        for m in self.members:
+            e, s, mask = m.encode(src, src_lengths)  # (B, S, D*H), state, (B, S)
+            enc.append(e)
+            states.append(s)
+        return torch.cat(enc, dim=-1), flatten_states(states), mask  # (B, S, sum D*H)
+
+    def decode_step(self, tokens, state, enc, src_mask):
+        """tokens (B,) -> mixed log-probs (B, V), new flat state, attention (B, S) of the first attending member."""
+        encs = enc.split(self._enc_sizes, dim=-1)
+        mixed, new, attn = 0.0, [], None
+        for m, w, s, e in zip(self.members, self.weights, unflatten_states(state, self.members), encs):
+            logp, s, a = m.decode_step(tokens, s, e, src_mask)  # (B, V)
+            mixed = mixed + w * logp
+            new.append(s)
+            if attn is None and a is not None:
+                attn = a
+        return F.log_softmax(mixed, dim=-1), flatten_states(new), attn
+
+    beam_search = EncoderDecoder.beam_search  # written against encode/decode_step only: works for an ensemble too
+
+
+def build(task, models: list[nn.Module], weights: list[float]) -> nn.Module:
+    """``task.ensemble(models, weights)`` in eval mode, dressed like its first member (the served variant): every
+    plain attribute that member carries and the ensemble module lacks (the card, config, meta and variant that
+    core.weights.load_model sets; the vocabularies and labels a task's build_model sets) is shared with it, so the
+    task's ``predict`` and ``evaluate`` take the ensemble wherever they take a model. Its ``variant`` names the
+    mixture ("ensemble 0.6/0.4"), not the first member."""
+    ens = task.ensemble(list(models), list(weights))
+    first = models[0]
+    for name, value in vars(first).items():
+        if name.startswith("_") or name == "training" or isinstance(value, (nn.Module, torch.Tensor)):
+            continue
+        if name not in vars(ens) and not hasattr(type(ens), name):
+            setattr(ens, name, value)
+    # Not the served variant's name: caches keyed by (weights, variant) must tell the ensemble from its first member.
+    ens.variant = "ensemble " + "/".join(f"{w:.6g}" for w in getattr(ens, "weights", weights))
+    return ens.eval()
 
 
 def sweep(task, models: list, grid, data, metric: str, higher: bool, log=print) -> tuple[list[float], list[dict]]:
     """Validation metrics of the ensemble for every first-member weight in ``grid`` (others share the rest).
     Returns (the best weights, every row). Ties keep the larger first-member weight (the simpler system)."""
-    from core.weights import attach_ensemble
+    from core.train import better
 
-    primary, rows, best, best_w = models[0], [], None, None
+    rows, best, best_w = [], None, None
     rest = len(models) - 1
     for w in sorted({float(x) for x in grid}, reverse=True):
         weights = [w] + [(1.0 - w) / rest] * rest
-        attach_ensemble(primary, task.ensemble(models, weights).eval())
         with torch.no_grad():
-            val = task.evaluate(primary, data)
+            val = task.evaluate(build(task, models, weights), data)
         rows.append({"weights": [round(x, 6) for x in weights], "val": val})
         log(f"  weights {', '.join(f'{x:.2f}' for x in weights)}: val {metric} {val[metric]:.4f}")
         if better(float(val[metric]), best, higher):
             best, best_w = float(val[metric]), weights
-    attach_ensemble(primary, None)
     return best_w, rows
 
 
@@ -92,7 +202,7 @@ def _grid(text: str) -> list[float]:
 
 def _added(task, card, specs: list[str]) -> dict:
     """--add NAME=DIR: each folder's served model, refused when its name is taken or its vocabularies differ."""
-    from core.weights import attach_ensemble, load_model
+    from core.weights import load_model
 
     added = {}
     for spec in specs:
@@ -105,17 +215,16 @@ def _added(task, card, specs: list[str]) -> dict:
                         and list(v) != list(other.card.meta.get(k, [])))
         if differ:
             raise _Refused(f"--add {name}: {where} was trained with other {', '.join(differ)} than this card")
-        attach_ensemble(other, None)
         added[name] = other
     return added
 
 
 def _members(task, folder, args) -> tuple[object, list[str], list, dict]:
-    """The served model (an earlier ensemble detached), the members' names and models, the --add models."""
-    from core.weights import attach_ensemble, load_model
+    """The served variant alone (an earlier ensemble is redone from scratch), the members' names and models, the
+    --add models."""
+    from core.weights import load_model
 
     primary = load_model(task, folder)
-    attach_ensemble(primary, None)  # an earlier ensemble is redone from scratch
     card = primary.card
     served, kept = card.served_variant, card.variant_weights()
     added = _added(task, card, args.add)
@@ -176,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from core.modelcard import Ensemble, SweepRow
     from core.registry import cli_task
-    from core.weights import CARD_FILE, WeightsError, attach_ensemble, write_card
+    from core.weights import CARD_FILE, WeightsError, write_card
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -216,9 +325,8 @@ def main(argv: list[str] | None = None) -> int:
         if card.ensemble is not None:  # undo an earlier ensemble: the single model's own scores
             write_card(folder, _single_model(card))
         return 0
-    attach_ensemble(primary, task.ensemble(models, best_w).eval())
     with torch.no_grad():
-        test = task.evaluate(primary, splits.test)
+        test = task.evaluate(build(task, models, best_w), splits.test)
     card = _join_added(card, folder, added, members)
     ensemble = Ensemble(members=members, weights=[round(x, 6) for x in best_w], metric=metric,
                         selected_on="validation", sweep=[SweepRow(**r) for r in rows], val=best_val, test=test,

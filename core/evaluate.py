@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from core.registry import changed_data_files, cli_data, cli_task
-    from core.weights import WeightsError, ensemble_problem, load_model
+    from core.serving import load_served
+    from core.weights import WeightsError
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -42,14 +43,14 @@ def main(argv: list[str] | None = None) -> int:
     if task is None:
         return 2
     try:
-        model = load_model(task, args.weights)
+        served = load_served(task, args.weights)
     except WeightsError as exc:
         print(f"cannot load weights: {exc}", file=sys.stderr)
         return 2
-    card = model.card
-    if ensemble_problem(model):
+    card = served.card
+    if served.ensemble_problem:
         print(f"warning: the card's ensemble cannot be put together, evaluating the served variant alone: "
-              f"{ensemble_problem(model)}", file=sys.stderr)
+              f"{served.ensemble_problem}", file=sys.stderr)
     got = cli_data(task, args.data_dir)
     if got is None:
         return 2
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     for rel in changed_data_files(card, splits, data_dir):
         print(f"warning: data file {rel} differs from the one the card was trained on (sha256)")
     with torch.no_grad():
-        metrics = task.evaluate(model, splits.test)
+        metrics = task.evaluate(served.answering(), splits.test)
     rows = compare(card.metrics, metrics, args.tol)
     print(f"{task.name}: test metrics, card vs. recomputed")
     for k, want, got, ok in rows:

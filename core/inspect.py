@@ -31,7 +31,7 @@ from core.layers import GATES, Recurrent, recording
 DIRECTIONS = ("forward", "backward")
 
 
-def seed_name(param_name: str) -> str:
+def lesson_name(param_name: str) -> str:
     """Map torch's parameter names to the lesson's: o_t = f(x_t w + o_{t-1} w' + b_o), y_t = f(w1 o_t + b_y)."""
     m = re.search(r"(weight|bias)_(ih|hh)_l(\d+)(_reverse)?$", param_name)
     if m:
@@ -53,7 +53,7 @@ def seed_name(param_name: str) -> str:
 class Inspection:
     loss: float
     hidden: pd.DataFrame  # module, layer, direction, step, distance, grad_norm, h_norm
-    params: pd.DataFrame  # name, seed_name, shape, numel, grad_norm, param_norm
+    params: pd.DataFrame  # name, lesson_name, shape, numel, grad_norm, param_norm
     saliency: pd.DataFrame  # step, label, grad_norm, grad_x_input
     gates: pd.DataFrame  # module, layer, direction, step, gate, mean, saturated
     spectra: pd.DataFrame  # module, layer, direction, gate, spectral_radius, max_singular, singular_values
@@ -119,8 +119,8 @@ def inspect_model(model: nn.Module, loss_fn: Callable[[nn.Module], torch.Tensor 
         if g is None:
             continue
         gdict[n] = g.detach().cpu()
-        prow.append((n, seed_name(n), tuple(p.shape), p.numel(), float(g.norm()), float(p.detach().norm())))
-    pdf = pd.DataFrame(prow, columns=["name", "seed_name", "shape", "numel", "grad_norm", "param_norm"])
+        prow.append((n, lesson_name(n), tuple(p.shape), p.numel(), float(g.norm()), float(p.detach().norm())))
+    pdf = pd.DataFrame(prow, columns=["name", "lesson_name", "shape", "numel", "grad_norm", "param_norm"])
     total = float(torch.norm(torch.stack([g.norm() for g in gdict.values()]))) if gdict else 0.0
 
     # ---- saliency over the first recurrent layer's input steps ---------------------------------------------------
@@ -222,8 +222,8 @@ def clip_reports(grads: dict[str, torch.Tensor], thresholds) -> dict[float, tupl
             clamped += n_over
             after_norm_sq += by_norm ** 2
             after_value_sq += value_sq
-            rows.append((n, seed_name(n), before, by_norm, by_value, min(1.0, cos)))
-        df = pd.DataFrame(rows, columns=["name", "seed_name", "before", "after_clip_norm", "after_clip_value",
+            rows.append((n, lesson_name(n), before, by_norm, by_value, min(1.0, cos)))
+        df = pd.DataFrame(rows, columns=["name", "lesson_name", "before", "after_clip_norm", "after_clip_value",
                                          "value_clip_cosine"])
         summary = {"threshold": t, "total_before": total, "total_after_clip_norm": after_norm_sq ** 0.5,
                    "total_after_clip_value": after_value_sq ** 0.5, "norm_scale": factor, "entries_clamped": clamped,

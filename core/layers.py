@@ -8,6 +8,10 @@
 The lesson's recurrence is  o_t = f(x_t . w + o_{t-1} . w' + b_o).  In torch's names w is ``weight_ih_l{k}``,
 w' is ``weight_hh_l{k}`` and b_o is ``bias_ih_l{k} + bias_hh_l{k}`` (torch keeps two biases; only their sum matters
 for the plain RNN).
+
+The four cells, and what the app calls them (``CELL_LABELS``, the one table of their names on screen):
+``rnn_tanh`` and ``rnn_relu`` are the plain recurrence above with f = tanh or ReLU; ``gru`` and ``lstm`` add gates
+that decide, at each step, how much of the old state to keep -- which is why their gradients survive long sequences.
 """
 
 from __future__ import annotations
@@ -23,6 +27,31 @@ import torch.nn.functional as F
 CELLS = ("rnn_tanh", "rnn_relu", "gru", "lstm")
 # Gate names in the order torch stacks them inside weight_ih / weight_hh.
 GATES = {"rnn_tanh": ("h",), "rnn_relu": ("h",), "gru": ("r", "z", "n"), "lstm": ("i", "f", "g", "o")}
+
+
+@dataclass(frozen=True)
+class CellLabel:
+    """A cell's name on screen, in two lengths."""
+
+    short: str  # where space is tight and the context says "cell": chart legends, column headings, table cells
+    long: str  # in a sentence or a model card, where "RNN" alone would not say it is the ungated one
+
+
+CELL_LABELS: dict[str, CellLabel] = {
+    "rnn_tanh": CellLabel("RNN (tanh)", "plain RNN (tanh)"),
+    "rnn_relu": CellLabel("RNN (ReLU)", "plain RNN (ReLU)"),
+    "gru": CellLabel("GRU", "GRU"),
+    "lstm": CellLabel("LSTM", "LSTM"),
+}
+
+
+def cell_label(cell: str, long: bool = False) -> str:
+    """The on-screen name of a cell id (``CELL_LABELS``); an unknown id is shown as it is, never an error (a
+    model card from elsewhere may name a cell this app does not have)."""
+    label = CELL_LABELS.get(cell)
+    if label is None:
+        return cell
+    return label.long if long else label.short
 
 
 # Per-thread switch used by core.inspect: a served model is shared by every session of the app, so the choice of
@@ -199,8 +228,10 @@ class Recurrent(nn.Module):
                 h = h0[layer * D + d]
                 c = c0[layer * D + d] if self.cell == "lstm" else None
                 hs, cs, gs = [], [], {g: [] for g in GATES[self.cell]}
-                for t in range(T):
-                    h_new, c_new, gates = self._step(xw[:, t], h, c, w_hh, b_hh)
+                # unbind, not xw[:, t]: the backward of T slices would write T full-size (B, T, G*H) gradients;
+                # unbind's backward stacks the T step gradients once.
+                for t, xw_t in enumerate(xw.unbind(1)):
+                    h_new, c_new, gates = self._step(xw_t, h, c, w_hh, b_hh)
                     if full:
                         h, c = h_new, c_new
                     else:

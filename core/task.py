@@ -11,13 +11,16 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn as nn
 
 from core.paths import REPO, display_path
 from core.shapes import SHAPES
+
+if TYPE_CHECKING:
+    from core.serving import EnsembleWords
 
 WEIGHTS_ROOT = Path(os.environ.get("RNNLAB_WEIGHTS_DIR", REPO / "weights"))
 
@@ -83,6 +86,7 @@ class Task:
     weights_dir: Path | None = None  # default: weights/<name>; an external package points into itself
     primary_input: str = "text"  # text | image | midi | clip | settings -- what the page asks for
     metric_notes: dict = {}  # metric key -> a caveat the model card prints under its metrics table
+    ensemble_words: EnsembleWords | None = None  # how the page names the served variant and its ensemble (if any)
 
     # ---- model -------------------------------------------------------------------------------------------------
     def build_model(self, config: dict, meta: dict) -> nn.Module:
@@ -123,9 +127,12 @@ class Task:
         raise NotImplementedError
 
     def ensemble(self, models: list[nn.Module], weights: list[float]) -> nn.Module:
-        """Optional: one module that decodes with several trained variants at once (``python -m core.ensemble``
-        picks the weights on validation). The first model is the served one; ``evaluate`` and ``predict`` use
-        ``core.weights.ensemble_of(model)`` when it is set. Tasks that do not ensemble leave this alone."""
+        """Optional: one module that answers with several trained variants at once (``python -m core.ensemble``
+        picks the weights on validation; ``core.ensemble`` holds the shared ensemble modules). The first model is
+        the served one. ``core.serving.load_served`` builds it when the card asks (through ``core.ensemble.build``,
+        which gives it the served model's card, vocabularies and labels), and ``predict`` / ``evaluate`` then
+        receive it as the model: they never look for an ensemble themselves. Tasks that do not ensemble leave this
+        alone."""
         raise NotImplementedError(f"task {self.name!r} has no ensemble")
 
     # ---- helpers core provides ---------------------------------------------------------------------------------

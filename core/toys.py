@@ -27,11 +27,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from core.inspect import decay_rate, inspect_model, recurrent_spectra
-from core.layers import CELLS, GATES, Recurrent, check_cell
+from core.layers import CELLS, GATES, Recurrent, cell_label, check_cell
 
 TOYS = ("recall", "adding")
 CLIP_MODES = ("none", "norm", "value")
-CELL_LABELS = {"rnn_tanh": "RNN (tanh)", "rnn_relu": "RNN (ReLU)", "gru": "GRU", "lstm": "LSTM"}
 NUM_SYMBOLS = 4  # K symbols to remember in "recall": chance accuracy 1/4
 NUM_DISTRACTORS = 4  # distractor symbols (disjoint from the K): random, so the state cannot just idle
 EMBED = 16  # input embedding width for "recall"
@@ -220,7 +219,7 @@ def gradient_vs_distance(cell: str = "rnn", length: int = 50, activation: str = 
     with np.errstate(over="ignore"):
         df["theory"] = g[0] * np.power(rho, df["distance"].to_numpy(float))
     df["theory"] = df["theory"].where(np.isfinite(df["theory"]) & (df["theory"] > 0))
-    df.insert(0, "label", CELL_LABELS[core_cell])
+    df.insert(0, "label", cell_label(core_cell))
     df.insert(0, "cell", core_cell)
     df["spectral_radius"] = rho
     h = ins.hidden
@@ -332,7 +331,7 @@ def train_toy(cell: str = "rnn_tanh", length: int = 50, steps: int = 300, clip_m
                        diverged=diverged)
             rows.append(row)
             if callback is not None:
-                callback(dict(row, cell=core_cell, label=CELL_LABELS[core_cell], steps=int(steps)))
+                callback(dict(row, cell=core_cell, label=cell_label(core_cell), steps=int(steps)))
             if diverged:
                 diverged_at = step
                 break
@@ -341,7 +340,7 @@ def train_toy(cell: str = "rnn_tanh", length: int = 50, steps: int = 300, clip_m
     df = pd.DataFrame(rows, columns=["step", "loss", "accuracy", "grad_norm_before_clip", "grad_norm_after_clip",
                                      "diverged"])
     ok = df[~df["diverged"]]
-    df.attrs.update(cell=core_cell, label=CELL_LABELS[core_cell], chance=chance_accuracy(toy),
+    df.attrs.update(cell=core_cell, label=cell_label(core_cell), chance=chance_accuracy(toy),
                     final_accuracy=float(ok["accuracy"].tail(20).mean()) if len(ok) else float("nan"),
                     diverged=diverged_at is not None, diverged_at=diverged_at,
                     seconds=time.perf_counter() - t0, spectral_radius=rho, steps_run=len(df), clip_mode=clip_mode,
@@ -389,6 +388,6 @@ def verdict(history: pd.DataFrame) -> str:
     return f"{label}: failed -- {acc:.0%} accuracy{steps}, {near} ({chance:.0%}), and not improving: {why}.{tamed}"
 
 
-__all__ = ["TOYS", "CLIP_MODES", "CELL_LABELS", "CELLS", "recall_batch", "adding_batch", "make_batch", "ToyModel",
+__all__ = ["TOYS", "CLIP_MODES", "CELLS", "recall_batch", "adding_batch", "make_batch", "ToyModel",
            "toy_loss", "set_spectral_radius", "chrono_init", "build_toy_model", "gradient_vs_distance", "train_toy",
            "verdict", "chance_accuracy", "resolve_cell", "steps_within_budget", "learning_trend", "WORK_BUDGET"]

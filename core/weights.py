@@ -172,7 +172,8 @@ def load_model(task, folder: Path | None = None, device: str | torch.device = "c
 
     ``variant`` loads one of the other trained variants kept beside the served model (Recipe.keep_variants).
     The returned module is in eval mode and carries ``.card`` (the ModelCard), ``.config``, ``.meta`` and
-    ``.variant`` (which of the card's trained variants it is)."""
+    ``.variant`` (which of the card's trained variants it is). This is one trained variant; the served system with
+    the card's ensemble is ``core.serving.load_served``."""
     folder = Path(folder or task.weights_path())
     fix = task.train_command()
     card = read_card(folder, fix)
@@ -194,59 +195,4 @@ def load_model(task, folder: Path | None = None, device: str | torch.device = "c
     model.card, model.config, model.meta = card, config, card.meta
     model.variant = variant or card.served_variant  # which of the card's trained variants this is
     model = model.to(device).eval()
-    if not variant and card.ensemble is not None:  # the served system decodes with several variants (core.ensemble)
-        try:
-            attach_ensemble(model, build_ensemble(task, model, card, folder, device, fix))
-        except WeightsError as exc:  # a broken member: the served variant still answers, and says it is alone
-            model.__dict__["_ensemble_problem"] = str(exc)
     return model
-
-
-def build_ensemble(task, model: nn.Module, card: ModelCard, folder: Path, device, fix: str = "") -> nn.Module:
-    """The card's ensemble (card.ensemble: members and weights, the served variant first), its other members
-    loaded from their variant files like any variant."""
-    members, weights = list(card.ensemble.members), list(card.ensemble.weights)
-    if not members or len(members) != len(weights) or members[0] != card.served_variant:
-        raise WeightsMismatch(f"model card {display_path(folder / CARD_FILE)} has an ensemble whose members "
-                              f"({members}) and weights ({weights}) do not fit its served variant. Fix it with: {fix}")
-    models = [model] + [load_model(task, folder, device, variant=name) for name in members[1:]]
-    try:
-        return task.ensemble(models, weights).to(device).eval()
-    except (NotImplementedError, ValueError, TypeError) as exc:
-        raise WeightsMismatch(f"model card {display_path(folder / CARD_FILE)} asks for an ensemble this task cannot "
-                              f"build ({str(exc)[:200]}). Fix it with: {fix}") from None
-
-
-def attach_ensemble(model: nn.Module, ensemble: nn.Module | None) -> None:
-    """Hang ``ensemble`` on the served model without making it a submodule (it contains the model itself:
-    registering it would loop state_dict and parameters()). None detaches."""
-    model.__dict__.pop("_ensemble_problem", None)
-    if ensemble is None:
-        model.__dict__.pop("_ensemble", None)
-    else:
-        model.__dict__["_ensemble"] = ensemble
-
-
-def ensemble_of(model: nn.Module) -> nn.Module | None:
-    """The ensemble the served ``model`` decodes with, or None (a single model)."""
-    return model.__dict__.get("_ensemble")
-
-
-def answering(model: nn.Module, single: bool = False) -> nn.Module:
-    """What answers for the served ``model``: the card's ensemble when it has one (unless ``single``: the served
-    variant alone, as the pages' "switch the ensemble off" toggles and the inspection views want), else the model."""
-    ens = None if single else ensemble_of(model)
-    return ens if ens is not None else model
-
-
-def ensemble_info(model: nn.Module) -> dict:
-    """Who answers for the served ``model``'s ensemble: {"members": card's variant names, "weights": mixing weights}."""
-    ens = getattr(getattr(model, "card", None), "ensemble", None)
-    return {"members": list(ens.members) if ens else [], "weights": list(getattr(ensemble_of(model), "weights", []))}
-
-
-def ensemble_problem(model: nn.Module) -> str | None:
-    """Why the card's ensemble could not be put together (a member's weights missing or broken), or None. The model
-    then answers alone: the app says so, core.evaluate reports it."""
-    return model.__dict__.get("_ensemble_problem")
-

@@ -8,10 +8,15 @@ VENV="${VENV:-.venv}"
 PY="${PYTHON:-python3}"
 
 # Debian's Chromium for the browser tests (Playwright drives it; we never download a browser of our own), and
-# Debian's nginx for tests/test_deploy.py (which runs an nginx of its own from a temp folder, on loopback ports).
+# Debian's nginx for tests/test_deploy.py (which runs an nginx of its own from a temp folder, on loopback ports), and
+# the Debian packages the app itself uses (packages.txt, as Streamlit Community Cloud installs them: FluidSynth).
 APT=""
 [ -x /usr/bin/chromium ] || APT="$APT chromium"
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || APT="$APT nginx"
+while read -r pkg; do
+  case "$pkg" in ''|'#'*) continue ;; esac
+  dpkg -s "$pkg" >/dev/null 2>&1 || APT="$APT $pkg"
+done < packages.txt
 if [ -n "$APT" ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq

@@ -173,8 +173,8 @@ def test_ensemble_with_a_captioner_trained_elsewhere(tmp_path, capsys):
     import json
 
     from core.ensemble import main as ens_main
+    from core.serving import load_served
     from core.train import main as train_main
-    from core.weights import ensemble_of, load_model
 
     main_dir, other_dir = tmp_path / "main", tmp_path / "other"
     assert train_main(["captioning", "--synthetic", "--out", str(main_dir), "--epochs", "1", "--max-steps", "1",
@@ -194,14 +194,16 @@ def test_ensemble_with_a_captioner_trained_elsewhere(tmp_path, capsys):
     row = card["comparison"]["small"]
     assert row["config"]["hidden_size"] == 64 and "hidden_size=64" in row["trained_by"]["command"]
     assert (main_dir / row["weights_file"]).exists() and card["history"]["small"]
-    model = load_model(TASK, main_dir)
-    assert ensemble_of(model) is not None
-    assert TASK.evaluate(model, TASK.synthetic_data(0).test) == card["metrics"]  # what core.evaluate recomputes
-    both = TASK.predict(model, {"image": "scene:0", "beam": 2})
-    alone = TASK.predict(model, {"image": "scene:0", "beam": 2, "single": True})
-    assert both["ensemble"] == {"members": ["default", "small"], "weights": [0.5, 0.5]} and alone["ensemble"] is None
+    served = load_served(TASK, main_dir)
+    assert served.members.names == ("default", "small") and served.members.weights == (0.5, 0.5)
+    ens = served.answering()
+    assert ens is served.ensemble and ens.variant != served.model.variant  # caches tell the two apart
+    assert TASK.evaluate(ens, TASK.synthetic_data(0).test) == card["metrics"]  # what core.evaluate recomputes
+    both = TASK.predict(ens, {"image": "scene:0", "beam": 2})
+    alone = TASK.predict(served.answering(alone=True), {"image": "scene:0", "beam": 2})
+    assert both["steps"] != alone["steps"]  # mixed word probabilities, not the main captioner's own
     assert both["attention"] is not None and len(both["steps"]) == len(both["words"]) + 1
-    sal = TASK.saliency(model, {"image": "scene:0", "beam": 2})
+    sal = TASK.saliency(served.model, {"image": "scene:0", "beam": 2})
     assert sal["maps"].shape[1:] == (128, 128)
     capsys.readouterr()
 
@@ -218,30 +220,30 @@ def test_page_shows_the_ensemble_and_the_main_captioner_alone():
 
 
 def _served():
-    from core.weights import ensemble_of, load_model
+    from core.serving import load_served
 
     if not (TASK.weights_path() / "card.json").exists():
         pytest.skip("no trained captioning weights")
-    served = load_model(TASK)
-    if ensemble_of(served) is None:
+    served = load_served(TASK)
+    if not served.has_ensemble:
         pytest.skip("the committed captioning weights are not an ensemble")
     return served
 
 
 def test_inspect_explains_the_caption_try_it_shows():
     """Try it shows the ensemble's beam caption; Inspect analysed another caption (one member's own). Now the
-    inspector's loss and the saliency maps teacher-force the caption that predict shows -- with or without the page
-    passing it, with the ensemble on or off."""
+    inspector's loss and the saliency maps teacher-force the caption that predict shows (the page passes it), with
+    the ensemble on or off; without it they explain the caption of the module they are given."""
     served = _served()
     for demo in TASK.demos():
-        for single in (False, True):
-            query = {"image": demo.input, "beam": 4, "single": single}
-            shown = TASK.predict(served, query)["words"]
-            _, labels = TASK.inspect_loss(served, query)
-            assert labels == ["<start>"] + shown, (demo.label, single)
-            assert TASK.saliency(served, query)["words"] == shown + ["<end>"]
+        query = {"image": demo.input, "beam": 4}
+        assert TASK.inspect_loss(served.model, query)[1] == ["<start>"] + TASK.predict(served.model, query)["words"]
+        for alone in (False, True):
+            shown = TASK.predict(served.answering(alone), query)["words"]
             passed = {**query, "caption": " ".join(shown)}  # what the page hands to Inspect
-            assert TASK.inspect_loss(served, passed)[1] == ["<start>"] + shown
+            _, labels = TASK.inspect_loss(served.model, passed)  # gradients through the main captioner
+            assert labels == ["<start>"] + shown, (demo.label, alone)
+            assert TASK.saliency(served.model, passed)["words"] == shown + ["<end>"]
 
 
 def test_page_inspect_tab_names_and_uses_the_shown_caption():

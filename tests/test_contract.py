@@ -140,11 +140,11 @@ def test_weights_card_matches_reality(name):
     served = card.served_variant
     ens = card.ensemble
     if ens:  # served as an ensemble (core.ensemble): its own test metrics, the served variant first
-        from core.weights import ensemble_of
+        from core.serving import load_served
 
         assert card.metrics == ens.test and ens.members[0] == served
         assert all(card.comparison[m].weights_file for m in ens.members[1:])
-        assert ensemble_of(model) is not None and "core.ensemble " + name in ens.command
+        assert load_served(task).has_ensemble and "core.ensemble " + name in ens.command
         assert any(r.weights == ens.weights for r in ens.sweep), "the weights come from the sweep"
         assert any(r.weights[0] == 1.0 for r in ens.sweep), "the sweep must try the served model alone"
     else:

@@ -822,7 +822,8 @@ def test_broken_ensemble_member_leaves_the_served_variant_answering(fault, tmp_p
     down: the served variant answers alone, and the page says so with the fix."""
     import json
 
-    from core.weights import ensemble_of, ensemble_problem, read_card, variant_file
+    from core.serving import load_served
+    from core.weights import read_card, variant_file
 
     name = "translation"
     if name not in TASKS or read_card(TASKS[name].weights_path()).ensemble is None:
@@ -838,9 +839,9 @@ def test_broken_ensemble_member_leaves_the_served_variant_answering(fault, tmp_p
     else:
         _edit_card(folder, lambda c: c["ensemble"].update(members=[c["served_variant"], "nosuch"]))
     task = task_copy(name, folder)
-    model = load_model(task, folder)
-    assert ensemble_of(model) is None and ensemble_problem(model)
-    assert task.predict(model, {"text": "How are you doing?"})["ensemble"] is None
+    served = load_served(task, folder)
+    assert not served.has_ensemble and served.ensemble_problem and served.answering() is served.model
+    assert task.predict(served.answering(), {"text": "How are you doing?"})["translation"]
     at = render(task)
     assert not at.exception, [e.value for e in at.exception]
     warned = " ".join(w.value for w in at.warning)

@@ -141,12 +141,12 @@ def test_one_training_step(models):
 
 def test_ensemble_with_a_cnn_trained_elsewhere(tmp_path, capsys):
     """core.ensemble --add for the classifier: the mean of the members' probabilities serves; each named model on
-    the page still answers alone (predict's "single")."""
+    the page still answers alone (Served.model, and each variant)."""
     import json
 
     from core.ensemble import main as ens_main
+    from core.serving import load_served
     from core.train import main as train_main
-    from core.weights import ensemble_of, load_model
     from tasks.image_classification.model import ClassifierEnsemble
 
     main_dir, other_dir = tmp_path / "main", tmp_path / "other"
@@ -159,17 +159,21 @@ def test_ensemble_with_a_cnn_trained_elsewhere(tmp_path, capsys):
     card = json.loads((main_dir / "card.json").read_text())
     assert card["ensemble"]["members"] == ["onestep", "cnn2"]
     assert card["ensemble"]["weights"] == pytest.approx([0.7, 0.3])
-    model = load_model(TASK, main_dir)
-    ens = ensemble_of(model)
-    assert isinstance(ens, ClassifierEnsemble)
+    served = load_served(TASK, main_dir)
+    model, ens = served.model, served.ensemble
+    assert isinstance(ens, ClassifierEnsemble) and served.answering() is ens
     x = torch.rand(4, 3, 32, 32)
     with torch.no_grad():
         want = 0.7 * torch.softmax(model(x), -1) + 0.3 * torch.softmax(ens.members[1](x), -1)
         assert torch.allclose(ens(x).exp(), want, atol=1e-5)
-    assert TASK.evaluate(model, TASK.synthetic_data(0).test) == card["metrics"]  # what core.evaluate recomputes
-    both = TASK.predict(model, {"image": "drawing:cat:3"})
-    alone = TASK.predict(model, {"image": "drawing:cat:3", "single": True})
-    assert both["ensemble"]["members"] == ["onestep", "cnn2"] and alone["ensemble"] is None
+    assert TASK.evaluate(ens, TASK.synthetic_data(0).test) == card["metrics"]  # what core.evaluate recomputes
+    assert served.members.names == ("onestep", "cnn2")
+    both = TASK.predict(ens, {"image": "drawing:cat:3"})
+    alone = TASK.predict(model, {"image": "drawing:cat:3"})
+    x = TASK._tensor("drawing:cat:3")  # (1, 3, 32, 32): each answer is its own module's
+    with torch.no_grad():
+        assert list(both["probs"].values()) == pytest.approx(ens(x)[0].exp().tolist(), abs=1e-5)
+        assert list(alone["probs"].values()) == pytest.approx(torch.softmax(model(x)[0], -1).tolist(), abs=1e-5)
     assert abs(sum(both["probs"].values()) - 1) < 1e-5
     capsys.readouterr()
 

@@ -1,10 +1,10 @@
-"""The recurrent layer: fused and stepwise paths agree; the seed's equations; BPTT decay at the predicted rate."""
+"""The recurrent layer: fused and stepwise paths agree; the lesson's equations; BPTT decay at the predicted rate."""
 
 import pytest
 import torch
 
 from core.inspect import clip_report, clip_reports, decay_rate, inspect_model
-from core.layers import CELLS, Recurrent, check_cell
+from core.layers import CELL_LABELS, CELLS, Recurrent, cell_label, check_cell
 
 
 def _state0(s):
@@ -46,8 +46,8 @@ def test_padding_never_changes_results(path):
     torch.testing.assert_close(st2[0], st1[0], atol=1e-6, rtol=1e-5)
 
 
-def test_seed_equations_match_the_layer():
-    """o_t = tanh(x_t w + o_{t-1} w' + b_o), written straight from the seed, against the layer."""
+def test_lesson_equations_match_the_layer():
+    """o_t = tanh(x_t w + o_{t-1} w' + b_o), written straight from the lesson, against the layer."""
     torch.manual_seed(2)
     r = Recurrent("rnn_tanh", 4, 6)
     w, w_rec, b_ih, b_hh = r.weights(0, 0)
@@ -68,6 +68,14 @@ def test_unknown_cell_lists_valid_ones():
         assert c in str(e.value)
     with pytest.raises(ValueError):
         Recurrent("LSTM", 2, 2)
+
+
+def test_every_cell_has_one_short_and_one_long_label():
+    assert tuple(CELL_LABELS) == CELLS
+    assert len({lab.short for lab in CELL_LABELS.values()}) == len({lab.long for lab in CELL_LABELS.values()}) == 4
+    assert cell_label("rnn_tanh") == "RNN (tanh)" and cell_label("rnn_tanh", long=True) == "plain RNN (tanh)"
+    assert cell_label("gru") == cell_label("gru", long=True) == "GRU"
+    assert cell_label("transformer") == "transformer"  # a card from elsewhere: shown as it is, not an error
 
 
 def _scaled_tanh_rnn(rho: float, hidden: int = 32) -> Recurrent:

@@ -110,7 +110,7 @@ def test_get_model_keeps_at_most_the_bound(tmp_path, monkeypatch):
     again = L.get_model(a, quiet=True)
     assert again is not None and [k[1] for k in L.MODELS.keys()][-1] is None
     b_model = L.get_model(b, quiet=True)
-    assert torch.equal(next(again.parameters()), next(L._load(a.name, None, str(a.weights_path()), a).parameters()))
+    assert torch.equal(next(again.parameters()), next(L._load(a.name, None, str(a.weights_path()), a).model.parameters()))
 
     # retraining b while the app runs: the new files' model replaces the old one instead of sitting beside it
     time.sleep(0.01)

@@ -255,3 +255,30 @@ def test_page_bad_url_values_fall_back_and_old_links_still_open():
     assert 0 <= at.slider(key="music_top_k").value <= 8 and at.number_input(key="music_seed").value >= 0
     old = _page({"q": "C4 E4 G4 C5"})
     assert not old.exception and _chord(old) == ["C4", "C5", "E4", "G4"] and "q" not in old.query_params
+
+
+def _chord_midi() -> bytes:
+    return _midi([(60, 0.0, 0.5), (64, 0.5, 1.0), (67, 1.0, 1.5)])
+
+
+def test_sound_is_fluidsynth_where_it_is_installed():
+    """packages.txt / scripts/test.sh install Debian's fluidsynth and requirements.txt pyfluidsynth: the piece then
+    plays on FluidSynth's General MIDI piano, a real WAV of the piece's length."""
+    try:
+        import fluidsynth  # noqa: F401
+    except Exception:  # noqa: BLE001 -- pyfluidsynth missing or libfluidsynth not found
+        pytest.skip("FluidSynth is not installed here (Debian's fluidsynth + pyfluidsynth)")
+    wav, how = M.render_wav(_chord_midi())
+    assert how.startswith("FluidSynth") and wav[:4] == b"RIFF"
+    import wave
+
+    with wave.open(io.BytesIO(wav)) as w:
+        assert 1.4 <= w.getnframes() / w.getframerate() <= 4.0  # 1.5 s of notes plus the piano's release
+
+
+def test_sound_falls_back_to_synthesis_without_fluidsynth(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "fluidsynth", None)  # import fluidsynth -> ImportError
+    wav, how = M.render_wav(_chord_midi())
+    assert how.startswith("sine synthesis") and wav[:4] == b"RIFF"

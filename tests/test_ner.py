@@ -344,8 +344,8 @@ def test_ensemble_command_serves_the_two_bidirectional_taggers(tmp_path, capsys)
     import json
 
     from core.ensemble import main as ens_main
+    from core.serving import load_served
     from core.train import main as train_main
-    from core.weights import ensemble_of, load_model
 
     out = tmp_path / "w"
     assert train_main(["ner", "--synthetic", "--out", str(out), "--epochs", "1", "--max-steps", "2",
@@ -353,12 +353,13 @@ def test_ensemble_command_serves_the_two_bidirectional_taggers(tmp_path, capsys)
     assert ens_main(["ner", "--synthetic", "--weights", str(out), "--members", "bilstm,gru", "--grid", "0.5"]) == 0
     card = json.loads((out / "card.json").read_text())
     assert card["ensemble"]["members"] == ["bilstm", "gru"] and card["metrics"] == card["ensemble"]["test"]
-    model = load_model(TASK, out)
-    assert ensemble_of(model) is not None
-    assert TASK.evaluate(model, TASK.synthetic_data(0).test) == card["metrics"]  # what core.evaluate recomputes
-    both = TASK.predict(model, {"text": "Alice Okafor works in Lisbon."})
-    alone = TASK.predict(model, {"text": "Alice Okafor works in Lisbon.", "single": True})
-    assert both["ensemble"] == {"members": ["bilstm", "gru"], "weights": [0.5, 0.5]} and alone["ensemble"] is None
+    served = load_served(TASK, out)
+    assert served.has_ensemble and served.members.names == ("bilstm", "gru") and served.members.weights == (0.5, 0.5)
+    ens = served.answering()
+    assert TASK.evaluate(ens, TASK.synthetic_data(0).test) == card["metrics"]  # what core.evaluate recomputes
+    both = TASK.predict(ens, {"text": "Alice Okafor works in Lisbon."})
+    alone = TASK.predict(served.answering(alone=True), {"text": "Alice Okafor works in Lisbon."})
+    assert both["probs"] != alone["probs"]  # the mixed CRF's marginals, not the BiLSTM's
     assert len(both["tags"]) == len(alone["tags"]) == 6
     capsys.readouterr()
 
@@ -368,7 +369,8 @@ def test_page_shows_the_ensemble_and_the_bilstm_alone():
 
     at = ensemble_page("ner")
     captions = " ".join(str(c.value) for c in at.caption)
-    assert "Tagged by an **ensemble**: bilstm ×" in captions and "alone (the views take its two halves" in captions
+    assert "Tagged by an **ensemble**: BiLSTM ×" in captions  # the members as the page names them (variant_names)
+    assert "alone (the views take its two halves" in captions
     next(t for t in at.toggle if t.key == "ner_single").set_value(True).run()
     assert not at.exception, [e.message for e in at.exception]
     assert "Tagged by the BiLSTM alone" in " ".join(str(c.value) for c in at.caption)

@@ -3,13 +3,52 @@
 import pytest
 import torch
 
-from core.shapes import SHAPES, EncoderDecoder, ManyToMany, ManyToOne, OneToMany, OneToOne, check_shape
+from core.shapes import (
+    SHAPE_SPECS,
+    SHAPES,
+    EncoderDecoder,
+    ManyToMany,
+    ManyToOne,
+    OneToMany,
+    OneToOne,
+    check_shape,
+    shape_spec,
+)
 
 
 def test_shape_names():
     assert SHAPES == ("one_to_one", "one_to_many", "many_to_one", "many_to_many", "encoder_decoder")
     with pytest.raises(ValueError, match="one_to_one"):
         check_shape("many_to_few")
+
+
+def test_shape_registry_has_one_spec_per_shape():
+    assert tuple(SHAPE_SPECS) == SHAPES and all(shape_spec(n).name == n for n in SHAPES)
+    with pytest.raises(ValueError, match="valid shapes are: one_to_one"):
+        shape_spec("many_to_few")
+    specs = SHAPE_SPECS.values()
+    for field in ("label", "title", "icon", "colour"):  # each tells the shapes apart on screen
+        assert len({getattr(s, field) for s in specs}) == len(SHAPES), field
+    assert all(s.icon.startswith(":material/") and s.blurb and s.use_when and s.examples for s in specs)
+    with pytest.raises(AttributeError):  # frozen: a page cannot change what every other page shows
+        shape_spec("one_to_one").label = "x"
+
+
+def test_shape_specs_agree_with_their_shape():
+    """What the registry says about each shape is what its diagram draws and where its loss is read."""
+    for s in SHAPE_SPECS.values():
+        n_in = sum(bool(c.x) for c in s.diagram)
+        n_out = sum(bool(c.y) for c in s.diagram)
+        assert (n_in > 1) == s.name.startswith(("many", "encoder")), s.name  # many inputs <=> "many to" / encoder
+        assert (n_out > 1) == s.name.endswith(("many", "decoder")), s.name
+        assert (s.io.count("…") == 2) == (n_in > 1 and n_out > 1), s.name
+        assert any(c.decoder for c in s.diagram) == (s.name == "encoder_decoder")
+        assert not s.diagram[0].feed  # nothing before the first step to feed back
+    assert {s.name for s in SHAPE_SPECS.values() if s.loss_at == "every"} == {"one_to_many", "many_to_many"}
+    assert shape_spec("encoder_decoder").loss_at == "decoder" and shape_spec("many_to_one").loss_at == "last"
+    from core.ui.inspector import WHERE_THE_LOSS_IS  # the inspector explains every place a loss can be read
+
+    assert {s.loss_at for s in SHAPE_SPECS.values()} == set(WHERE_THE_LOSS_IS)
 
 
 def test_one_to_one_is_feed_forward():
@@ -104,7 +143,7 @@ def _pair_of_translators():
 
 
 def test_ensemble_of_one_weight_is_that_member():
-    from core.shapes import EncoderDecoderEnsemble
+    from core.ensemble import EncoderDecoderEnsemble
 
     a, b = _pair_of_translators()
     src = torch.randint(3, 20, (1, 7))
@@ -117,7 +156,7 @@ def test_ensemble_of_one_weight_is_that_member():
 
 
 def test_ensemble_mixes_log_probs_and_renormalises():
-    from core.shapes import EncoderDecoderEnsemble
+    from core.ensemble import EncoderDecoderEnsemble
 
     a, b = _pair_of_translators()
     src = torch.randint(3, 20, (2, 5))
@@ -137,7 +176,7 @@ def test_ensemble_mixes_log_probs_and_renormalises():
 
 
 def test_ensemble_refuses_what_cannot_mix():
-    from core.shapes import EncoderDecoderEnsemble
+    from core.ensemble import EncoderDecoderEnsemble
 
     a, _ = _pair_of_translators()
     other = EncoderDecoder(20, 30, 8, 16)  # another target vocabulary

@@ -198,13 +198,13 @@ def test_page_says_how_the_two_lengths_compare():
 
 def test_ensemble_command_picks_weights_on_validation_and_serves_them(tmp_path, monkeypatch, capsys):
     """core.ensemble on trained (synthetic) weights: the card gets the ensemble, the app loads it, core.evaluate's
-    path reproduces its metrics, and predict can still ask the served variant alone."""
+    path reproduces its metrics, and the served variant alone still answers."""
     import json
 
     import tasks.translation as T
     from core.ensemble import main as ens_main
+    from core.serving import load_served
     from core.train import main as train_main
-    from core.weights import ensemble_of, ensemble_problem, load_model
 
     monkeypatch.setattr(T, "DECODE_MAX", 6)  # barely trained models rarely end a sentence: keep decoding short
     out = tmp_path / "w"
@@ -225,42 +225,51 @@ def test_ensemble_command_picks_weights_on_validation_and_serves_them(tmp_path, 
     assert card["comparison"]["attention"]["test"] == single["metrics"]  # the variant alone stays on the card
     assert "core.ensemble translation" in ens["command"] and len(ens["sweep"]) == 1
 
-    model = load_model(TASK, out)
-    assert ensemble_of(model) is not None and ensemble_of(model).weights == [0.5, 0.5]
-    assert TASK.evaluate(model, TASK.synthetic_data(0).test) == card["metrics"]  # what core.evaluate recomputes
-    both = TASK.predict(model, {"text": "I see the cat.", "beam": 2, "max_len": 5})
-    alone = TASK.predict(model, {"text": "I see the cat.", "beam": 2, "max_len": 5, "single": True})
-    assert both["ensemble"] == {"members": ["attention", "plain"], "weights": [0.5, 0.5]}
-    assert alone["ensemble"] is None
-    forced = TASK.predict(model, {"text": "I see the cat.", "beam": 2, "max_len": 5,
-                                  "force": {"step": 0, "token": both["steps"][0]["topk"][-1][0]}})
-    assert forced["forced_step"] == 0 and forced["ensemble"]
+    served = load_served(TASK, out)
+    assert served.has_ensemble and served.ensemble.weights == [0.5, 0.5] and served.ensemble_problem is None
+    assert served.members.names == ("attention", "plain") and served.members.weights == (0.5, 0.5)
+    assert served.answering() is served.ensemble and served.answering(alone=True) is served.model
+    ens = served.answering()
+    assert TASK.evaluate(ens, TASK.synthetic_data(0).test) == card["metrics"]  # what core.evaluate recomputes
+    both = TASK.predict(ens, {"text": "I see the cat.", "beam": 2, "max_len": 5})
+    alone = TASK.predict(served.model, {"text": "I see the cat.", "beam": 2, "max_len": 5})
+    assert "ensemble" not in both and "ensemble" not in alone  # who answered is the frame's to say, not predict's
+    with torch.no_grad():  # the ensemble decodes with both members: its first step's distribution is not the model's
+        src = torch.tensor([TASK.prepare(ens, "I see the cat.")[1]])
+        a, b = ens.encode(src), served.model.encode(src)
+        step_e = ens.decode_step(torch.tensor([ens.bos_id]), a[1], a[0], a[2])[0]
+        step_m = served.model.decode_step(torch.tensor([ens.bos_id]), b[1], b[0], b[2])[0]
+        assert not torch.allclose(step_e, step_m)
+    forced = TASK.predict(ens, {"text": "I see the cat.", "beam": 2, "max_len": 5,
+                                "force": {"step": 0, "token": both["steps"][0]["topk"][-1][0]}})
+    assert forced["forced_step"] == 0
 
     # the served model alone best on validation (grid of 1 only): the card goes back to a single model
     assert ens_main(["translation", "--synthetic", "--weights", str(out), "--grid", "1"]) == 0
     back = json.loads((out / "card.json").read_text())
     assert "ensemble" not in back and back["metrics"] == single["metrics"]
-    assert ensemble_of(load_model(TASK, out)) is None
+    assert not load_served(TASK, out).has_ensemble
 
     # a card naming a member whose weights are not there: the served variant answers alone and says why
     card["ensemble"]["members"] = ["attention", "nosuch"]
     (out / "card.json").write_text(json.dumps(card))
-    alone_now = load_model(TASK, out)
-    assert ensemble_of(alone_now) is None and "nosuch" in ensemble_problem(alone_now)
-    assert TASK.predict(alone_now, {"text": "I see the cat.", "beam": 2, "max_len": 5})["ensemble"] is None
+    alone_now = load_served(TASK, out)
+    assert not alone_now.has_ensemble and "nosuch" in alone_now.ensemble_problem
+    assert alone_now.answering() is alone_now.model
+    assert TASK.predict(alone_now.answering(), {"text": "I see the cat.", "beam": 2, "max_len": 5})["translation"]
     card["ensemble"]["members"] = ["plain", "attention"]  # members that do not start with the served variant
     (out / "card.json").write_text(json.dumps(card))
-    assert "do not fit" in ensemble_problem(load_model(TASK, out))
+    assert "do not fit" in load_served(TASK, out).ensemble_problem
     capsys.readouterr()
 
 
 def test_the_served_translator_says_how_are_you_doing():
-    """The seed's example, on the committed weights: a correct French sentence (the issue's acceptance line)."""
-    from core.weights import load_model
+    """The lesson's example, on the committed weights: a correct French sentence (the issue's acceptance line)."""
+    from core.serving import load_served
 
     if not (TASK.weights_path() / "card.json").exists():
         pytest.skip("no trained translation weights")
-    model = load_model(TASK)
+    model = load_served(TASK).answering()  # what the app translates with
     out = TASK.predict(model, {"text": "How are you doing?"})
     assert out["translation"] in {"Comment vas-tu ?", "Comment allez-vous ?", "Comment ça va ?",
                                   "Comment te portes-tu ?", "Comment vous portez-vous ?"}, out["translation"]
@@ -380,11 +389,11 @@ def test_page_box_takes_more_than_is_read_so_a_long_paste_is_not_cut_silently():
 def test_served_translator_on_the_visitors_inputs():
     """On the committed weights: ALL CAPS is translated as the sentence it spells; the "a name" demo copies its
     unknown name into a translation with no "l' " gap; a sentence longer than the card's training limit says so."""
-    from core.weights import load_model
+    from core.serving import load_served
 
     if not (TASK.weights_path() / "card.json").exists():
         pytest.skip("no trained translation weights")
-    served = load_model(TASK)
+    served = load_served(TASK).answering()  # what the app translates with
     caps = TASK.predict(served, "WHERE IS THE STATION?")
     assert caps["translation"] == TASK.predict(served, "Where is the station?")["translation"]
     assert not any(t.isupper() and len(t) > 1 for t in caps["translation"].split()), caps["translation"]

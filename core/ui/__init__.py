@@ -1,13 +1,13 @@
 """The shared Streamlit pieces every page is built from (the only part of core that imports Streamlit).
 
-  load       get_model(task, variant=None), configure_torch()
+  load       get_served(task) (core.serving.Served), get_model(task, variant=None), configure_torch()
   page       task_page(task, try_it, inspect_extra=None): header, weights check, Try it / Inspect / Model card tabs
   widgets    demo_buttons(task, key), show_error(exc), token_html(tokens, values), guarded(fn, ...)
-  charts     Altair builders taking DataFrames: line_chart, bar_chart, heatmap, history_chart, ...
+  charts     Altair builders taking DataFrames: line_chart, bar_chart, heatmap, training_curves, ...
   inspector  render_inspector(task, model, input): gradients through time, per parameter, saliency, clipping,
              spectra, gates
   card       render_model_card(task, card, model=None)
-  pages/     whole pages that are not task pages (Home, Gradient Lab, Plugins)
+  pages/     whole pages that are not task pages (Home, Gradient Lab, Plugins, Your data)
 
 Task pages import from here lazily, inside their render(task), so that importing a task never imports Streamlit.
 """

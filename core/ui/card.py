@@ -13,13 +13,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from core.layers import cell_label
 from core.modelcard import ModelCard
 from core.paths import shown_command
 from core.ui import charts
 from core.ui.widgets import md_escape
-
-CELL_NAMES = {"rnn_tanh": "plain RNN (tanh)", "rnn_relu": "plain RNN (ReLU)", "gru": "GRU", "lstm": "LSTM"}
-
 
 # ---- architecture diagram ---------------------------------------------------------------------------------------
 
@@ -30,7 +28,7 @@ def _q(text: str) -> str:
 def _rnn_label(r: dict) -> str:
     layers = r.get("num_layers", 1)
     d = "bidirectional" if r.get("bidirectional") else "one direction"
-    return (f"{r.get('title', 'recurrent')}\n{CELL_NAMES.get(r.get('cell'), r.get('cell', '?'))}\n"
+    return (f"{r.get('title', 'recurrent')}\n{cell_label(r.get('cell', '?'), long=True)}\n"
             f"{layers} layer{'s' if layers != 1 else ''} × {r.get('hidden_size', '?')} units, {d}")
 
 
@@ -195,11 +193,11 @@ def variant_cell(task, cfg: dict, meta: Any) -> str:
         key = None
     if key is not None and key in _CELLS:
         return _CELLS[key]
-    shown = CELL_NAMES.get(cfg.get("cell"), cfg.get("cell", ""))
+    shown = cell_label(cfg.get("cell", ""), long=True)
     model = _built(task, cfg, meta)
     if model is not None:  # a config that no longer builds keeps its own word
         cells = list(dict.fromkeys(m.cell for m in model.modules() if isinstance(m, Recurrent)))
-        shown = " + ".join(CELL_NAMES.get(c, c) for c in cells) if cells else "none (no recurrence)"
+        shown = " + ".join(cell_label(c, long=True) for c in cells) if cells else "none (no recurrence)"
     if key is not None:
         _CELLS[key] = shown
     return str(shown)
@@ -219,7 +217,7 @@ def _comparison_table(card: ModelCard, task=None) -> pd.DataFrame:
         else:
             mark = "  ✓ served" if name == served and not mix else ""
         cell = variant_cell(task, row.config, card.meta) if task is not None else \
-            CELL_NAMES.get(row.config.get("cell"), row.config.get("cell", ""))
+            cell_label(row.config.get("cell", ""), long=True)
         rows.append({"variant": variant_name(task, name) + mark,
                      "cell": cell,
                      f"val {metric}": row.val.get(metric),

@@ -14,8 +14,6 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-MAX_ROWS = 20_000  # beyond this a browser chart gets sluggish; callers downsample first
-
 
 def skip_spec_validation() -> None:
     """Streamlit turns every chart into its Vega-Lite spec with ``chart.to_dict()``, which also validates the spec
@@ -246,7 +244,7 @@ LESSON_NAME = "textbook name"  # the lesson's notation (w, w', b_o, w1, b_y) bes
 
 
 def param_grad_chart(params: pd.DataFrame, log: bool = True) -> alt.Chart:
-    df = params.rename(columns={"seed_name": LESSON_NAME})
+    df = params.rename(columns={"lesson_name": LESSON_NAME})
     df["parameter"] = [f"{n}  ·  {s}" if s else n for n, s in zip(df["name"], df[LESSON_NAME])]
     df["shape"] = df["shape"].astype(str)
     df["grad / param"] = df["grad_norm"] / df["param_norm"].replace(0, np.nan)
@@ -256,7 +254,7 @@ def param_grad_chart(params: pd.DataFrame, log: bool = True) -> alt.Chart:
 
 
 def clip_chart(clip: pd.DataFrame, threshold: float | None = None) -> alt.Chart:
-    long = clip.rename(columns={"seed_name": LESSON_NAME}).melt(id_vars=["name", LESSON_NAME, "value_clip_cosine"],
+    long = clip.rename(columns={"lesson_name": LESSON_NAME}).melt(id_vars=["name", LESSON_NAME, "value_clip_cosine"],
                      value_vars=["before", "after_clip_norm", "after_clip_value"], var_name="gradient",
                      value_name="norm")
     long["gradient"] = long["gradient"].map({"before": "before clipping", "after_clip_norm": "after clip-by-norm",

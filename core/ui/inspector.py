@@ -20,6 +20,7 @@ import pandas as pd
 import streamlit as st
 
 from core.inspect import Inspection, clip_report, clip_reports, decay_rate, inspect_model
+from core.shapes import shape_spec
 from core.task import BadInput
 from core.ui import charts
 from core.ui.widgets import VISIBLE, md_code, show_error, show_tokens
@@ -54,6 +55,12 @@ def _contents(ins: Inspection) -> None:
 
 log = logging.getLogger("rnnlab.ui")
 
+WHERE_THE_LOSS_IS = {  # ShapeSpec.loss_at -> where the gradient through time starts, said under its chart
+    "last": "The loss is read at the last step, so the gradient starts there and flows left.",
+    "decoder": "The decoder's loss reaches the encoder through the bridge (and the attention, if any).",
+    "every": ("Here every step has its own loss term, so each point sums many paths of different length; "
+              "the decay is less clean than for a single answer at the end."),
+}
 CLIP_OPTIONS = [float(f"{10 ** e:.3g}") for e in np.arange(-4, 3.001, 0.25)]  # 1e-4 ... 1e3, log-spaced
 
 
@@ -168,15 +175,10 @@ def _through_time(task, ins: Inspection, key: str) -> None:
         r = decay_rate(main, 0, "forward")
         ratio = g[0] / g[-1]
         peak = int(main.sort_values("step").grad_norm.to_numpy().argmax())
-        if task.shape in ("many_to_one", "one_to_one"):
-            where = "The loss is read at the last step, so the gradient starts there and flows left."
-        elif task.shape == "encoder_decoder":
-            where = "The decoder's loss reaches the encoder through the bridge (and the attention, if any)."
-        else:
-            where = ("Here every step has its own loss term, so each point sums many paths of different length; "
-                     "the decay is less clean than for a single answer at the end.")
+        loss_at = shape_spec(task.shape).loss_at
+        where = WHERE_THE_LOSS_IS[loss_at]
         trend = ("shrinks" if r < 0.98 else "grows" if r > 1.02 else "stays about level") if math.isfinite(r) else ""
-        if task.shape in ("many_to_many", "one_to_many"):
+        if loss_at == "every":
             trend = ""  # with a loss at every step the fit mixes path lengths: a per-step factor would mislead
         msg = (f"{where} On the first layer (forward), ‖dL/dh_0‖ is **{_sci(ratio)}×** the gradient at the last "
                f"step (t = {len(g) - 1}); the largest gradient is at step {peak}.")
@@ -250,7 +252,7 @@ def _parameters(ins: Inspection, key: str) -> None:
     top, low = ranked.iloc[0], ranked.iloc[-1]
 
     def who(r) -> str:
-        return md_code(r["name"]) + (f" ({md_code(r['seed_name'])})" if r["seed_name"] else "")
+        return md_code(r["name"]) + (f" ({md_code(r['lesson_name'])})" if r["lesson_name"] else "")
 
     st.markdown(f"How hard this input pulls on each of the {len(p)} weight tensors (‖dL/dθ‖). The strongest pull is "
                 f"on {who(top)} ({_sci(float(top['grad_norm']))}), the weakest on {who(low)} "
@@ -259,7 +261,7 @@ def _parameters(ins: Inspection, key: str) -> None:
         st.caption("Beside torch's name, the lesson's notation: o_t = f(x_t·w + o_{t-1}·w' + b_o), "
                    "y_t = f(w1·o_t + b_y). torch keeps two biases where the lesson has one b_o; only their sum "
                    "matters.")
-        t = ranked[["name", "seed_name", "shape", "numel", "grad_norm", "param_norm"]].copy()
+        t = ranked[["name", "lesson_name", "shape", "numel", "grad_norm", "param_norm"]].copy()
         t["shape"] = t["shape"].astype(str)
         t.columns = ["torch name", "textbook name", "shape", "entries", "‖gradient‖", "‖weights‖"]
         st.dataframe(t, hide_index=True, width="stretch", key=f"{key}_params",

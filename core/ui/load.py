@@ -1,9 +1,10 @@
 """Load models once per process, and set torch's threads for a small shared host.
 
-A Streamlit server runs every session's script in its own thread of ONE process. Each model is loaded once
-(``MODELS``: an LRU bounded by count and by bytes, $RNNLAB_MAX_MODELS and $RNNLAB_MAX_MODEL_MB) and shared
-read-only by every session: inference runs under ``torch.inference_mode`` and the inspector uses
-``torch.autograd.grad`` (nothing is written into ``.grad``), so sharing is safe.
+A Streamlit server runs every session's script in its own thread of ONE process. Each task's served system
+(``core.serving.Served``: the served model and its ensemble) and each kept variant is loaded once (``MODELS``: an LRU
+bounded by count and by bytes, $RNNLAB_MAX_MODELS and $RNNLAB_MAX_MODEL_MB) and shared read-only by every session:
+inference runs under ``torch.inference_mode`` and the inspector uses ``torch.autograd.grad``
+(nothing is written into ``.grad``), so sharing is safe.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ import streamlit as st
 import torch
 
 from core.modelcard import ModelCard
+from core.serving import Served, load_served
 from core.ui.widgets import md_escape
-from core.weights import CARD_FILE, WEIGHTS_FILE, WeightsError, WeightsMissing, ensemble_problem, load_model, read_card, variant_file
+from core.weights import CARD_FILE, WEIGHTS_FILE, WeightsError, WeightsMissing, load_model, read_card, variant_file
 
 log = logging.getLogger("rnnlab.ui")
 
@@ -195,10 +197,12 @@ def _stamp(folder: Path, variant: str | None) -> tuple:
     return tuple(out)
 
 
-def model_bytes(model: torch.nn.Module) -> int:
-    """Bytes of a model's parameters and buffers (each storage once: tied weights and shared members count once)."""
+def model_bytes(model: torch.nn.Module | Served) -> int:
+    """Bytes of a model's parameters and buffers (each storage once: tied weights and shared members count once);
+    for a Served, its model's and its ensemble's together."""
+    modules = [model.model, model.ensemble] if isinstance(model, Served) else [model]
     seen, total = set(), 0
-    for t in list(model.parameters()) + list(model.buffers()):
+    for t in [t for m in modules if m is not None for t in list(m.parameters()) + list(m.buffers())]:
         if t.device.type == "meta":
             continue
         key = (t.untyped_storage().data_ptr(), t.device)
@@ -300,18 +304,20 @@ class ModelCache:
 MODELS = ModelCache()
 
 
-def _load(name: str, variant: str | None, folder: str, task) -> torch.nn.Module:
-    model = load_model(task, Path(folder), variant=variant)
+def _load(name: str, variant: str | None, folder: str, task) -> Served | torch.nn.Module:
+    """The served system (``variant`` None) or one kept variant, from the files."""
+    model = load_served(task, Path(folder)) if variant is None else load_model(task, Path(folder), variant=variant)
     log.info("loaded %s%s from %s", name, f" ({variant})" if variant else "", folder)
     settle_heap()
     release_free_memory(min_interval=0)  # what reading the file and building the model freed goes back at once
     return model
 
 
-def _cached_model(task, variant: str | None, folder: Path) -> torch.nn.Module:
+def _cached(task, variant: str | None, folder: Path) -> Served | torch.nn.Module:
+    """The cached Served (``variant`` None, or the served variant by name) or kept variant, loading it once."""
     if variant is not None:  # the served variant asked for by name is the served model: one copy, not two
         served = MODELS.peek((task.name, None, str(folder)))
-        if served is not None and getattr(getattr(served, "card", None), "served_variant", None) == variant:
+        if isinstance(served, Served) and served.card.served_variant == variant:
             variant = None
     key, stamp = (task.name, variant, str(folder)), _stamp(folder, variant)
 
@@ -336,23 +342,39 @@ def card_only(task) -> ModelCard | None:
         return None
 
 
-def get_model(task, variant: str | None = None, *, quiet: bool = False) -> torch.nn.Module | None:
-    """The task's trained model (eval mode, with ``.card``), loaded once per process; or None.
+def get_served(task, *, quiet: bool = False) -> Served | None:
+    """The task's served system (``core.serving.Served``: the served model, its card and ensemble), loaded once per
+    process; or None.
 
     On None a message has already been shown (unless ``quiet``): missing weights say so with the command that
-    trains them; a corrupted or mismatched file is an error naming the file and the fix."""
+    trains them; a corrupted or mismatched file is an error naming the file and the fix. A card whose ensemble
+    cannot be put together is served by its variant alone, under a warning that says so."""
+    served = _loaded(task, None, quiet)
+    if served is not None and served.ensemble_problem and not quiet:
+        msg, _, fix = served.ensemble_problem.partition(" Fix it with: ")
+        st.warning(f"**{md_escape(task.title)} is served as an ensemble, but one of its members cannot be used:** "
+                   f"{md_escape(msg)}\n\nThe answers below come from the "
+                   f"*{md_escape(str(served.model.variant))}* variant alone (its scores are in the Model card's "
+                   "comparison, not its headline). Fix it with:", icon=":material/warning:")
+        st.code(fix or task.train_command(), language="bash")
+    return served
+
+
+def get_model(task, variant: str | None = None, *, quiet: bool = False) -> torch.nn.Module | None:
+    """One trained model of the task (eval mode, with ``.card``): the served variant (``variant`` None, or its
+    name) or a kept variant (Inspect's model picker, the pages that compare variants); loaded once per process, or
+    None after a message (unless ``quiet``), as ``get_served``."""
+    if variant is None:
+        served = get_served(task, quiet=quiet)
+        return served.model if served is not None else None
+    got = _loaded(task, variant, quiet)
+    return got.model if isinstance(got, Served) else got
+
+
+def _loaded(task, variant: str | None, quiet: bool) -> Served | torch.nn.Module | None:
     folder = Path(task.weights_path())
     try:
-        model = _cached_model(task, variant, folder)
-        problem = ensemble_problem(model)
-        if problem and not quiet:
-            msg, _, fix = problem.partition(" Fix it with: ")
-            st.warning(f"**{md_escape(task.title)} is served as an ensemble, but one of its members cannot be used:** "
-                       f"{md_escape(msg)}\n\nThe answers below come from the "
-                       f"*{md_escape(str(model.variant))}* variant alone (its scores are in the Model card's "
-                       "comparison, not its headline). Fix it with:", icon=":material/warning:")
-            st.code(fix or task.train_command(), language="bash")
-        return model
+        return _cached(task, variant, folder)
     except WeightsError as exc:
         if not quiet:
             show_weights_error(task, exc)

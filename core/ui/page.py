@@ -10,6 +10,13 @@ A task's page module is usually three lines::
 ``try_it(model)`` draws the Try-it tab and RETURNS the current input (or None); the Inspect tab runs the shared
 inspector on that input, then ``inspect_extra(model, input)`` if given. Nothing a task draws can take the page down:
 each tab is guarded, and a ``BadInput`` raised anywhere becomes a friendly warning.
+
+The frame serves the task's ``core.serving.Served`` (``core.ui.load.get_served``). When its card has an ensemble and
+the task names it (``Task.ensemble_words``), the frame draws the "<the served model> alone (switch the ensemble
+off)" toggle at the top of Try it and hands ``try_it`` the module that answers: the ensemble, or the served variant
+alone. The page puts ``answer_caption(task)`` under its answer ("Written by an ensemble: ..."), and
+``answered_by_ensemble(task)`` tells its views which of the two wrote what Try it shows. Inspect always takes a single
+trained model apart (the served variant, or the variant picked there): gradients go through one network.
 """
 
 from __future__ import annotations
@@ -20,9 +27,10 @@ from typing import Any
 
 import streamlit as st
 
+from core.serving import DEFAULT_ENSEMBLE_WORDS, EnsembleWords
 from core.ui.card import render_model_card
 from core.ui.inspector import render_inspector
-from core.ui.load import card_only, get_model
+from core.ui.load import card_only, get_model, get_served
 from core.ui.widgets import (
     demo_buttons,
     demo_in_url,
@@ -87,19 +95,73 @@ def default_try_it(task, model) -> Any:
     return current
 
 
-def _inspect_tab(task, model, current, inspect_extra) -> None:
-    card = getattr(model, "card", None)
-    others = card.variant_weights() if card is not None else []
-    target = model
+# ---- the served ensemble: one toggle, one caption, for every task -------------------------------------------------
+
+def ensemble_words(task) -> EnsembleWords:
+    """How the task's page names its served variant and ensemble (``Task.ensemble_words``, else plain defaults)."""
+    words = getattr(task, "ensemble_words", None)
+    return words if isinstance(words, EnsembleWords) else DEFAULT_ENSEMBLE_WORDS
+
+
+def ensemble_toggle_key(task) -> str:
+    """The toggle's widget key (session state): True while the served model answers alone."""
+    return f"{task.name}_single"
+
+
+def offers_ensemble_toggle(task, served) -> bool:
+    """The toggle is drawn when an ensemble answers and the task's page names it (``Task.ensemble_words``); a page
+    that shows its ensemble its own way (image classification: a row beside each variant) leaves the words None."""
+    return served is not None and served.has_ensemble and getattr(task, "ensemble_words", None) is not None
+
+
+def ensemble_toggle(task, served) -> bool:
+    """The "switch the ensemble off" toggle (drawn only when ``offers_ensemble_toggle``); True = the served model
+    alone. Drawn on every run, so it keeps its value while the page's other widgets come and go."""
+    if not offers_ensemble_toggle(task, served):
+        return False
+    words = ensemble_words(task)
+    return st.toggle(f"{words.alone[:1].upper()}{words.alone[1:]} alone (switch the ensemble off)",
+                     key=ensemble_toggle_key(task), help=words.help)
+
+
+def answered_by_ensemble(task) -> bool:
+    """Whether the answer Try it shows comes from the ensemble (it has one, and the toggle is not switched on)."""
+    served = get_served(task, quiet=True)
+    if served is None or not served.has_ensemble:
+        return False
+    return not (offers_ensemble_toggle(task, served) and st.session_state.get(ensemble_toggle_key(task), False))
+
+
+def answer_caption(task) -> None:
+    """Who answered, for under the answer: the ensemble with its members (as ``core.ui.card.variant_name`` names
+    them) and weights, and how it mixes them; or, with the toggle on, the served model alone."""
+    from core.ui.card import variant_name
+
+    served = get_served(task, quiet=True)
+    if served is None:
+        return
+    words = ensemble_words(task)
+    if answered_by_ensemble(task):
+        members = served.members
+        mix = " + ".join(f"{md_escape(variant_name(task, m))} × {w:.2f}" for m, w in zip(members.names, members.weights))
+        st.caption(f"{words.verb} by an **ensemble**: {mix} -- {words.how}")
+    elif served.card.ensemble is not None:
+        st.caption(f"{words.verb} by {words.alone} alone (the ensemble is switched off above).")
+
+
+def _inspect_tab(task, served, current, inspect_extra) -> None:
+    card = served.card
+    others = list(served.kept_variants)
+    target = served.model
     if others:  # kept variants: inspect e.g. the plain RNN and the LSTM on the same input, side by side in time
-        served = card.served_variant or "served model"
+        main = card.served_variant or "served model"
         from core.ui.card import variant_name
 
-        pick = st.segmented_control("Model to inspect", [served] + others, default=served,
+        pick = st.segmented_control("Model to inspect", [main] + others, default=main,
                                     format_func=lambda v: variant_name(task, v),
                                     key=f"{task.name}_insp_variant", bind="query-params",
                                     help="Variants trained with the same budget (see the Model card).")
-        if pick and pick != served:
+        if pick and pick != main:
             target = get_model(task, pick)
             if target is None:
                 return
@@ -117,29 +179,31 @@ def task_page(task, try_it: Callable[[Any], Any] | None = None,
     everything that needs no model (demos, architecture, data source)."""
     header(task)
     link_slot = st.empty()  # filled last, once every widget has put its value in the URL
-    model = get_model(task)
+    served = get_served(task)
     open_on_try_it_when_arriving(task.name)
     tabs = st.tabs(list(TABS), key=TAB_KEY, on_change="rerun", bind="query-params")
     current = None
     with tabs[0]:
         # Always drawn, even when another tab is open: its widgets keep their state and it yields the input.
-        if model is None:
+        if served is None:
             st.info("The model answers once it is trained (command above). These are the demos it will take:")
             for d in guarded(task.demos, what="listing the demos") or []:
                 st.markdown(f"- **{md_escape(d.label)}**" + (f": {md_escape(d.note)}" if d.note else ""))
         else:
+            alone = ensemble_toggle(task, served)
             fn = try_it or (lambda m: default_try_it(task, m))
-            current = guarded(fn, model, what="running this task's Try it tab")
+            current = guarded(fn, served.answering(alone), what="running this task's Try it tab")
     with tabs[1]:
         if tabs[1].open is not False:  # None (untracked) or True: draw; False: skip the work
-            if model is None:
+            if served is None:
                 st.info("The inspector needs the trained model. Meanwhile the **Gradient Lab** shows vanishing and "
                         "exploding gradients without any weights.")
             else:
-                guarded(_inspect_tab, task, model, current, inspect_extra, what="inspecting the model")
+                guarded(_inspect_tab, task, served, current, inspect_extra, what="inspecting the model")
     with tabs[2]:
         if tabs[2].open is not False:
-            card = model.card if model is not None else card_only(task)
-            guarded(render_model_card, task, card, model, what="drawing the model card")
+            card = served.card if served is not None else card_only(task)
+            guarded(render_model_card, task, card, served.model if served is not None else None,
+                    what="drawing the model card")
     with link_slot:
         guarded(link_popover, task.name, (TAB_KEY,), what="making the link to this view")

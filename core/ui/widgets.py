@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
+from core.shapes import SHAPE_SPECS
 from core.task import BadInput, Demo
 
 log = logging.getLogger("rnnlab.ui")
@@ -304,48 +305,13 @@ def show_tokens(tokens: Sequence[Any], values: Sequence[float], **kwargs) -> Non
 
 # ---- small formatting helpers -------------------------------------------------------------------------------------
 
-SHAPE_LABELS = {
-    "one_to_one": "One to one",
-    "one_to_many": "One to many",
-    "many_to_one": "Many to one",
-    "many_to_many": "Many to many",
-    "encoder_decoder": "Encoder-decoder",
-}
-SHAPE_ICONS = {
-    "one_to_one": ":material/arrow_forward:",
-    "one_to_many": ":material/call_split:",
-    "many_to_one": ":material/call_merge:",
-    "many_to_many": ":material/view_week:",
-    "encoder_decoder": ":material/swap_horiz:",
-}
-SHAPE_COLORS = {"one_to_one": "gray", "one_to_many": "violet", "many_to_one": "blue", "many_to_many": "green",
-                "encoder_decoder": "orange"}
-
-
 def shape_badge(shape: str) -> None:
-    st.badge(SHAPE_LABELS.get(shape, shape), icon=SHAPE_ICONS.get(shape), color=SHAPE_COLORS.get(shape, "gray"))
-
-
-# ---- served ensembles (core.ensemble) ------------------------------------------------------------------------------
-
-def ensemble_toggle(model, key: str, alone: str, help: str) -> bool:
-    """A "switch the ensemble off" toggle, shown only when the served model has an ensemble; True = ``alone``."""
-    from core.weights import ensemble_of
-
-    if ensemble_of(model) is None:
-        return False
-    return st.toggle(f"{alone[:1].upper()}{alone[1:]} alone (switch the ensemble off)", key=key, help=help)
-
-
-def ensemble_caption(out: dict, model, verb: str, alone: str, how: str) -> None:
-    """Who answered, under the answer: the ensemble with its members and weights (``out["ensemble"]`` from the
-    task's predict) and ``how`` it mixes them; or, with the toggle on, the served model ``alone``."""
-    ens = out.get("ensemble")
-    if ens and ens.get("members"):
-        mix = " + ".join(f"{md_escape(m)} × {w:.2f}" for m, w in zip(ens["members"], ens["weights"]))
-        st.caption(f"{verb} by an **ensemble**: {mix} -- {how}")
-    elif getattr(getattr(model, "card", None), "ensemble", None) is not None:
-        st.caption(f"{verb} by {alone} alone (the ensemble is switched off above).")
+    """The shape's label, icon and colour (core.shapes.SHAPE_SPECS) as a badge; an unknown shape as a grey one."""
+    spec = SHAPE_SPECS.get(shape)
+    if spec is None:
+        st.badge(shape, color="gray")
+    else:
+        st.badge(spec.label, icon=spec.icon, color=spec.colour)
 
 
 # ---- plain words ----------------------------------------------------------------------------------------------------

@@ -22,11 +22,11 @@ from pathlib import Path
 
 from core.modelcard import DataFile, Dataset, ModelCard, Training, Variant
 from core.new_task import TEMPLATES, ScaffoldError, class_name, render_template, validate_name
+from core.shapes import shape_spec
 from core.task import REPO
 from core.weights import save_weights
 from core.yourdata.build import CELLS, RunResult
 from core.yourdata.parse import DELIMITER_WORDS, Table, safe_file_name, write_table
-from core.yourdata.propose import SHAPE_WORDS
 from core.yourdata.task import YourDataTask
 
 INIT = '''"""{title}
@@ -213,7 +213,7 @@ def plugin_files(task: YourDataTask, table: Table) -> dict[str, bytes]:
     spec["file"] = file
     cells = ", ".join(c for c in (spec.get("variants") or ["GRU"]) if c in CELLS)
     # only checked names go into Python source: every string of the person's (columns, rows) stays in spec.json
-    info = dict(fields, shape_words=SHAPE_WORDS[shape], file=file, core_class=CORE_CLASS[shape], cells=cells)
+    info = dict(fields, shape_words=shape_spec(shape).words, file=file, core_class=CORE_CLASS[shape], cells=cells)
     init = INIT.format(**info)
     compile(init, f"{name}/__init__.py", "exec")  # a template bug must never reach a person
     return {f"{name}/__init__.py": init.encode(), f"{name}/page.py": page.encode(),

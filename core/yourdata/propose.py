@@ -15,12 +15,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from core.shapes import shape_spec
 from core.yourdata.parse import DataError, Table, _plural, is_number
 
 MIN_ROWS = 10  # fewer cannot be split into training and validation rows
 MAX_LABELS = 100  # a label column with more values than this is a sequence, not a label
-SHAPE_WORDS = {"one_to_one": "one-to-one", "one_to_many": "one-to-many", "many_to_one": "many-to-one",
-               "many_to_many": "many-to-many (aligned)", "encoder_decoder": "encoder-decoder"}
 
 
 @dataclass
@@ -148,7 +147,7 @@ def check_choice(table: Table, choice: Choice, skip_bad: bool = False) -> Table:
     elif choice.input is None:
         raise DataError("Pick the column that holds the sequences.")
     if choice.shape != "one_to_many" and choice.target is None:
-        raise DataError(f"{SHAPE_WORDS[choice.shape]} needs a column to predict.")
+        raise DataError(f"{shape_spec(choice.shape).words} needs a column to predict.")
     if choice.input is not None and choice.input == choice.target:
         raise DataError("The input column and the column to predict must differ.")
     if choice.tokens not in ("char", "word"):
@@ -175,10 +174,10 @@ def check_choice(table: Table, choice: Choice, skip_bad: bool = False) -> Table:
     if problems and not skip_bad:
         shown = "; ".join(f"line {n}: {p}" for n, p in problems[:5])
         more = f" (and {_plural(len(problems) - 5, 'more row')})" if len(problems) > 5 else ""
-        raise DataError(f"{_plural(len(problems), 'row')} do not fit {SHAPE_WORDS[choice.shape]} -- {shown}{more}. "
+        raise DataError(f"{_plural(len(problems), 'row')} do not fit {shape_spec(choice.shape).words} -- {shown}{more}. "
                         "Fix them, pick another shape, or tick 'leave out the rows with problems'.")
     if problems:
-        notes.append(f"{_plural(len(problems), 'row')} that do not fit {SHAPE_WORDS[choice.shape]} left out (first: "
+        notes.append(f"{_plural(len(problems), 'row')} that do not fit {shape_spec(choice.shape).words} left out (first: "
                      f"line {problems[0][0]}, {problems[0][1]}).")
     if len(keep) < MIN_ROWS:
         raise DataError(f"Only {_plural(len(keep), 'row')} to learn from; at least {MIN_ROWS} are needed (some are "

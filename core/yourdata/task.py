@@ -21,6 +21,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from core.data import config_from_dict, seq_lengths, split_rows
+from core.data import pad as pad_ids
 from core.layers import recording
 from core.shapes import EncoderDecoder, ManyToMany, ManyToOne, OneToMany, OneToOne
 from core.task import BadInput, Demo, Recipe, Splits, Task
@@ -101,20 +103,9 @@ def _upto_eos(ids: list[int]) -> list[int]:
 
 
 def pad(seqs: list[list[int]], value: int = PAD) -> tuple[torch.Tensor, torch.Tensor]:
+    """core.data.pad plus the lengths, an empty sequence read as one <unk> (no model here reads zero steps)."""
     seqs = [s or [UNK] for s in seqs]
-    x = torch.full((len(seqs), max(len(s) for s in seqs)), value, dtype=torch.long)  # (B, T)
-    for b, s in enumerate(seqs):
-        x[b, :len(s)] = torch.tensor(s)
-    return x, torch.tensor([len(s) for s in seqs])  # (B, T), (B,)
-
-
-def split_rows(rows: list, seed: int = 0) -> tuple[list, list, list]:
-    """Shuffled with a fixed seed: 10% validation and 10% test (at least one row each, at most 1,000), the rest
-    train."""
-    rows = list(rows)
-    random.Random(seed).shuffle(rows)
-    n_eval = min(max(1, len(rows) // 10), MAX_EVAL_ROWS)
-    return rows[2 * n_eval:], rows[n_eval:2 * n_eval], rows[:n_eval]
+    return pad_ids(seqs, value), seq_lengths(seqs)  # (B, T), (B,)
 
 
 class YourDataTask(Task):
@@ -160,7 +151,7 @@ class YourDataTask(Task):
         return [(r[ii], r[ti]) for r in table.rows]
 
     def make_splits(self, examples: list, files=(), dataset: str = "", seed: int = 0) -> Splits:
-        train, val, test = split_rows(examples, seed)
+        train, val, test = split_rows(examples, seed, max_eval=MAX_EVAL_ROWS)
         mode, shape = self.choice.tokens, self.shape
         cut = MAX_STEPS[mode]
         meta: dict = {"tokens": mode, "columns": {"input": self.choice.input, "target": self.choice.target}}
@@ -270,7 +261,7 @@ class YourDataTask(Task):
 
     # ---- model -------------------------------------------------------------------------------------------------
     def build_model(self, config: dict, meta: dict):
-        cfg = Config(**config)
+        cfg = config_from_dict(Config, config)
         shape = self.shape
         if shape == "one_to_one":
             model = OneToOne(len(meta["features"]), cfg.hidden_size, len(meta["labels"]), cfg.cell,

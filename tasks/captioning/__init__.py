@@ -14,9 +14,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.data import corpus_bleu
 from core.images import check_array, decode_image
+from core.serving import EnsembleWords
 from core.task import BadInput, Demo, Recipe, Splits, Task
-from core.weights import answering, ensemble_info
 
 from . import data as D
 from .drawing import SCENES, draw_scene
@@ -37,15 +38,8 @@ GPU_CONFIG = {"widths": [32, 64, 128, 256], "blocks": [2, 2, 2, 2], "embed_size"
 
 def bleu_scores(hyps: list[str], refs: list[list[str]], prefix: str = "") -> dict[str, float]:
     """Corpus BLEU-1..4 (sacrebleu, lowercase, 13a tokenisation on our already-tokenised text): hyps[i] is
-    compared with all of refs[i] (5 reference streams)."""
-    from sacrebleu.metrics import BLEU
-
-    if not hyps:
-        return {f"{prefix}bleu{n}": 0.0 for n in range(1, 5)}
-    k = max(len(r) for r in refs)
-    streams = [[r[j] if j < len(r) else r[0] for r in refs] for j in range(k)]
-    return {f"{prefix}bleu{n}": float(BLEU(max_ngram_order=n, lowercase=True).corpus_score(hyps, streams).score)
-            for n in range(1, 5)}
+    compared with all of refs[i] (core.data.corpus_bleu: a missing reference is absent, never a copy)."""
+    return {f"{prefix}bleu{n}": corpus_bleu(hyps, refs, max_order=n, lowercase=True) for n in range(1, 5)}
 
 
 def _resize128(rgb: np.ndarray) -> np.ndarray:
@@ -82,9 +76,8 @@ class CaptioningTask(Task):
                 "BLEU-1 63 on Flickr8k -- arXiv:1411.4555, Table 2",
         },
         profiles={
-            # One H100 shared with other jobs, 11 minutes of training (measured alone: ~2.5 s per epoch of 6,000
-            # images at 64 per step, 0.4 s to decode the 1,000 test images with beam 3). A 2x wider, 2x deeper
-            # encoder and a 512-unit LSTM (6.2M parameters, ~25 MB); small data overfits long before the clock
+            # For one GPU and 11 minutes (~2.5 s an epoch of 6,000 images at 64 per step): a 2x wider, 2x deeper
+            # encoder and a 512-unit LSTM (6.2M parameters, ~25 MB). Small data overfits long before the clock
             # runs out, so: strong dropout, augmentation, slow lr decay and patience on the dev BLEU-4.
             "gpu": {"epochs": 200, "batch_size": 64, "lr": 2e-3, "lr_decay": 0.98, "patience": 15,
                     "max_minutes": 11, "variants": {"default": GPU_CONFIG}},
@@ -102,6 +95,12 @@ class CaptioningTask(Task):
                    "ships with this app.")
     primary_input = "image"
     variant_names = {"default": "main captioner", "small": "small captioner"}  # how the Model card names the variants
+    ensemble_words = EnsembleWords(
+        alone="the main captioner", verb="Written",
+        help="The app captions with an ensemble of two captioners trained separately. Switch it off to see what "
+             "the main (bigger) one writes by itself.",
+        how="at every word the captioners' probabilities are mixed with these weights (chosen on the dev images; "
+            "see the Model card). The attention maps are the main captioner's.")
 
     # ---- model -------------------------------------------------------------------------------------------------
     def build_model(self, config, meta):
@@ -115,9 +114,7 @@ class CaptioningTask(Task):
         CaptionerEnsemble); ``python -m core.ensemble captioning`` picks the weights on the dev BLEU-4."""
         if len({tuple(m.vocab) for m in models}) != 1:
             raise ValueError("ensemble members must share their vocabulary")
-        ens = CaptionerEnsemble(list(models), list(weights))
-        ens.vocab, ens.stoi = models[0].vocab, models[0].stoi
-        return ens
+        return CaptionerEnsemble(list(models), list(weights))  # core.ensemble.build gives it the vocabulary
 
 
     # ---- data --------------------------------------------------------------------------------------------------
@@ -163,7 +160,6 @@ class CaptioningTask(Task):
     def caption_set(self, model, data: D.CapSet, beam: int) -> list[str]:
         """Captions for every image of a split, decoded EVAL_CHUNK images at a time."""
         dev = next(model.parameters()).device
-        model = answering(model)
         out = []
         for s in range(0, len(data), EVAL_CHUNK):
             imgs = data.images[s:s + EVAL_CHUNK].to(dev)
@@ -244,13 +240,10 @@ class CaptioningTask(Task):
         return out
 
     def predict(self, model, input):
-        """A caption by the card's ensemble when there is one; {"image": ..., "single": True} asks the served
-        captioner alone."""
+        """A caption for an image (or {"image": ..., "beam": ...}); ``model``: a captioner or an ensemble of them."""
         img = self.image_from_input(input)
         beam = self._beam_of(input)
         x = self._tensor(img["pixels"])
-        served = model
-        model = answering(model, single=bool(input.get("single")) if isinstance(input, dict) else False)
         with torch.inference_mode():
             ids = self._caption_ids(model, x, beam)
             # Teacher-force the chosen caption: the distribution at each step given the words before it.
@@ -267,20 +260,18 @@ class CaptioningTask(Task):
         att = attn[0].float().reshape(-1, side, side).numpy() if attn is not None else None  # (T, 8, 8)
         return {"caption": " ".join(words), "words": words, "steps": steps, "attention": att, "beam": beam,
                 "pixels": img["pixels"], "original": img["original"], "notes": img["notes"],
-                "source": img["source"], "label": img.get("label"),
-                "ensemble": ensemble_info(served) if model is not served else None}
+                "source": img["source"], "label": img.get("label")}
 
     def shown_caption_ids(self, model, input, x) -> list[int]:
         """The caption the page showed for this input, as token ids: ``input["caption"]`` when the page passes it
-        (what Try it printed), else what ``predict`` writes -- the card's ensemble unless ``input["single"]``, at the
+        (what Try it printed, perhaps by the ensemble), else what ``predict`` writes with ``model`` itself, at the
         input's beam width. The inspection views teacher-force it, so they explain the answer that was shown."""
         given = input.get("caption") if isinstance(input, dict) else None
         if isinstance(given, str):
             unk = model.stoi.get("<unk>", 3)
             return [model.stoi.get(w, unk) for w in given.split()][:MAX_LEN]
-        single = bool(input.get("single")) if isinstance(input, dict) else False
         with torch.no_grad():
-            return self._caption_ids(answering(model, single=single), x, self._beam_of(input))
+            return self._caption_ids(model, x, self._beam_of(input))
 
     def inspect_loss(self, model, input):
         """Cross-entropy of the caption the page showed (teacher-forced through ``model``: the served captioner,

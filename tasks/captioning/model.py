@@ -13,8 +13,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from core.ensemble import ensemble_weights, flatten_states, unflatten_states
 from core.layers import Recurrent
-from core.shapes import ensemble_weights, flatten_states, unflatten_states
 
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
 SPECIALS = ["<pad>", "<bos>", "<eos>", "<unk>"]

@@ -33,7 +33,9 @@ def _overlay(pixels: np.ndarray, heat: np.ndarray, color=(255, 40, 40)) -> np.nd
 
 
 def _try_it(task, model):
+    """``model``: the module that answers (the ensemble, or the main captioner alone: the frame's toggle)."""
     from core.ui.load import predict_cached
+    from core.ui.page import answer_caption
     from core.ui.widgets import image_input, show_error
 
     st.markdown(
@@ -46,11 +48,11 @@ def _try_it(task, model):
         "photos, so cartoons are off its home ground.",
         "Upload a photo: people, dogs, bikes, beaches and snow are what Flickr8k is full of.")
     # Drawn on every run, picture or not: a widget that is skipped for one run loses its value, so switching to
-    # "upload" (no file yet) and back used to reset the beam width and the ensemble toggle.
-    beam, single = _decoding_controls(task, model)
+    # "upload" (no file yet) and back used to reset the beam width (the frame draws the ensemble toggle every run).
+    beam = _decoding_controls(task)
     if input is None:
         return None
-    query = {"image": input, "beam": beam, "single": single}
+    query = {"image": input, "beam": beam}
     try:
         out = predict_cached(task, model, query)
     except Exception as exc:  # noqa: BLE001 -- BadInput shows as a warning, anything else as a friendly error
@@ -66,7 +68,7 @@ def _try_it(task, model):
         st.caption(f"beam search, width {out['beam']}")
         if out.get("label"):
             st.caption(f"(the drawing is meant to be: {html.escape(out['label'])})")
-        _who_wrote(out, model)
+        answer_caption(task)  # the ensemble (its members by name) or the main captioner alone
     _steps_table(out)
     if out["attention"] is not None:
         _attention_grid(out)
@@ -74,33 +76,13 @@ def _try_it(task, model):
     return {**query, "caption": out["caption"]}
 
 
-def _decoding_controls(task, model) -> tuple[int, bool]:
+def _decoding_controls(task) -> int:
     from tasks.captioning import BEAM, MAX_BEAM
 
     beam = st.slider("beam width (1 = greedy)", 1, MAX_BEAM, BEAM, key=f"{task.name}_beam",
                      help="How many partial captions are kept at every step; the best complete one wins. "
                           f"{BEAM} is the width the model card's test scores use (picked on the dev images).")
-    return int(beam), _ensemble_toggle(task, model)
-
-
-def _ensemble_toggle(task, model) -> bool:
-    from core.ui.widgets import ensemble_toggle
-
-    return ensemble_toggle(model, f"{task.name}_single", "the main captioner",
-                           "The app captions with an ensemble of two captioners trained separately. Switch it off to "
-                           "see what the main (bigger) one writes by itself.")
-
-
-def _who_wrote(out: dict, model) -> None:
-    from core.ui.widgets import ensemble_caption
-    from tasks.captioning import TASK
-
-    ens = out.get("ensemble")
-    if ens and ens.get("members"):  # the members as people read them, not the card's ids
-        out = {**out, "ensemble": {**ens, "members": [TASK.variant_names.get(m, m) for m in ens["members"]]}}
-    ensemble_caption(out, model, "Written", "the main captioner",
-                     "at every word the captioners' probabilities are mixed with these weights (chosen on the dev "
-                     "images; see the Model card). The attention maps are the main captioner's.")
+    return int(beam)
 
 
 def _steps_table(out) -> None:
@@ -127,16 +109,14 @@ def _attention_grid(out) -> None:
             cols[j].image(_overlay(out["pixels"], att[start + j]), caption=w, width=128)
 
 
-def inspect_note(task, model, input) -> str:
-    """One sentence: which caption the Inspect tab explains (the one Try it showed) and through which captioner."""
-    from core.weights import ensemble_of
-
+def inspect_note(task, model, input, by_ensemble: bool) -> str:
+    """One sentence: which caption the Inspect tab explains (the one Try it showed, ``by_ensemble`` or not) and
+    through which captioner (``model``)."""
     caption = input.get("caption") if isinstance(input, dict) else None
     names = task.variant_names
     who = names.get(getattr(model, "variant", None) or "") or \
         names.get(getattr(getattr(model, "card", None), "served_variant", None), "captioner")
     shown = f"“{html.escape(caption)}”, the caption Try it shows" if caption else "the caption Try it shows"
-    by_ensemble = ensemble_of(model) is not None and not (isinstance(input, dict) and input.get("single"))
     return (f"Explained here: {shown}" + (", written by the ensemble" if by_ensemble else "")
             + f". The gradients are taken through the {who}" + (" (one of the ensemble's members)" if by_ensemble
                                                                   else "")
@@ -151,10 +131,11 @@ def _saliency(task_name: str, model_id: str, in_key: str, _task, _model, _input)
 
 def _inspect_extra(task, model, input):
     from core.ui.inspector import input_key, model_key
+    from core.ui.page import answered_by_ensemble
     from core.ui.widgets import show_error
 
     st.subheader("Which pixels does each word depend on? (saliency)")
-    st.caption(inspect_note(task, model, input))
+    st.caption(inspect_note(task, model, input, answered_by_ensemble(task)))
     st.caption("The gradient of each word's log-probability with respect to every input pixel (largest over the "
                "three colours). Compare with the attention maps on Try it: attention is where the model chose to "
                "look; saliency is what would change its mind.")

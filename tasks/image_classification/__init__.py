@@ -17,7 +17,6 @@ import torch.nn.functional as F
 
 from core.images import check_array, decode_image
 from core.task import BadInput, Demo, Recipe, Splits, Task
-from core.weights import answering, ensemble_info
 
 from .data import LABELS, SIZE, ImageSet, augment, find_tar, read_tar, split_val, synthetic_images
 from .drawing import draw_animal
@@ -151,7 +150,6 @@ class ImageClassificationTask(Task):
     @torch.no_grad()
     def evaluate(self, model, data):
         dev = next(model.parameters()).device
-        model = answering(model)
         correct, nll, n = 0, 0.0, 0
         per = torch.zeros(len(LABELS))
         tot = torch.zeros(len(LABELS))
@@ -204,19 +202,16 @@ class ImageClassificationTask(Task):
         raise BadInput(f"expected image bytes or a demo name, got {type(input).__name__}")
 
     def predict(self, model, input):
-        """The card's ensemble answers when there is one; {"image": ..., "single": True} asks the served model."""
+        """Cat or dog for an image (or {"image": ...}); ``model``: a classifier or an ensemble of them."""
         img = self.image_from_input(input)
         x = _float(torch.from_numpy(img["pixels"]).permute(2, 0, 1)[None])  # (1, 3, 32, 32)
-        served = model
-        model = answering(model, single=bool(input.get("single")) if isinstance(input, dict) else False)
         with torch.inference_mode():
             probs = F.softmax(model(x)[0].float(), dim=-1)  # (C,)
         i = int(probs.argmax())
         return {"label": LABELS[i], "confidence": float(probs[i]),
                 "probs": {lab: float(p) for lab, p in zip(LABELS, probs)}, "classes": list(LABELS),
                 "pixels": img["pixels"], "original": img["original"], "notes": img["notes"],
-                "source": img["source"], "truth": img.get("truth"), "unlike_training": unlike_training(img["pixels"]),
-                "ensemble": ensemble_info(served) if model is not served else None}
+                "source": img["source"], "truth": img.get("truth"), "unlike_training": unlike_training(img["pixels"])}
 
     def _tensor(self, input) -> torch.Tensor:
         img = self.image_from_input(input)

@@ -14,7 +14,9 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 
-from core.shapes import ManyToOne, OneToOne, ensemble_weights
+from core.data import config_from_dict
+from core.ensemble import ensemble_weights
+from core.shapes import ManyToOne, OneToOne
 
 # Per-channel mean/std of the CIFAR-10 training images (the usual published constants): inputs are [0, 1] RGB.
 MEAN = (0.4914, 0.4822, 0.4465)
@@ -91,7 +93,7 @@ class RowEncoder(nn.Module):
 
 
 def build(config: dict, meta: dict) -> nn.Module:
-    cfg = ImageConfig(**{**default_config(), **config})
+    cfg = config_from_dict(ImageConfig, config)
     n = len(meta.get("labels", ["cat", "dog"]))
     if cfg.arch == "onestep":
         enc = ConvEncoder(tuple(cfg.widths), cfg.blocks)

@@ -40,6 +40,9 @@ def _big(pixels: np.ndarray, k: int = 6) -> np.ndarray:
 
 # ---- try it -----------------------------------------------------------------------------------------------------
 def _try_it(task, model):
+    """``model``: the module that answers (the card's ensemble, if any). This page shows every model alone, side by
+    side, with the served ensemble in a row of its own."""
+    from core.ui.load import get_served
     from core.ui.widgets import image_input, show_error
 
     st.markdown(
@@ -58,12 +61,13 @@ def _try_it(task, model):
         "Upload a photo of a cat or a dog.")
     if input is None:
         return None
-    models = _models(task, model)
+    served = get_served(task, quiet=True)
+    members = served.members if served is not None else None
+    models = _models(task, served.model if served is not None else model)
     try:  # each model alone, as its name says; the card's ensemble (if any) answers in a row of its own
-        outs = {v: task.predict(m, {"image": input, "single": True}) for v, m in models.items() if m is not None}
-        ens = task.predict(model, {"image": input})
-        if ens.get("ensemble"):
-            outs["ensemble"] = ens
+        outs = {v: task.predict(m, {"image": input}) for v, m in models.items() if m is not None}
+        if members is not None:
+            outs["ensemble"] = task.predict(served.ensemble, {"image": input})
     except Exception as exc:  # noqa: BLE001 -- BadInput shows as a warning, anything else as a friendly error
         show_error(exc, "reading the image")
         return None
@@ -75,7 +79,7 @@ def _try_it(task, model):
     left.image(orig, caption=f"your image ({orig.shape[1]}x{orig.shape[0]})", width=192)
     mid.image(_big(main["pixels"]), caption="what the models see (32x32)", width=192)
     with right:
-        for v, name in MODELS + [("ensemble", _ensemble_name(outs.get("ensemble")))]:
+        for v, name in MODELS + [("ensemble", _ensemble_name(members))]:
             if v in outs:
                 o = outs[v]
                 st.markdown(f"**{html.escape(name)}**: {html.escape(o['label'])} ({o['confidence']:.0%})")
@@ -115,10 +119,10 @@ def _familiarity(outs: dict) -> None:
     st.caption(TRAINED_ON)
 
 
-def _ensemble_name(out) -> str:
-    ens = (out or {}).get("ensemble") or {}
-    mix = " + ".join(f"{VARIANT_NAMES.get(m, m)} × {w:.2f}" for m, w in zip(ens.get("members", []),
-                                                                          ens.get("weights", [])))
+def _ensemble_name(members) -> str:
+    """The ensemble's row title from its members (core.serving.EnsembleMembers; None: no ensemble)."""
+    names, weights = (members.names, members.weights) if members is not None else ((), ())
+    mix = " + ".join(f"{VARIANT_NAMES.get(m, m)} × {w:.2f}" for m, w in zip(names, weights))
     return f"Served ensemble: {mix} (mean of probabilities, weights chosen on validation)"
 
 
@@ -162,7 +166,7 @@ def _inspect_extra(task, model, input):
                "three colours): bright pixels are those whose small change would move the answer most.")
     try:
         sal = task.saliency(model, input)
-        pred = task.predict(model, {"image": input, "single": True})  # the model whose gradients are shown
+        pred = task.predict(model, {"image": input})  # the model whose gradients are shown
     except Exception as exc:  # noqa: BLE001
         show_error(exc, "computing the saliency map")
         return

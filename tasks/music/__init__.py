@@ -60,7 +60,6 @@ class MusicTask(Task):
     data_source = ("JSB Chorales, Boulanger-Lewandowski, Bengio & Vincent (ICML 2012) split, via GitHub "
                    "czhuang/JSB-Chorales-dataset (jsb-chorales-quarter.json); Bach's music is public domain")
     primary_input = "settings"
-    transpose_max = 0  # training-time transposition (semitones); 0: off -- it slowed learning more than it helped
 
     # ---- model -------------------------------------------------------------------------------------------------
     def build_model(self, config: dict, meta: dict) -> nn.Module:
@@ -93,7 +92,7 @@ class MusicTask(Task):
                 "a silent start frame and counted. nll_after_first: the same without first frames.")
 
     def batches(self, data, batch_size: int, shuffle: bool, seed: int = 0):
-        return D.batches(data, batch_size, shuffle, seed, transpose_max=self.transpose_max if shuffle else 0)
+        return D.batches(data, batch_size, shuffle, seed)
 
     def loss(self, model: nn.Module, batch: dict) -> torch.Tensor:
         logits = model(batch["x"])  # (B, T, 88); causal, so padding after a chorale's end never reaches its frames

@@ -129,15 +129,9 @@ def synthetic_chorales(n: int, seed: int) -> Chorales:
     return Chorales(rolls)
 
 
-def transpose(roll: torch.Tensor, shift: int) -> torch.Tensor:
-    """Shift a (T, 88) roll by ``shift`` semitones (the caller keeps every note on the keyboard)."""
-    return torch.roll(roll, shifts=shift, dims=1) if shift else roll
-
-
-def batches(data: Chorales, batch_size: int, shuffle: bool, seed: int = 0, transpose_max: int = 0) -> Iterable[dict]:
+def batches(data: Chorales, batch_size: int, shuffle: bool, seed: int = 0) -> Iterable[dict]:
     """Padded batches: {"x": (B, T, 88) inputs, "y": (B, T, 88) targets, "mask": (B, T) 1 on real steps,
-    "lengths": (B,)}. ``transpose_max`` > 0 (training only) shifts each chorale by a random number of semitones in
-    [-transpose_max, transpose_max] that keeps it on the keyboard: Bach in another key is still Bach."""
+    "lengths": (B,)}."""
     order = list(range(len(data.rolls)))
     rng = random.Random(seed)
     chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
@@ -148,15 +142,7 @@ def batches(data: Chorales, batch_size: int, shuffle: bool, seed: int = 0, trans
         chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
         rng.shuffle(chunks)
     for idx in chunks:
-        rolls = []
-        for j in idx:
-            r = data.rolls[j]
-            if transpose_max:
-                keys = torch.nonzero(r.sum(0)).flatten()
-                lo, hi = (int(keys.min()), int(keys.max())) if len(keys) else (0, KEYS - 1)
-                shift = rng.randint(max(-transpose_max, -lo), min(transpose_max, KEYS - 1 - hi))
-                r = transpose(r, shift)
-            rolls.append(r)
+        rolls = [data.rolls[j] for j in idx]
         T = max(int(r.shape[0]) for r in rolls)
         B = len(rolls)
         x = torch.zeros(B, T, KEYS)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import io
 import math
 import wave
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.data import config_from_dict
 from core.shapes import OneToMany
 from tasks.music.data import HIGH, KEYS, LOW
 
@@ -38,7 +39,7 @@ class MusicConfig:
 
 
 def build(config: dict, key_log_odds: list[float] | None = None) -> OneToMany:
-    c = MusicConfig(**{**asdict(MusicConfig()), **config})
+    c = config_from_dict(MusicConfig, config)
     model = OneToMany(vocab_size=KEYS, input_size=c.input_size, hidden_size=c.hidden_size, cell=c.cell,
                       num_layers=c.num_layers, dropout=c.dropout, output="bernoulli")
     if key_log_odds is not None and len(key_log_odds) == KEYS:

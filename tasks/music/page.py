@@ -11,12 +11,12 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from core.layers import cell_label
 from tasks.music import data as D
 from tasks.music import model as M
 
 OCTAVES = (5, 4, 3, 2)  # the chorales' range is G2..C7; the picker shows C2..B5, high notes on top like a score
 DEFAULTS = {"steps": 64, "temperature": 1.0, "top_k": 4, "seed": 0}
-CELL_NAMES = {"rnn_tanh": "tanh RNN", "gru": "GRU", "lstm": "LSTM"}
 K = "music_"  # the page's key prefix: every input below is bound to the URL under its key (?music_temperature=...)
 URL = "query-params"
 LEGACY_CHORD = "q"  # links made before every page owned its parameters: ?q=C4+E4+G4
@@ -267,7 +267,7 @@ def _compare_cells(task, model, input: dict) -> None:
     cols = st.columns(max(len(comp), 1))
     for col, (variant, row) in zip(cols, comp.items()):
         with col:
-            name = CELL_NAMES.get(variant, variant)
+            name = cell_label(variant)
             m = model if variant == card.served_variant else get_model(task, variant=variant, quiet=True)
             nll = row.test.get(card.metric)
             st.markdown(f"**{name}**" + (f" -- test NLL {nll:.2f}" if isinstance(nll, (int, float)) else "")

@@ -8,20 +8,20 @@ same budget and compared on the card, with a BiGRU beside them.
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
+from core.data import bucket_batches, config_from_dict
+from core.serving import EnsembleWords
 from core.task import BadInput, Demo, Recipe, Splits, Task
-from core.weights import answering, ensemble_info
 from tasks.ner.data import (
     ENTITY_TYPES,
     Corpus,
     Encoder,
     bio_to_spans,
-    bucket_batches,
     build_meta,
     collate,
     read_conll,
@@ -150,6 +150,12 @@ class NERTask(Task):
     )
     page = "tasks.ner.page:render"
     variant_names = {"bilstm": "BiLSTM", "lstm": "one-way LSTM", "gru": "BiGRU"}  # as the page names them
+    ensemble_words = EnsembleWords(
+        alone="the BiLSTM", verb="Tagged",
+        help="The app tags with an ensemble of the two bidirectional taggers (BiLSTM and BiGRU, both CRF). "
+             "Switch it off to see the BiLSTM's own tags.",
+        how="one CRF whose scores are the weighted sum of the two taggers' scores (weights chosen on validation "
+            "F1; see the Model card). Confidences are that mixed CRF's marginals.")
     data_subdir = "ner/conll2003"
     data_source = ("CoNLL-2003 English (Tjong Kim Sang & De Meulder 2003): Reuters news 1996-97, the standard "
                    "eng.train / eng.testa (dev) / eng.testb (test) split. Research use.")
@@ -161,11 +167,7 @@ class NERTask(Task):
 
     # ---- model -------------------------------------------------------------------------------------------------
     def build_model(self, config: dict, meta: dict) -> nn.Module:
-        known = {f.name for f in fields(NERConfig)}
-        unknown = set(config) - known
-        if unknown:
-            raise ValueError(f"unknown config fields {sorted(unknown)}; known: {sorted(known)}")
-        model = NERTagger(NERConfig(**config), meta)
+        model = NERTagger(config_from_dict(NERConfig, config), meta)
         model.vocab = Encoder(meta)  # plain attribute: how predict() turns words into ids
         return model
 
@@ -215,7 +217,6 @@ class NERTask(Task):
         """Predicted tag strings for every sentence of a split, in order."""
         data = data.encoded(model.vocab)
         device = next(model.parameters()).device
-        model = answering(model)
         preds: list[list[str] | None] = [None] * len(data)
         for idx in bucket_batches([len(r) for r in data.rows], batch_size, shuffle=False):
             b = collate([data.rows[i] for i in idx], lead=data.lead)
@@ -303,10 +304,8 @@ class NERTask(Task):
         return text, toks, x, lengths, note
 
     def predict(self, model: nn.Module, input) -> dict:
-        """Tags by the card's ensemble when there is one; {"text": ..., "single": True} asks the served variant."""
+        """Tags, confidences and spans for a text (or {"text": ...}); ``model``: a tagger or an ensemble of them."""
         text, word = _sentence(input)
-        served = model
-        model = answering(model, single=bool(input.get("single")) if isinstance(input, dict) else False)
         with torch.inference_mode():
             text, toks, x, lengths, note = self._run(model, text)
             logits = model(x, lengths)  # (1, T, C)
@@ -323,8 +322,7 @@ class NERTask(Task):
         unknown = [t for (t, _, _), row in zip(toks, x[0]) if int(row[0]) == 1 or int(row[0]) >= n_emb]
         return {"tokens": [t for t, _, _ in toks], "offsets": [(s, e) for _, s, e in toks], "tags": tags,
                 "confidences": conf, "spans": spans, "unknown_words": unknown, "note": note,
-                "probs": {lab: [float(p) for p in probs[:, k]] for k, lab in enumerate(model.labels)},
-                "ensemble": ensemble_info(served) if model is not served else None}
+                "probs": {lab: [float(p) for p in probs[:, k]] for k, lab in enumerate(model.labels)}}
 
     def direction_parts(self, model: nn.Module, input) -> dict:
         """For each word, how much the forward and the backward half of the recurrent layer added to each tag's

@@ -265,17 +265,6 @@ def collate(rows: list[torch.Tensor], tags: list[torch.Tensor] | None = None, le
     return {"x": x, "lengths": lengths, "tags": y}
 
 
-def bucket_batches(lengths: list[int], batch_size: int, shuffle: bool, seed: int = 0) -> list[list[int]]:
-    """Index lists with sentences of similar length together (little padding), in random order when shuffling."""
-    rng = random.Random(seed)
-    keys = [(n + (rng.random() * 2 if shuffle else 0), i) for i, n in enumerate(lengths)]
-    order = [i for _, i in sorted(keys)]
-    chunks = [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
-    if shuffle:
-        rng.shuffle(chunks)
-    return chunks
-
-
 # ---- synthetic data (tests) -------------------------------------------------------------------------------------
 _FIRST = ["Alice", "Bruno", "Chen", "Dara", "Émile", "Farah", "Goran", "Hiro", "Ines", "Jonas"]
 _LAST = ["Okafor", "Lindqvist", "Moreau", "Tanaka", "Novak", "Silva", "O'Hara", "Kowalski"]

@@ -20,7 +20,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from core.shapes import ManyToMany, ensemble_weights
+from core.ensemble import ensemble_weights
+from core.shapes import ManyToMany
 
 
 @dataclass

@@ -209,23 +209,11 @@ def probe_table(task, model) -> None:
                                 "kind": st.column_config.TextColumn("kind", width=150)})
 
 
-def _ensemble_toggle(model) -> bool:
-    from core.ui.widgets import ensemble_toggle
-
-    return ensemble_toggle(model, "ner_single", "the BiLSTM",
-                           "The app tags with an ensemble of the two bidirectional taggers (BiLSTM and BiGRU, both "
-                           "CRF). Switch it off to see the BiLSTM's own tags.")
-
-
-def _who_tagged(out: dict, model) -> None:
-    from core.ui.widgets import ensemble_caption
-
-    ensemble_caption(out, model, "Tagged", "the BiLSTM",
-                     "one CRF whose scores are the weighted sum of the two taggers' scores (weights chosen on "
-                     "validation F1; see the Model card). Confidences are that mixed CRF's marginals.")
-
-
 def _try_it(task, model):
+    """``model``: the module that answers (the ensemble, or the BiLSTM alone: the frame's toggle). The views below
+    the tags take the served BiLSTM itself apart."""
+    from core.ui.load import get_served
+    from core.ui.page import answer_caption, answered_by_ensemble
     from core.ui.widgets import md_escape, show_error, text_input_with_demos
 
     cols = st.columns(2)
@@ -238,9 +226,8 @@ def _try_it(task, model):
     if not text or not text.strip():
         st.info("Type a sentence or pick a demo: the tagger marks people, organisations, places and other names.")
         return None
-    single = _ensemble_toggle(model)
     try:
-        out = task.predict(model, {"text": text, "single": single})
+        out = task.predict(model, {"text": text})
     except Exception as exc:  # noqa: BLE001 -- BadInput is a friendly warning; anything else a generic error
         show_error(exc, "tagging the text")
         return None
@@ -255,7 +242,7 @@ def _try_it(task, model):
         unk = ", ".join(dict.fromkeys(out["unknown_words"]))
         st.caption(f"Not in the vocabulary (read by spelling only, through the character CNN): {md_escape(unk[:400])}")
 
-    _who_tagged(out, model)
+    answer_caption(task)
     if out["spans"]:
         st.dataframe(spans_frame(out), hide_index=True, width="stretch")
     with st.expander("Every word's tag"):
@@ -274,26 +261,29 @@ def _try_it(task, model):
     with cols[1]:
         fwd_only = st.toggle("Forward only: show the tags a one-way model gives", key="ner_fwd_only",
                              help="The unidirectional LSTM trained beside the served BiLSTM with the same budget.")
-    if out.get("ensemble"):  # the views below take the BiLSTM apart: its own tags, not the ensemble's
-        out = task.predict(model, {"text": text, "single": True})
-        st.caption(f"Below: the served **{md_escape(str(model.variant))}** alone (the views take its two halves "
+    served = get_served(task, quiet=True)
+    tagger = served.model if served is not None else model  # the served BiLSTM, never the ensemble
+    if answered_by_ensemble(task):  # the views below take the BiLSTM apart: its own tags, not the ensemble's
+        out = task.predict(tagger, {"text": text})
+        st.caption(f"Below: the served **{md_escape(str(tagger.variant))}** alone (the views take its two halves "
                    "apart), so a tag may differ from the ensemble's above.")
     if fwd_only:
         _forward_only(task, out, shown)
-    _bidirectional_view(task, model, text, out, word)
+    _bidirectional_view(task, tagger, text, out, word)
     st.divider()
-    probe_table(task, model)
+    probe_table(task, served.answering() if served is not None else model)  # the served system's tags
     return {"text": text, "word": int(word)}
 
 
 def _inspect_extra(task, model, current) -> None:
     from core.ui.inspector import run_inspection
+    from core.ui.load import get_served
     from core.ui.widgets import md_escape, show_tokens
-    from core.weights import ensemble_of
 
     word = current.get("word") or 0
     st.subheader("Which words this tag used", anchor=False)
-    if ensemble_of(model) is not None:
+    served = get_served(task, quiet=True)
+    if served is not None and served.has_ensemble:
         st.caption("Gradients are taken through the BiLSTM alone (the ensemble's first member): the tag inspected "
                    "is its own, which can differ from the ensemble's on the Try it tab.")
     ins = run_inspection(task, model, current)

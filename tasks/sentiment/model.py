@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import torch
-import torch.nn as nn
 
+from core.data import config_from_dict
 from core.shapes import ManyToOne
 
 PAD_ID, UNK_ID = 0, 1
@@ -21,46 +21,21 @@ class SentimentConfig:
     cell: str = "lstm"  # rnn_tanh | gru | lstm: the comparison the card makes
     bidirectional: bool = False  # a second pass from the end; the summary then has read every word both ways
     embed_size: int = 160  # word vector size: what the recurrent layer reads at each step
-    embed_rank: int = 0  # >0: word vectors = (vocab x rank table) @ (rank x embed_size): fewer parameters, so a
-    #                      smaller weights file and a cheaper optimizer step (Adam touches every table row each step)
     hidden_size: int = 160  # state size; the recurrent cost per word grows as hidden x (embed + hidden)
     num_layers: int = 1  # one layer: the CPU budget buys more epochs instead of depth
     dropout: float = 0.5  # on the embeddings and on the summary: SST is small, models over-fit fast
-    word_dropout: float = 0.0  # chance a training word is replaced by <unk>, so <unk> means "an unseen word".
-    #                            Off by default: it drops "not" from "not bad" and keeps the label, which taught the
-    #                            BiLSTM that negations don't matter (100 units per direction: negation set 8/18
-    #                            with 0.1 and 7 minutes, 11/18 without it and 12 minutes)
-
-    @classmethod
-    def from_dict(cls, config: dict) -> SentimentConfig:
-        known = set(cls.__dataclass_fields__)
-        unknown = set(config) - known
-        if unknown:
-            raise ValueError(f"unknown config fields {sorted(unknown)}; valid: {sorted(known)}")
-        return cls(**config)
 
 
 class SentimentRNN(ManyToOne):
-    """ManyToOne over word ids, with word dropout at training time.
+    """ManyToOne over word ids.
 
     forward(x (B, T) word ids, lengths (B,)) -> logits (B, 2); prefix_logits(x, lengths) -> (B, T, 2)."""
 
     def __init__(self, vocab_size: int, cfg: SentimentConfig):
-        encoder = None
-        if cfg.embed_rank:
-            encoder = nn.Sequential(nn.Embedding(vocab_size, cfg.embed_rank, padding_idx=PAD_ID),
-                                    nn.Linear(cfg.embed_rank, cfg.embed_size, bias=False))  # (B, T) -> (B, T, E)
         super().__init__(input_size=cfg.embed_size, hidden_size=cfg.hidden_size, num_classes=2, cell=cfg.cell,
                          num_layers=cfg.num_layers, bidirectional=cfg.bidirectional, dropout=cfg.dropout,
-                         vocab_size=vocab_size, pad_id=PAD_ID, encoder=encoder)
+                         vocab_size=vocab_size, pad_id=PAD_ID)
         self.cfg = cfg
-        self.word_dropout = cfg.word_dropout
-
-    def features(self, x, lengths=None):
-        if self.training and self.word_dropout > 0:
-            drop = (torch.rand(x.shape, device=x.device) < self.word_dropout) & (x != PAD_ID)  # (B, T)
-            x = x.masked_fill(drop, UNK_ID)
-        return super().features(x, lengths)
 
     @torch.no_grad()
     def prefix_probs(self, x: torch.Tensor, max_points: int = 48, budget: int = 2400) -> tuple[list[int], torch.Tensor]:
@@ -85,7 +60,7 @@ class SentimentRNN(ManyToOne):
 
 
 def build(config: dict, vocab_size: int) -> SentimentRNN:
-    cfg = SentimentConfig.from_dict(config)
+    cfg = config_from_dict(SentimentConfig, config)
     return SentimentRNN(vocab_size, cfg)
 
 

@@ -15,9 +15,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from core.shapes import EncoderDecoderEnsemble
+from core.data import bucket_batches, corpus_bleu, corpus_chrf, pad, seq_lengths
+from core.ensemble import EncoderDecoderEnsemble
+from core.serving import EnsembleWords
 from core.task import BadInput, Demo, Recipe, Splits, Task
-from core.weights import answering, ensemble_info
 from tasks.translation import data as D
 from tasks.translation.model import BOS_ID, EOS_ID, PAD_ID, UNK_ID, build, default_config, greedy, ids_to_tokens
 
@@ -69,14 +70,8 @@ def _subset(n: int, k: int, seed: int) -> list[int]:
 
 def _bleu(hyps: list[str], refs: list[list[str]]) -> tuple[float, float]:
     """Corpus BLEU and chrF (sacrebleu defaults: 13a tokenisation, case-sensitive). ``refs[k]`` holds every
-    reference of hypothesis k -- their number may differ from sentence to sentence."""
-    import sacrebleu
-
-    if not hyps:
-        return 0.0, 0.0
-    width = max(len(r) for r in refs)
-    streams = [[r[j] if j < len(r) else None for r in refs] for j in range(width)]  # sacrebleu: None = no ref
-    return float(sacrebleu.corpus_bleu(hyps, streams).score), float(sacrebleu.corpus_chrf(hyps, streams).score)
+    reference of hypothesis k -- their number may differ from sentence to sentence (core.data's rule)."""
+    return corpus_bleu(hyps, refs), corpus_chrf(hyps, refs)
 
 
 def _groups(data: Pairs) -> list[list[int]]:
@@ -121,6 +116,14 @@ class TranslationTask(Task):
     data_source = ("Tatoeba English-French sentence pairs as exported by ManyThings.org for Anki "
                    "(fra-eng.zip, 2017-09-29). CC-BY 2.0 (France): www.manythings.org/anki and tatoeba.org.")
     primary_input = "text"
+    ensemble_words = EnsembleWords(
+        alone="the attention model", verb="Written",
+        help="The app translates with an ensemble of the attention and the plain encoder-decoder. "
+             "Switch it off to see what the attention model says by itself.",
+        how="at every step the two models' word probabilities are mixed with these weights (chosen on "
+            "validation BLEU; see the Model card). Alone, the attention model often translates word by word "
+            "(\"How are you doing?\" -> *Comment fais-tu ?*) while the plain one recalls whole phrases it "
+            "has seen (*Comment vas-tu ?*); mixed, they score higher on validation than either alone.")
 
     # ---- model -------------------------------------------------------------------------------------------------
     def build_model(self, config: dict, meta: dict):
@@ -133,16 +136,12 @@ class TranslationTask(Task):
 
     def ensemble(self, models, weights):
         """The served translator with the other variant(s): one decoder mixing their word probabilities at every
-        step (core.shapes.EncoderDecoderEnsemble). ``python -m core.ensemble translation`` picks the weights."""
+        step (core.ensemble.EncoderDecoderEnsemble). ``python -m core.ensemble translation`` picks the weights;
+        core.ensemble.build gives it the served model's vocabularies."""
         vocabs = {(tuple(m.src_vocab), tuple(m.tgt_vocab)) for m in models}
         if len(vocabs) != 1:
             raise ValueError("ensemble members must share their vocabularies")
-        ens = EncoderDecoderEnsemble(list(models), list(weights))
-        first = models[0]
-        ens.src_vocab, ens.tgt_vocab, ens.src_stoi, ens.tgt_stoi = (first.src_vocab, first.tgt_vocab,
-                                                                    first.src_stoi, first.tgt_stoi)
-        ens.train_max_words = train_max_words(first)
-        return ens
+        return EncoderDecoderEnsemble(list(models), list(weights))
 
 
     # ---- data --------------------------------------------------------------------------------------------------
@@ -195,15 +194,8 @@ class TranslationTask(Task):
         return self._splits(pairs, [], "synthetic phrasebook", 12, (200, 200), 1)
 
     def batches(self, data: Pairs, batch_size: int, shuffle: bool, seed: int = 0):
-        """Length-bucketed batches (sorted by source length, random tie-break when shuffling)."""
-        order = list(range(len(data)))
-        rng = random.Random(seed)
-        key = {i: (len(data.src[i]), rng.random() if shuffle else i) for i in order}
-        order.sort(key=key.__getitem__)
-        chunks = [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
-        if shuffle:
-            random.Random(seed + 1).shuffle(chunks)
-        for chunk in chunks:
+        """Length-bucketed batches by source length (core.data.bucket_batches)."""
+        for chunk in bucket_batches([len(s) for s in data.src], batch_size, shuffle, seed):
             yield collate([data.src[i] for i in chunk], [data.tgt[i] for i in chunk], chunk)
 
     def loss(self, model, batch) -> torch.Tensor:
@@ -212,9 +204,8 @@ class TranslationTask(Task):
 
     @torch.no_grad()
     def translate_batch(self, model, data: Pairs, idx: list[int]) -> list[str]:
-        """Greedy translations of data[idx], batched (by the ensemble when the served model has one)."""
+        """Greedy translations of data[idx], batched (``model``: a translator or an ensemble of them)."""
         device = next(model.parameters()).device
-        model = answering(model)
         out: dict[int, str] = {}
         sub = Pairs([data.en[i] for i in idx], [data.fr[i] for i in idx], [data.src[i] for i in idx],
                     [data.tgt[i] for i in idx], [data.src_tokens[i] for i in idx])
@@ -256,7 +247,7 @@ class TranslationTask(Task):
     def _beam_text(self, model, data: Pairs, i: int) -> str:
         device = next(model.parameters()).device
         src = torch.tensor([data.src[i]], dtype=torch.long, device=device)  # (1, S)
-        cands = answering(model).beam_search(src, None, beam=BEAM, max_len=DECODE_MAX, topk=1)
+        cands = model.beam_search(src, None, beam=BEAM, max_len=DECODE_MAX, topk=1)
         c = cands[0]
         unk = [j == UNK_ID for j in data.src[i]]
         return D.detokenize(ids_to_tokens(c.tokens, model.tgt_vocab, data.src_tokens[i], unk, c.attention))
@@ -322,18 +313,17 @@ class TranslationTask(Task):
         force = opts.get("force")
         device = next(model.parameters()).device
         unk = [i == UNK_ID for i in ids]
-        dec = answering(model, single=bool(opts.get("single")))
         with torch.inference_mode():
             src = torch.tensor([ids], dtype=torch.long, device=device)  # (1, S)
             prefix, forced_at = None, None
             if force:
                 step = int(force.get("step", 0))
                 tok = self._target_id(model, force.get("token", ""))
-                base = dec.beam_search(src, None, beam=beam, max_len=max_len)[0].tokens
+                base = model.beam_search(src, None, beam=beam, max_len=max_len)[0].tokens
                 step = max(0, min(step, len(base)))
                 prefix = [t for t in base[:step] if t != EOS_ID] + [tok]
                 forced_at = step
-            cands = dec.beam_search(src, None, beam=beam, max_len=max_len, prefix=prefix)
+            cands = model.beam_search(src, None, beam=beam, max_len=max_len, prefix=prefix)
         best = cands[0]
         out_tokens = ids_to_tokens(best.tokens, model.tgt_vocab, tokens, unk, best.attention)
         step_tokens = [model.tgt_vocab[t] for t in best.tokens]  # one per decoder step (incl. </s>, <unk>)
@@ -350,8 +340,7 @@ class TranslationTask(Task):
         return {"source_tokens": tokens, "source_unknown": unk, "output_tokens": out_tokens,
                 "step_tokens": step_tokens, "translation": D.detokenize(out_tokens), "candidates": candidates,
                 "attention": attn, "steps": steps, "n_source": len(tokens), "n_output": len(out_tokens),
-                "forced_step": forced_at, "note": note, "beam": beam, "max_len": max_len,
-                "ensemble": ensemble_info(model) if dec is not model else None}
+                "forced_step": forced_at, "note": note, "beam": beam, "max_len": max_len}
 
     def _target_id(self, model, token: str) -> int:
         token = (token or "").strip()
@@ -417,17 +406,9 @@ def train_max_words(model) -> int | None:
 
 
 def collate(src: list[list[int]], tgt: list[list[int]], index: list[int] | None = None) -> dict[str, torch.Tensor]:
-    B = len(src)
-    s_len = torch.tensor([len(s) for s in src], dtype=torch.long)  # (B,)
-    t_len = max(len(t) for t in tgt) + 1
-    x = torch.full((B, int(s_len.max())), PAD_ID, dtype=torch.long)  # (B, S)
-    tin = torch.full((B, t_len), PAD_ID, dtype=torch.long)  # (B, T)
-    tout = torch.full((B, t_len), PAD_ID, dtype=torch.long)  # (B, T)
-    for r, (s, t) in enumerate(zip(src, tgt)):
-        x[r, :len(s)] = torch.tensor(s, dtype=torch.long)
-        tin[r, :len(t) + 1] = torch.tensor([BOS_ID] + t, dtype=torch.long)
-        tout[r, :len(t) + 1] = torch.tensor(t + [EOS_ID], dtype=torch.long)
-    out = {"src": x, "src_lengths": s_len, "tgt_in": tin, "tgt_out": tout}
+    out = {"src": pad(src, PAD_ID), "src_lengths": seq_lengths(src),  # (B, S), (B,)
+           "tgt_in": pad([[BOS_ID] + t for t in tgt], PAD_ID),  # (B, T) teacher forcing: <s> y1 .. y_m
+           "tgt_out": pad([t + [EOS_ID] for t in tgt], PAD_ID)}  # (B, T) targets: y1 .. y_m </s>
     if index is not None:
         out["index"] = torch.tensor(index, dtype=torch.long)
     return out

@@ -26,6 +26,8 @@ def _label(tokens: list[str]) -> list[str]:
 
 # ---- Try it ----------------------------------------------------------------------------------------------------
 def _try_it(task, model):
+    """``model``: the module that answers (the ensemble, or the attention model alone: the frame's toggle)."""
+    from core.ui.page import answer_caption, answered_by_ensemble
     from core.ui.widgets import md_escape, show_error, text_input_with_demos
 
     # The box takes far more than the task reads (MAX_CHARS), so a long paste is not cut silently by the browser:
@@ -36,13 +38,12 @@ def _try_it(task, model):
     beam = c[0].slider("Beam width", 1, 10, 5, key=f"{task.name}_beam",
                        help="How many partial translations are kept at every step (1 = greedy decoding).")
     max_len = c[1].slider("Maximum output length (tokens)", 5, 60, 30, key=f"{task.name}_maxlen")
-    single = _ensemble_toggle(task, model)
     st.caption(ATTRIBUTION)
     if not text or not text.strip():
         st.info("Type an English sentence or pick a demo.")
         return None
     try:
-        out = task.predict(model, {"text": text, "beam": beam, "max_len": max_len, "single": single})
+        out = task.predict(model, {"text": text, "beam": beam, "max_len": max_len})
     except Exception as exc:  # noqa: BLE001 -- BadInput becomes a friendly warning
         show_error(exc, "translating")
         return None
@@ -56,7 +57,7 @@ def _try_it(task, model):
     rel = f"n = {n}, m = {m_}: equal this time, by chance" if n == m_ else f"n = {n} ≠ m = {m_}"
     st.caption(f"{rel}. The encoder reads all n English tokens, then the decoder writes until it emits the "
                "end-of-sentence token -- the two lengths are independent.")
-    _who_decoded(out, model)
+    answer_caption(task)  # who wrote it: the ensemble, or the attention model alone
     if out["note"]:
         st.info(md_escape(out["note"]))
     unknown = [t.replace("▁", "") for t, u in zip(out["source_tokens"], out["source_unknown"]) if u]
@@ -64,31 +65,13 @@ def _try_it(task, model):
         st.caption("Not in the English vocabulary (read as *unknown*; copied through if the decoder writes "
                    f"*unknown*): {md_escape(', '.join(unknown[:20]))}")
 
-    _attention(out, model)
+    _attention(out, answered_by_ensemble(task))
     _steps_and_beam(out)
-    _force(task, model, text, out, beam, max_len, single)
+    _force(task, model, text, out, beam, max_len)
     return text
 
 
-def _ensemble_toggle(task, model) -> bool:
-    from core.ui.widgets import ensemble_toggle
-
-    return ensemble_toggle(model, f"{task.name}_single", "the attention model",
-                           "The app translates with an ensemble of the attention and the plain encoder-decoder. "
-                           "Switch it off to see what the attention model says by itself.")
-
-
-def _who_decoded(out: dict, model) -> None:
-    from core.ui.widgets import ensemble_caption
-
-    ensemble_caption(out, model, "Written", "the attention model",
-                     "at every step the two models' word probabilities are mixed with these weights (chosen on "
-                     "validation BLEU; see the Model card). Alone, the attention model often translates word by word "
-                     "(\"How are you doing?\" -> *Comment fais-tu ?*) while the plain one recalls whole phrases it "
-                     "has seen (*Comment vas-tu ?*); mixed, they score higher on validation than either alone.")
-
-
-def _attention(out: dict, model) -> None:
+def _attention(out: dict, by_ensemble: bool) -> None:
     st.subheader("Attention: where each French word looked", anchor=False)
     if out["attention"] is None:
         st.info("This model has no attention: the decoder only sees the encoder's final summary.")
@@ -108,7 +91,7 @@ def _attention(out: dict, model) -> None:
     st.caption("Each row is one decoder step and sums to 1 over the English words. Word-order changes (adjectives "
                "after nouns, ne ... pas) show up as off-diagonal cells."
                + (" Inside the ensemble this is the attention model's attention (the plain model has none)."
-                  if out.get("ensemble") else ""))
+                  if by_ensemble else ""))
 
 
 def _steps_and_beam(out: dict) -> None:
@@ -141,7 +124,7 @@ def _steps_and_beam(out: dict) -> None:
         st.caption("Score = total log-probability / length, so longer sentences are not punished for every word.")
 
 
-def _force(task, model, text: str, out: dict, beam: int, max_len: int, single: bool = False) -> None:
+def _force(task, model, text: str, out: dict, beam: int, max_len: int) -> None:
     from core.ui.widgets import md_escape, show_error
 
     st.subheader("Force a word", anchor=False)
@@ -164,7 +147,7 @@ def _force(task, model, text: str, out: dict, beam: int, max_len: int, single: b
     if not word or not word.strip():
         return
     try:
-        forced = task.predict(model, {"text": text, "beam": beam, "max_len": max_len, "single": single,
+        forced = task.predict(model, {"text": text, "beam": beam, "max_len": max_len,
                                       "force": {"step": int(k), "token": raw}})
     except Exception as exc:  # noqa: BLE001
         show_error(exc, "decoding with a forced word")
@@ -179,9 +162,10 @@ def _inspect_extra(task, model, text) -> None:
     st.caption("Pick an output word: the bars are ||∂ log p(word) / ∂ h_t|| for every encoder step t. With "
                "attention the gradient jumps straight to the words it looked at; without attention it has to travel "
                "back through the encoder's final state, and fades for the first words.")
-    from core.weights import ensemble_of
+    from core.ui.load import get_served
 
-    if ensemble_of(model) is not None:
+    served = get_served(task, quiet=True)
+    if served is not None and served.has_ensemble:
         st.caption("Gradients are taken through the attention model alone (the ensemble's first member), so the "
                    "output inspected here is that model's own greedy translation, which can differ from the "
                    "ensemble's on the Try it tab.")

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 
+from core.data import config_from_dict
 from core.shapes import ManyToMany
 
 from .data import LABELS, SIZE
@@ -73,11 +74,7 @@ class FrameOnly(nn.Module):
 
 
 def build(config: dict, meta: dict) -> nn.Module:
-    known = set(VideoConfig.__dataclass_fields__)
-    cfg = VideoConfig(**{k: v for k, v in config.items() if k in known})
-    unknown = set(config) - known
-    if unknown:
-        raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
+    cfg = config_from_dict(VideoConfig, config)
     n_classes = len(meta.get("labels", LABELS))
     enc = FrameEncoder(tuple(cfg.channels), tuple(cfg.strides), cfg.feat)
     if cfg.arch == "frame":

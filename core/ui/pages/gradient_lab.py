@@ -19,6 +19,7 @@ import pandas as pd
 import streamlit as st
 
 from core import toys
+from core.layers import cell_label
 
 CELL_CHOICES = ("rnn", "gru", "lstm")  # "rnn" takes the activation control
 CLIP_LABELS = {"none": "no clipping", "norm": "clip by norm", "value": "clip by value"}
@@ -58,7 +59,7 @@ def _colour(cells) -> alt.Color:
 
 
 def _cell_label(cell: str, activation: str) -> str:
-    return toys.CELL_LABELS[toys.resolve_cell(cell, activation)]
+    return cell_label(toys.resolve_cell(cell, activation))
 
 
 # ---- cached pure results -----------------------------------------------------------------------------------------

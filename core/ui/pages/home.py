@@ -1,4 +1,5 @@
-"""Home: the five shapes of recurrent network side by side -- a diagram of each (inline SVG, drawn here), the lesson's
+"""Home: the five shapes of recurrent network side by side -- a diagram of each (inline SVG, drawn here from the
+shape registry, core.shapes.SHAPE_SPECS, which also gives each shape's name, text and table row), the lesson's
 equations, a "when to use what" table -- and links to every task of each shape, saying which ones still need
 training (with the command that trains them). Also the way into the Gradient Lab.
 """
@@ -10,34 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-SHAPES = ("one_to_one", "one_to_many", "many_to_one", "many_to_many", "encoder_decoder")
-NAMES = {"one_to_one": "One to one", "one_to_many": "One to many", "many_to_one": "Many to one",
-         "many_to_many": "Many to many (aligned)", "encoder_decoder": "Encoder–decoder"}
-BLURBS = {
-    "one_to_one": "One input, one output. The recurrence runs a single step from o₀ = 0, so w' never acts: a "
-                  "feed-forward network in disguise. The baseline that shows what memory adds.",
-    "one_to_many": "One input (a first token, a first chord, a condition), a sequence out. Each output is fed back in as "
-                   "the next input, so the model writes on for as long as you ask.",
-    "many_to_one": "A sequence in, one answer after the last step. The final state must summarise everything "
-                   "the model read.",
-    "many_to_many": "One output per input step, aligned in time. A bidirectional network lets every output see "
-                    "the whole sequence, past and future.",
-    "encoder_decoder": "A sequence in, a sequence of a different length out. An encoder reads it all, a decoder "
-                       "writes; attention lets each output step look back at every input step.",
-}
-# (shape, in -> out, use it when, examples)
-WHEN = [
-    ("one_to_one", "x → y", "inputs have no order that matters; a fixed-size input and one label",
-     "image or tabular classification (a baseline)"),
-    ("one_to_many", "x → y₁ … yₘ", "you generate: the output is a sequence and the input is one thing (or nothing)",
-     "music / text generation, captioning"),
-    ("many_to_one", "x₁ … xₙ → y", "one decision about a whole sequence",
-     "sentiment, language of a name, action in a video clip"),
-    ("many_to_many", "x₁ … xₙ → y₁ … yₙ", "one label per step and input and output line up one to one",
-     "part-of-speech / named-entity tagging, frame labelling"),
-    ("encoder_decoder", "x₁ … xₙ → y₁ … yₘ", "output is a sequence whose length differs from the input's",
-     "translation, transliteration, summarisation"),
-]
+from core.shapes import SHAPE_SPECS, SHAPES
 
 # ---- diagrams ----------------------------------------------------------------------------------------------------
 BOX_W, BOX_H, STEP = 34, 24, 50
@@ -64,16 +38,7 @@ def shape_svg(shape: str) -> str:
     """A small boxes-and-arrows diagram of one shape: inputs x (blue, bottom), hidden states (green; the decoder's
     in amber), outputs y (pink, top); right arrows carry the state o_{t-1} -> o_t, dashed arrows feed an output
     back in as the next input."""
-    cols: list[dict] = {
-        "one_to_one": [dict(x="x", h="o", y="y")],
-        "one_to_many": [dict(x="x", h="o₁", y="y₁"), dict(h="o₂", y="y₂", feed=True), dict(h="o₃", y="y₃", feed=True),
-                        dict(h="o₄", y="y₄", feed=True)],
-        "many_to_one": [dict(x="x₁", h="o₁"), dict(x="x₂", h="o₂"), dict(x="x₃", h="o₃"), dict(x="x₄", h="o₄", y="y")],
-        "many_to_many": [dict(x="x₁", h="o₁", y="y₁"), dict(x="x₂", h="o₂", y="y₂"), dict(x="x₃", h="o₃", y="y₃"),
-                         dict(x="x₄", h="o₄", y="y₄")],
-        "encoder_decoder": [dict(x="x₁", h="e₁"), dict(x="x₂", h="e₂"), dict(x="x₃", h="e₃"),
-                            dict(h="d₁", y="y₁", dec=True), dict(h="d₂", y="y₂", dec=True, feed=True)],
-    }[shape]
+    cols = SHAPE_SPECS[shape].diagram  # one DiagramStep per column (core.shapes)
     n = len(cols)
     width = max(4, n) * STEP + 16
     x0 = (width - (n - 1) * STEP) / 2
@@ -82,24 +47,24 @@ def shape_svg(shape: str) -> str:
              '</defs>']
     for i, c in enumerate(cols):
         cx = x0 + i * STEP
-        if c.get("x"):
+        if c.x:
             parts.append(_arrow(cx, ROW_X, cx, ROW_H + BOX_H + 2))
-        if c.get("y"):
+        if c.y:
             parts.append(_arrow(cx, ROW_H, cx, ROW_Y + BOX_H + 2))
         if i > 0:
             parts.append(_arrow(cx - STEP + BOX_W / 2, ROW_H + BOX_H / 2, cx - BOX_W / 2 - 2, ROW_H + BOX_H / 2))
-        if c.get("feed") and cols[i - 1].get("y"):  # previous output becomes this step's input
+        if c.feed and cols[i - 1].y:  # previous output becomes this step's input
             px = cx - STEP
             parts.append(f'<path d="M{px + BOX_W / 2},{ROW_Y + BOX_H / 2} C{px + STEP * 0.75},{ROW_Y + BOX_H / 2} '
                          f'{cx - 6},{ROW_Y + BOX_H + 10} {cx - 6},{ROW_H - 2}" fill="none" stroke="#db2777" '
                          f'stroke-width="1.3" stroke-dasharray="4 3" marker-end="url(#arrowhead)"/>')
     for i, c in enumerate(cols):
         cx = x0 + i * STEP
-        if c.get("x"):
-            parts.append(_box(cx, ROW_X, c["x"], "x"))
-        parts.append(_box(cx, ROW_H, c["h"], "s" if c.get("dec") else "h"))
-        if c.get("y"):
-            parts.append(_box(cx, ROW_Y, c["y"], "y"))
+        if c.x:
+            parts.append(_box(cx, ROW_X, c.x, "x"))
+        parts.append(_box(cx, ROW_H, c.h, "s" if c.decoder else "h"))
+        if c.y:
+            parts.append(_box(cx, ROW_Y, c.y, "y"))
     if shape == "encoder_decoder":  # a bracket naming the two halves
         enc_r = x0 + 2 * STEP + BOX_W / 2
         parts.append(f'<text x="{x0 + STEP}" y="{ROW_Y + 14}" text-anchor="middle" font-size="11" fill="#16a34a" '
@@ -109,7 +74,7 @@ def shape_svg(shape: str) -> str:
         parts.append(f'<line x1="{enc_r + 8}" y1="{ROW_Y}" x2="{enc_r + 8}" y2="{ROW_X + BOX_H}" stroke="#9ca3af" '
                      f'stroke-dasharray="2 3"/>')
     height = ROW_X + BOX_H + 6
-    name = NAMES[shape]
+    name = SHAPE_SPECS[shape].title
     return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
             f'aria-label="{html.escape(name)} diagram" style="width:100%;max-width:{width * 1.25:.0f}px;'
             f'height:auto;display:block;margin:auto">{"".join(parts)}</svg>')
@@ -217,11 +182,11 @@ def render(registry, task_pages: dict) -> None:
         cols = st.columns(len(SHAPES), gap="small", border=True)
         for col, shape in zip(cols, SHAPES):
             with col:
-                st.markdown(f"#### {NAMES[shape]}")
+                st.markdown(f"#### {SHAPE_SPECS[shape].title}")
                 # st.html sanitises with DOMPurify's HTML-only profile, which strips <svg>; Markdown with raw
                 # HTML keeps it. The SVG is built here from constants only (no user text): nothing to escape.
                 st.markdown(shape_svg(shape), unsafe_allow_html=True)
-                st.markdown(BLURBS[shape])
+                st.markdown(SHAPE_SPECS[shape].blurb)
                 tasks = by_shape[shape]
                 if tasks:
                     st.markdown(f"**Tasks** ({len(tasks)})")
@@ -242,8 +207,9 @@ def render(registry, task_pages: dict) -> None:
 
     st.subheader("When to use what", anchor=False)
     lines = ["| shape | in → out | use it when | for example | tasks here |", "|---|---|---|---|---|"]
-    for shape, io, when, examples in WHEN:
-        lines.append(f"| **{NAMES[shape]}** | {io} | {when} | {examples} | {len(by_shape[shape])} |")
+    for spec in SHAPE_SPECS.values():
+        lines.append(f"| **{spec.title}** | {spec.io} | {spec.use_when} | {spec.examples} | "
+                     f"{len(by_shape[spec.name])} |")
     st.container(key="home_when").markdown("\n".join(lines))
     st.markdown("Rules of thumb: prefer a **GRU or LSTM** over the plain RNN once dependencies span more than a "
                 "few dozen steps (see the Gradient Lab); make a many-to-many or encoder network **bidirectional** "

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.shapes import shape_spec
 from core.ui.load import weights_status
-from core.ui.widgets import SHAPE_LABELS, md_escape
+from core.ui.widgets import md_escape
 from core.weights import read_card
 
 
@@ -35,7 +36,7 @@ def render(registry) -> None:
         rows = []
         for name, task in registry.tasks.items():
             status, detail = _weights_cell(task)
-            rows.append({"task": name, "title": task.title, "shape": SHAPE_LABELS.get(task.shape, task.shape),
+            rows.append({"task": name, "title": task.title, "shape": shape_spec(task.shape).label,
                          "source": registry.sources.get(name, ""), "weights": status, "detail": detail,
                          "page": task.page})
         df = pd.DataFrame(rows)

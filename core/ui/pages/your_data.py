@@ -20,14 +20,15 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core.shapes import SHAPES
+from core.data import split_rows
+from core.shapes import SHAPES, shape_spec
 from core.task import BadInput
 from core.ui.widgets import md_escape, show_error
 from core.yourdata import parse
 from core.yourdata.build import CELLS, MAX_SECONDS, MAX_TRAIN_STEPS, SIZES, TrainQueue, make_task, train_run
 from core.yourdata.examples import EXAMPLES
-from core.yourdata.propose import SHAPE_WORDS, Choice, check_choice, profile, propose, steps
-from core.yourdata.task import MAX_COUNT, split_rows
+from core.yourdata.propose import Choice, check_choice, profile, propose, steps
+from core.yourdata.task import MAX_COUNT, MAX_EVAL_ROWS
 
 REDRAW_S = 0.4  # seconds between redraws of the live charts
 HEADER_OPTIONS = {"auto": "guess", True: "yes", False: "no"}
@@ -81,7 +82,7 @@ def _bring_data() -> tuple[parse.Table, bytes] | None:
                 "example we wrote for this page:")
     cols = st.columns(len(EXAMPLES))
     for col, (key, ex) in zip(cols, EXAMPLES.items()):
-        col.button(ex.label, key=f"yd_ex_{key}", help=f"{ex.note} (the app should propose {SHAPE_WORDS[ex.kind]})",
+        col.button(ex.label, key=f"yd_ex_{key}", help=f"{ex.note} (the app should propose {shape_spec(ex.kind).words})",
                    on_click=_pick_example, args=(key,), width="stretch")
     up, paste = st.columns(2)
     up.file_uploader("Upload a file", type=["csv", "tsv", "txt"], key="yd_file", on_change=_set_source,
@@ -145,13 +146,13 @@ def _parse(name: str, raw: bytes, delim, header, skip: bool) -> parse.Table:
 def _which_shape(table: parse.Table, dkey: str) -> tuple[Choice, parse.Table] | None:
     st.subheader("2 · Which shape", anchor=False)
     proposal = propose(table)
-    st.markdown(f"**Proposed: {SHAPE_WORDS[proposal.shape]}.** {md_escape(proposal.reason)}")
+    st.markdown(f"**Proposed: {shape_spec(proposal.shape).words}.** {md_escape(proposal.reason)}")
     st.caption("Change any of it below if you know better; the app checks that the data fits what you pick.")
     cols = table.columns
     numeric = [p.name for p in profile(table) if p.numeric]
     c = st.columns([1.3, 1, 1, 1])
     shape = c[0].selectbox("Shape", SHAPES, index=SHAPES.index(proposal.shape), key=f"yd_shape_{dkey}",
-                           format_func=lambda s: SHAPE_WORDS[s])
+                           format_func=lambda s: shape_spec(s).words)
     features: list[str] = []
     inp = target = None
     if shape == "one_to_one":
@@ -166,7 +167,7 @@ def _which_shape(table: parse.Table, dkey: str) -> tuple[Choice, parse.Table] | 
         if shape != "one_to_many":
             rest = [x for x in cols if x != inp]
             if not rest:
-                st.warning(f"{SHAPE_WORDS[shape].capitalize()} needs a second column to predict; this data has one. "
+                st.warning(f"{shape_spec(shape).words.capitalize()} needs a second column to predict; this data has one. "
                            "Pick one-to-many, or bring a table with two columns.", icon=":material/edit_note:")
                 return None
             tdef = proposal.target if proposal.target in rest else rest[-1]
@@ -209,7 +210,7 @@ def _shape_summary(table: parse.Table, choice: Choice) -> None:
 
 def _demos(task, table: parse.Table) -> list[dict]:
     """A few held-out rows (the validation split) as one-click inputs."""
-    _, val, _ = split_rows(list(range(len(table.rows))))
+    _, val, _ = split_rows(list(range(len(table.rows))), max_eval=MAX_EVAL_ROWS)
     if task.shape == "one_to_many":
         first = table.rows[val[0]][table.columns.index(task.choice.input)]
         start = "".join(steps(first, "char")[:1]) if task.choice.tokens == "char" else first.split()[0]
@@ -255,6 +256,12 @@ def _metric_title(task) -> str:
 
 def _train_live(choice: Choice, table: parse.Table, raw: bytes, dkey: str) -> None:
     st.subheader("3 · Train live", anchor=False)
+    from core.ui.load import preload_in_background
+
+    # torch's optimisers import torch._dynamo on first use (~150-190 MiB, 1-2 s, once per process): import it in the
+    # background once a visitor has data to train on -- not for every visit -- so that their first Train does not
+    # wait for it
+    preload_in_background(("torch._dynamo",))
     st.markdown("Pick the cell (several to compare them under the same budget), the size and the number of steps. "
                 "A tenth of the rows is held out for validation and a tenth for a final test; gradient clipping "
                 "(norm 1) is on unless you switch it off.")
@@ -500,11 +507,6 @@ def _take_home(run: dict) -> None:
 # ---- the page ---------------------------------------------------------------------------------------------------------
 
 def render() -> None:
-    from core.ui.load import preload_in_background
-
-    # torch's optimisers import torch._dynamo on first use (~190 MiB, 1-2 s once per process): import it in the
-    # background while the visitor brings data, so that the first Train does not wait for it
-    preload_in_background(("torch._dynamo",))
     for k, v in DEFAULTS.items():
         st.session_state.setdefault(k, v)
     st.title("Your data", anchor=False)

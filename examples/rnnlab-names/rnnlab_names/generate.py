@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from core.data import config_from_dict, pad, seq_lengths
 from core.layers import recording
 from core.shapes import OneToMany
 from core.task import BadInput, Demo, Recipe, Splits, Task
@@ -53,14 +54,10 @@ class Config:
 
 def batch_of(names: list[str], langs: list[int], n_langs: int, chars: list[str]) -> dict[str, torch.Tensor]:
     seqs = [[BOS] + encode(n, chars)[0] + [EOS] for n in names]
-    T = max(len(s) for s in seqs) - 1
-    x = torch.full((len(seqs), T), PAD, dtype=torch.long)  # (B, T) inputs: <s> c1 .. cn
-    y = torch.full((len(seqs), T), PAD, dtype=torch.long)  # (B, T) targets: c1 .. cn </s>
-    for b, s in enumerate(seqs):
-        x[b, :len(s) - 1] = torch.tensor(s[:-1])
-        y[b, :len(s) - 1] = torch.tensor(s[1:])
+    x = pad([s[:-1] for s in seqs], PAD)  # (B, T) inputs: <s> c1 .. cn
+    y = pad([s[1:] for s in seqs], PAD)  # (B, T) targets: c1 .. cn </s>
     cond = F.one_hot(torch.tensor(langs, dtype=torch.long), n_langs).float()  # (B, L)
-    return {"x": x, "y": y, "lengths": torch.tensor([len(s) - 1 for s in seqs]), "cond": cond}
+    return {"x": x, "y": y, "lengths": seq_lengths([s[1:] for s in seqs]), "cond": cond}
 
 
 class NamesGenerate(Task):
@@ -79,7 +76,7 @@ class NamesGenerate(Task):
 
     # ---- model -------------------------------------------------------------------------------------------------
     def build_model(self, config: dict, meta: dict) -> OneToMany:
-        cfg = Config(**config)
+        cfg = config_from_dict(Config, config)
         model = OneToMany(len(SPECIALS) + len(meta["chars"]), cfg.embed_size, cfg.hidden_size, cfg.cell,
                           cfg.num_layers, cfg.dropout, cond_size=len(meta["labels"]))
         model.meta = meta  # predict() needs the vocabulary and labels (load_model sets it too, from the card)

@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from core.data import config_from_dict, pad, seq_lengths
 from core.layers import last_real_step
 from core.shapes import ManyToOne
 from core.task import BadInput, Demo, Recipe, Splits, Task
@@ -65,11 +66,7 @@ def fold(name: str) -> str:
 
 def batch_of(names: list[str], chars: list[str]) -> dict[str, torch.Tensor]:
     ids = [encode(fold(n[:MAX_NAME_CHARS]), chars)[0] or [PAD] for n in names]
-    T = max(len(i) for i in ids)
-    x = torch.full((len(ids), T), PAD, dtype=torch.long)  # (B, T)
-    for b, row in enumerate(ids):
-        x[b, :len(row)] = torch.tensor(row)
-    return {"x": x, "lengths": torch.tensor([len(r) for r in ids])}
+    return {"x": pad(ids, PAD), "lengths": seq_lengths(ids)}  # (B, T), (B,)
 
 
 def confusion(pred: torch.Tensor, gold: torch.Tensor, n: int) -> torch.Tensor:
@@ -120,7 +117,7 @@ class NamesOrigin(Task):
 
     # ---- model -------------------------------------------------------------------------------------------------
     def build_model(self, config: dict, meta: dict) -> ManyToOne:
-        cfg = Config(**config)
+        cfg = config_from_dict(Config, config)
         cls = PooledManyToOne if cfg.max_pool else ManyToOne
         model = cls(cfg.embed_size, cfg.hidden_size, len(meta["labels"]), cfg.cell, cfg.num_layers,
                           cfg.bidirectional, cfg.dropout, vocab_size=len(SPECIALS) + len(meta["chars"]), pad_id=PAD)
