@@ -16,7 +16,8 @@ import streamlit as st
 
 from core.registry import discover
 from core.shapes import SHAPE_SPECS, SHAPES, shape_spec
-from core.ui.load import (
+from core.ui.pages import FIXED_PATHS, task_url_path
+from core.ui.server import (
     ServerBusy,
     configure_torch,
     page_slot,
@@ -24,7 +25,6 @@ from core.ui.load import (
     release_free_memory,
     settle_heap,
 )
-from core.ui.pages import FIXED_PATHS, task_url_path
 from core.ui.warm import warm_browser
 from core.ui.widgets import glossary, md_code, show_error
 
@@ -137,13 +137,13 @@ def main() -> None:
             st.page_link(plugins, label="See the Plugins page", icon=":material/extension:")
     warm_browser()  # once per browser session: the frontend loads its table/chart code while the page computes
     try:
-        with page_slot():  # at most PAGE_SLOTS pages run at once (core.ui.load); the sidebar above never waits
+        with page_slot():  # at most PAGE_SLOTS pages run at once (core.ui.server); the sidebar above never waits
             current.run()
     except ServerBusy:
         st.warning("The server is very busy right now: this page waited two minutes for its turn. Please try again "
                    "in a moment.", icon=":material/hourglass_top:")
     preload_in_background()  # once per process, after the first page is drawn: what the image pages import
-    release_free_memory()  # at most every 30 s: freed heap pages back to the OS (core.ui.load)
+    release_free_memory()  # at most every 30 s: freed heap pages back to the OS (core.ui.server)
 
 
 main()

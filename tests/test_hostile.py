@@ -113,7 +113,7 @@ def _worker() -> concurrent.futures.ThreadPoolExecutor:
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_torch_thread():
-    """As the server runs (core.ui.load.configure_torch): one intra-op thread per request."""
+    """As the server runs (core.ui.server.configure_torch): one intra-op thread per request."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -49,7 +49,7 @@ def test_production_settings():
     assert server.get("headless") is True
     assert server.get("runOnSave", False) is False
     assert cfg.get("browser", {}).get("gatherUsageStats") is False
-    # Streamlit's full gc after every rerun keeps memory down; it is cheap only because core.ui.load.settle_heap
+    # Streamlit's full gc after every rerun keeps memory down; it is cheap only because core.ui.server.settle_heap
     # froze the long-lived heap (tests/test_ui_shell.py checks that it does).
     assert cfg.get("runner", {}).get("postScriptGC", True) is True
 

@@ -423,29 +423,29 @@ def test_router_task_pages_and_broken_page(router):
 
 
 def test_router_pages_wait_for_a_slot_and_say_when_busy(router, monkeypatch):
-    """Every page runs inside core.ui.load.page_slot; when none comes free the page says so (no traceback) and the
+    """Every page runs inside core.ui.server.page_slot; when none comes free the page says so (no traceback) and the
     sidebar still works."""
     import threading
 
-    import core.ui.load as load
+    import core.ui.server as server
 
-    monkeypatch.setattr(load, "_SLOTS", threading.BoundedSemaphore(1))
+    monkeypatch.setattr(server, "_SLOTS", threading.BoundedSemaphore(1))
     held = []
-    real = load.page_slot
+    real = server.page_slot
 
     def tracking_slot(timeout: float = 120.0):
-        held.append(load._SLOTS._value)  # slots left when the page asks
+        held.append(server._SLOTS._value)  # slots left when the page asks
         return real(timeout=0.2)
 
-    monkeypatch.setattr(load, "page_slot", tracking_slot)
+    monkeypatch.setattr(server, "page_slot", tracking_slot)
     at = goto(AppTest.from_file(str(APP), default_timeout=30).run(), "fake_ab")
     assert not at.exception and at.title[0].value == FakeTask.title
-    assert held and held[-1] == 1 and load._SLOTS._value == 1, "the slot is given back after the page ran"
-    assert load._SLOTS.acquire(timeout=1)  # another session's long page holds the only slot
+    assert held and held[-1] == 1 and server._SLOTS._value == 1, "the slot is given back after the page ran"
+    assert server._SLOTS.acquire(timeout=1)  # another session's long page holds the only slot
     try:
         at = goto(AppTest.from_file(str(APP), default_timeout=30).run(), "fake_ab")
     finally:
-        load._SLOTS.release()
+        server._SLOTS.release()
     assert not at.exception
     assert any("very busy" in w.value for w in at.warning), [w.value for w in at.warning]
     assert not at.title, "the page itself did not run"
@@ -455,24 +455,24 @@ def test_router_pages_wait_for_a_slot_and_say_when_busy(router, monkeypatch):
 def test_page_slot_limits_and_releases(monkeypatch):
     import threading
 
-    import core.ui.load as load
+    import core.ui.server as server
 
-    monkeypatch.setattr(load, "_SLOTS", threading.BoundedSemaphore(2))
-    with load.page_slot(), load.page_slot():
-        with pytest.raises(load.ServerBusy):
-            with load.page_slot(timeout=0.05):
+    monkeypatch.setattr(server, "_SLOTS", threading.BoundedSemaphore(2))
+    with server.page_slot(), server.page_slot():
+        with pytest.raises(server.ServerBusy):
+            with server.page_slot(timeout=0.05):
                 pass
-    with pytest.raises(ValueError), load.page_slot():  # a page that raises gives its slot back too
+    with pytest.raises(ValueError), server.page_slot():  # a page that raises gives its slot back too
         raise ValueError("boom")
-    with load.page_slot(timeout=0.05), load.page_slot(timeout=0.05):
+    with server.page_slot(timeout=0.05), server.page_slot(timeout=0.05):
         pass
-    assert load.PAGE_SLOTS >= 4
+    assert server.PAGE_SLOTS >= 4
 
 
 def test_settle_heap_freezes_the_long_lived_heap():
     import gc
 
-    from core.ui.load import settle_heap
+    from core.ui.server import settle_heap
 
     before = gc.get_freeze_count()
     try:
@@ -491,21 +491,21 @@ def _rss_mb() -> float:
 def test_release_free_memory_returns_freed_heap_pages(monkeypatch):
     """Freed memory that glibc keeps (a freed block below a live one) goes back to the OS; at most once per
     interval."""
-    import core.ui.load as load
+    import core.ui.server as server
 
-    if load._glibc() is None:
+    if server._glibc() is None:
         pytest.skip("not glibc")
-    monkeypatch.setattr(load, "_LAST_TRIM", [0.0])
+    monkeypatch.setattr(server, "_LAST_TRIM", [0.0])
     blocks = [bytearray(64 * 1024) for _ in range(3000)]  # ~190 MB through malloc (below the mmap threshold)
     for b in blocks:
         b[::4096] = b"x" * len(b[::4096])  # touch every page: resident
     keep = blocks[-1]  # the top of the heap stays in use, so freeing the rest cannot simply shrink the heap
     del blocks
     before = _rss_mb()
-    assert load.release_free_memory(min_interval=30) is True
+    assert server.release_free_memory(min_interval=30) is True
     after = _rss_mb()
     assert before - after > 100, (before, after)
-    assert load.release_free_memory(min_interval=30) is False  # within the interval: nothing done
+    assert server.release_free_memory(min_interval=30) is False  # within the interval: nothing done
     del keep
 
 
@@ -527,7 +527,7 @@ def test_malloc_arena_cap(monkeypatch):
     operator's own MALLOC_ARENA_MAX wins."""
     import platform
 
-    from core.ui.load import _limit_malloc_arenas
+    from core.ui.server import _limit_malloc_arenas
 
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     assert _limit_malloc_arenas() is False
@@ -540,16 +540,16 @@ def test_preload_in_background_runs_once_and_survives_a_bad_module(monkeypatch):
     import sys
     import threading
 
-    import core.ui.load as load
+    import core.ui.server as server
 
-    monkeypatch.setattr(load, "_PRELOADED", threading.Event())
+    monkeypatch.setattr(server, "_PRELOADED", threading.Event())
     monkeypatch.delitem(sys.modules, "colorsys", raising=False)
-    assert load.preload_in_background(("no_such_module_rnnlab", "colorsys")) is True
+    assert server.preload_in_background(("no_such_module_rnnlab", "colorsys")) is True
     for t in threading.enumerate():
         if t.name == "rnnlab-preload":
             t.join(30)
     assert "colorsys" in sys.modules, "the module after a failing one is still imported"
-    assert load.preload_in_background(("colorsys",)) is False, "once per process"
+    assert server.preload_in_background(("colorsys",)) is False, "once per process"
 
 
 def test_recorded_commands_hide_the_host_layout():

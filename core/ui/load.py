@@ -1,4 +1,4 @@
-"""Load models once per process, and set torch's threads for a small shared host.
+"""Load models once per process (the server's own tuning is in core/ui/server.py).
 
 A Streamlit server runs every session's script in its own thread of ONE process. Each task's served system
 (``core.serving.Served``: the served model and its ensemble) and each kept variant is loaded once (``MODELS``: an LRU
@@ -9,13 +9,9 @@ inference runs under ``torch.inference_mode`` and the inspector uses ``torch.aut
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import gc
 import logging
 import os
 import threading
-import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -24,166 +20,11 @@ import torch
 
 from core.modelcard import ModelCard
 from core.serving import Served, load_served
+from core.ui.server import release_free_memory, settle_heap
 from core.ui.widgets import md_escape
 from core.weights import CARD_FILE, WEIGHTS_FILE, WeightsError, WeightsMissing, load_model, read_card, variant_file
 
 log = logging.getLogger("rnnlab.ui")
-
-_CONFIGURED = False
-_LOCK = threading.Lock()
-
-
-def configure_torch(threads: int | None = None) -> int:
-    """Give each inference one intra-op thread (once per process; later calls are no-ops).
-
-    Our models are small: a single request gains little from many threads, while N sessions each asking torch
-    for every core oversubscribe a 2-core host and everyone waits. One thread per request lets concurrent
-    sessions run side by side instead. $RNNLAB_TORCH_THREADS overrides (e.g. on a big dedicated server)."""
-    global _CONFIGURED
-    with _LOCK:
-        if _CONFIGURED:
-            return torch.get_num_threads()
-        n = threads or int(os.environ.get("RNNLAB_TORCH_THREADS", "1") or 1)
-        torch.set_num_threads(max(1, n))
-        try:  # only allowed before any inter-op work has started; harmless to skip when it has
-            torch.set_num_interop_threads(1)
-        except RuntimeError:
-            pass
-        _limit_malloc_arenas()
-        _CONFIGURED = True
-        return torch.get_num_threads()
-
-
-def _limit_malloc_arenas(arenas: int = 2) -> bool:
-    """Cap glibc's malloc arenas (like MALLOC_ARENA_MAX=2, but from inside the process, so it also holds where the
-    host starts the server for us). Streamlit runs every session's script in its own thread; by default glibc
-    gives busy threads arenas of their own (up to 8 per core) and rarely returns their memory, so a server under many
-    sessions keeps growing. Returns False where there is no glibc (macOS, musl) or it refuses."""
-    if os.environ.get("MALLOC_ARENA_MAX"):  # the operator chose already
-        return False
-    libc = _glibc()
-    try:
-        return bool(libc and libc.mallopt(-8, int(arenas)))  # M_ARENA_MAX = -8 in glibc's malloc.h
-    except (OSError, AttributeError):
-        return False
-
-
-@functools.lru_cache(maxsize=1)
-def _glibc():
-    """The C library through ctypes where it is glibc (has malloc_trim and mallopt); else None."""
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-    except OSError:
-        return None
-    return libc if libc is not None and hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
-
-
-_LAST_TRIM = [0.0]  # time.monotonic() of the last malloc_trim
-
-
-def release_free_memory(min_interval: float = 30.0) -> bool:
-    """Give the heap's free pages back to the operating system (glibc's malloc_trim), at most once per
-    ``min_interval`` seconds per process; True when it ran.
-
-    Every rerun allocates and frees (activations, charts, messages); glibc keeps what was freed for reuse, so the
-    resident size of a long-running server drifts up to its busiest moment and stays there. The router calls this
-    after each page; it costs a few ms, at most twice a minute. A no-op without glibc."""
-    now = time.monotonic()
-    if now - _LAST_TRIM[0] < min_interval:  # every other rerun: no lock, no call
-        return False
-    with _LOCK:
-        if now - _LAST_TRIM[0] < min_interval:
-            return False
-        _LAST_TRIM[0] = now
-    libc = _glibc()
-    if libc is None:
-        return False
-    libc.malloc_trim(0)
-    return True
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))  # the cores this process may use (a container's share), not the host's
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-class ServerBusy(Exception):
-    """No page slot came free in time: every slot has been busy for the whole wait."""
-
-
-# At most this many page scripts run their page at once; the rest wait their turn (first come, first served).
-# Scripts are Python holding one GIL and each inference uses one torch thread, so running twenty at once is not
-# faster than a few at a time -- but twenty models' activations in memory at once is: the peak heap, which glibc
-# keeps, grew the server by ~16% the first time 20 sessions clicked together (bench/latency.py). A few slots per
-# core keep a long job (the Gradient Lab's live training, ~10 s) from blocking everyone. $RNNLAB_PAGE_SLOTS overrides.
-PAGE_SLOTS = int(os.environ.get("RNNLAB_PAGE_SLOTS") or 0) or max(4, 2 * _cores())
-_SLOTS = threading.BoundedSemaphore(PAGE_SLOTS)
-
-
-@contextlib.contextmanager
-def page_slot(timeout: float = 120.0):
-    """Hold one of PAGE_SLOTS while the page runs; ServerBusy when none came free within ``timeout`` seconds."""
-    if not _SLOTS.acquire(timeout=timeout):
-        raise ServerBusy(f"all {PAGE_SLOTS} page slots stayed busy for {timeout:.0f} s")
-    try:
-        yield
-    finally:
-        _SLOTS.release()
-
-
-_PRELOADED = threading.Event()
-
-
-def preload_in_background(modules: tuple[str, ...] = ()) -> bool:
-    """Import heavy modules that only some pages need in a daemon thread, once per process; False if already begun
-    (or nothing to import).
-
-    The router calls this after a page has been drawn, so the first visitor's page never waits for it. It used to
-    preload torchvision for the image pages (~1.5 s, ~190 MiB: its import pulls in torch._dynamo); they now build
-    from core.vision instead, so by default there is nothing left to preload. A page that needs a module sooner
-    simply waits for the import in progress (Python's import lock)."""
-    if not modules:
-        return False
-    if _PRELOADED.is_set():  # every rerun after the first: no lock taken
-        return False
-    with _LOCK:
-        if _PRELOADED.is_set():
-            return False
-        _PRELOADED.set()
-
-    def run():
-        import importlib
-
-        for name in modules:
-            t0 = time.perf_counter()
-            try:
-                importlib.import_module(name)
-            except Exception:  # noqa: BLE001 -- the page that needs it will say what is wrong
-                log.warning("preloading %s failed", name, exc_info=True)
-            else:  # bench/latency.py reads this line: a page opened before it waited for the import
-                log.info("preloaded %s in %.2f s", name, time.perf_counter() - t0)
-        settle_heap()
-
-    threading.Thread(target=run, name="rnnlab-preload", daemon=True).start()
-    return True
-
-
-def settle_heap() -> None:
-    """Collect once, then move everything alive into the garbage collector's permanent generation (gc.freeze).
-
-    Called after start-up work and after each model load -- rare, per process. Modules, models and caches live as
-    long as the server does; without this every full collection walks all of them again (~200 ms here with every
-    model loaded), and Streamlit runs one after every script run (runner.postScriptGC): the server paid that on each
-    rerun of every session, holding the GIL. Frozen objects are still freed by reference counting; only cycles that
-    were already garbage at this moment stay (a one-off, small: the young generations are collected first)."""
-    gc.collect(1)  # the young generations only: the full walk is what this avoids (~0.2 s with torch imported)
-    gc.freeze()
 
 
 def _stamp(folder: Path, variant: str | None) -> tuple:

@@ -256,7 +256,7 @@ def _metric_title(task) -> str:
 
 def _train_live(choice: Choice, table: parse.Table, raw: bytes, dkey: str) -> None:
     st.subheader("3 · Train live", anchor=False)
-    from core.ui.load import preload_in_background
+    from core.ui.server import preload_in_background
 
     # torch's optimisers import torch._dynamo on first use (~150-190 MiB, 1-2 s, once per process): import it in the
     # background once a visitor has data to train on -- not for every visit -- so that their first Train does not
