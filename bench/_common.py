@@ -185,8 +185,8 @@ def weights_overlay(root: Path | None = None) -> tuple[dict, dict[str, str]]:
     loads, else an untrained stand-in. Returns (env for the server, {task: "trained" | "stand-in" | ...}).
 
     Entry-point tasks that carry their own weights_dir keep it (the env var does not reach them)."""
+    from core.paths import WEIGHTS_ROOT
     from core.registry import discover
-    from core.task import WEIGHTS_ROOT
 
     if root is None:
         import atexit

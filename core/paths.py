@@ -1,4 +1,10 @@
-"""Paths as people see them: the one rule for shortening a path in a message, a command or a model card.
+"""Where things live, and paths as people see them.
+
+Where: the repository (``REPO``), the weights folders (``WEIGHTS_ROOT``: $RNNLAB_WEIGHTS_DIR, default ``weights/``)
+and each task's data (``data_dir``: --data-dir, else $RNNLAB_DATA_<TASK>, else $RNNLAB_DATA_ROOT/<subdir>, default
+``../shared/data``): every environment variable that moves them is read here.
+
+Shown: the one rule for shortening a path in a message, a command or a model card.
 
 A message or a card read by someone else must not reveal the directory layout of the machine that wrote it. So a
 path near the repository is shown relative to it (``weights/ner``, ``../shared/data/ner``), and a path far from it
@@ -15,6 +21,24 @@ from collections.abc import Iterable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent  # the repository root: paths under it (or beside it) stay readable
+WEIGHTS_ROOT = Path(os.environ.get("RNNLAB_WEIGHTS_DIR", REPO / "weights"))  # one folder per task (weights/<name>/)
+
+
+def data_env(task_name: str) -> str:
+    """The environment variable that points one task at its data: RNNLAB_DATA_<NAME>."""
+    return f"RNNLAB_DATA_{task_name.upper()}"
+
+
+def data_dir(task_name: str, subdir: str = "", given: str | Path | None = None) -> Path:
+    """A task's data folder: ``given`` (--data-dir), else $RNNLAB_DATA_<NAME>, else $RNNLAB_DATA_ROOT/``subdir``
+    (``subdir`` defaults to the task's name; the root to ``../shared/data`` beside the repository)."""
+    if given:
+        return Path(given)
+    env = os.environ.get(data_env(task_name))
+    if env:
+        return Path(env)
+    root = Path(os.environ.get("RNNLAB_DATA_ROOT", REPO.parent / "shared" / "data"))
+    return root / (subdir or task_name)
 
 
 def display_path(path: str | Path, parts: int = 3) -> str:

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from core.task import REPO, Task, check_task
+from core.paths import REPO
+from core.task import Task, check_task
 
 GROUP = "rnnlab.tasks"
 

@@ -50,6 +50,8 @@ class ShapeSpec:
     icon: str  # Streamlit material icon beside the label
     colour: str  # Streamlit badge colour (st.badge color=...), one per shape so badges tell them apart
     io: str  # inputs -> outputs in the lesson's notation, e.g. "x₁ … xₙ → y"
+    card_in: str  # the Model card diagram's input node ("x_1 … x_T"), in the ASCII Graphviz draws everywhere
+    card_out: str  # ... and its output node ("y")
     loss_at: Literal["last", "every", "decoder"]  # where the loss is read: after the last step, at every step, or
     #   on the decoder's outputs -- this decides which paths the gradient takes back through time (the inspector)
     blurb: str  # the Home card's paragraph: what goes in, what comes out, what that asks of the state
@@ -61,7 +63,8 @@ class ShapeSpec:
 SHAPE_SPECS: dict[str, ShapeSpec] = {s.name: s for s in (
     ShapeSpec(
         name="one_to_one", label="One to one", title="One to one", words="one-to-one",
-        icon=":material/arrow_forward:", colour="gray", io="x → y", loss_at="last",
+        icon=":material/arrow_forward:", colour="gray", io="x → y",
+        card_in="x", card_out="y", loss_at="last",
         blurb="One input, one output. The recurrence runs a single step from o₀ = 0, so w' never acts: a "
               "feed-forward network in disguise. The baseline that shows what memory adds.",
         use_when="inputs have no order that matters; a fixed-size input and one label",
@@ -69,7 +72,8 @@ SHAPE_SPECS: dict[str, ShapeSpec] = {s.name: s for s in (
         diagram=(DiagramStep("o", x="x", y="y"),)),
     ShapeSpec(
         name="one_to_many", label="One to many", title="One to many", words="one-to-many",
-        icon=":material/call_split:", colour="violet", io="x → y₁ … yₘ", loss_at="every",
+        icon=":material/call_split:", colour="violet", io="x → y₁ … yₘ",
+        card_in="x_0 (first item)", card_out="y_1 … y_M", loss_at="every",
         blurb="One input (a first token, a first chord, a condition), a sequence out. Each output is fed back in as "
               "the next input, so the model writes on for as long as you ask.",
         use_when="you generate: the output is a sequence and the input is one thing (or nothing)",
@@ -78,7 +82,8 @@ SHAPE_SPECS: dict[str, ShapeSpec] = {s.name: s for s in (
                  DiagramStep("o₃", y="y₃", feed=True), DiagramStep("o₄", y="y₄", feed=True))),
     ShapeSpec(
         name="many_to_one", label="Many to one", title="Many to one", words="many-to-one",
-        icon=":material/call_merge:", colour="blue", io="x₁ … xₙ → y", loss_at="last",
+        icon=":material/call_merge:", colour="blue", io="x₁ … xₙ → y",
+        card_in="x_1 … x_T", card_out="y", loss_at="last",
         blurb="A sequence in, one answer after the last step. The final state must summarise everything the model "
               "read.",
         use_when="one decision about a whole sequence",
@@ -87,7 +92,8 @@ SHAPE_SPECS: dict[str, ShapeSpec] = {s.name: s for s in (
                  DiagramStep("o₄", x="x₄", y="y"))),
     ShapeSpec(
         name="many_to_many", label="Many to many", title="Many to many (aligned)", words="many-to-many (aligned)",
-        icon=":material/view_week:", colour="green", io="x₁ … xₙ → y₁ … yₙ", loss_at="every",
+        icon=":material/view_week:", colour="green", io="x₁ … xₙ → y₁ … yₙ",
+        card_in="x_1 … x_T", card_out="y_1 … y_T", loss_at="every",
         blurb="One output per input step, aligned in time. A bidirectional network lets every output see the whole "
               "sequence, past and future.",
         use_when="one label per step and input and output line up one to one",
@@ -95,7 +101,8 @@ SHAPE_SPECS: dict[str, ShapeSpec] = {s.name: s for s in (
         diagram=tuple(DiagramStep(f"o{i}", x=f"x{i}", y=f"y{i}") for i in "₁₂₃₄")),
     ShapeSpec(
         name="encoder_decoder", label="Encoder-decoder", title="Encoder–decoder", words="encoder-decoder",
-        icon=":material/swap_horiz:", colour="orange", io="x₁ … xₙ → y₁ … yₘ", loss_at="decoder",
+        icon=":material/swap_horiz:", colour="orange", io="x₁ … xₙ → y₁ … yₘ",
+        card_in="x_1 … x_S", card_out="y_1 … y_M", loss_at="decoder",
         blurb="A sequence in, a sequence of a different length out. An encoder reads it all, a decoder writes; "
               "attention lets each output step look back at every input step.",
         use_when="output is a sequence whose length differs from the input's",

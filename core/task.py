@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn as nn
 
-from core.paths import REPO, display_path
+from core import paths
+from core.paths import WEIGHTS_ROOT, display_path
 from core.shapes import SHAPES
 
 if TYPE_CHECKING:
     from core.serving import EnsembleWords
 
-WEIGHTS_ROOT = Path(os.environ.get("RNNLAB_WEIGHTS_DIR", REPO / "weights"))
 
 
 @dataclass
@@ -147,19 +147,13 @@ class Task:
         return Path(self.weights_dir) if self.weights_dir else WEIGHTS_ROOT / self.name
 
     def resolve_data_dir(self, data_dir: str | Path | None = None) -> Path:
-        """--data-dir, else $RNNLAB_DATA_<NAME>, else $RNNLAB_DATA_ROOT/<data_subdir> (default ../shared/data)."""
-        if data_dir:
-            return Path(data_dir)
-        env = os.environ.get(f"RNNLAB_DATA_{self.name.upper()}")
-        if env:
-            return Path(env)
-        root = Path(os.environ.get("RNNLAB_DATA_ROOT", REPO.parent / "shared" / "data"))
-        return root / (self.data_subdir or self.name)
+        """--data-dir, else $RNNLAB_DATA_<NAME>, else $RNNLAB_DATA_ROOT/<data_subdir> (core.paths.data_dir)."""
+        return paths.data_dir(self.name, self.data_subdir, given=data_dir)
 
     def train_command(self) -> str:
         """The command that trains this task, as a user types it from the repository root (no host paths)."""
-        if os.environ.get(f"RNNLAB_DATA_{self.name.upper()}"):
-            where = f"$RNNLAB_DATA_{self.name.upper()}"
+        if os.environ.get(paths.data_env(self.name)):
+            where = "$" + paths.data_env(self.name)
         else:
             where = display_path(self.resolve_data_dir())
         return f"python -m core.train {self.name} --data-dir {where}"

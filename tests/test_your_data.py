@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 from streamlit.testing.v1 import AppTest
 
-from core.task import REPO, check_task
+from core.paths import REPO
+from core.task import check_task
 from core.yourdata import parse
 from core.yourdata.build import BudgetError, TrainQueue, make_task, train_run
 from core.yourdata.examples import EXAMPLES

@@ -16,6 +16,7 @@ import streamlit as st
 from core.layers import cell_label
 from core.modelcard import ModelCard
 from core.paths import shown_command
+from core.shapes import shape_spec
 from core.ui import charts
 from core.ui.widgets import md_escape
 
@@ -119,11 +120,8 @@ def architecture_dot(task, model=None, config: dict | None = None, meta: Any = N
         lines.append("}")
         return "\n".join(lines)
 
-    inp = {"one_to_one": "x", "one_to_many": "x_0 (first item)", "many_to_one": "x_1 … x_T",
-           "many_to_many": "x_1 … x_T"}.get(shape, "x_1 … x_T")
-    out = {"one_to_one": "y", "one_to_many": "y_1 … y_M", "many_to_one": "y",
-           "many_to_many": "y_1 … y_T"}.get(shape, "y")
-    node("x", inp, io)
+    spec = shape_spec(shape)
+    node("x", spec.card_in, io)
     prev = "x"
     for i, f in enumerate(front):
         node(f"f{i}", f)
@@ -141,8 +139,8 @@ def architecture_dot(task, model=None, config: dict | None = None, meta: Any = N
              else "last real step")
         lines.append(f"{prev} -> last;")
         prev = "last"
-    node("head", head + ("\n(every step)" if shape in ("many_to_many", "one_to_many") else ""))
-    node("y", out, io)
+    node("head", head + ("\n(every step)" if spec.loss_at == "every" else ""))
+    node("y", spec.card_out, io)
     lines += [f"{prev} -> head;", "head -> y;"]
     if shape == "one_to_many":
         lines.append('y -> x [style=dashed, label="each output is the next input", constraint=false];')

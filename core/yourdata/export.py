@@ -22,8 +22,8 @@ from pathlib import Path
 
 from core.modelcard import DataFile, Dataset, ModelCard, Training, Variant
 from core.new_task import TEMPLATES, ScaffoldError, class_name, render_template, validate_name
+from core.paths import REPO
 from core.shapes import shape_spec
-from core.task import REPO
 from core.weights import save_weights
 from core.yourdata.build import CELLS, RunResult
 from core.yourdata.parse import DELIMITER_WORDS, Table, safe_file_name, write_table
