@@ -61,7 +61,19 @@ def seq_lengths(seqs: Sequence[Sequence[Any]]) -> torch.Tensor:
     return torch.tensor([len(s) for s in seqs], dtype=torch.long)
 
 
-# ---- length-bucketed batches --------------------------------------------------------------------------------------
+# ---- batches ------------------------------------------------------------------------------------------------------
+
+def shuffled_batches(n: int, batch_size: int, shuffle: bool, seed: int = 0) -> list[list[int]]:
+    """Index lists of ``batch_size`` (the last may be smaller) over ``n`` examples: in order, or shuffled from
+    ``seed`` (``random.Random(seed).shuffle``, so a seed always gives the same batches). For data whose lengths do
+    not vary enough for ``bucket_batches`` to pay."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    order = list(range(n))
+    if shuffle:
+        random.Random(seed).shuffle(order)
+    return [order[k:k + batch_size] for k in range(0, n, batch_size)]
+
 
 def bucket_batches(lengths: Sequence[int], batch_size: int, shuffle: bool, seed: int = 0) -> list[list[int]]:
     """Index lists, one per batch, of examples with similar length (so little padding).

@@ -130,6 +130,16 @@ def _inputs(vocab_size: int | None, input_size: int, pad_id: int = 0) -> nn.Modu
     return nn.Embedding(vocab_size, input_size, padding_idx=pad_id) if vocab_size else nn.Identity()
 
 
+def _reader(m: nn.Module, input_size, hidden_size, num_classes, cell, num_layers, bidirectional, dropout, vocab_size,
+            pad_id, encoder) -> None:
+    """The parts a sequence reader has (ManyToOne, ManyToMany): inputs -> recurrent layer -> dropout -> linear head
+    over every direction's state."""
+    m.embed = encoder or _inputs(vocab_size, input_size, pad_id)
+    m.rnn = Recurrent(cell, input_size, hidden_size, num_layers, bidirectional, dropout)
+    m.drop = nn.Dropout(dropout)
+    m.head = nn.Linear(hidden_size * m.rnn.num_directions, num_classes)
+
+
 class OneToOne(nn.Module):
     """y = W1 . f(x . w + b_o) + b_y : the recurrence run for exactly one step from o_0 = 0.
 
@@ -161,10 +171,8 @@ class ManyToOne(nn.Module):
                  num_layers: int = 1, bidirectional: bool = False, dropout: float = 0.0,
                  vocab_size: int | None = None, pad_id: int = 0, encoder: nn.Module | None = None):
         super().__init__()
-        self.embed = encoder or _inputs(vocab_size, input_size, pad_id)
-        self.rnn = Recurrent(cell, input_size, hidden_size, num_layers, bidirectional, dropout)
-        self.drop = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden_size * self.rnn.num_directions, num_classes)
+        _reader(self, input_size, hidden_size, num_classes, cell, num_layers, bidirectional, dropout, vocab_size,
+                pad_id, encoder)
 
     def features(self, x, lengths=None):
         out, _ = self.rnn(self.drop(self.embed(x)), lengths)  # (B, T, D*H)
@@ -203,10 +211,8 @@ class ManyToMany(nn.Module):
                  num_layers: int = 1, bidirectional: bool = True, dropout: float = 0.0,
                  vocab_size: int | None = None, pad_id: int = 0, encoder: nn.Module | None = None):
         super().__init__()
-        self.embed = encoder or _inputs(vocab_size, input_size, pad_id)
-        self.rnn = Recurrent(cell, input_size, hidden_size, num_layers, bidirectional, dropout)
-        self.drop = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden_size * self.rnn.num_directions, num_classes)
+        _reader(self, input_size, hidden_size, num_classes, cell, num_layers, bidirectional, dropout, vocab_size,
+                pad_id, encoder)
 
     def forward(self, x, lengths=None):
         out, _ = self.rnn(self.drop(self.embed(x)), lengths)  # (B, T, D*H)

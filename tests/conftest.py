@@ -23,3 +23,20 @@ def fixture_task():
     import rnnlab_fixture
 
     return rnnlab_fixture.TASK
+
+
+@pytest.fixture(scope="module")
+def splits(request):
+    """The synthetic splits (seed 0) of the test module's ``TASK``."""
+    return request.module.TASK.synthetic_data(0)
+
+
+@pytest.fixture(scope="module")
+def model(request, splits):
+    """An untrained model of the test module's ``TASK`` (seed 0, eval mode), built from ``splits``' meta. A module
+    with a model of its own defines its own ``model`` fixture."""
+    import torch
+
+    task = request.module.TASK
+    torch.manual_seed(0)
+    return task.build_model(task.config, splits.meta).eval()

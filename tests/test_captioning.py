@@ -22,17 +22,6 @@ def _img_bytes(img: Image.Image, fmt="PNG", **kw) -> bytes:
     return buf.getvalue()
 
 
-@pytest.fixture(scope="module")
-def splits():
-    return TASK.synthetic_data(0)
-
-
-@pytest.fixture(scope="module")
-def model(splits):
-    torch.manual_seed(0)
-    return TASK.build_model(TASK.config, splits.meta).eval()
-
-
 def test_contract():
     assert check_task(TASK) == []
 

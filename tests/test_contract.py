@@ -169,29 +169,30 @@ getattr(importlib.import_module(mod), fn)(task)
 """
 
 
-def ensemble_page(name: str):
-    """The task's page in AppTest, run once, when its committed weights are served as an ensemble (else skip)."""
+def page_app(name: str):
+    """The task's page in AppTest (not run yet): the repository's tasks plus the fixture plugin."""
     from streamlit.testing.v1 import AppTest
 
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    paths = [repo, os.path.join(repo, "tests", "plugins", "rnnlab-fixture")]
+    return AppTest.from_string(PAGE_SCRIPT.format(paths=paths, name=name), default_timeout=120)
+
+
+def ensemble_page(name: str):
+    """The task's page in AppTest, run once, when its committed weights are served as an ensemble (else skip)."""
     from core.weights import read_card
 
     folder = TASKS[name].weights_path()
     if not (folder / CARD_FILE).exists() or read_card(folder).ensemble is None:
         pytest.skip(f"the committed {name} weights are not an ensemble")
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    paths = [repo, os.path.join(repo, "tests", "plugins", "rnnlab-fixture")]
-    at = AppTest.from_string(PAGE_SCRIPT.format(paths=paths, name=name), default_timeout=120).run()
+    at = page_app(name).run()
     assert not at.exception, [e.message for e in at.exception]
     return at
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_page_renders_in_apptest(name):
-    from streamlit.testing.v1 import AppTest
-
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    paths = [repo, os.path.join(repo, "tests", "plugins", "rnnlab-fixture")]
-    at = AppTest.from_string(PAGE_SCRIPT.format(paths=paths, name=name), default_timeout=120)
+    at = page_app(name)
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     assert len(at.tabs) >= 3, "a task page has Try it / Inspect / Model card tabs"

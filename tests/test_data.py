@@ -16,6 +16,7 @@ from core.data import (
     pad,
     reference_streams,
     seq_lengths,
+    shuffled_batches,
     split_rows,
 )
 
@@ -69,6 +70,18 @@ def _old_template_split(rows, seed=0):
     random.Random(seed).shuffle(rows)
     n_test = n_val = max(1, len(rows) // 10)
     return rows[n_test + n_val:], rows[n_test:n_test + n_val], rows[:n_test]
+
+
+def test_shuffled_batches_partition_in_seeded_order():
+    plain = shuffled_batches(10, 4, shuffle=False)
+    assert plain == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    order = list(range(10))
+    random.Random(3).shuffle(order)  # the order the templates and the names plugin drew before
+    assert shuffled_batches(10, 4, shuffle=True, seed=3) == [order[:4], order[4:8], order[8:]]
+    assert shuffled_batches(10, 4, shuffle=True, seed=4) != shuffled_batches(10, 4, shuffle=True, seed=3)
+    assert shuffled_batches(0, 4, shuffle=True) == []
+    with pytest.raises(ValueError):
+        shuffled_batches(10, 0, shuffle=False)
 
 
 @pytest.mark.parametrize("n", [3, 10, 57, 400])

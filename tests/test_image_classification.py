@@ -290,16 +290,12 @@ def test_training_ranges_match_the_training_photos():
 def test_model_card_names_the_cells_and_variants_one_way():
     """The card called the served cell "GRU" in the variants table (its config's "cell", which is the row reader's)
     and "plain RNN (tanh)" in the diagram, printed "None" where a number was missing and showed variant ids."""
-    import os
 
-    from streamlit.testing.v1 import AppTest
-    from test_contract import PAGE_SCRIPT
+    from test_contract import page_app
 
     if not (TASK.weights_path() / "card.json").exists():
         pytest.skip("no trained image-classification weights")
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    paths = [repo, os.path.join(repo, "tests", "plugins", "rnnlab-fixture")]
-    at = AppTest.from_string(PAGE_SCRIPT.format(paths=paths, name="image_classification"), default_timeout=120)
+    at = page_app("image_classification")
     at.session_state["tab"] = "Model card"
     at.run()
     assert not at.exception, [e.message for e in at.exception]

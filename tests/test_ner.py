@@ -39,17 +39,6 @@ def _write_raw(path, sents, final_blank=True, eol="\n"):
     path.write_text(text + (eol if final_blank else ""), encoding="utf-8")
 
 
-@pytest.fixture(scope="module")
-def splits():
-    return TASK.synthetic_data(0)
-
-
-@pytest.fixture(scope="module")
-def model(splits):
-    torch.manual_seed(0)
-    return TASK.build_model(TASK.config, splits.meta).eval()
-
-
 def test_contract():
     assert check_task(TASK) == []
 

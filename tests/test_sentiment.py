@@ -288,14 +288,10 @@ def test_word_pushes_do_not_vanish_when_the_model_is_sure(model):
 
 
 def _page(text: str | None = None):
-    import os
 
-    from streamlit.testing.v1 import AppTest
-    from test_contract import PAGE_SCRIPT
+    from test_contract import page_app
 
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    paths = [repo, os.path.join(repo, "tests", "plugins", "rnnlab-fixture")]
-    at = AppTest.from_string(PAGE_SCRIPT.format(paths=paths, name="sentiment"), default_timeout=120).run()
+    at = page_app("sentiment").run()
     if text is not None:
         next(t for t in at.text_area if t.label == "A movie review").set_value(text).run()
     assert not at.exception, [e.message for e in at.exception]

@@ -179,14 +179,10 @@ def test_bleu_uses_every_reference_of_a_sentence():
 
 def test_page_says_how_the_two_lengths_compare():
     """The Try-it tab states n and m as they are (it must not claim n != m when they happen to be equal)."""
-    import os
 
-    from streamlit.testing.v1 import AppTest
-    from test_contract import PAGE_SCRIPT
+    from test_contract import page_app
 
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    paths = [repo, os.path.join(repo, "tests", "plugins", "rnnlab-fixture")]
-    at = AppTest.from_string(PAGE_SCRIPT.format(paths=paths, name="translation"), default_timeout=120).run()
+    at = page_app("translation").run()
     assert not at.exception, [e.message for e in at.exception]
     shown = {m.label: int(m.value) for m in at.metric if "tokens" in m.label}
     if not shown:
@@ -356,14 +352,10 @@ def test_more_characters_than_read_is_said(model):
 
 
 def _page(text: str | None = None):
-    import os
 
-    from streamlit.testing.v1 import AppTest
-    from test_contract import PAGE_SCRIPT
+    from test_contract import page_app
 
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    paths = [repo, os.path.join(repo, "tests", "plugins", "rnnlab-fixture")]
-    at = AppTest.from_string(PAGE_SCRIPT.format(paths=paths, name="translation"), default_timeout=120).run()
+    at = page_app("translation").run()
     if text is not None:
         next(t for t in at.text_input if t.label == "English sentence").set_value(text).run()
     assert not at.exception, [e.message for e in at.exception]

@@ -9,14 +9,13 @@ the held-out names -- the same split as names_origin.
 from __future__ import annotations
 
 import math
-import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from core.data import config_from_dict, pad, seq_lengths
+from core.data import config_from_dict, pad, seq_lengths, shuffled_batches
 from core.layers import recording
 from core.shapes import OneToMany
 from core.task import BadInput, Demo, Recipe, Splits, Task
@@ -104,11 +103,7 @@ class NamesGenerate(Task):
         return self._splits(synthetic_pairs(seed), [], seed, "synthetic made-up names, 12 per language")
 
     def batches(self, data: NameSet, batch_size: int, shuffle: bool, seed: int = 0):
-        order = list(range(len(data)))
-        if shuffle:
-            random.Random(seed).shuffle(order)
-        for i in range(0, len(order), batch_size):
-            idx = order[i:i + batch_size]
+        for idx in shuffled_batches(len(data), batch_size, shuffle, seed):
             yield batch_of([data.names[j] for j in idx], [data.langs[j] for j in idx], len(data.labels), data.chars)
 
     def loss(self, model, batch) -> torch.Tensor:

@@ -7,7 +7,6 @@ accuracy, and the full test confusion matrix (rows: true language, columns: pred
 
 from __future__ import annotations
 
-import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from core.data import config_from_dict, pad, seq_lengths
+from core.data import config_from_dict, pad, seq_lengths, shuffled_batches
 from core.layers import last_real_step
 from core.shapes import ManyToOne
 from core.task import BadInput, Demo, Recipe, Splits, Task
@@ -146,11 +145,7 @@ class NamesOrigin(Task):
         return self._splits(synthetic_pairs(seed), [], seed, "synthetic made-up names, 12 per language")
 
     def batches(self, data: NameSet, batch_size: int, shuffle: bool, seed: int = 0):
-        order = list(range(len(data)))
-        if shuffle:
-            random.Random(seed).shuffle(order)
-        for i in range(0, len(order), batch_size):
-            idx = order[i:i + batch_size]
+        for idx in shuffled_batches(len(data), batch_size, shuffle, seed):
             b = batch_of([data.names[j] for j in idx], data.chars)
             b["y"] = torch.tensor([data.langs[j] for j in idx])  # (B,)
             yield b
