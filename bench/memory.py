@@ -128,7 +128,10 @@ async def settled(base: str, pid: int) -> float:
     return C.rss_mb(pid)
 
 
-def run(args) -> bool:
+def run(args, figures: list | None = None) -> bool:
+    """Measure and print; returns whether both figures meet their targets and no error was seen. ``figures``, if
+    given, gets (key, label, value, target, ok) of every judged line (bench/run_all.py prints them)."""
+    figures = [] if figures is None else figures
     b = bare_rss()
     bare, bare_tv = b["rss"], bare_rss(BARE_IMPORTS + ", torchvision")["rss"]
     print(f"bare process: import {BARE_IMPORTS}: {bare:.0f} MiB ({b['seconds']:.1f} s), of which CUDA libraries "
@@ -170,8 +173,10 @@ def run(args) -> bool:
     ]
     ok = True
     print()
-    for label, v, target in rows:
+    for (label, v, target), key in zip(rows, ("memory: app adds after every page (- bare)",
+                                              "memory: app adds after a long session (- bare)")):
         ok &= v <= target
+        figures.append((key, label, f"{v:+.0f} MiB", f"<= {target:.0f} MiB over bare", v <= target))
         print(C.line(label, f"{v:+.0f} MiB", f"<= {target:.0f} MiB", v <= target))
     if len(rounds) > 1:
         print(C.line("growth between the long session's rounds", f"{rounds[-1] - rounds[0]:+.0f} MiB", "none (info)",
@@ -184,6 +189,8 @@ def run(args) -> bool:
         print(C.line("  the server after every page / a long session, the same way", f"{pages - b['cuda']:.0f} / "
                      f"{long - b['cuda']:.0f} MiB", "none (info)", None))
     errs = problems + log_errs
+    figures.append(("memory: errors seen", "memory run: errors seen by the sessions / in the server log",
+                    str(len(errs)), "0", not errs))
     print(C.line("errors seen by the sessions / in the server log", str(len(errs)), "0", not errs))
     for e in errs[:10]:
         print("   " + e[:200])
