@@ -380,7 +380,7 @@ def fmt_x(v: float, digits: int = 2) -> str:
     return f"{v:.{digits}f}x" if v == v else "n/a"
 
 
-_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?(?:\s*(?:ms|s|MiB|MB|GiB|x|%|/s))?(?![A-Za-z])")
+_NUMBER = re.compile(r"(?<![A-Za-z_#\d.])[+-]?\d+(?:\.\d+)?(?:\s*(?:ms|s|MiB|MB|GiB|x|%|/s))?(?![A-Za-z])")
 
 
 def stable_key(label: str) -> str:

@@ -157,20 +157,21 @@ def run(args, figures: list | None = None) -> bool:
         print(f"every page opened in {time.perf_counter() - t0:.0f} s: server {pages:.0f} MiB, {loaded_pages} models "
               "loaded", flush=True)
         t0 = time.perf_counter()
-        rounds = asyncio.run(long_session(base, args.rounds, args.max_clicks, lambda: C.rss_mb(pid), problems))
-        long_now = C.rss_mb(pid)
-        long = asyncio.run(settled(base, pid))
-        print(f"   right after the long session {long_now:.0f} MiB; settled {long:.0f} MiB", flush=True)
-        loaded, evicted = model_events(log)
-        print(f"long session ({args.rounds} rounds, {time.perf_counter() - t0:.0f} s): {loaded} model loads, "
-              f"{evicted} evictions")
+        rounds, long = [], float("nan")
+        if args.rounds > 0:  # --rounds 0 (bench/run_all.py --quick): the "after every page" figure only
+            rounds = asyncio.run(long_session(base, args.rounds, args.max_clicks, lambda: C.rss_mb(pid), problems))
+            long_now = C.rss_mb(pid)
+            long = asyncio.run(settled(base, pid))
+            print(f"   right after the long session {long_now:.0f} MiB; settled {long:.0f} MiB", flush=True)
+            loaded, evicted = model_events(log)
+            print(f"long session ({args.rounds} rounds, {time.perf_counter() - t0:.0f} s): {loaded} model loads, "
+                  f"{evicted} evictions")
         log_errs = C.log_errors(log)
     finally:
         C.stop_server(proc)
-    rows = [
-        (f"app adds after every page ({pages:.0f} - {bare:.0f} MiB)", pages - bare, PAGES_TARGET),
-        (f"app adds after a long session ({long:.0f} - {bare:.0f} MiB)", long - bare, LONG_TARGET),
-    ]
+    rows = [(f"app adds after every page ({pages:.0f} - {bare:.0f} MiB)", pages - bare, PAGES_TARGET)]
+    if rounds:
+        rows.append((f"app adds after a long session ({long:.0f} - {bare:.0f} MiB)", long - bare, LONG_TARGET))
     ok = True
     print()
     for (label, v, target), key in zip(rows, ("memory: app adds after every page (- bare)",

@@ -15,7 +15,7 @@ beside each ratio, as information (issue 25).
 
 Usage: python bench/run_all.py [--quick] [--no-browser] [--busy [N]] [--verdicts FILE]   (nice -n 10 on a shared
 machine);  python bench/run_all.py --compare QUIET.tsv BUSY.tsv
---quick: fewer repeats, 5 concurrent sessions, a short memory session: a smoke run, not the figures to report.
+--quick: fewer repeats, 5 concurrent sessions, memory after every page only (no long session): a smoke run, not the figures to report.
 --no-browser: no Chromium (and no concurrency, which shares the browser's server); bench/memory.py still runs over
 websockets unless --no-memory.
 --busy [N]: N (default 1) CPU-bound processes (`python -c "while True: pass"`, nice 0, not pinned) run beside the
@@ -134,7 +134,8 @@ def memory(quick: bool) -> list[L.Row]:
     from bench import memory as M
 
     print("\n== memory: what the app adds over a bare process (bench/memory.py) ==", flush=True)
-    args = argparse.Namespace(rounds=1 if quick else 2, max_clicks=1 if quick else 4)
+    # --quick: the "after every page" figure only (the long session alone takes ~4 minutes on 2 busy cores)
+    args = argparse.Namespace(rounds=0 if quick else 2, max_clicks=4)
     figs: list = []
     M.run(args, figs)
     return [L.Row(label, value, target, ok, key=key) for key, label, value, target, ok in figs]
