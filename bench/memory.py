@@ -187,8 +187,8 @@ def run(args, figures: list | None = None) -> bool:
     if b["cuda"] > 0:
         print(C.line("bare process without the CUDA libraries (a CPU-only wheel, est.)", f"{bare - b['cuda']:.0f} MiB",
                      "none (info)", None))
-        print(C.line("  the server after every page / a long session, the same way", f"{pages - b['cuda']:.0f} / "
-                     f"{long - b['cuda']:.0f} MiB", "none (info)", None))
+        both = f"{pages - b['cuda']:.0f} / {long - b['cuda']:.0f} MiB" if rounds else f"{pages - b['cuda']:.0f} MiB / -"
+        print(C.line("  the server after every page / a long session, the same way", both, "none (info)", None))
     errs = problems + log_errs
     figures.append(("memory: errors seen", "memory run: errors seen by the sessions / in the server log",
                     str(len(errs)), "0", not errs))
