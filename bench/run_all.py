@@ -18,8 +18,8 @@ machine);  python bench/run_all.py --compare QUIET.tsv BUSY.tsv
 --quick: fewer repeats, 5 concurrent sessions, memory after every page only (no long session): a smoke run, not the figures to report.
 --no-browser: no Chromium (and no concurrency, which shares the browser's server); bench/memory.py still runs over
 websockets unless --no-memory.
---busy [N]: N (default 1) CPU-bound processes (`python -c "while True: pass"`, nice 0, not pinned) run beside the
-whole bench and are stopped at its end: do the verdicts hold on a loaded machine?
+--busy [N]: N (default 1) CPU-bound processes (`python -c "while True: pass"`, at the bench's own niceness, not
+pinned) run beside the whole bench and are stopped at its end: do the verdicts hold on a loaded machine?
 --verdicts FILE: writes `figure<TAB>value<TAB>PASS|FAIL` for every judged figure (the figure's name has its numbers
 blanked, so two runs line up); --compare A B prints, figure by figure, which verdicts held and which changed.
 Exit code 0 when every figure meets its target (--compare: 0 when every verdict held).
@@ -161,8 +161,9 @@ def inspect_tab(out: dict) -> list[L.Row]:
 
 
 def start_busy(n: int) -> list[subprocess.Popen]:
-    """``n`` CPU-bound processes (a pure-Python busy loop each, nice 0, no CPU affinity set: the scheduler puts them
-    where it likes, as another program on the host would be)."""
+    """``n`` CPU-bound processes (a pure-Python busy loop each, at this process's niceness -- under ``nice -n 10`` the
+    loop is as nice as the bench -- with no CPU affinity set: the scheduler puts them where it likes, as another
+    program on the host would be)."""
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
 
 
@@ -216,7 +217,7 @@ def main(argv=None) -> int:
               f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
               f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         if busy:
-            print(f"BUSY: {len(busy)} CPU-bound process(es) (python busy loop, nice 0, not pinned; pids "
+            print(f"BUSY: {len(busy)} CPU-bound process(es) (python busy loop, nice {os.nice(0)}, not pinned; pids "
                   f"{', '.join(str(p.pid) for p in busy)}) run beside the whole bench")
         else:
             print("QUIET: no load of our own beside the bench (--busy adds some)")
