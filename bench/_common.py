@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -373,3 +374,78 @@ def line(label: str, value: str, target: str, ok: bool | None) -> str:
     """One figure: label, measured value, target, PASS/FAIL (or INFO when there is no target)."""
     v = "INFO" if ok is None else verdict(ok)
     return f"{label:<52} {value:>16}   target {target:<18} {v}"
+
+
+# ---- ratios and verdict lists (issue 25: figures that mean the same on every machine) -----------------------------
+
+def normalized(samples: list[float], ref: float) -> list[float]:
+    """``samples`` divided by a reference time measured side by side (nan-safe: [] for no usable reference)."""
+    if not (ref == ref and ref > 0):
+        return []
+    return [s / ref for s in samples]
+
+
+def ratio(a: float, b: float) -> float:
+    """a / b, nan when either is missing or b is not positive."""
+    return a / b if a == a and b == b and b > 0 else float("nan")
+
+
+def fmt_x(v: float, digits: int = 2) -> str:
+    return f"{v:.{digits}f}x" if v == v else "n/a"
+
+
+_NUMBER = re.compile(r"(?<![A-Za-z_#\d.])[+-]?\d+(?:\.\d+)?(?:\s*(?:ms|s|MiB|MB|GiB|x|%|/s))?(?![A-Za-z])")
+
+
+def stable_key(label: str) -> str:
+    """A row's label with its measured numbers blanked (``#``): the same figure gets the same key in every run, so
+    two runs' verdicts can be lined up (task names with digits, such as ``#1`` of a demo, keep their text)."""
+    out = _NUMBER.sub("#", label)
+    return re.sub(r"\s+", " ", out).strip()
+
+
+def write_verdicts(path: str | Path, rows) -> int:
+    """``key<TAB>value<TAB>PASS|FAIL`` for every judged row (``rows``: objects with key, value, ok). Returns the
+    number written."""
+    lines = []
+    seen: dict[str, int] = {}
+    for r in rows:
+        if r.ok is None:
+            continue
+        k = r.key
+        seen[k] = seen.get(k, 0) + 1
+        if seen[k] > 1:  # two figures that read the same once their numbers are blanked: keep both, numbered
+            k = f"{k} [{seen[k]}]"
+        lines.append(f"{k}\t{r.value}\t{verdict(r.ok)}")
+    Path(path).write_text("".join(ln.replace("\n", " ") + "\n" for ln in lines))
+    return len(lines)
+
+
+def read_verdicts(path: str | Path) -> dict[str, tuple[str, str]]:
+    """{key: (value, PASS|FAIL)} from a file ``write_verdicts`` wrote (lines starting with # are comments)."""
+    out = {}
+    for ln in Path(path).read_text().splitlines():
+        if not ln.strip() or ln.startswith("#"):
+            continue
+        parts = ln.split("\t")
+        if len(parts) >= 3:
+            out[parts[0]] = (parts[1], parts[2].strip())
+    return out
+
+
+def compare_verdicts(a: dict, b: dict) -> tuple[list[str], int, int]:
+    """Lines saying, for each figure of either run, its value and verdict in A and in B and whether the verdict
+    held; returns (lines, held, changed). A figure in one run only counts as changed."""
+    lines, held, changed = [], 0, 0
+    for k in list(a) + [k for k in b if k not in a]:
+        va, vb = a.get(k), b.get(k)
+        if va and vb and va[1] == vb[1]:
+            held += 1
+            mark = "held   "
+        else:
+            changed += 1
+            mark = "CHANGED"
+        fa = f"{va[0]} {va[1]}" if va else "(not in A)"
+        fb = f"{vb[0]} {vb[1]}" if vb else "(not in B)"
+        lines.append(f"{mark} {k[:70]:<70} A {fa:<20} B {fb}")
+    return lines, held, changed

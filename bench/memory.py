@@ -128,7 +128,10 @@ async def settled(base: str, pid: int) -> float:
     return C.rss_mb(pid)
 
 
-def run(args) -> bool:
+def run(args, figures: list | None = None) -> bool:
+    """Measure and print; returns whether both figures meet their targets and no error was seen. ``figures``, if
+    given, gets (key, label, value, target, ok) of every judged line (bench/run_all.py prints them)."""
+    figures = [] if figures is None else figures
     b = bare_rss()
     bare, bare_tv = b["rss"], bare_rss(BARE_IMPORTS + ", torchvision")["rss"]
     print(f"bare process: import {BARE_IMPORTS}: {bare:.0f} MiB ({b['seconds']:.1f} s), of which CUDA libraries "
@@ -154,24 +157,27 @@ def run(args) -> bool:
         print(f"every page opened in {time.perf_counter() - t0:.0f} s: server {pages:.0f} MiB, {loaded_pages} models "
               "loaded", flush=True)
         t0 = time.perf_counter()
-        rounds = asyncio.run(long_session(base, args.rounds, args.max_clicks, lambda: C.rss_mb(pid), problems))
-        long_now = C.rss_mb(pid)
-        long = asyncio.run(settled(base, pid))
-        print(f"   right after the long session {long_now:.0f} MiB; settled {long:.0f} MiB", flush=True)
-        loaded, evicted = model_events(log)
-        print(f"long session ({args.rounds} rounds, {time.perf_counter() - t0:.0f} s): {loaded} model loads, "
-              f"{evicted} evictions")
+        rounds, long = [], float("nan")
+        if args.rounds > 0:  # --rounds 0 (bench/run_all.py --quick): the "after every page" figure only
+            rounds = asyncio.run(long_session(base, args.rounds, args.max_clicks, lambda: C.rss_mb(pid), problems))
+            long_now = C.rss_mb(pid)
+            long = asyncio.run(settled(base, pid))
+            print(f"   right after the long session {long_now:.0f} MiB; settled {long:.0f} MiB", flush=True)
+            loaded, evicted = model_events(log)
+            print(f"long session ({args.rounds} rounds, {time.perf_counter() - t0:.0f} s): {loaded} model loads, "
+                  f"{evicted} evictions")
         log_errs = C.log_errors(log)
     finally:
         C.stop_server(proc)
-    rows = [
-        (f"app adds after every page ({pages:.0f} - {bare:.0f} MiB)", pages - bare, PAGES_TARGET),
-        (f"app adds after a long session ({long:.0f} - {bare:.0f} MiB)", long - bare, LONG_TARGET),
-    ]
+    rows = [(f"app adds after every page ({pages:.0f} - {bare:.0f} MiB)", pages - bare, PAGES_TARGET)]
+    if rounds:
+        rows.append((f"app adds after a long session ({long:.0f} - {bare:.0f} MiB)", long - bare, LONG_TARGET))
     ok = True
     print()
-    for label, v, target in rows:
+    for (label, v, target), key in zip(rows, ("memory: app adds after every page (- bare)",
+                                              "memory: app adds after a long session (- bare)")):
         ok &= v <= target
+        figures.append((key, label, f"{v:+.0f} MiB", f"<= {target:.0f} MiB over bare", v <= target))
         print(C.line(label, f"{v:+.0f} MiB", f"<= {target:.0f} MiB", v <= target))
     if len(rounds) > 1:
         print(C.line("growth between the long session's rounds", f"{rounds[-1] - rounds[0]:+.0f} MiB", "none (info)",
@@ -181,9 +187,11 @@ def run(args) -> bool:
     if b["cuda"] > 0:
         print(C.line("bare process without the CUDA libraries (a CPU-only wheel, est.)", f"{bare - b['cuda']:.0f} MiB",
                      "none (info)", None))
-        print(C.line("  the server after every page / a long session, the same way", f"{pages - b['cuda']:.0f} / "
-                     f"{long - b['cuda']:.0f} MiB", "none (info)", None))
+        both = f"{pages - b['cuda']:.0f} / {long - b['cuda']:.0f} MiB" if rounds else f"{pages - b['cuda']:.0f} MiB / -"
+        print(C.line("  the server after every page / a long session, the same way", both, "none (info)", None))
     errs = problems + log_errs
+    figures.append(("memory: errors seen", "memory run: errors seen by the sessions / in the server log",
+                    str(len(errs)), "0", not errs))
     print(C.line("errors seen by the sessions / in the server log", str(len(errs)), "0", not errs))
     for e in errs[:10]:
         print("   " + e[:200])

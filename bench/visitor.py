@@ -371,8 +371,9 @@ def report(figs: dict, tasks: dict, calls: dict) -> list[Row]:
     return rows
 
 
-def run(args) -> list[Row]:
-    """The browser figures (with the in-process model calls beside them); [] rows if Chromium is missing."""
+def run(args, out: dict | None = None) -> list[Row]:
+    """The browser figures (with the in-process model calls beside them); [] rows if Chromium is missing.
+    ``out``, if given, gets ``figs`` (measure's) and ``calls`` (model_calls') for bench/run_all.py's ratios."""
     from core.registry import discover
 
     if not C.chromium_available():
@@ -404,6 +405,8 @@ def run(args) -> list[Row]:
     errs = C.log_errors(log)
     log.unlink(missing_ok=True)
     rows = report(figs, tasks, calls)
+    if out is not None:
+        out.update(figs=figs, calls=calls, tasks=tasks)
     rows.append(Row("visitor run: errors in the server log", str(len(errs)), "0", not errs))
     print(rows[-1])
     for e in errs[:5]:
