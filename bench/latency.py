@@ -228,7 +228,7 @@ def inprocess(repeats: int, inspect_repeats: int, ctx: dict | None = None) -> li
 
     from core.inspect import inspect_model
 
-    torch.set_num_threads(1)  # as the server runs (core.ui.load.configure_torch)
+    torch.set_num_threads(1)  # as the server runs (core.ui.server.configure_torch)
     models, status = served_models()
     ctx = {} if ctx is None else ctx
     ctx.setdefault("predict_p50", {})
@@ -278,7 +278,7 @@ def _rendered(page, timeout: float = 120) -> float:
 
 
 def _preloaded(log: Path, timeout: float) -> float | None:
-    """Seconds the server's background import of torchvision took (core.ui.load.preload_in_background logs it once
+    """Seconds the server's background import of torchvision took (core.ui.server.preload_in_background logs it once
     it is done), waiting up to ``timeout`` s for that line; None if it never came. The first opens below are timed
     after it, as a person who reads Home first would meet them: they measure the model load, not that import."""
     deadline = time.perf_counter() + timeout

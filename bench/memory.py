@@ -11,7 +11,7 @@ wheel. An absolute target then judges the wheel and the machine, not the app. So
            clicked (demos), for ``--rounds`` rounds; after each round a fresh session opens every task page too
 
 and judges what the app adds: pages - bare <= 200 MiB, long - bare <= 300 MiB, each read once the server has
-handed its freed heap back (31 s later, after one more page: core.ui.load trims at most every 30 s; the reading right
+handed its freed heap back (31 s later, after one more page: core.ui.server trims at most every 30 s; the reading right
 after the last page is printed beside it). Printed beside them: the absolute
 figures, how many models the server loaded and evicted (its log; core.ui.load keeps at most RNNLAB_MAX_MODELS),
 and the growth between the long session's rounds (flat = no trend).
@@ -116,7 +116,7 @@ async def long_session(base: str, rounds: int, max_clicks: int, rss, problems: l
 
 
 async def settled(base: str, pid: int) -> float:
-    """RSS once the server has handed freed heap pages back: core.ui.load.release_free_memory runs after a page at
+    """RSS once the server has handed freed heap pages back: core.ui.server.release_free_memory runs after a page at
     most every 30 s, so a reading right after a burst of pages holds up to 30 s of freed-but-kept heap. Wait past
     that, let one more page run (a visitor's next click) and read again."""
     from bench._wsclient import Session

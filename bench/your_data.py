@@ -206,7 +206,7 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--no-browser", action="store_true")
     args = ap.parse_args(argv)
-    torch.set_num_threads(1)  # as the server: one torch thread per script run (core.ui.load.configure_torch)
+    torch.set_num_threads(1)  # as the server: one torch thread per script run (core.ui.server.configure_torch)
     rows = in_process(args.steps) + concurrent(3 * args.steps)
     if not args.no_browser and C.chromium_available():
         rows += in_browser()
