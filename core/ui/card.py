@@ -34,13 +34,15 @@ def _rnn_label(r: dict) -> str:
 
 
 def _built(task, config: dict | None, meta: Any):
-    """The model ``config`` builds (over the task's default config), on PyTorch's "meta" device: its modules and
-    shapes, no memory, no weights. None when it does not build (a model that needs its data's vocabulary, with no
-    card to read it from)."""
+    """The model ``config`` builds (over the task's default config): its modules and shapes, freshly initialised,
+    to be read and dropped. None when it does not build (a model that needs its data's vocabulary, with no card to
+    read it from). Built on the CPU, not on PyTorch's "meta" device: meta tensors run torch's Python meta kernels,
+    whose first use imports torch._dynamo and sympy (~150 MiB resident for good, ~2 s) -- far more than the few MB a
+    model of this app takes for the moment it is read."""
     try:
         import torch
 
-        with torch.device("meta"):
+        with torch.no_grad():
             return task.build_model({**(getattr(task, "config", None) or {}), **(config or {})}, meta or {})
     except Exception:  # noqa: BLE001 -- a plugin's build_model may fail in any way; the caller falls back
         return None
@@ -181,7 +183,7 @@ _CELLS: dict[tuple, str] = {}  # (task, config, meta) -> the cell names of the m
 def variant_cell(task, cfg: dict, meta: Any) -> str:
     """The recurrent cell(s) a variant's config really builds, read from its Recurrent modules (a config's "cell"
     field can name the cell of another variant: the image task's one-step CNN always uses a plain tanh step). The
-    model is built on PyTorch's "meta" device: no memory, no weights. Falls back to the config's "cell"."""
+    model is built once per config and dropped (``_built``). Falls back to the config's "cell"."""
     from core.layers import Recurrent
 
     try:
