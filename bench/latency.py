@@ -92,6 +92,9 @@ def ms(v: float) -> str:
 
 # ---- in process -----------------------------------------------------------------------------------------------------
 
+SINGLE: dict = {}  # task name -> the served variant alone, where an ensemble answers (served_models fills it)
+
+
 def served_models() -> tuple[dict, dict]:
     """{name: (task, module that answers)} with trained weights where they load (the card's ensemble where it has
     one, as the app serves it), else a stand-in; {name: 'trained'|...}."""
@@ -103,7 +106,9 @@ def served_models() -> tuple[dict, dict]:
     out, status = {}, {}
     for name, task in discover().tasks.items():
         try:
-            out[name] = (task, load_served(task).answering())
+            served = load_served(task)
+            out[name] = (task, served.answering())
+            SINGLE[name] = served.model  # what Inspect takes apart (one network, as the app's Inspect tab does)
             status[name] = "trained"
         except Exception:  # noqa: BLE001 -- not trained yet: same architecture, untrained
             torch.manual_seed(0)
@@ -243,8 +248,9 @@ def inprocess(repeats: int, inspect_repeats: int, ctx: dict | None = None) -> li
         print(f"-- {name}: {status[name]}")
         insp_norm, insp_wall, insp_abs, fb_abs = [], [], [], []
         ctx["predict_p50"][name] = []
+        single = SINGLE.get(name, model)  # the reference and Inspect run one network, not an ensemble
         for demo in task.demos():
-            fwd, fb = forward_reference(task, model, demo.input)
+            fwd, fb = forward_reference(task, single, demo.input)
             t = interleaved(lambda d=demo, t=task, m=model: t.predict(m, d.input), fwd, repeats, warmup=2)
             r95 = C.pct(C.normalized(t.cpu, C.median(t.ref_cpu)), 95)
             w95 = C.ratio(C.pct(t.wall, 95), C.median(t.ref_wall))
@@ -254,7 +260,7 @@ def inprocess(repeats: int, inspect_repeats: int, ctx: dict | None = None) -> li
                             C.fmt_x(r95, 1), f"<= {target:g}x forward", r95 <= target,
                             key=f"predict/forward {name} / {demo.label[:24]}"))
             print(rows[-1])
-            ti = interleaved(lambda d=demo, t=task, m=model: inspect_model(
+            ti = interleaved(lambda d=demo, t=task, m=single: inspect_model(
                 m, lambda mm: t.inspect_loss(mm, d.input)), fb, inspect_repeats, warmup=1)
             insp_norm += C.normalized(ti.cpu, C.median(ti.ref_cpu))
             insp_wall += C.normalized(ti.wall, C.median(ti.ref_wall))
