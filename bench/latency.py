@@ -92,12 +92,10 @@ def ms(v: float) -> str:
 
 # ---- in process -----------------------------------------------------------------------------------------------------
 
-SINGLE: dict = {}  # task name -> the served variant alone, where an ensemble answers (served_models fills it)
-
-
 def served_models() -> tuple[dict, dict]:
-    """{name: (task, module that answers)} with trained weights where they load (the card's ensemble where it has
-    one, as the app serves it), else a stand-in; {name: 'trained'|...}."""
+    """{name: (task, module that answers, one network)} with trained weights where they load -- the card's ensemble
+    where it has one, as the app serves it, and the served variant alone, which Inspect takes apart as the app's
+    Inspect tab does -- else an untrained stand-in for both; {name: 'trained'|...}."""
     import torch
 
     from core.registry import discover
@@ -107,13 +105,13 @@ def served_models() -> tuple[dict, dict]:
     for name, task in discover().tasks.items():
         try:
             served = load_served(task)
-            out[name] = (task, served.answering())
-            SINGLE[name] = served.model  # what Inspect takes apart (one network, as the app's Inspect tab does)
+            out[name] = (task, served.answering(), served.model)
             status[name] = "trained"
         except Exception:  # noqa: BLE001 -- not trained yet: same architecture, untrained
             torch.manual_seed(0)
             splits = task.synthetic_data(0)
-            out[name] = (task, task.build_model(copy.deepcopy(task.config), splits.meta).eval())
+            stand_in = task.build_model(copy.deepcopy(task.config), splits.meta).eval()
+            out[name] = (task, stand_in, stand_in)
             status[name] = "stand-in (untrained)"
     return out, status
 
@@ -242,13 +240,12 @@ def inprocess(repeats: int, inspect_repeats: int, ctx: dict | None = None) -> li
     print(f"\n== predict and Inspect, in process (torch {torch.__version__}, {torch.get_num_threads()} thread): each "
           "as a ratio to the model's own forward (predict) or forward+backward (Inspect), timed call by call; the "
           "ratio judged is of CPU time (p95 / reference p50), the wall-clock one in brackets ==")
-    for name, (task, model) in models.items():
+    for name, (task, model, single) in models.items():
         target = PREDICT_RATIO.get(name, DEFAULT_PREDICT_RATIO)
         itarget = INSPECT_RATIO.get(name, DEFAULT_INSPECT_RATIO)
         print(f"-- {name}: {status[name]}")
         insp_norm, insp_wall, insp_abs, fb_abs = [], [], [], []
         ctx["predict_p50"][name] = []
-        single = SINGLE.get(name, model)  # the reference and Inspect run one network, not an ensemble
         for demo in task.demos():
             fwd, fb = forward_reference(task, single, demo.input)
             t = interleaved(lambda d=demo, t=task, m=model: t.predict(m, d.input), fwd, repeats, warmup=2)

@@ -248,19 +248,19 @@ def model_calls(tasks: dict, repeats: int, demos: int | None = None) -> dict[str
     thread (as served)."""
     import torch
 
-    from bench.latency import SINGLE, served_models, timed
+    from bench.latency import served_models, timed
     from core.inspect import inspect_model
 
     torch.set_num_threads(1)
     models, _ = served_models()
     out = {}
-    for name, (task, model) in models.items():
+    for name, (task, model, single) in models.items():
         if name not in tasks:
             continue
         pred, insp = [], []
         for d in task.demos()[:demos]:
             pred += timed(lambda d=d, t=task, m=model: t.predict(m, d.input), repeats, warmup=1)
-            insp += timed(lambda d=d, t=task, m=SINGLE.get(name, model): inspect_model(
+            insp += timed(lambda d=d, t=task, m=single: inspect_model(
                 m, lambda mm: t.inspect_loss(mm, d.input)), 1, warmup=0)
         out[name] = (C.median(pred), C.median(insp))
     del models
