@@ -40,7 +40,7 @@ def _try_it(task, model):
 
     st.markdown(
         "**One-to-many:** one picture goes in once; the LSTM then writes one word per step, each step reading the "
-        "word it wrote before. The image encoder is a small ResNet (torchvision `BasicBlock`s) **trained from "
+        "word it wrote before. The image encoder is a small ResNet (residual `BasicBlock`s, as in torchvision) **trained from "
         "scratch** on 6,000 Flickr8k photos -- no ImageNet-pretrained weights -- so expect simple, generic captions.")
     input = image_input(
         task, task.name, "samples",

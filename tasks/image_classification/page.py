@@ -47,7 +47,7 @@ def _try_it(task, model):
 
     st.markdown(
         "**One-to-one, honestly:** the served model is a small convolutional network (a ResNet-style stack of "
-        "torchvision `BasicBlock`s) whose features go through **one recurrent step** into the classifier. One step "
+        "residual `BasicBlock`s) whose features go through **one recurrent step** into the classifier. One step "
         "from an empty state means the recurrent weights never act, so this \"RNN\" is a **feed-forward network**. "
         "Beside it, a real RNN: a **GRU that reads the picture row by row** (32 steps of 32 pixels x 3 colours) and "
         "answers after the last row (many-to-one).")
