@@ -254,34 +254,55 @@ def settle(page, timeout: float = 60, quiet: float = 0.3) -> float:
 
 # Click an element and time, inside the page, from the click to the end of the rerun it causes (the script state
 # going running -> notRunning), with the page's own clock: no polling delay and no Playwright round trip counted.
-# Resolves to milliseconds, -1 if no rerun started within the timeout, -2 if it started but did not finish.
-CLICK_TIMED_JS = """(el, timeoutMs) => new Promise((resolve) => {
+# The result lands in window.__rnnlabClick.v (ms; 0 if no rerun started within startMs, when given; -1 if none started
+# before timeoutMs; -2 if one started but did not finish); Python polls for it. (A Promise handed back to Playwright
+# instead is "garbage collected" by Chromium 150 while the rerun redraws the page, failing the evaluate.)
+# countRunning: a rerun already running at the click counts as the one it caused.
+CLICK_START_JS = """(el, [startMs, timeoutMs, countRunning]) => {
   const app = document.querySelector('[data-testid="stApp"]');
   const busy = (s) => s === 'running' || s === 'rerunRequested';
-  let saw = busy(app.getAttribute('data-test-script-state')), obs = null, timer = null;
+  const state = window.__rnnlabClick = {v: null};
+  let saw = countRunning && busy(app.getAttribute('data-test-script-state')), obs = null, t1 = null, t2 = null;
   const t0 = performance.now();
-  const done = (v) => { if (obs) obs.disconnect(); clearTimeout(timer); resolve(v); };
+  const done = (v) => { if (obs) obs.disconnect(); clearTimeout(t1); clearTimeout(t2); state.v = v; };
   obs = new MutationObserver(() => {
     const s = app.getAttribute('data-test-script-state');
     if (busy(s)) saw = true;
     else if (saw && s === 'notRunning') done(performance.now() - t0);
   });
   obs.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
-  timer = setTimeout(() => done(saw ? -2 : -1), timeoutMs);
+  if (startMs !== null) t1 = setTimeout(() => { if (!saw) done(0); }, startMs);
+  t2 = setTimeout(() => done(saw ? -2 : -1), timeoutMs);
   el.click();
-})"""
+  return true;
+}"""
+CLICK_RESULT_JS = "() => window.__rnnlabClick && window.__rnnlabClick.v !== null ? [window.__rnnlabClick.v] : null"
+
+
+def timed_click(locator, timeout: float = 120, start: float | None = None, count_running: bool = True) -> float:
+    """Click (sync API); milliseconds until the rerun it caused finished, timed in the page (CLICK_START_JS)."""
+    locator.evaluate(CLICK_START_JS, [None if start is None else start * 1000, timeout * 1000, count_running])
+    handle = locator.page.wait_for_function(CLICK_RESULT_JS, timeout=(timeout + 30) * 1000, polling=15)
+    return float(handle.json_value()[0])
+
+
+async def atimed_click(locator, timeout: float = 120, start: float | None = None, count_running: bool = True) -> float:
+    """timed_click for Playwright's async API."""
+    await locator.evaluate(CLICK_START_JS, [None if start is None else start * 1000, timeout * 1000, count_running])
+    handle = await locator.page.wait_for_function(CLICK_RESULT_JS, timeout=(timeout + 30) * 1000, polling=15)
+    return float((await handle.json_value())[0])
 
 
 def click_timed(locator, timeout: float = 120) -> float:
     """Click (sync API) and return the seconds until the rerun finished; raises if there was no rerun."""
-    v = locator.evaluate(CLICK_TIMED_JS, timeout * 1000)
+    v = timed_click(locator, timeout)
     if v < 0:
         raise TimeoutError("no rerun started" if v == -1 else f"rerun still running after {timeout:.0f} s")
     return v / 1000
 
 
 async def aclick_timed(locator, timeout: float = 120) -> float:
-    v = await locator.evaluate(CLICK_TIMED_JS, timeout * 1000)
+    v = await atimed_click(locator, timeout)
     if v < 0:
         raise TimeoutError("no rerun started" if v == -1 else f"rerun still running after {timeout:.0f} s")
     return v / 1000

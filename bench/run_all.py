@@ -4,7 +4,8 @@ beside each ratio, as information (issue 25).
 
   1. predict p95 / the served model's own forward on that demo input; Inspect p95 / its forward+backward
      (bench/latency.py, in process; targets per task, reasons there)
-  2. cold start (process start -> Home drawn) / a bare `python -c "import torch, streamlit, altair, pandas"`;
+  2. cold start (process start -> Home drawn) / the same for a bare Streamlit page importing torch, streamlit,
+     altair and pandas (and, as information, / a bare `python -c "import torch, streamlit, altair, pandas"`);
      each page rerun after a demo click / that demo's predict p50 (bench/latency.py, Chromium)
   3. concurrency: N websocket sessions' p95 / one session's p95; a burst / (N x one rerun); RSS flat during it
   4. memory: what the app adds over a bare process, after every page and after a long session (bench/memory.py)
@@ -209,7 +210,7 @@ def main(argv=None) -> int:
         # 12 predict calls per demo, not 5: a verdict on a p95 of 5 calls is a verdict on the slowest one (one
         # outlier flipped a verdict between a quiet and a --busy run at 5)
         args.repeats, args.inspect_repeats, args.rerun_repeats = 12, 2, 3
-        args.sessions, args.seconds, args.burst_rounds, args.core_repeats, args.train_seconds = 5, 10.0, 1, 3, 1.5
+        args.sessions, args.seconds, args.burst_rounds, args.core_repeats, args.train_seconds = 5, 10.0, 1, 5, 1.5
     sys.stdout.reconfigure(line_buffering=True)
     import torch
 

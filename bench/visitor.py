@@ -82,25 +82,7 @@ FAULTS_JS = """() => { const app = document.querySelector('[data-testid="stApp"]
         out.push('error box: ' + e.innerText.slice(0, 300)));
     return out; }"""
 FRAMES_JS = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(r, 100))))"
-# Click, then time with the page's own clock until the rerun the click caused has finished (script state busy ->
-# notRunning). Resolves to ms; 0 when no rerun started within startMs (a click that reruns nothing); -2 when a rerun
-# started but had not finished after timeoutMs.
-CLICK_JS = """(el, [startMs, timeoutMs]) => new Promise((resolve) => {
-  const app = document.querySelector('[data-testid="stApp"]');
-  const busy = (s) => s === 'running' || s === 'rerunRequested';
-  let saw = false, obs = null, t1 = null, t2 = null;
-  const t0 = performance.now();
-  const done = (v) => { if (obs) obs.disconnect(); clearTimeout(t1); clearTimeout(t2); resolve(v); };
-  obs = new MutationObserver(() => {
-    const s = app.getAttribute('data-test-script-state');
-    if (busy(s)) saw = true;
-    else if (saw && s === 'notRunning') done(performance.now() - t0);
-  });
-  obs.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
-  t1 = setTimeout(() => { if (!saw) done(0); }, startMs);
-  t2 = setTimeout(() => done(-2), timeoutMs);
-  el.click();
-})"""
+# Clicks are timed in the page by bench/_common.timed_click (script state busy -> notRunning, the page's own clock).
 
 
 def nav_links(page) -> list[tuple[str, str]]:
@@ -132,7 +114,7 @@ def faults(page) -> list[str]:
 def click(locator, start: float = 5.0, timeout: float = 120.0, quiet: float = 0.1) -> float:
     """Click and return the seconds until the rerun it caused finished (0.0 when it caused none); then wait until
     the page has stayed idle for ``quiet`` s (a follow-up rerun finishes before the next step)."""
-    v = locator.evaluate(CLICK_JS, [start * 1000, timeout * 1000])
+    v = C.timed_click(locator, timeout=timeout, start=start, count_running=False)
     if v < 0:
         raise TimeoutError(f"a rerun still running after {timeout:.0f} s on {locator.page.url}")
     C.settle(locator.page, timeout=timeout, quiet=quiet)

@@ -56,7 +56,11 @@ def _open(browser, url: str, width: int = 1400, height: int = 1200):
 
 
 def _inputs(page) -> list[str]:
+    """The values of the main area's text boxes; every page read here has one, so wait for it to be drawn (a widget's
+    code can arrive after the script has finished: reading at once would find none, and a "not leaked" check on no
+    box at all would pass whatever the page holds)."""
     boxes = page.locator('[data-testid="stMain"] textarea, [data-testid="stMain"] input[type="text"]')
+    boxes.first.wait_for(state="visible", timeout=30_000)
     return [b.input_value() for b in boxes.all()]
 
 

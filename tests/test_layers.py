@@ -150,16 +150,18 @@ def test_inspection_is_thread_local_and_leaves_grads_alone():
 
 
 def test_clip_reports_match_clamping_the_gradients():
-    """The closed form over sorted |g| (what the app keeps) against clamping and rescaling the tensors themselves."""
+    """The closed form over bucketed |g| (what the app keeps) against clamping and rescaling the tensors themselves;
+    thresholds asked in any order, and entries exactly at a threshold (kept: clamping leaves them as they are)."""
     torch.manual_seed(3)
     grads = {"rnn.weight_hh_l0": torch.randn(12, 4) * 3, "rnn.bias_ih_l0": torch.randn(12) * 0.01,
              "head.weight": torch.zeros(2, 4)}
-    ts = [1e-3, 0.05, 0.5, 2.0, 1e3]
+    grads["rnn.weight_hh_l0"][0, :2] = torch.tensor([0.5, -2.0])
+    ts = [1e-3, 2.0, 0.05, 0.5, 1e3]
     reports = clip_reports(grads, ts)
     total = torch.cat([g.flatten() for g in grads.values()]).norm()
     for t in ts:
         df, summary = reports[t]
-        assert clip_report(grads, t)[1] == summary
+        assert clip_report(grads, t)[1] == pytest.approx(summary, rel=1e-12)
         factor = min(1.0, t / (float(total) + 1e-6))
         clamped = {n: g.clamp(-t, t) for n, g in grads.items()}
         for row in df.itertuples():

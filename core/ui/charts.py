@@ -20,17 +20,22 @@ def skip_spec_validation() -> None:
     against the Vega-Lite JSON schema: about 40% of the conversion, paid for every chart on every rerun (a page's
     Inspect tab draws 8-9). The app's charts are built by code that the tests validate
     (tests/test_ui_shell.py::test_chart_specs_are_valid), so the app skips it: ``to_dict()`` defaults to
-    ``validate=False``; ``to_dict(validate=True)`` still validates."""
-    if getattr(alt.Chart.to_dict, "_rnnlab_fast", False):
-        return
-    original = alt.Chart.to_dict
+    ``validate=False`` for single, layered and concatenated charts, and the pieces are not validated as they are
+    built either; ``to_dict(validate=True)`` still validates the whole spec."""
+    # Altair's "debug mode" also validates each schema object (an encoding, a NamedData ...) as it is built
+    alt.utils.schemapi.disable_debug_mode()
+    # Chart has its own to_dict; the layered and concatenated charts (alt.layer, hconcat, ...) use TopLevelMixin's
+    for cls in (alt.Chart, alt.TopLevelMixin):
+        original = cls.__dict__["to_dict"]
+        if getattr(original, "_rnnlab_fast", False):
+            continue
 
-    def to_dict(self, validate: bool = False, **kw):
-        return original(self, validate=validate, **kw)
+        def to_dict(self, validate: bool = False, *args, _original=original, **kw):
+            return _original(self, validate, *args, **kw)
 
-    to_dict._rnnlab_fast = True
-    to_dict.__doc__ = original.__doc__
-    alt.Chart.to_dict = to_dict
+        to_dict._rnnlab_fast = True
+        to_dict.__doc__ = original.__doc__
+        cls.to_dict = to_dict
 
 
 skip_spec_validation()
