@@ -210,7 +210,7 @@ def main(argv=None) -> int:
         # 12 predict calls per demo, not 5: a verdict on a p95 of 5 calls is a verdict on the slowest one (one
         # outlier flipped a verdict between a quiet and a --busy run at 5)
         args.repeats, args.inspect_repeats, args.rerun_repeats = 12, 2, 3
-        args.sessions, args.seconds, args.burst_rounds, args.core_repeats, args.train_seconds = 5, 10.0, 1, 5, 1.5
+        args.sessions, args.seconds, args.burst_rounds, args.core_repeats, args.train_seconds = 5, 10.0, 1, 9, 1.5
     sys.stdout.reconfigure(line_buffering=True)
     import torch
 

@@ -288,6 +288,15 @@ def measure(app_base: str, ref_base: str, tasks: dict, rounds: int, inspect_demo
                 if names and selected_tab(app) != names[0]:
                     click_tab(app, names[0])
                 demos = demo_buttons(app)
+                if not demos:  # the script has finished, but the browser may still be loading an element's code
+                    waited = time.perf_counter()
+                    try:
+                        app.wait_for_function(f"() => ({DEMOS_JS})().length > 0", timeout=30_000, polling=50)
+                        demos = demo_buttons(app)
+                        print(f"   {name}: its demo buttons were drawn {time.perf_counter() - waited:.1f} s after the "
+                              "script had finished (grey placeholders meanwhile: the browser was loading their code)")
+                    except Exception:  # noqa: BLE001 -- Playwright's TimeoutError: reported below
+                        demos = []
                 if not demos:
                     shot = Path(tempfile.gettempdir()) / f"rnnlab-visitor-{name}.png"
                     app.screenshot(path=str(shot), full_page=True)
