@@ -265,12 +265,14 @@ CLICK_START_JS = """(el, [startMs, timeoutMs, countRunning]) => {
   let saw = countRunning && busy(app.getAttribute('data-test-script-state')), obs = null, t1 = null, t2 = null;
   const t0 = performance.now();
   const done = (v) => { if (obs) obs.disconnect(); clearTimeout(t1); clearTimeout(t2); state.v = v; };
-  obs = new MutationObserver(() => {
+  obs = new MutationObserver((records) => {
+    // a short rerun can go running -> notRunning before this callback runs: its record still has the old value
+    if (records.some((r) => busy(r.oldValue))) saw = true;
     const s = app.getAttribute('data-test-script-state');
     if (busy(s)) saw = true;
     else if (saw && s === 'notRunning') done(performance.now() - t0);
   });
-  obs.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+  obs.observe(app, {attributes: true, attributeOldValue: true, attributeFilter: ['data-test-script-state']});
   if (startMs !== null) t1 = setTimeout(() => { if (!saw) done(0); }, startMs);
   t2 = setTimeout(() => done(saw ? -2 : -1), timeoutMs);
   el.click();
