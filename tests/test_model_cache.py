@@ -118,19 +118,16 @@ def test_get_model_keeps_at_most_the_bound(tmp_path, monkeypatch):
     assert L.get_model(b, quiet=True) is not b_model and len(L.MODELS) == 2
 
 
-def test_default_bound_holds_each_page_and_stops_the_task_count_setting_memory():
-    """The default byte bound holds every model of the biggest task (served, ensemble members, kept variants: one
-    page never drops its own models) with room for another page's, and is below all the app's models together, so
-    it is the bound, not the number of tasks, that sets how much stays loaded."""
+def test_defaults_fit_every_model_the_app_serves():
+    """The default bound holds every served model and kept variant of the installed tasks (2026-12-02: 21 weight
+    files, 106 MiB), so a visit of every page never reloads one: the bound only stops what MORE would add (a tighter
+    one reloads under many sessions: see core.ui.load)."""
     from core.registry import discover
 
-    per_task = {t.name: sum(f.stat().st_size for f in t.weights_path().glob("*.safetensors"))
-                for t in discover().tasks.values()}
-    assert all(per_task.values()), f"no trained weights for {[n for n, b in per_task.items() if not b]}"
-    biggest = sorted(per_task.values())[-2:]
-    assert sum(biggest) <= L.MAX_MODEL_MB * 2**20, "the two biggest tasks' models do not fit together"
-    assert sum(per_task.values()) > L.MAX_MODEL_MB * 2**20
-    assert sum(len(list(t.weights_path().glob("*.safetensors"))) for t in discover().tasks.values()) <= L.MAX_MODELS
+    files = [f for t in discover().tasks.values() for f in sorted(t.weights_path().glob("*.safetensors"))]
+    assert files, "no trained weights found"
+    assert len(files) <= L.MAX_MODELS
+    assert sum(f.stat().st_size for f in files) <= L.MAX_MODEL_MB * 2**20
     assert (L.MODELS.max_models, L.MODELS.max_bytes) == (L.MAX_MODELS, int(L.MAX_MODEL_MB * 2**20))
 
 
