@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from streamlit.testing.v1 import AppTest
 
 from core.modelcard import ModelCard
-from core.registry import PluginError, Registry
+from core.registry import PluginError, Registry, discover
 from core.shapes import ManyToOne
 from core.task import BadInput, Demo, Recipe, Splits, Task
 from core.weights import save_weights
@@ -653,7 +653,6 @@ def test_chart_specs_are_valid(tmp_path):
     assert seen >= 5, f"only {seen} charts drawn"
 
 
-
 def _task_page(task):
     import importlib
 
@@ -661,7 +660,7 @@ def _task_page(task):
     getattr(importlib.import_module(mod), fn)(task)
 
 
-@pytest.mark.parametrize("name", sorted(__import__("core.registry", fromlist=["discover"]).discover().tasks))
+@pytest.mark.parametrize("name", sorted(discover().tasks))
 def test_every_chart_of_every_task_page_is_valid_vega_lite(name):
     """The app builds its charts without Altair's validation (above); every chart every registered task draws on
     its Try it, Inspect and Model card tabs (first demo, the trained weights) is valid Vega-Lite all the same."""
@@ -669,8 +668,6 @@ def test_every_chart_of_every_task_page_is_valid_vega_lite(name):
 
     import altair as alt
     from altair.utils.schemapi import validate_jsonschema
-
-    from core.registry import discover
 
     task = discover().tasks[name]
     seen = 0
@@ -683,6 +680,7 @@ def test_every_chart_of_every_task_page_is_valid_vega_lite(name):
             validate_jsonschema(json.loads(el.proto.spec), alt.Chart._rootschema)
             seen += 1
     assert seen >= 1, f"{name}: no chart drawn on any tab"
+
 
 def _private_page(task):
     from core.ui import inspector
