@@ -141,8 +141,27 @@ def test_odd_but_fine_images(model):
 def test_inspect_loss_and_saliency(model):
     loss, labels = TASK.inspect_loss(model, "scene:0")
     assert loss.dim() == 0 and labels[0] == "<start>"
-    sal = TASK.saliency(model, "scene:1")
-    assert sal["maps"].shape == (len(sal["words"]), 128, 128) and np.isfinite(sal["maps"]).all()
+    sal = TASK.saliency(model, "scene:1", word=1)
+    assert sal["map"].shape == (128, 128) and np.isfinite(sal["map"]).all() and sal["map"].max() > 0
+    assert TASK.saliency(model, "scene:1", word=99)["word"] == len(sal["words"]) - 1  # clamped to <end>
+
+
+def test_word_dependence_is_each_words_own_gradient(model):
+    """The batched pass (T copies of the features, one backward) gives, for every word, the norm of that word's
+    own log-probability gradient with respect to the features: checked against one backward pass per word."""
+    from tasks.captioning.model import BOS_ID
+
+    dep = TASK.word_dependence(model, "scene:2")
+    _, x_u8, words, ids = TASK._shown_words(model, "scene:2")
+    assert dep["words"] == words + ["<end>"] and dep["norms"].shape == (len(ids),)
+    with torch.no_grad():
+        f0 = model.features(model.prep(x_u8))
+    for t, tok in enumerate(ids):
+        feats = f0.clone().requires_grad_(True)
+        f, g, state = model.from_features(feats)
+        logits, _, _ = model.decode(torch.tensor([[BOS_ID] + ids[:t]]), state, f, g)
+        (gf,) = torch.autograd.grad(torch.log_softmax(logits[0, -1], -1)[tok], feats)
+        assert float(gf.norm()) == pytest.approx(float(dep["norms"][t]), rel=1e-4, abs=1e-9), (t, words)
 
 
 def test_augment_only_in_training(model):
@@ -192,8 +211,10 @@ def test_ensemble_with_a_captioner_trained_elsewhere(tmp_path, capsys):
     alone = TASK.predict(served.answering(alone=True), {"image": "scene:0", "beam": 2})
     assert both["steps"] != alone["steps"]  # mixed word probabilities, not the main captioner's own
     assert both["attention"] is not None and len(both["steps"]) == len(both["words"]) + 1
-    sal = TASK.saliency(served.model, {"image": "scene:0", "beam": 2})
-    assert sal["maps"].shape[1:] == (128, 128)
+    sal = TASK.saliency(served.model, {"image": "scene:0", "beam": 2}, word=0)
+    assert sal["map"].shape == (128, 128)
+    dep = TASK.word_dependence(ens, {"image": "scene:0", "beam": 2})
+    assert dep["words"] == both["words"] + ["<end>"] and np.isfinite(dep["norms"]).all()
     capsys.readouterr()
 
 
@@ -233,6 +254,7 @@ def test_inspect_explains_the_caption_try_it_shows():
             _, labels = TASK.inspect_loss(served.model, passed)  # gradients through the main captioner
             assert labels == ["<start>"] + shown, (demo.label, alone)
             assert TASK.saliency(served.model, passed)["words"] == shown + ["<end>"]
+            assert TASK.word_dependence(served.model, passed)["words"] == shown + ["<end>"]
 
 
 def test_page_inspect_tab_names_and_uses_the_shown_caption():
@@ -248,6 +270,10 @@ def test_page_inspect_tab_names_and_uses_the_shown_caption():
     assert f"“{shown}”" in note
     words = at.selectbox(key="captioning_sal_word").options
     assert [w.split(". ", 1)[1] for w in words] == shown.split() + ["<end>"]
+    at.selectbox(key="captioning_sal_word").set_value(2).run()  # another word: its own pixel map
+    assert not at.exception, [e.message for e in at.exception]
+    captions = [im.caption for e in at.get("image") for im in e.proto.imgs]
+    assert f"saliency for '{shown.split()[2]}'" in captions, captions
 
 
 def test_switching_the_image_source_keeps_beam_width_and_ensemble_toggle():

@@ -653,6 +653,48 @@ def test_chart_specs_are_valid(tmp_path):
     assert seen >= 5, f"only {seen} charts drawn"
 
 
+def test_reused_schema_lookup_gives_the_same_specs(monkeypatch):
+    """core.ui.charts.reuse_schema_lookup keeps Altair's schema lookup table instead of rebuilding it on every
+    from_dict: the charts the inspector draws (a click selection, conditions, a log-axis datum, layers, heatmaps)
+    come out exactly as with Altair's own from_dict."""
+    import numpy as np
+    from altair.utils import schemapi
+
+    from core.ui import charts
+
+    fast = schemapi.SchemaBase.__dict__["from_dict"].__func__
+    assert getattr(fast, "_rnnlab_fast", False)
+    df = charts.pd.DataFrame({"step": [0, 1, 2, 3], "grad_norm": [1e-3, 1e-2, 0.5, 2.0], "h_norm": [1.0] * 4,
+                              "series": ["layer 0"] * 4, "label": list("abcd"), "distance": [3, 2, 1, 0]})
+    bars = charts.pd.DataFrame({"name": ["w", "b"], "v": [0.5, 3.0]})
+    grid = charts.pd.DataFrame({"t": [0, 0, 1, 1], "g": ["f", "i", "f", "i"], "m": [0.1, 0.9, 0.4, 0.6]})
+    builders = [
+        lambda: charts.line_chart(df, "step", "grad_norm", "series", log=True, select="pick"),
+        lambda: charts.bar_chart(bars, "name", "v", horizontal=True, log=True, rule=1.0),
+        lambda: charts.heatmap(grid, "t", "g", "m", select="cell", domain=(0.0, 1.0)),
+        lambda: charts.hidden_heatmap(np.arange(12.0).reshape(4, 3) - 5, list("abcd")),
+    ]
+    with_table = [b().to_dict() for b in builders]
+    monkeypatch.setattr(schemapi.SchemaBase, "from_dict", classmethod(fast._rnnlab_original))
+    assert [b().to_dict() for b in builders] == with_table
+
+
+def test_chart_field_types_are_the_ones_altair_infers():
+    """The builders give every field its type (core.ui.charts.vl_type) instead of letting Altair infer it from the
+    data on every rerun: the same type Altair would infer, for every kind of column the pages draw."""
+    from altair.utils import parse_shorthand
+
+    from core.ui import charts
+
+    df = charts.pd.DataFrame({"i": [1, 2], "f": [0.5, 1.5], "s": ["a", "b"], "b": [True, False],
+                              "o": charts.pd.Series(["x", None], dtype=object), "n": [1e-3, float("nan")],
+                              "u": charts.np.array([1, 2], dtype=charts.np.uint8),
+                              "t": charts.pd.to_datetime(["2026-01-01", "2026-01-02"]),
+                              "c": charts.pd.Categorical(["a", "b"])})
+    for col in df.columns:
+        assert charts.vl_type(df[col]) == parse_shorthand(col, data=df)["type"], col
+
+
 def _task_page(task):
     import importlib
 

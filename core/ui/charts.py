@@ -41,6 +41,35 @@ def skip_spec_validation() -> None:
 skip_spec_validation()
 
 
+def reuse_schema_lookup() -> None:
+    """Altair turns every dict it is handed inside a chart (a condition, a datum, a shorthand string) into a schema
+    object with ``from_dict``, which first builds a lookup table by hashing the JSON schema of every one of its
+    ~1,200 schema classes: ~15 ms per call, two to four calls per chart, on every rerun. The classes do not change
+    after import, so the table is built once per class family and kept (the specs come out the same: tested)."""
+    from altair.utils import schemapi
+
+    original = schemapi.SchemaBase.__dict__["from_dict"].__func__
+    if getattr(original, "_rnnlab_fast", False):
+        return
+    tables: dict = {}
+
+    def from_dict(cls, dct, validate: bool = True):
+        if validate:
+            cls.validate(dct)
+        family = cls._default_wrapper_classes.__func__
+        table = tables.get(family)
+        if table is None:
+            table = tables[family] = schemapi._FromDict(cls._default_wrapper_classes())
+        return table.from_dict(dct, cls)
+
+    from_dict._rnnlab_fast, from_dict._rnnlab_original = True, original
+    from_dict.__doc__ = original.__doc__
+    schemapi.SchemaBase.from_dict = classmethod(from_dict)
+
+
+reuse_schema_lookup()
+
+
 def _log_safe(df: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
     df = df.copy()
     for c in cols:
@@ -49,15 +78,30 @@ def _log_safe(df: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
     return df
 
 
+def vl_type(col: pd.Series) -> str:
+    """The Vega-Lite type of a column, as Altair infers it: numbers quantitative, dates temporal, the rest nominal.
+
+    The builders name every field with ``field=`` and this type instead of a shorthand string: for a shorthand
+    without a type, Altair reads the whole frame's schema again for every channel on every rerun (most of a
+    chart's conversion time)."""
+    if pd.api.types.is_bool_dtype(col):
+        return "nominal"
+    if pd.api.types.is_numeric_dtype(col):
+        return "quantitative"
+    if pd.api.types.is_datetime64_any_dtype(col):
+        return "temporal"
+    return "nominal"
+
+
 def _tooltips(df: pd.DataFrame, fields: Sequence[str] | None, fmt: str = ".4g") -> list:
     out = []
     for f in fields or df.columns:
         if f not in df.columns:
             continue
         if pd.api.types.is_float_dtype(df[f]):
-            out.append(alt.Tooltip(f, format=fmt))
+            out.append(alt.Tooltip(field=f, type=vl_type(df[f]), format=fmt))
         else:
-            out.append(alt.Tooltip(f))
+            out.append(alt.Tooltip(field=f, type=vl_type(df[f])))
     return out
 
 
@@ -71,7 +115,14 @@ def _finish(chart: alt.Chart, title: str | None, height: int | alt.Step | None) 
         props["title"] = title
     if height:
         props["height"] = height
-    return chart.properties(**props) if props else chart
+    if not props:
+        return chart
+    # chart.properties(**props) without validating each property against the schema on every rerun (the tests
+    # validate every whole spec the pages draw)
+    out = chart.copy(deep=False)
+    for k, v in props.items():
+        setattr(out, k, v)
+    return out
 
 
 # ---- generic builders -------------------------------------------------------------------------------------------
@@ -89,11 +140,12 @@ def line_chart(df: pd.DataFrame, x: str, y: str, color: str | None = None, log: 
         df = _log_safe(df, [y])
     tip = _tooltips(df, tooltip or [c for c in (x, y, color) if c], fmt)
     axis = alt.Axis(tickMinStep=1, format="d") if x_type == "quantitative" and integer_x else alt.Axis()
-    enc = dict(x=alt.X(x, type=x_type, title=x_title or x, axis=axis),
-               y=alt.Y(y, type="quantitative", title=y_title or y, scale=_scale(log)),
+    enc = dict(x=alt.X(field=x, type=x_type, title=x_title or x, axis=axis),
+               y=alt.Y(field=y, type="quantitative", title=y_title or y, scale=_scale(log)),
                tooltip=tip)
     if color:
-        enc["color"] = alt.Color(color, type="nominal", title=color, legend=alt.Legend(labelLimit=LEGEND_LABEL_LIMIT))
+        enc["color"] = alt.Color(field=color, type="nominal", title=color,
+                                 legend=alt.Legend(labelLimit=LEGEND_LABEL_LIMIT))
     base = alt.Chart(df).encode(**enc)
     line = base.mark_line(interpolate="monotone", strokeWidth=2)
     if not points and not select:
@@ -123,11 +175,11 @@ def bar_chart(df: pd.DataFrame, x: str, y: str, color: str | None = None, *, hor
     val_enc = alt.Y if not horizontal else alt.X
     # A long rotated title on the category axis of horizontal bars collapses the chart: leave it to the caption.
     cat_title = None if horizontal else (x_title or x)
-    enc = {("x" if not horizontal else "y"): cat_enc(x, type="nominal", title=cat_title,
+    enc = {("x" if not horizontal else "y"): cat_enc(field=x, type="nominal", title=cat_title,
                                                       sort=sort if sort is not None else None,
                                                       axis=alt.Axis(labelLimit=320)),
-           ("y" if not horizontal else "x"): val_enc(val, type="quantitative", title=y_title or val, stack=None,
-                                                      scale=_scale(log) if log else alt.Scale()),
+           ("y" if not horizontal else "x"): val_enc(field=val, type="quantitative", title=y_title or val,
+                                                      stack=None, scale=_scale(log) if log else alt.Scale()),
            "tooltip": _tooltips(df, tooltip or [c for c in (x, y, color, offset) if c], fmt)}
     if log:  # bars on a log axis need an explicit base (there is no 0): a power of ten below the smallest value
         pos = pd.to_numeric(df[val], errors="coerce")
@@ -135,13 +187,17 @@ def bar_chart(df: pd.DataFrame, x: str, y: str, color: str | None = None, *, hor
         base = 10 ** np.floor(np.log10(float(pos.min()) / 1.5)) if len(pos) else 1e-12
         enc["y2" if not horizontal else "x2"] = alt.datum(float(base))
     if color:
-        enc["color"] = alt.Color(color, type="nominal", title=color, legend=alt.Legend(labelLimit=LEGEND_LABEL_LIMIT))
+        enc["color"] = alt.Color(field=color, type="nominal", title=color,
+                                 legend=alt.Legend(labelLimit=LEGEND_LABEL_LIMIT))
     if offset:
-        enc["yOffset" if horizontal else "xOffset"] = alt.XOffset(offset) if not horizontal else alt.YOffset(offset)
+        kind = vl_type(df[offset])
+        enc["yOffset" if horizontal else "xOffset"] = (alt.XOffset(field=offset, type=kind) if not horizontal
+                                                       else alt.YOffset(field=offset, type=kind))
     chart = alt.Chart(df).mark_bar(cornerRadius=2).encode(**enc)
     if rule is not None:
         r = alt.Chart(pd.DataFrame({"ref": [rule]})).mark_rule(strokeDash=[6, 4], color="red")
-        r = r.encode(x="ref:Q") if horizontal else r.encode(y="ref:Q")
+        r = (r.encode(x=alt.X(field="ref", type="quantitative")) if horizontal
+             else r.encode(y=alt.Y(field="ref", type="quantitative")))
         chart = alt.layer(chart, r)
     if height is None and horizontal:  # a step per bar (not a total height): every label stays readable
         height = alt.Step(11 if offset else 26)
@@ -154,9 +210,9 @@ def heatmap(df: pd.DataFrame, x: str, y: str, value: str, *, tooltip: Sequence[s
             y_title: str | None = None, fmt: str = ".3f", select: str | None = None) -> alt.Chart:
     """Colour = ``value`` on an ``x`` by ``y`` grid (gates over time, attention, hidden units)."""
     scale = alt.Scale(scheme=scheme, domain=list(domain)) if domain else alt.Scale(scheme=scheme)
-    enc = dict(x=alt.X(x, type=x_type, title=x_title or x),
-               y=alt.Y(y, type="nominal", title=y_title or y, sort=y_sort),
-               color=alt.Color(value, type="quantitative", title=value, scale=scale),
+    enc = dict(x=alt.X(field=x, type=x_type, title=x_title or x),
+               y=alt.Y(field=y, type="nominal", title=y_title or y, sort=y_sort),
+               color=alt.Color(field=value, type="quantitative", title=value, scale=scale),
                tooltip=_tooltips(df, tooltip or [x, y, value], fmt))
     chart = alt.Chart(df).mark_rect().encode(**enc)
     if select:
@@ -268,9 +324,9 @@ def clip_chart(clip: pd.DataFrame, threshold: float | None = None) -> alt.Chart:
     chart = bar_chart(long, "name", "norm", "gradient", horizontal=True, log=True, offset="gradient", fmt=".3e",
                       tooltip=["name", LESSON_NAME, "gradient", "norm", "value_clip_cosine"],
                       x_title="parameter", y_title="gradient norm (log scale)")
-    return chart.encode(color=alt.Color("gradient:N", title=None, scale=alt.Scale(
+    return chart.encode(color=alt.Color(field="gradient", type="nominal", title=None, scale=alt.Scale(
                             domain=order, range=["#9e9e9e", "#1f77b4", "#ff7f0e"]), legend=alt.Legend(orient="top")),
-                        yOffset=alt.YOffset("gradient:N", sort=order))
+                        yOffset=alt.YOffset(field="gradient", type="nominal", sort=order))
 
 
 def spectra_chart(spectra: pd.DataFrame) -> alt.Chart:

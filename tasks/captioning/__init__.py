@@ -21,7 +21,7 @@ from core.task import BadInput, Demo, Recipe, Splits, Task
 
 from . import data as D
 from .drawing import SCENES, draw_scene
-from .model import BOS_ID, EOS_ID, PAD_ID, CaptionerEnsemble, build, default_config, ids_to_words
+from .model import BOS_ID, EOS_ID, PAD_ID, UNK_ID, CaptionerEnsemble, build, default_config, ids_to_words
 
 # Test-time beam width (the card's headline numbers and the page's default), picked on the dev images by the recipe's
 # metric, BLEU-4, with the GPU-trained weights: beam 1/3/4/5/6/7 -> dev BLEU-4 12.55/14.07/14.54/14.43/13.81/13.60
@@ -286,25 +286,51 @@ class CaptioningTask(Task):
         loss = F.cross_entropy(logits[0].float(), seq[0, 1:])
         return loss, ["<start>"] + [model.vocab[i] for i in ids]
 
-    def saliency(self, model, input) -> dict:
-        """Per word of the caption the page showed (``shown_caption_ids``): |d log p(word) / d pixels| through
-        ``model`` (max over colours), a (T, 128, 128) array."""
+    def _shown_words(self, model, input):
+        """(image, uint8 tensor, the shown caption's words, their ids + <end>): what the inspection views explain."""
         img = self.image_from_input(input)
-        x_u8 = self._tensor(img["pixels"])
+        x_u8 = self._tensor(img["pixels"])  # (1, 3, 128, 128)
         words = [model.vocab[i] for i in self.shown_caption_ids(model, input, x_u8)]
-        ids = [model.stoi.get(w, 3) for w in words] + [EOS_ID]
+        return img, x_u8, words, [model.stoi.get(w, UNK_ID) for w in words] + [EOS_ID]
+
+    def word_dependence(self, model, input) -> dict:
+        """How much each word of the caption the page showed (``shown_caption_ids``) depends on the picture at all:
+        ``norms[t]`` = ‖∂ log p(word_t | the words before) / ∂ features‖, the gradient of the word's log-probability
+        with respect to the encoder's 8x8 grid of feature vectors -- everything the decoder knows of the image.
+
+        One batched backward pass through the decoder only: copy t of the features (T copies, a batch of T)
+        carries word t's gradient, so the encoder runs once, without gradients."""
+        img, x_u8, words, ids = self._shown_words(model, input)
+        T = len(ids)
+        with torch.inference_mode(False):
+            with torch.no_grad():
+                f0 = model.features(model.prep(x_u8))  # (1, S, F)
+            with torch.enable_grad():
+                feats = f0.expand(T, -1, -1).clone().requires_grad_(True)  # (T, S, F)
+                f, g, state = model.from_features(feats)
+                seq = torch.tensor([[BOS_ID] + ids]).expand(T, -1)  # (T, T + 1)
+                logits, _, _ = model.decode(seq[:, :-1], state, f, g)  # (T, T, V)
+                logp = F.log_softmax(logits.float(), dim=-1)  # (T, T, V)
+                t = torch.arange(T)
+                chosen = logp[t, t, torch.tensor(ids)]  # (T,): in copy t, word t's log-probability
+                (gf,) = torch.autograd.grad(chosen.sum(), feats)  # (T, S, F)
+        return {"words": words + ["<end>"], "norms": gf.flatten(1).norm(dim=1).numpy(), "caption": " ".join(words)}
+
+    def saliency(self, model, input, word: int = 0) -> dict:
+        """The pixels word ``word`` of the shown caption depends on: |∂ log p(word) / ∂ pixels| through ``model``
+        (max over colours), a (128, 128) array. Teacher-forced: the decoder reads <start> and the words before it.
+        One backward pass through decoder and encoder; ``word`` is clamped to the caption (the last is <end>)."""
+        img, x_u8, words, ids = self._shown_words(model, input)
+        k = min(max(int(word), 0), len(ids) - 1)
         with torch.inference_mode(False), torch.enable_grad():
-            x = model.prep(x_u8).detach().requires_grad_(True)
+            x = model.prep(x_u8).detach().requires_grad_(True)  # (1, 3, 128, 128)
             feats, g, state = model.encode(x)
-            seq = torch.tensor([[BOS_ID] + ids])
-            logits, _, _ = model.decode(seq[:, :-1], state, feats, g)  # (1, T, V)
-            logp = F.log_softmax(logits[0].float(), dim=-1)  # (T, V)
-            maps = []
-            for t, tok in enumerate(ids):
-                (gx,) = torch.autograd.grad(logp[t, tok], x, retain_graph=t < len(ids) - 1)
-                maps.append(gx[0].abs().amax(0).numpy())  # (128, 128)
-        return {"words": words + ["<end>"], "maps": np.stack(maps), "caption": " ".join(words),
-                "pixels": img["pixels"]}
+            seq = torch.tensor([[BOS_ID] + ids[:k]])  # (1, k + 1): what it has read when it writes word k
+            logits, _, _ = model.decode(seq, state, feats, g)  # (1, k + 1, V)
+            logp = F.log_softmax(logits[0, -1].float(), dim=-1)  # (V,)
+            (gx,) = torch.autograd.grad(logp[ids[k]], x)  # (1, 3, 128, 128)
+        return {"words": words + ["<end>"], "word": k, "map": gx[0].abs().amax(0).numpy(),
+                "caption": " ".join(words), "pixels": img["pixels"]}
 
 
 TASK = CaptioningTask()

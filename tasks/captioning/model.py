@@ -117,7 +117,14 @@ class Captioner(nn.Module):
 
     def encode(self, x: torch.Tensor):
         """Normalised (B, 3, 128, 128) -> grid features (B, S=64, F), mean feature (B, F), initial state."""
-        feats = self.encoder(x)  # (B, S, F)
+        return self.from_features(self.features(x))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised (B, 3, 128, 128) -> the encoder's 8x8 grid of feature vectors (B, S=64, F)."""
+        return self.encoder(x)  # (B, S, F)
+
+    def from_features(self, feats: torch.Tensor):
+        """The grid features (B, S, F) -> what the decoder reads: features, mean feature (B, F), initial state."""
         g = feats.mean(1)  # (B, F)
         h0 = torch.tanh(self.init_h(g))[None]  # (1, B, H)
         if self.decoder.cell == "lstm":
@@ -246,8 +253,15 @@ class CaptionerEnsemble(nn.Module):
         return self.members[0].prep(images)  # the same fixed normalisation for every member (no augmentation here)
 
     def encode(self, x):
-        feats, gs, states = zip(*(m.encode(x) for m in self.members))  # (B, S, F_i), (B, F_i), state per member
-        return torch.cat(feats, -1), torch.cat(gs, -1), flatten_states(states)  # (B, S, sum F), (B, sum F)
+        return self.from_features(self.features(x))
+
+    def features(self, x):
+        return torch.cat([m.features(x) for m in self.members], -1)  # (B, S, sum F): each member's own encoder
+
+    def from_features(self, feats):
+        parts = [m.from_features(f) for m, f in zip(self.members, feats.split(self._dims, -1))]
+        fs, gs, states = zip(*parts)  # (B, S, F_i), (B, F_i), state per member
+        return torch.cat(fs, -1), torch.cat(gs, -1), flatten_states(states)  # (B, S, sum F), (B, sum F)
 
     def decode(self, tokens, state, feats, g):
         """tokens (N, T) -> mixed log-probs (N, T, V) (a valid 'logits'), attention (N, T, S) or None, new state."""

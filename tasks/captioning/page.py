@@ -123,10 +123,16 @@ def inspect_note(task, model, input, by_ensemble: bool) -> str:
             + ", reading that caption word by word: it is the loss's target.")
 
 
-@st.cache_data(show_spinner="Taking each word's gradient back to the pixels ...", max_entries=8, ttl=3600)
-def _saliency(task_name: str, model_id: str, in_key: str, _task, _model, _input) -> dict:
-    """task.saliency, once per (model, input): 13 backward passes (~0.6 s) that every Inspect rerun repeated."""
-    return _task.saliency(_model, _input)
+@st.cache_data(show_spinner="Measuring how much each word depends on the picture ...", max_entries=8, ttl=3600)
+def _word_dependence(task_name: str, model_id: str, in_key: str, _task, _model, _input) -> dict:
+    """task.word_dependence, once per (model, input): one backward pass through the decoder."""
+    return _task.word_dependence(_model, _input)
+
+
+@st.cache_data(show_spinner="Taking the word's gradient back to the pixels ...", max_entries=64, ttl=3600)
+def _saliency(task_name: str, model_id: str, in_key: str, word: int, _task, _model, _input) -> dict:
+    """task.saliency for one word, once per (model, input, word): one backward pass through the encoder."""
+    return _task.saliency(_model, _input, word)
 
 
 def _inspect_extra(task, model, input):
@@ -136,26 +142,29 @@ def _inspect_extra(task, model, input):
 
     st.subheader("Which pixels does each word depend on? (saliency)")
     st.caption(inspect_note(task, model, input, answered_by_ensemble(task)))
-    st.caption("The gradient of each word's log-probability with respect to every input pixel (largest over the "
-               "three colours). Compare with the attention maps on Try it: attention is where the model chose to "
-               "look; saliency is what would change its mind.")
+    st.caption("The gradient of the chosen word's log-probability with respect to every input pixel (largest over "
+               "the three colours). Compare with the attention maps on Try it: attention is where the model chose "
+               "to look; saliency is what would change its mind.")
+    keys = (task.name, model_key(model), input_key(input))
     try:
-        sal = _saliency(task.name, model_key(model), input_key(input), task, model, input)
+        dep = _word_dependence(*keys, task, model, input)
+        words = dep["words"]
+        pick = st.selectbox("word", list(range(len(words))), format_func=lambda i: f"{i + 1}. {words[i]}",
+                            key=f"{task.name}_sal_word")
+        sal = _saliency(*keys, int(pick), task, model, input)
     except Exception as exc:  # noqa: BLE001
         show_error(exc, "computing the saliency maps")
         return
-    words = sal["words"]
-    pick = st.selectbox("word", list(range(len(words))), format_func=lambda i: f"{i + 1}. {words[i]}",
-                        key=f"{task.name}_sal_word")
-    m = sal["maps"][pick]
+    m = sal["map"]
     gray = (m / (m.max() or 1.0) * 255).astype(np.uint8)
     c1, c2, c3 = st.columns(3)
     c1.image(sal["pixels"], caption="input (128x128)", width=192)
-    c2.image(np.repeat(gray[..., None], 3, axis=2), caption=f"saliency for '{words[pick]}'", width=192)
+    c2.image(np.repeat(gray[..., None], 3, axis=2), caption=f"saliency for '{words[sal['word']]}'", width=192)
     c3.image(_overlay(sal["pixels"], m), caption="overlay", width=192)
-    norms = [float(np.sqrt((x ** 2).sum())) for x in sal["maps"]]
-    st.caption("How strongly each word depends on the image at all (norm of its pixel gradient):")
+    st.caption("How strongly each word depends on the picture at all: the norm of its log-probability's gradient "
+               "with respect to the 8x8 grid of image features, everything the decoder knows of the picture.")
     from core.ui import charts
 
-    df = pd.DataFrame({"word": [f"{i + 1:02d} {w}" for i, w in enumerate(words)], "gradient norm": norms})
+    df = pd.DataFrame({"word": [f"{i + 1:02d} {w}" for i, w in enumerate(words)],
+                       "gradient norm": [float(v) for v in dep["norms"]]})
     st.altair_chart(charts.bar_chart(df, "word", "gradient norm"), width="stretch")
