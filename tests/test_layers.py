@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from core.inspect import clip_report, clip_reports, decay_rate, inspect_model
+from core.inspect import clip_report, clip_reports, decay_rate, inspect_model, matrix_spectrum, recurrent_spectra
 from core.layers import CELL_LABELS, CELLS, Recurrent, cell_label, check_cell
 
 
@@ -196,3 +196,30 @@ def test_cuda_paths_agree_and_inspect_in_eval_mode(cell):
     torch.testing.assert_close(out_s, out_f, atol=1e-4, rtol=1e-4)
     ins = inspect_model(r, lambda m: m(x, lengths)[0].sum())  # would fail through cuDNN in eval mode
     assert (ins.hidden.grad_norm > 0).any()
+
+
+def test_spectra_are_remembered_by_the_weights_content(monkeypatch):
+    """matrix_spectrum: the eigenvalues and singular values of w' (slow for big blocks) are computed once per
+    content; the same weights later come from memory, and weights changed in place are computed afresh."""
+    torch.manual_seed(0)
+    rnn = Recurrent("gru", 3, 16)
+    direct = []
+    for block in rnn.weights(0, 0)[1].detach().chunk(3, dim=0):
+        direct.append((float(torch.linalg.eigvals(block).abs().max()), float(torch.linalg.svdvals(block)[0])))
+    first = recurrent_spectra(rnn)
+    assert first.spectral_radius.tolist() == pytest.approx([r for r, _ in direct], rel=1e-6)
+    assert first.max_singular.tolist() == pytest.approx([s for _, s in direct], rel=1e-6)
+
+    def no_more(*a, **k):
+        raise AssertionError("computed again")
+
+    monkeypatch.setattr(torch.linalg, "eigvals", no_more)
+    assert recurrent_spectra(rnn).equals(first)  # from memory
+    with torch.no_grad():
+        rnn.weights(0, 0)[1].mul_(2.0)  # new weights, in place
+    with pytest.raises(AssertionError, match="computed again"):
+        recurrent_spectra(rnn)
+    monkeypatch.undo()
+    assert recurrent_spectra(rnn).spectral_radius.tolist() == pytest.approx([2 * r for r, _ in direct], rel=1e-5)
+    rho, top, sv = matrix_spectrum(torch.eye(4) * 0.5)
+    assert rho == pytest.approx(0.5) and top == pytest.approx(0.5) and sv == [0.5] * 4

@@ -129,7 +129,7 @@ def _word_dependence(task_name: str, model_id: str, in_key: str, _task, _model, 
     return _task.word_dependence(_model, _input)
 
 
-@st.cache_data(show_spinner="Taking the word's gradient back to the pixels ...", max_entries=64, ttl=3600)
+@st.cache_data(show_spinner="Taking the word's gradient back to the pixels ...", max_entries=32, ttl=3600)
 def _saliency(task_name: str, model_id: str, in_key: str, word: int, _task, _model, _input) -> dict:
     """task.saliency for one word, once per (model, input, word): one backward pass through the encoder."""
     return _task.saliency(_model, _input, word)
