@@ -22,6 +22,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -192,12 +193,17 @@ def matrix_spectrum(block: torch.Tensor) -> tuple[float, float, list[float]]:
     return out
 
 
+PARALLEL_FROM = 256  # blocks this wide or wider are decomposed two at a time (~0.05 s each below, 0.18 s at 512)
+
+
 def recurrent_spectra(model: nn.Module) -> pd.DataFrame:
     """Singular values and spectral radius of each recurrent matrix w' (per gate block for GRU/LSTM).
 
     A spectral radius below 1 makes dL/dh_t shrink geometrically going back in time (vanishing); above 1 (with a
-    non-saturated activation) it can grow (exploding)."""
-    rows = []
+    non-saturated activation) it can grow (exploding). Big blocks not yet remembered (``matrix_spectrum``) are
+    decomposed on two threads: LAPACK runs without the GIL, so the four blocks of a 512-unit LSTM take half as
+    long on two cores."""
+    where, blocks = [], []
     for mname, mod in model.named_modules():
         if not isinstance(mod, Recurrent):
             continue
@@ -205,8 +211,14 @@ def recurrent_spectra(model: nn.Module) -> pd.DataFrame:
             for d in range(mod.num_directions):
                 w_hh = mod.weights(layer, d)[1].detach().float().cpu()  # (G*H, H)
                 for gname, block in zip(GATES[mod.cell], w_hh.chunk(len(GATES[mod.cell]), dim=0)):
-                    rho, top, sv = matrix_spectrum(block)
-                    rows.append((mname or "rnn", layer, DIRECTIONS[d], gname, rho, top, sv))
+                    where.append((mname or "rnn", layer, DIRECTIONS[d], gname))
+                    blocks.append(block)
+    if len(blocks) > 1 and max(b.shape[-1] for b in blocks) >= PARALLEL_FROM:
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="rnnlab-spectra") as pool:
+            spectra = list(pool.map(matrix_spectrum, blocks))
+    else:
+        spectra = [matrix_spectrum(b) for b in blocks]
+    rows = [(*w, rho, top, sv) for w, (rho, top, sv) in zip(where, spectra)]
     return pd.DataFrame(rows, columns=["module", "layer", "direction", "gate", "spectral_radius", "max_singular",
                                        "singular_values"])
 

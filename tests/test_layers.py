@@ -223,3 +223,24 @@ def test_spectra_are_remembered_by_the_weights_content(monkeypatch):
     assert recurrent_spectra(rnn).spectral_radius.tolist() == pytest.approx([2 * r for r, _ in direct], rel=1e-5)
     rho, top, sv = matrix_spectrum(torch.eye(4) * 0.5)
     assert rho == pytest.approx(0.5) and top == pytest.approx(0.5) and sv == [0.5] * 4
+
+
+def test_big_blocks_are_decomposed_on_two_threads_with_the_same_results(monkeypatch):
+    import threading
+
+    import core.inspect as I
+
+    torch.manual_seed(1)
+    rnn = Recurrent("gru", 3, I.PARALLEL_FROM)
+    names = set()
+    real = torch.linalg.eigvals
+
+    def eigvals(m):
+        names.add(threading.current_thread().name)
+        return real(m)
+
+    monkeypatch.setattr(torch.linalg, "eigvals", eigvals)
+    got = recurrent_spectra(rnn).spectral_radius.tolist()
+    blocks = rnn.weights(0, 0)[1].detach().chunk(3, dim=0)
+    assert got == pytest.approx([float(real(b).abs().max()) for b in blocks], rel=1e-6)
+    assert names and all(n.startswith("rnnlab-spectra") for n in names)

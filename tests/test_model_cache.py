@@ -105,9 +105,6 @@ def test_get_model_keeps_at_most_the_bound(tmp_path, monkeypatch):
     L.get_model(b, quiet=True)
     assert len(L.MODELS) == 2 and L.MODELS.evictions == 1
     del first
-    for t in threading.enumerate():  # the spectra prefetch (core.ui.load.prefetch_spectra) holds a model while it runs
-        if t.name == "rnnlab-spectra":
-            t.join(timeout=60)
     gc.collect()
     assert ref() is None  # nothing else in the app kept the dropped model alive
     again = L.get_model(a, quiet=True)
@@ -166,22 +163,3 @@ def test_predict_cached_answers_each_input_once():
     assert predict_cached(Task(), model, {"x": 1}) == {"echo": {"x": 1}}
     assert predict_cached(Task(), model, {"x": 2}) == {"echo": {"x": 2}}
     assert calls == [{"x": 1}, {"x": 2}]
-
-
-def test_a_loaded_models_spectra_are_ready_before_its_first_inspection(monkeypatch):
-    """prefetch_spectra (run when a model is loaded): the recurrent matrices' spectra are worked out in the
-    background, at the lowest priority, so the first inspection reads them from memory."""
-    from core.inspect import recurrent_spectra
-    from core.layers import Recurrent
-
-    torch.manual_seed(3)
-    model = torch.nn.Sequential(Recurrent("lstm", 4, 24))
-    thread = L.prefetch_spectra(model)
-    thread.join(timeout=60)
-    assert not thread.is_alive() and thread.daemon
-
-    def no_more(*a, **k):
-        raise AssertionError("computed again")
-
-    monkeypatch.setattr(torch.linalg, "eigvals", no_more)
-    assert len(recurrent_spectra(model)) == 4  # i, f, g, o blocks, all from memory

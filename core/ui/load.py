@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import weakref
 from collections import OrderedDict
 from pathlib import Path
 
@@ -154,38 +153,7 @@ def _load(name: str, variant: str | None, folder: str, task) -> Served | torch.n
     log.info("loaded %s%s from %s", name, f" ({variant})" if variant else "", folder)
     settle_heap()
     release_free_memory(min_interval=0)  # what reading the file and building the model freed goes back at once
-    prefetch_spectra(model.model if isinstance(model, Served) else model)
     return model
-
-
-def prefetch_spectra(model: torch.nn.Module) -> threading.Thread:
-    """Work out the spectra of the model's recurrent matrices (``core.inspect.recurrent_spectra``: the slowest part
-    of a first inspection, ~0.9 s for captioning's LSTM, and the same for every input) in a background thread at the
-    lowest CPU priority, while the visitor reads Try it; the Inspect tab then reads them from memory. It only
-    reads the weights (shared read-only, as every session does), and holds the model only by a weak reference
-    until it runs: a thread waiting for a busy CPU never keeps an evicted model in memory."""
-    from core.inspect import recurrent_spectra
-
-    ref = weakref.ref(model)
-    del model
-
-    def work():
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)  # Linux: this thread only
-        except (AttributeError, OSError):  # another OS: run at normal priority
-            pass
-        m = ref()
-        if m is None:  # evicted before this thread got the CPU
-            return
-        try:
-            with torch.inference_mode():
-                recurrent_spectra(m)
-        except Exception:  # noqa: BLE001 -- the Inspect tab computes them itself (and says why if it fails)
-            log.debug("prefetching the spectra failed", exc_info=True)
-
-    t = threading.Thread(target=work, name="rnnlab-spectra", daemon=True)
-    t.start()
-    return t
 
 
 def _cached(task, variant: str | None, folder: Path) -> Served | torch.nn.Module:
