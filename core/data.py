@@ -23,6 +23,10 @@ one reference allows, and the closest reference length -- but it is not true to 
 metrics that average over references would be skewed by it.) A sentence with no reference at all cannot be scored
 and is an error, as is a reference that is an empty string (sacrebleu would read it as missing, too).
 
+**Inputs the model barely knows** (``guess_note``): a model answers every input, even one in another language or
+made of emoji, and its confidence then means nothing. When most of the words of an input are outside what it learnt
+(never seen, or seen too rarely to have learnt anything about them), the answer is a guess and the page says so.
+
 **Configs from dicts** (``config_from_dict``): a model's settings are a dataclass (one field per setting, each with
 its reason), and a card stores them as a JSON dict. Rebuilding the dataclass from the dict must not guess: a key
 the dataclass does not know (a typo, a setting that was removed) or a setting the dict does not give is a clear
@@ -173,3 +177,32 @@ def config_from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
 
 __all__ = ["pad", "seq_lengths", "bucket_batches", "split_rows", "reference_streams", "corpus_bleu", "corpus_chrf",
            "config_from_dict"]
+
+
+# ---- inputs the model barely knows ----------------------------------------------------------------------------------
+
+GUESS_SHARE = 0.5  # at least this share of the words unfamiliar -> the answer is called a guess
+
+
+def rare_ids_from(vocab_size: int, share: float = 0.5) -> int:
+    """The first id of the "barely seen" words in a vocabulary sorted by training frequency: its last ``share``
+    (in a vocabulary of every training word, that tail is the words seen once or twice)."""
+    return max(1, int(vocab_size * (1.0 - share)))
+
+
+def guess_note(words: Sequence[str], unfamiliar: Sequence[bool], learnt_from: str = "its training data",
+               threshold: float = GUESS_SHARE) -> str | None:
+    """A sentence for the page when most ``words`` are unfamiliar to the model (``unfamiliar[i]``: never seen in
+    training, or too rarely to have learnt it); None when the model knows enough of them. Punctuation that the
+    model knows is not counted; ``learnt_from`` completes "It learnt from ..."."""
+    pairs = [(w, u) for w, u in zip(words, unfamiliar) if any(ch.isalnum() for ch in w) or u]
+    if not pairs:
+        return None
+    n_new = sum(1 for _, u in pairs if u)
+    if n_new / len(pairs) < threshold:
+        return None
+    shown = ", ".join(dict.fromkeys(w for w, u in pairs if u))
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    how_many = "its one word is" if len(pairs) == 1 else f"{n_new} of its {len(pairs)} words are"
+    return (f"This answer is a guess: {how_many} new to the model or nearly so ({shown}). It learnt from {learnt_from}; another language, emoji or very rare words tell it almost "
+            "nothing, so its confidence here means little.")

@@ -185,7 +185,7 @@ class ModelCard:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise CardError(f"is not valid JSON ({exc.__class__.__name__})") from None
+            raise CardError(f"is not valid JSON (line {exc.lineno}, column {exc.colno})") from None
         return cls.from_dict(data)
 
     def to_json(self) -> str:

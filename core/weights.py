@@ -119,8 +119,8 @@ def read_card(folder: Path, fix: str = "") -> ModelCard:
         raise WeightsCorrupted(f"model card {display_path(path)} is implausibly large.{hint}")
     try:
         return ModelCard.from_json(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise WeightsCorrupted(f"model card {display_path(path)} is not valid JSON ({exc.__class__.__name__}).{hint}") from None
+    except UnicodeDecodeError:
+        raise WeightsCorrupted(f"model card {display_path(path)} is not UTF-8 text.{hint}") from None
     except CardError as exc:
         raise WeightsCorrupted(f"model card {display_path(path)} {exc}.{hint}") from None
 
@@ -190,7 +190,7 @@ def load_model(task, folder: Path | None = None, device: str | torch.device = "c
         model = task.build_model(config, card.meta)
     except Exception as exc:  # a card whose config the task cannot build from
         raise WeightsMismatch(f"model card {display_path(folder / CARD_FILE)} has a config this task cannot build "
-                              f"({type(exc).__name__}: {str(exc)[:200]}). Fix it with: {fix}") from None
+                              f"({str(exc)[:200] or 'its settings do not fit'}). Fix it with: {fix}") from None
     load_into(model, state, folder / (variant_file(variant) if variant else WEIGHTS_FILE), fix)
     model.card, model.config, model.meta = card, config, card.meta
     model.variant = variant or card.served_variant  # which of the card's trained variants this is

@@ -325,3 +325,23 @@ def test_page_pushes_have_a_legend_that_matches_the_colours():
     push = TASK.word_pushes(load_model(TASK), "The movie was not at all good.")
     caption = next(str(c.value) for c in at.caption if "integrated gradients" in str(c.value))
     assert f"{push['margin']:+.2f}" in caption and f"{sum(push['values']):+.2f}" in caption
+
+
+def test_unfamiliar_input_is_called_a_guess_and_english_is_not():
+    """The served model on another language, emoji and an English review: a guess note only for the first two."""
+    from core.serving import load_served
+
+    served = load_served(TASK).answering(False)
+    for text in ["Der Film war schrecklich", "La película fue terrible", "这部电影很好看", "😀😀😀😀"]:
+        assert "guess" in (TASK.predict(served, text)["guess"] or ""), text
+    for text in ["the movie was not at all good", "what a waste of time", "i loved every minute of it"]:
+        assert TASK.predict(served, text)["guess"] is None, text
+
+
+def test_guess_note_counts_words_not_punctuation():
+    from core.data import guess_note
+
+    assert guess_note(["fue", ".", "."], [True, False, False]) is not None  # known punctuation does not dilute it
+    assert guess_note(["fue", "terrible"], [True, False]) is not None  # half of the words: a guess
+    assert guess_note(["a", "b", "c"], [True, False, False]) is None
+    assert "one word" in guess_note(["🙂"], [True])

@@ -222,10 +222,10 @@ def _loaded(task, variant: str | None, quiet: bool) -> Served | torch.nn.Module 
         if not quiet:
             show_weights_error(task, exc)
         return None
-    except Exception as exc:  # noqa: BLE001 -- whatever a plugin's build_model does, the page must survive
+    except Exception:  # noqa: BLE001 -- whatever a plugin's build_model does, the page must survive
         log.exception("loading weights for %s failed", task.name)
         if not quiet:
-            st.error(f"The model for **{md_escape(task.title)}** could not be loaded ({type(exc).__name__}). "
+            st.error(f"The model for **{md_escape(task.title)}** could not be loaded. "
                      f"Retrain it with the command below; details are in the server log.")
             st.code(task.train_command(), language="bash")
         return None

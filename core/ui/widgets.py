@@ -53,8 +53,8 @@ def show_error(exc: BaseException, what: str = "") -> None:
         return
     log.error("error while %s", what or "running a page", exc_info=exc)
     doing = f" while {what}" if what else ""
-    st.error(f"Something went wrong{doing} ({type(exc).__name__}). Try another input or a demo; the details are "
-             "in the server log.", icon=":material/error:")
+    st.error(f"Something went wrong{doing}. Try another input or a demo; the details are in the server log.",
+             icon=":material/error:")
 
 
 def guarded(fn: Callable, *args, what: str = "", **kwargs):

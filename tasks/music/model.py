@@ -105,8 +105,8 @@ def midi_to_steps(data: bytes) -> tuple[list[list[int]], list[str]]:
     try:  # count notes on mido's raw events first: pretty_midi's note building is the slow part of a huge file
         raw = mido.MidiFile(file=io.BytesIO(bytes(data)))
         n_on = sum(1 for tr in raw.tracks for m in tr if m.type == "note_on" and m.velocity > 0)
-    except Exception as exc:  # noqa: BLE001 -- mido raises EOFError, OSError, ValueError, KeyError ...
-        raise ValueError(f"the MIDI file is corrupted and cannot be read ({type(exc).__name__})") from None
+    except Exception:  # noqa: BLE001 -- mido raises EOFError, OSError, ValueError, KeyError ...
+        raise ValueError("the MIDI file is corrupted or cut short and cannot be read; try another MIDI file") from None
     if n_on > MAX_MIDI_NOTES:
         raise ValueError(f"the MIDI file has {n_on:,} notes; a primer may have at most {MAX_MIDI_NOTES:,}")
     # pretty_midi builds a tick->time table as long as the file: check the length on mido's events first.
@@ -115,8 +115,8 @@ def midi_to_steps(data: bytes) -> tuple[list[list[int]], list[str]]:
         raise ValueError(f"the MIDI file is far too long for a primer (over {MAX_MIDI_SECONDS / 60:.0f} minutes)")
     try:
         pm = pretty_midi.PrettyMIDI(io.BytesIO(bytes(data)))
-    except Exception as exc:  # mido/pretty_midi raise many types (EOFError, KeyError, OSError, ValueError ...)
-        raise ValueError(f"the MIDI file is corrupted and cannot be read ({type(exc).__name__})") from None
+    except Exception:  # noqa: BLE001 -- mido/pretty_midi raise many types (EOFError, KeyError, OSError, ValueError ...)
+        raise ValueError("the MIDI file is corrupted or cut short and cannot be read; try another MIDI file") from None
     notes = [n for inst in pm.instruments if not inst.is_drum for n in inst.notes]
     if len(notes) > MAX_MIDI_NOTES:
         raise ValueError(f"the MIDI file has {len(notes):,} notes; a primer may have at most {MAX_MIDI_NOTES:,}")

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from core.data import bucket_batches, pad, seq_lengths
+from core.data import bucket_batches, guess_note, pad, rare_ids_from, seq_lengths
 from core.task import BadInput, Demo, Recipe, Splits, Task
 from tasks.sentiment import data as D
 from tasks.sentiment.model import PAD_ID, UNK_ID, build, default_config
@@ -226,11 +226,11 @@ class SentimentTask(Task):
         note = ""
         if truncated:
             note = f"Only the first {MAX_TOKENS} words were read (the text is longer)."
-        if len(unknown) == len(tokens):
-            note = (note + " " if note else "") + "None of these words were in the training vocabulary."
+        rare = rare_ids_from(len(model.stoi))  # the vocabulary is sorted by training frequency
+        guess = guess_note(tokens, [i == UNK_ID or i >= rare for i in ids], "English movie reviews")
         return {"label": label, "p_positive": p, "confidence": max(p, 1 - p), "tokens": tokens,
                 "prefix_p": [float(v) for v in pref], "prefix_ends": ends, "unknown": unknown,
-                "truncated": truncated, "note": note}
+                "truncated": truncated, "note": note, "guess": guess}
 
     def inspect_loss(self, model, text):
         tokens, ids, _ = self.prepare(model, text)

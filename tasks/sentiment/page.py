@@ -39,6 +39,8 @@ def _try_it(task, model):
     c[0].metric("The model says", out["label"])
     c[1].metric("P(positive)", f"{p:.1%}")
     c[2].progress(p, text=f"negative ← {p:.2f} → positive")
+    if out.get("guess"):
+        st.warning(md_escape(out["guess"]), icon=":material/help:")
     if out["note"]:
         st.info(md_escape(out["note"]))
     if out["unknown"]:

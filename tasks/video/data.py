@@ -404,8 +404,8 @@ def decode_gif(data: bytes) -> np.ndarray:
         raise
     except Image.DecompressionBombError:
         raise GifError(f"the GIF's picture is far too large; the limit is {MAX_GIF_SIDE}x{MAX_GIF_SIDE}") from None
-    except (UnidentifiedImageError, OSError, ValueError, EOFError, SyntaxError) as exc:
-        raise GifError(f"the GIF could not be read (corrupted or truncated: {type(exc).__name__})") from None
+    except (UnidentifiedImageError, OSError, ValueError, EOFError, SyntaxError):
+        raise GifError("the GIF could not be read: the file is corrupted or cut short; try another GIF") from None
     frames = np.stack(out)  # (T, 64, 64)
     # The model saw white digits on black: a light background (judged from the border) is inverted.
     border = np.concatenate([frames[:, 0], frames[:, -1], frames[:, :, 0], frames[:, :, -1]], axis=1)
