@@ -294,3 +294,18 @@ def test_inspect_explains_the_first_name_try_it_shows():
     for demo in GENERATE.demos():
         first = GENERATE.predict(model, demo.input)["names"][0]
         assert GENERATE.inspect_loss(model, demo.input)[1] == ["<s>"] + list(first), demo.label
+
+
+def test_demo_notes_never_state_an_answer_the_served_model_contradicts():
+    """A demo's note may ask, or name the language the served model puts first -- never claim another one."""
+    import re
+
+    from core.serving import load_served
+
+    served = load_served(ORIGIN).answering(False)
+    for demo in ORIGIN.demos():
+        out = ORIGIN.predict(served, demo.input)
+        top = out["top3"][0]["language"]
+        named = [lang for lang in out["probs"] if re.search(rf"\b{lang}\b", demo.note)]
+        if not demo.note.rstrip().endswith("?"):
+            assert set(named) <= {top}, (demo.label, demo.note, top)

@@ -179,12 +179,12 @@ class NamesOrigin(Task):
     def demos(self) -> list[Demo]:
         return [
             Demo("Kuznetsovsky", "Kuznetsovsky", "a Slavic stem and ending: Russian, Polish or Czech?"),
-            Demo("Fitzwilliamson", "Fitzwilliamson", "Fitz- and -son: the English/Irish/Scottish triangle"),
-            Demo("Takahiroshi", "Takahiroshi", "open syllables ending in vowels read as Japanese"),
-            Demo("Van der Broeke", "Van der Broeke", "a particle and a space: Dutch"),
-            Demo("Papadakopoulou", "Papadakopoulou", "-poulou: a Greek pattern"),
-            Demo("Müllerberg", "Müllerberg", "an umlaut the model has seen in German names"),
-            Demo("Nguyenhoa", "Nguyenhoa", "a Vietnamese clan name with a given name glued on"),
+            Demo("Fitzwilliamson", "Fitzwilliamson", "Fitz- and -son: English, Irish or Scottish?"),
+            Demo("Takahiroshi", "Takahiroshi", "open syllables that end in vowels: which language do they suggest?"),
+            Demo("Van der Broeke", "Van der Broeke", "a particle and a space, as in many Dutch and German names: which does it pick, and how sure is it?"),
+            Demo("Papadakopoulou", "Papadakopoulou", "the ending -poulou: does the model know the pattern?"),
+            Demo("Müllerberg", "Müllerberg", "an umlaut: which languages in the training names have one?"),
+            Demo("Nguyenhoa", "Nguyenhoa", "a Vietnamese family name with a given name glued on: does the glued part hide it?"),
         ]
 
     def _prepare(self, model, text) -> tuple[str, list[str], dict]:
