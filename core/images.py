@@ -3,11 +3,21 @@
 Limits are checked before any pixel is decoded: the byte size first, then the header's width x height
 (decompression bombs), and only a short list of plain decoders is ever used (never EPS/PostScript, which would run
 Ghostscript). Everything a file can do wrong becomes a ``BadInput`` with a clear message.
+
+**How far a picture is from the training photos** (``image_stats``, ``unlike``): a few numbers per picture (fine
+detail, contrast, flat areas, colour, brightness) and each task's range of them over its training photos (their
+0.1% and 99.9% quantiles). A picture outside a range is unlike every photo the model learned from: its answer is a
+guess, however sure it sounds (a network can be 100% sure about stripes).
+
+**Sample photos** (``sample_photo``): real photographs that ship inside scikit-image's package (``skimage/data``:
+an astronaut, a cat, a cup of coffee, a rocket ...), read from the installed package's folder, never bundled here.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import io
+from pathlib import Path
 
 import numpy as np
 
@@ -78,3 +88,79 @@ def _shrink(rgb: np.ndarray) -> np.ndarray:
     scale = MAX_SIDE / max(rgb.shape[:2])
     size = (max(1, int(rgb.shape[1] * scale)), max(1, int(rgb.shape[0] * scale)))
     return np.asarray(Image.fromarray(rgb).resize(size), dtype=np.uint8)
+
+
+# ---- how far a picture is from the training photos ------------------------------------------------------------------
+
+UNLIKE = {  # (stat, too low?) -> what a person is told: "Unlike every training photo, it has ..."
+    ("detail", False): "far more fine detail or sharp stripes", ("detail", True): "far less detail (it is smoother)",
+    ("contrast", True): "almost no contrast", ("contrast", False): "more contrast",
+    ("flat", False): "large areas of one flat colour", ("flat", True): "no patch of even colour at all (like noise)",
+    ("colour", False): "brighter, more saturated colours", ("colour", True): "almost no colour (grey)",
+    ("brightness", True): "a darker picture overall", ("brightness", False): "a lighter picture overall",
+}
+
+
+def image_stats(pixels: np.ndarray) -> dict[str, np.ndarray]:
+    """(N, H, W, 3) or (H, W, 3) uint8 -> per picture: detail (mean |difference| of neighbouring pixels),
+    contrast (std), flat (share of pixels in the commonest of 512 colour bins), colour (mean saturation),
+    brightness (mean)."""
+    x = pixels[None] if pixels.ndim == 3 else pixels
+    if len(x) > 256:  # in chunks: a float copy of thousands of pictures would take gigabytes
+        parts = [image_stats(x[i:i + 256]) for i in range(0, len(x), 256)]
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    f = x.astype(np.float32) / 255.0  # (N, H, W, 3)
+    detail = (np.abs(np.diff(f, axis=1)).mean((1, 2, 3)) + np.abs(np.diff(f, axis=2)).mean((1, 2, 3))) / 2
+    q = (x // 32).astype(np.int64)
+    code = (q[..., 0] * 64 + q[..., 1] * 8 + q[..., 2]).reshape(len(x), -1)  # (N, H*W) colour bins
+    flat = np.array([np.bincount(c, minlength=512).max() / c.size for c in code])
+    return {"detail": detail, "contrast": f.std((1, 2, 3)), "flat": flat,
+            "colour": (f.max(-1) - f.min(-1)).mean((1, 2)), "brightness": f.mean((1, 2, 3))}
+
+
+def stat_ranges(pixels: np.ndarray, q: float = 0.001) -> dict[str, tuple[float, float]]:
+    """The (q, 1 - q) quantiles of ``image_stats`` over training pictures: what a task keeps as its ranges."""
+    stats = image_stats(pixels)
+    return {k: (round(float(np.quantile(v, q)), 3), round(float(np.quantile(v, 1 - q)), 3)) for k, v in stats.items()}
+
+
+def unlike(pixels: np.ndarray, ranges: dict[str, tuple[float, float]]) -> list[str]:
+    """What makes this picture unlike every training photo (``ranges`` from ``stat_ranges``); empty: it looks like
+    one of them."""
+    stats = image_stats(pixels)
+    out = []
+    for key, (lo, hi) in ranges.items():
+        v = float(stats[key][0])
+        if v < lo or v > hi:
+            out.append(UNLIKE.get((key, v < lo)))
+    return [o for o in out if o]
+
+
+# ---- sample photos --------------------------------------------------------------------------------------------------
+
+SAMPLE_PHOTOS = {  # name -> (file in skimage/data, what it shows)
+    "astronaut": ("astronaut.png", "an astronaut (Eileen Collins) in front of a flag"),
+    "cameraman": ("camera.png", "a man with a camera on a tripod, outdoors (black and white)"),
+    "chelsea": ("chelsea.png", "Chelsea the cat"),
+    "coffee": ("coffee.png", "a cup of coffee on a saucer"),
+    "rocket": ("rocket.jpg", "a rocket on its launch pad"),
+    "motorcycle": ("motorcycle_left.png", "a motorcycle in a garage"),
+}
+
+
+def sample_photo(name: str) -> np.ndarray:
+    """A sample photograph (``SAMPLE_PHOTOS``) as (H, W, 3) uint8 RGB, read from the installed scikit-image
+    package's data folder (without importing scikit-image)."""
+    from PIL import Image
+
+    if name not in SAMPLE_PHOTOS:
+        raise BadInput(f"unknown sample photo {name!r}; the samples are: {', '.join(SAMPLE_PHOTOS)}")
+    spec = importlib.util.find_spec("skimage")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "data" if spec and spec.submodule_search_locations \
+        else None
+    path = folder / SAMPLE_PHOTOS[name][0] if folder else None
+    if path is None or not path.is_file():
+        raise BadInput("the sample photos come with the scikit-image package, which is not installed here: upload a "
+                       "photo instead")
+    with Image.open(path) as im:
+        return _shrink(check_array(np.asarray(im.convert("RGB"))))

@@ -288,3 +288,55 @@ def test_switching_the_image_source_keeps_beam_width_and_ensemble_toggle():
         assert at.slider(key="captioning_beam").value == 2, source
         assert at.toggle(key="captioning_single").value is True, source
     assert "width 2" in " ".join(str(c.value) for c in at.caption)
+
+
+def test_sample_photos_are_real_photographs_and_the_odd_picture_is_flagged():
+    """The demos are the photographs scikit-image ships (read from its package folder); black, noise and stripes
+    are called far from the training photos, the sample photos mostly not."""
+    from core.images import unlike
+    from tasks.captioning import TRAIN_RANGES
+
+    for demo in TASK.demos():
+        img = TASK.image_from_input(demo.input)
+        assert img["source"] == "photo" and img["original"].shape[0] >= 256 and img["pixels"].shape == (128, 128, 3)
+    rng = np.random.default_rng(0)
+    stripes = np.zeros((128, 128, 3), np.uint8)
+    stripes[:, ::8] = 255
+    for odd in (np.zeros((128, 128, 3), np.uint8), rng.integers(0, 256, (128, 128, 3)).astype(np.uint8), stripes):
+        assert unlike(odd, TRAIN_RANGES)
+    flagged = [d.label for d in TASK.demos() if unlike(TASK.image_from_input(d.input)["pixels"], TRAIN_RANGES)]
+    assert len(flagged) <= len(TASK.demos()) // 2, flagged
+
+
+def test_training_ranges_match_the_flickr_training_photos():
+    """TRAIN_RANGES are the 0.1%/99.9% quantiles of image_stats over the 6,000 training photos at 128x128; about 1%
+    of the test photos fall outside some range."""
+    import os
+    from pathlib import Path
+
+    from core.images import image_stats, stat_ranges
+    from tasks.captioning import TRAIN_RANGES
+
+    root = Path(os.environ.get("RNNLAB_DATA_ROOT", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    folder = root / "captioning"
+    lists = folder / "Flickr8k_text"
+    if not (lists / "Flickr_8k.trainImages.txt").is_file():
+        pytest.skip("no Flickr8k data")
+
+    def pictures(split: str) -> np.ndarray:
+        names = (lists / f"Flickr_8k.{split}Images.txt").read_text().split()
+        out = []
+        for n in names:
+            with Image.open(folder / "images_128" / n) as im:
+                im = im.convert("RGB")
+                out.append(np.asarray(im if im.size == (128, 128) else im.resize((128, 128), Image.BICUBIC)))
+        return np.stack(out)
+
+    ranges = stat_ranges(pictures("train"))
+    for key, (lo, hi) in TRAIN_RANGES.items():
+        assert ranges[key] == pytest.approx((lo, hi), abs=0.002), key
+    test = image_stats(pictures("test"))
+    outside = np.zeros(len(test["detail"]), bool)
+    for key, (lo, hi) in TRAIN_RANGES.items():
+        outside |= (test[key] < lo) | (test[key] > hi)
+    assert outside.mean() < 0.02

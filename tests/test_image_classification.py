@@ -269,7 +269,8 @@ def test_training_ranges_match_the_training_photos():
     import os
     from pathlib import Path
 
-    from tasks.image_classification import TRAIN_RANGES, image_stats
+    from core.images import image_stats
+    from tasks.image_classification import TRAIN_RANGES
 
     root = Path(os.environ.get("RNNLAB_DATA_ROOT", Path(__file__).resolve().parents[2] / "shared" / "data"))
     try:

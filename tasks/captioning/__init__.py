@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from core.data import corpus_bleu
-from core.images import check_array, decode_image
+from core.images import SAMPLE_PHOTOS, check_array, decode_image, sample_photo, unlike
 from core.serving import EnsembleWords
 from core.task import BadInput, Demo, Recipe, Splits, Task
 
@@ -31,6 +31,11 @@ MAX_LEN = 20  # words generated at most
 EVAL_CHUNK = 250  # images decoded together (x beam hypotheses)
 MAX_BEAM = 10  # the page's beam slider goes up to this
 TOPK = 5  # alternatives shown per step
+# How the training photos look (core.images.image_stats at 128x128): the 0.1% and 99.9% quantiles over the 6,000
+# Flickr8k training images (core.images.stat_ranges; tests/test_captioning.py recomputes them when the data is there).
+# A picture outside a range is unlike every training photo: its caption is a guess.
+TRAIN_RANGES = {"detail": (0.009, 0.1), "contrast": (0.086, 0.395), "flat": (0.048, 0.854), "colour": (0.011, 0.562),
+                "brightness": (0.062, 0.85)}
 
 GPU_CONFIG = {"widths": [32, 64, 128, 256], "blocks": [2, 2, 2, 2], "embed_size": 256, "hidden_size": 512,
               "dropout": 0.5}
@@ -193,8 +198,8 @@ class CaptioningTask(Task):
 
     # ---- serving -----------------------------------------------------------------------------------------------
     def demos(self):
-        return [Demo(label, f"scene:{i}", "a scene this app draws itself (a cartoon, not a photo)")
-                for i, (label, *_rest) in enumerate(SCENES)]
+        return [Demo(name.capitalize(), f"photo:{name}", f"a real photograph: {what}")
+                for name, (_, what) in SAMPLE_PHOTOS.items()]
 
     def image_from_input(self, input) -> dict:
         """Bytes (upload/camera), "scene:<i>", an (H, W, 3|4) uint8 array, or {"image": one of those, "beam": k}
@@ -207,7 +212,12 @@ class CaptioningTask(Task):
                 label, things, ground, night, seed = SCENES[int(parts[1])]
                 arr = draw_scene(things, ground, night, seed)
                 return {"pixels": arr, "original": arr, "notes": [], "source": "drawing", "label": label}
-            raise BadInput("expected an image file (JPEG, PNG, GIF, WebP, BMP) or a sample name like 'scene:0'")
+            if len(parts) == 2 and parts[0] == "photo" and parts[1] in SAMPLE_PHOTOS:
+                arr = sample_photo(parts[1])
+                return {"pixels": _resize128(arr), "original": arr, "notes": [], "source": "photo",
+                        "label": SAMPLE_PHOTOS[parts[1]][1]}
+            raise BadInput("expected an image file (JPEG, PNG, GIF, WebP, BMP) or a sample name like "
+                           "'photo:astronaut'")
         if isinstance(input, np.ndarray):
             arr = check_array(input)
             return {"pixels": _resize128(arr), "original": arr, "notes": [], "source": "array"}
@@ -260,7 +270,8 @@ class CaptioningTask(Task):
         att = attn[0].float().reshape(-1, side, side).numpy() if attn is not None else None  # (T, 8, 8)
         return {"caption": " ".join(words), "words": words, "steps": steps, "attention": att, "beam": beam,
                 "pixels": img["pixels"], "original": img["original"], "notes": img["notes"],
-                "source": img["source"], "label": img.get("label")}
+                "source": img["source"], "label": img.get("label"),
+                "unlike_training": unlike(img["pixels"], TRAIN_RANGES)}
 
     def shown_caption_ids(self, model, input, x) -> list[int]:
         """The caption the page showed for this input, as token ids: ``input["caption"]`` when the page passes it

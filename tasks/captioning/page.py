@@ -1,4 +1,4 @@
-"""The captioning page: upload / snap / pick a drawn scene -> a caption by beam search, the top words at each step,
+"""The captioning page: upload / snap / pick a sample photo -> a caption by beam search, the top words at each step,
 where the model looked for each word (attention), and in Inspect the pixels each word depends on (saliency).
 
 Imported only by the app; core.ui pieces are imported inside functions so importing the task never needs them.
@@ -11,6 +11,10 @@ import html
 import numpy as np
 import pandas as pd
 import streamlit as st
+
+TRAINED_ON = ("The captioner learnt from **6,000 Flickr photos**, mostly of people and dogs outdoors (playing, "
+              "running, in water, snow or on bikes), with five captions each. It knows nothing else: shown a cup, a "
+              "rocket or a cat, it can only answer with the words and scenes of those photos.")
 
 
 def render(task):
@@ -44,8 +48,8 @@ def _try_it(task, model):
         "scratch** on 6,000 Flickr8k photos -- no ImageNet-pretrained weights -- so expect simple, generic captions.")
     input = image_input(
         task, task.name, "samples",
-        "Samples are **scenes this app draws itself** (no dataset image ships with the app). The model learned from "
-        "photos, so cartoons are off its home ground.",
+        "Samples are **real photographs** that come with the scikit-image package (an astronaut, a cat, a cup ...). "
+        "Few of them look like the model's training photos: see what it makes of them, then upload your own.",
         "Upload a photo: people, dogs, bikes, beaches and snow are what Flickr8k is full of.")
     # Drawn on every run, picture or not: a widget that is skipped for one run loses its value, so switching to
     # "upload" (no file yet) and back used to reset the beam width (the frame draws the ensemble toggle every run).
@@ -67,8 +71,13 @@ def _try_it(task, model):
         st.markdown(f"### “{html.escape(out['caption'] or '(empty)')}”")
         st.caption(f"beam search, width {out['beam']}")
         if out.get("label"):
-            st.caption(f"(the drawing is meant to be: {html.escape(out['label'])})")
+            st.caption(f"(the picture shows {html.escape(out['label'])})")
         answer_caption(task)  # the ensemble (its members by name) or the main captioner alone
+    if out.get("unlike_training"):
+        st.warning("**This picture is far from anything the captioner saw.** Unlike every one of its 6,000 training "
+                   f"photos, it has {'; '.join(out['unlike_training'])}. The caption above is a guess, however fluent "
+                   "it sounds.", icon=":material/help:")
+    st.caption(TRAINED_ON)
     _steps_table(out)
     if out["attention"] is not None:
         _attention_grid(out)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.images import check_array, decode_image
+from core.images import check_array, decode_image, unlike
 from core.task import BadInput, Demo, Recipe, Splits, Task
 
 from .data import LABELS, SIZE, ImageSet, augment, find_tar, read_tar, split_val, synthetic_images
@@ -36,38 +36,11 @@ VARIANT_NAMES = {"onestep": "CNN with one RNN step", "cnn2": "smaller CNN with o
 # sure it sounds (a CNN can say "cat 100%" for stripes -- a high probability is no sign of a familiar picture).
 TRAIN_RANGES = {"detail": (0.018, 0.112), "contrast": (0.079, 0.392), "flat": (0.053, 0.726),
                 "colour": (0.0, 0.532), "brightness": (0.126, 0.879)}
-UNLIKE = {  # (stat, too low?) -> what a person is told: "Unlike every training photo, it has ..."
-    ("detail", False): "far more fine detail or sharp stripes", ("detail", True): "far less detail (it is smoother)",
-    ("contrast", True): "almost no contrast", ("contrast", False): "more contrast",
-    ("flat", False): "large areas of one flat colour", ("flat", True): "no patch of even colour at all (like noise)",
-    ("colour", False): "brighter, more saturated colours",
-    ("brightness", True): "a darker picture overall", ("brightness", False): "a lighter picture overall",
-}
-
-
-def image_stats(pixels: np.ndarray) -> dict[str, np.ndarray]:
-    """(N, 32, 32, 3) or (32, 32, 3) uint8 -> per picture: detail (mean |difference| of neighbouring pixels),
-    contrast (std), flat (share of pixels in the commonest of 512 colour bins), colour (mean saturation),
-    brightness (mean)."""
-    x = pixels[None] if pixels.ndim == 3 else pixels
-    f = x.astype(np.float32) / 255.0  # (N, 32, 32, 3)
-    detail = (np.abs(np.diff(f, axis=1)).mean((1, 2, 3)) + np.abs(np.diff(f, axis=2)).mean((1, 2, 3))) / 2
-    q = (x // 32).astype(np.int64)
-    code = (q[..., 0] * 64 + q[..., 1] * 8 + q[..., 2]).reshape(len(x), -1)  # (N, 1024) colour bins
-    flat = np.array([np.bincount(c, minlength=512).max() / c.size for c in code])
-    return {"detail": detail, "contrast": f.std((1, 2, 3)), "flat": flat,
-            "colour": (f.max(-1) - f.min(-1)).mean((1, 2)), "brightness": f.mean((1, 2, 3))}
 
 
 def unlike_training(pixels: np.ndarray) -> list[str]:
     """What makes this 32x32 picture unlike every training photo (empty: it looks like one of them)."""
-    stats = image_stats(pixels)
-    out = []
-    for key, (lo, hi) in TRAIN_RANGES.items():
-        v = float(stats[key][0])
-        if v < lo or v > hi:
-            out.append(UNLIKE.get((key, v < lo)))
-    return [o for o in out if o]
+    return unlike(pixels, TRAIN_RANGES)
 
 
 def _float(x: torch.Tensor) -> torch.Tensor:
