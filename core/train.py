@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-from core.modelcard import DataFile, Dataset, EpochRecord, ModelCard, Training, TrainingStage, Variant
+from core.modelcard import DataFile, Dataset, EpochRecord, ModelCard, TrainedBy, Training, TrainingStage, Variant
 from core.paths import command_line
 from core.task import Recipe, Splits, Task
 
@@ -410,7 +410,26 @@ def _arguments() -> argparse.ArgumentParser:
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--init-from", metavar="DIR",
                     help="continue training from the trained variants in this weights folder (e.g. weights/<task>)")
+    ap.add_argument("--join", action="store_true",
+                    help="with --variants: train only these new variants and add their comparison rows (and kept "
+                         "weights) to the card already in the weights folder; the served model is left as it is")
     return ap
+
+
+def join_card(card: ModelCard, trained: Trained, command: str, device: str, profile: str, seed: int,
+              wall_seconds: float) -> ModelCard:
+    """``card`` with the variants of ``trained`` added as comparison rows (each with how it was trained) and
+    histories. Refuses a variant the card already has: --join adds, it never replaces."""
+    taken = [n for n in trained.comparison if n in card.comparison]
+    if taken:
+        raise ValueError(f"--join adds new variants; the card already has {', '.join(taken)} (train those without "
+                         "--join, or pick other variants)")
+    comparison, history = dict(card.comparison), dict(card.history)
+    for name, row in trained.comparison.items():
+        comparison[name] = dataclasses.replace(row, trained_by=TrainedBy(
+            command=command, device=device, profile=profile, seed=seed, wall_seconds=wall_seconds))
+        history[name] = trained.history[name]
+    return dataclasses.replace(card, comparison=comparison, history=history)
 
 
 def _start_processes(args) -> tuple[torch.device, bool]:
@@ -506,6 +525,8 @@ def main(argv: list[str] | None = None) -> int:
         if got is None:
             return 2
         splits, data_dir = got
+    if args.join:
+        return _join(task, args, argv, recipe, overrides, splits, device)
     earlier = None
     if args.init_from:
         try:
@@ -530,6 +551,43 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {out}: served {trained.served}, test {card.metrics}")
     if distributed:
         dist.destroy_process_group()
+    return 0
+
+
+def _join(task: Task, args, argv, recipe: Recipe, overrides: dict, splits: Splits, device) -> int:
+    """--join: train the named variants and add them to the existing card (core.weights writes the files)."""
+    from core.weights import WeightsError, read_card, save_variant, write_card
+
+    if not args.variants or args.init_from:
+        print("--join needs --variants (the new ones) and no --init-from", file=sys.stderr)
+        return 2
+    out = args.out or task.weights_path()
+    try:
+        card = read_card(out)
+    except WeightsError as exc:
+        print(f"--join: {exc}", file=sys.stderr)
+        return 2
+    if bool(args.synthetic) != bool(card.dataset.synthetic):
+        print(f"--join: the card in {out} was trained on {'synthetic' if card.dataset.synthetic else 'real'} data; "
+              "a joined variant must be trained on the same", file=sys.stderr)
+        return 2
+    taken = [n for n in args.variants.split(",") if n in card.comparison]
+    if taken:  # before any training: --join adds, it never replaces
+        print(f"--join: the card already has {', '.join(taken)}; train those without --join, or pick other "
+              "variants", file=sys.stderr)
+        return 2
+    t0 = time.time()
+    trained = train_task(task, splits, recipe, device, args.seed, args.variants.split(","),
+                         progress=not args.no_progress, config_overrides=overrides, max_steps=args.max_steps)
+    card = join_card(card, trained, training_command(argv), str(device), args.profile or "default", args.seed,
+                     round(time.time() - t0, 1))
+    if recipe.keep_variants:
+        for name, model in {trained.served: trained.model, **trained.kept}.items():
+            card.comparison[name] = dataclasses.replace(card.comparison[name],
+                                                        **save_variant(out, name, model.cpu()))
+    write_card(out, card)
+    rows = ", ".join(f"{n}: test {trained.comparison[n].test}" for n in trained.comparison)
+    print(f"joined {out}: {rows}; served model unchanged ({card.served_variant})")
     return 0
 
 

@@ -155,6 +155,35 @@ def test_init_from_continues_training_and_keeps_the_story(tmp_path, registered, 
     assert any(not torch.equal(va, vc) for va, vc in zip(a.state_dict().values(), c.state_dict().values()))
 
 
+def test_join_adds_new_variants_and_leaves_the_served_model(tmp_path, registered, monkeypatch, capsys):
+    """--join trains only the named variants and adds their rows (with how they were trained) to the card in the
+    folder; the served weights and metrics stay byte for byte; a name the card has already is refused."""
+    import dataclasses
+
+    fixture_task = registered
+    monkeypatch.setattr(fixture_task, "recipe", dataclasses.replace(
+        fixture_task.recipe, variants={"gru": {"cell": "gru"}, "tanh": {"cell": "rnn_tanh"}}))
+    out = tmp_path / "w"
+    assert train_main(["fixture_sign", "--synthetic", "--out", str(out), "--variants", "gru", "--epochs", "1",
+                       "--no-progress"]) == 0
+    before_card = json.loads((out / "card.json").read_text())
+    before_weights = (out / "model.safetensors").read_bytes()
+    assert train_main(["fixture_sign", "--synthetic", "--out", str(out), "--variants", "tanh", "--epochs", "1",
+                       "--no-progress", "--join"]) == 0
+    card = json.loads((out / "card.json").read_text())
+    assert (out / "model.safetensors").read_bytes() == before_weights
+    assert card["served_variant"] == before_card["served_variant"] == "gru"
+    assert card["metrics"] == before_card["metrics"] and card["training"] == before_card["training"]
+    assert set(card["comparison"]) == {"gru", "tanh"} and set(card["history"]) == {"gru", "tanh"}
+    assert card["comparison"]["tanh"]["config"]["cell"] == "rnn_tanh"
+    assert "--join" in card["comparison"]["tanh"]["trained_by"]["command"]
+    assert train_main(["fixture_sign", "--synthetic", "--out", str(out), "--variants", "tanh", "--epochs", "1",
+                       "--no-progress", "--join"]) == 2  # already there: --join never replaces
+    assert train_main(["fixture_sign", "--out", str(out), "--data-dir", str(tmp_path), "--variants", "tanh",
+                       "--join", "--no-progress"]) == 2  # real data joined to a synthetic card: refused
+    assert "synthetic" in capsys.readouterr().err
+
+
 def test_init_from_keeps_the_start_when_training_only_hurts(tmp_path, registered):
     """The trained weights are the score to beat: a continuation whose every epoch is worse on validation (a huge
     learning rate here) hands back the starting weights, and the card keeps their earlier best epoch; --epochs 0
