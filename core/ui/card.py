@@ -356,9 +356,14 @@ def _variants(task, card: ModelCard) -> None:
     comp = _comparison_table(card, task)
     if comp.empty:
         return
-    joined = [variant_name(task, n) for n, row in card.comparison.items() if row.trained_by]
-    st.markdown("#### Variants compared (same data, same budget)" if not joined else
-                f"#### Variants compared (same data; {', '.join(joined)} trained on its own budget, see below)")
+    joined = [(variant_name(task, n), "--join" in (row.trained_by.command or ""))
+              for n, row in card.comparison.items() if row.trained_by]
+    later = [n for n, same_recipe in joined if same_recipe]
+    apart = [n for n, same_recipe in joined if not same_recipe]
+    notes = ([f"{', '.join(later)} trained later with the same recipe"] if later else []) + \
+        ([f"{', '.join(apart)} trained on its own budget, see below"] if apart else [])
+    st.markdown("#### Variants compared (same data, same budget)" if not notes else
+                f"#### Variants compared (same data; {'; '.join(notes)})")
     st.dataframe(comp, hide_index=True, width="stretch")
 
 
