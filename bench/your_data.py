@@ -7,6 +7,10 @@ thread), after one warm-up run (a server that has been up has imported torch's o
   steps per second                   per example data set (GRU, medium size, batches of 32, validation included)
   a second concurrent trainer        what it is told (its place in line), how long it waits, and whether the
                                      first run slows down while it waits
+  forecasting                        a generated monthly series with a season, as the page proposes it (window,
+                                     horizon, GRU medium, the page's 300 steps): time to the first curve point, the
+                                     run's total with the forecast chart's data, and its test MAE beside the
+                                     last-value forecast's
 
 With Chromium (skip with --no-browser): the real app, /your-data, an example clicked, Train pressed --
   click -> first curve drawn in the browser, and the server's RSS before, during (peak) and after the run.
@@ -40,6 +44,8 @@ TARGET_BROWSER_FIRST_CURVE_S = 4.0  # click -> the first curve drawn
 TARGET_RSS_GROWTH_MB = 150.0  # during a run, over the page before it
 TARGET_RSS_GROWTH_2ND_MB = 50.0  # a second run on the same page: nothing one-off left to pay
 TARGET_SLOWDOWN = 0.8  # the first run's speed with a second one waiting, over alone
+TARGET_FORECAST_TOTAL_S = 30.0  # a forecasting run of the page's default 300 steps: half the 60 s budget
+FORECAST_STEPS = 300  # the page's default
 
 
 def prepared(key: str):
@@ -49,8 +55,23 @@ def prepared(key: str):
     return task, task.splits_from_table(table)
 
 
-def timed_run(key: str, steps: int, queue: TrainQueue | None = None, on_wait=None) -> dict:
-    task, splits = prepared(key)
+def seasonal_series(n: int = 480, seed: int = 0) -> bytes:
+    """date,sales -- a monthly series written here: a drifting level, a 12-month season and noise."""
+    import math
+    import random
+
+    rng = random.Random(seed)
+    months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    level, lines = 100.0, ["date,sales"]
+    for t in range(n):
+        level += 0.1 + rng.gauss(0, 0.5)
+        value = level + 8 * math.sin(2 * math.pi * t / 12) + rng.gauss(0, 1)
+        lines.append(f"{months[t % 12]}-1-{1990 + t // 12},{value:.3f}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def timed_run(key: str, steps: int, queue: TrainQueue | None = None, on_wait=None, made=None) -> dict:
+    task, splits = made or prepared(key)
     marks: dict = {}
 
     def on_event(ev):
@@ -91,6 +112,31 @@ def in_process(steps: int) -> list[tuple]:
     rows.append(("steps per second, worst data set", f"{worst_rate:.1f}/s",
                  (f">= {TARGET_STEPS_PER_S:.0f}/s", worst_rate >= TARGET_STEPS_PER_S)))
     return rows
+
+
+def forecasting() -> list[tuple]:
+    from core.yourdata.forecast import chart_rows, read_series
+
+    table = read_table(seasonal_series(), "sales.csv")
+    choice = propose(table)
+    task = make_task(table, choice)
+    r = timed_run("forecast", FORECAST_STEPS, made=(task, task.splits_from_table(table)))
+    t0 = time.perf_counter()
+    run = r["result"].runs["GRU"]
+    chart_rows(task, run.model, read_series(table, choice))
+    total = r["seconds"] + time.perf_counter() - t0
+    test = run.test
+    return [
+        (f"forecasting ({len(table.rows)} monthly steps, window {choice.window}, horizon {choice.horizon}): first "
+         "loss point", f"{r['first_loss']:.2f} s", (f"<= {TARGET_FIRST_LOSS_S} s", r["first_loss"] <= TARGET_FIRST_LOSS_S)),
+        ("forecasting: first validation point", f"{r['first_val']:.2f} s",
+         (f"<= {TARGET_FIRST_VAL_S} s", r["first_val"] <= TARGET_FIRST_VAL_S)),
+        (f"forecasting: a run's total ({FORECAST_STEPS} steps, GRU medium, with the chart's data)", f"{total:.1f} s",
+         (f"<= {TARGET_FORECAST_TOTAL_S:.0f} s", total <= TARGET_FORECAST_TOTAL_S)),
+        ("forecasting: test MAE (last value, seasonal naive)",
+         f"{test['mae']:.3f} ({test['last value mae']:.3f}, {test.get('seasonal naive mae', float('nan')):.3f})",
+         ("< last value", test["mae"] < test["last value mae"])),
+    ]
 
 
 def concurrent(steps: int) -> list[tuple]:
@@ -207,7 +253,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-browser", action="store_true")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)  # as the server: one torch thread per script run (core.ui.server.configure_torch)
-    rows = in_process(args.steps) + concurrent(3 * args.steps)
+    rows = in_process(args.steps) + forecasting() + concurrent(3 * args.steps)
     if not args.no_browser and C.chromium_available():
         rows += in_browser()
     fails = 0

@@ -73,7 +73,8 @@ def _describe(model=None, config: dict | None = None) -> dict:
         return info
     c = config or {}
     arch = str(c.get("arch", c.get("variant", ""))).lower()  # e.g. "bigru": a task's own naming
-    cell = c.get("cell") or next((k for k in ("lstm", "gru", "rnn_relu", "rnn_tanh") if k in arch), None)
+    cell = c.get("cell") or next((k for k in ("minlstm", "mingru", "lstm", "gru", "rnn_relu", "rnn_tanh") if k in arch),
+                                  None)
     cell = cell or ("rnn_tanh" if "rnn" in arch else "?")
     hidden = c.get("hidden_size", c.get("hidden", "?"))
     bi = c.get("bidirectional", c.get("bidirectional_encoder", arch.startswith("bi")))

@@ -1,9 +1,12 @@
 """Your own data: read a person's file, propose the recurrent shape that fits it, train it with core's loop, export it.
 
-  parse.py     reading and checking (limits before parsing, delimiter, header, a clear message naming the row)
-  propose.py   which shape fits the columns, with a one-sentence reason; checks an overridden choice
+  parse.py     reading and checking (limits before parsing, encoding, delimiter, header, a message naming the row)
+  formats.py   the readers the content picks: CoNLL token-per-line files, JSON lines / arrays, Excel .xlsx sheets
+  propose.py   which shape fits the columns (forecasting first), with a one-sentence reason; checks a choice
+  forecast.py  time series: detection, the season, the time-ordered split, ForecastTask and its naive baselines
   examples.py  small example data sets written by the project itself, one per kind
-  task.py      YourDataTask: one core.task.Task for all five shapes (the page and every exported plugin use it)
+  task.py      YourDataTask: one core.task.Task for all five shapes, scores beside their baselines (the page
+               and every exported plugin use it)
   build.py     training runs through core.train.fit, within a budget, one at a time per server (TrainQueue)
   export.py    the weights (model.safetensors + card.json) and a ready plugin folder, as zip files
 

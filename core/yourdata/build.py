@@ -25,7 +25,7 @@ from core.yourdata.parse import Table, safe_file_name
 from core.yourdata.propose import Choice
 from core.yourdata.task import YourDataTask
 
-CELLS = {"tanh-RNN": "rnn_tanh", "GRU": "gru", "LSTM": "lstm"}  # what the page says -> core.layers' cell name
+CELLS = {"tanh-RNN": "rnn_tanh", "GRU": "gru", "LSTM": "lstm", "minGRU": "mingru", "minLSTM": "minlstm"}  # shown -> core.layers' name
 SIZES = {"small": (16, 32), "medium": (32, 64), "large": (64, 128)}  # (embed_size, hidden_size)
 MAX_SECONDS = 60.0  # one run, all its cells together
 MAX_TRAIN_STEPS = 3000  # optimizer steps per cell
@@ -49,11 +49,21 @@ def make_task(table: Table, choice: Choice, name: str = "your_data", title: str 
     cells = cells or ["GRU"]
     spec = {"choice": choice.to_dict(), "file": safe_file_name(table.name), "delimiter": table.delimiter, "header": table.header,
             "skip_bad": bool(skip_bad), "columns": list(table.columns),
-            "sample": [list(r) for r in table.rows[:SAMPLE_ROWS]],
+            "sample": [list(r) for r in table.rows[:sample_rows(choice)]],
             "config": {"embed_size": embed, "hidden_size": hidden},
             "variants": {c: {"cell": CELLS[c]} for c in cells if c in CELLS},
             "demos": demos or []}
     return YourDataTask(spec, name=name, title=title)
+
+
+def sample_rows(choice: Choice) -> int:
+    """Rows of the person's data kept in the spec: SAMPLE_ROWS, or for a forecast enough for its windows."""
+    if choice.kind != "forecast":
+        return SAMPLE_ROWS
+    from core.yourdata.forecast import need_steps
+
+    need = need_steps(int(choice.window), int(choice.horizon))
+    return max(SAMPLE_ROWS, -(-need // len(choice.features)) if choice.layout == "wide" else need)
 
 
 @dataclass

@@ -39,7 +39,7 @@ A {shape_words} task made on RNN Lab's "Your data" page from {file}.
 
 load_data reads {file} in {name}-data/ exactly as the page read it (delimiter, header, columns and checks are in
 spec.json, with the tokens, the model sizes, a sample of the rows for the synthetic data and the demos). The model,
-batches, loss and metrics are core.yourdata.task.YourDataTask's, built on core's {core_class}. Make it yours from
+batches, loss and metrics are {base_module}.{Base}'s, built on core's {core_class}. Make it yours from
 here.
 """
 
@@ -49,12 +49,12 @@ import json
 from pathlib import Path
 
 from core.yourdata.parse import Table, write_table
-from core.yourdata.task import YourDataTask
+from {base_module} import {Base}
 
 SPEC = json.loads(Path(__file__).with_name("spec.json").read_text(encoding="utf-8"))
 
 
-class {Class}(YourDataTask):
+class {Class}({Base}):
     name = "{name}"
     title = "{title}"
     page = f"{{__name__}}.page:render"  # this package's page.py
@@ -110,6 +110,51 @@ streamlit run streamlit_app.py                          # its page is in the nav
 Or serve the model trained on the page as it is: unzip `{name}-weights.zip` into `weights/`.
 """
 
+FORECAST_PAGE = '''"""The page of {title}: a forecast of the next steps of a time series.
+
+The shared frame (header, Try it / Inspect / Model card) plus this task's own Try-it tab.
+
+Imported only by the app; Streamlit and core.ui are imported here, never in the task's __init__.py.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+
+def render(task):
+    from core.ui.page import task_page
+
+    task_page(task, try_it=lambda model: _try_it(task, model))
+
+
+def _try_it(task, model):
+    """Draw the Try-it tab; return the current input, which the Inspect tab then takes apart."""
+    from core.ui.widgets import md_escape, show_error, text_input_with_demos
+
+    W, H = model.meta["window"], model.meta["horizon"]
+    text = text_input_with_demos(task, key="q", label=f"The last {{W}} values (empty: the end of the series)")
+    try:
+        out = task.predict(model, text)
+    except Exception as exc:  # noqa: BLE001 -- BadInput becomes a friendly warning
+        show_error(exc, "forecasting")
+        return None
+    for note in out["notes"]:
+        st.caption(md_escape(note))
+    st.markdown(f"**The next {{H}} values of {{md_escape(out['target'])}}:** "
+                + ", ".join(f"{{v:.5g}}" for v in out["forecast"]))
+    rows = [{{"step": k - len(out["window"]) + 1, "value": v, "line": "the window"}} for k, v in enumerate(out["window"])]
+    for name, key in (("forecast", "forecast"), ("last value", "last_value"), ("seasonal naive", "seasonal_naive")):
+        rows += [{{"step": h, "value": v, "line": name}} for h, v in enumerate(out.get(key) or [], start=1)]
+    chart = alt.Chart(pd.DataFrame(rows)).mark_line(point=True).encode(
+        x=alt.X("step:Q", title="steps from now"), y=alt.Y("value:Q", scale=alt.Scale(zero=False)),
+        color=alt.Color("line:N", title=None), tooltip=["line", "step", alt.Tooltip("value:Q", format=".4g")])
+    st.altair_chart(chart.properties(height=260), width="stretch")
+    return text
+'''
+
 CORE_CLASS = {"one_to_one": "OneToOne", "one_to_many": "OneToMany", "many_to_one": "ManyToOne",
               "many_to_many": "ManyToMany", "encoder_decoder": "EncoderDecoder"}
 
@@ -152,7 +197,8 @@ def card_for(task: YourDataTask, result: RunResult, data_bytes: bytes) -> ModelC
                   for label, r in runs.items()}
     recipe = asdict(task.recipe)
     recipe.update(max_minutes=round(result.per_cell_seconds / 60, 3), epochs=len(run.fit.history))
-    dataset = Dataset(description=f"{task.spec.get('file')}: your own data, 80/10/10 split (seed 0)",
+    split = "time-ordered, the last part held out" if task.choice.kind == "forecast" else "80/10/10 split (seed 0)"
+    dataset = Dataset(description=f"{task.spec.get('file')}: your own data, {split}",
                       source=task.data_source, synthetic=False,
                       files=[DataFile(path=task.spec.get("file", "data"), sha256=hashlib.sha256(data_bytes).hexdigest(),
                                       bytes=len(data_bytes))])
@@ -192,6 +238,11 @@ def weights_zip(task: YourDataTask, result: RunResult, data_bytes: bytes) -> byt
 
 def how_read(task: YourDataTask) -> str:
     spec, c = task.spec, task.choice
+    if c.kind == "forecast":
+        return (f"columns separated by {DELIMITER_WORDS.get(spec.get('delimiter'), 'tabs')}, "
+                f"{'a header row' if spec.get('header') else 'no header row'}, a time series"
+                + (" read row by row (a column per month)" if c.layout == "wide" else "")
+                + f": the last {c.window} steps -> the next {c.horizon}")
     cols = ", ".join(f"'{f}'" for f in c.features) if c.shape == "one_to_one" else f"'{c.input}'"
     target = f" -> '{c.target}'" if c.target else ""
     return (f"columns separated by {DELIMITER_WORDS.get(spec.get('delimiter'), 'tabs')}, "
@@ -204,7 +255,9 @@ def plugin_files(task: YourDataTask, table: Table) -> dict[str, bytes]:
     name, title, shape = task.name, task.title, task.shape
     check_name(name)
     fields = dict(name=name, NAME=name.upper(), title=title, Class=class_name(name), shape=shape)
-    page = render_template((TEMPLATES / f"page_{shape}.py.tmpl").read_text(encoding="utf-8"), **fields)
+    forecast = task.choice.kind == "forecast"
+    page = FORECAST_PAGE.format(title=title) if forecast else \
+        render_template((TEMPLATES / f"page_{shape}.py.tmpl").read_text(encoding="utf-8"), **fields)
     if task.choice.tokens == "word":
         page = page.replace("after reading each character", "after reading each word")
     spec = dict(task.spec)
@@ -213,9 +266,13 @@ def plugin_files(task: YourDataTask, table: Table) -> dict[str, bytes]:
     spec["file"] = file
     cells = ", ".join(c for c in (spec.get("variants") or ["GRU"]) if c in CELLS)
     # only checked names go into Python source: every string of the person's (columns, rows) stays in spec.json
-    info = dict(fields, shape_words=shape_spec(shape).words, file=file, core_class=CORE_CLASS[shape], cells=cells)
+    info = dict(fields, shape_words="forecasting (many-to-one over time windows)" if forecast else
+                shape_spec(shape).words, file=file, core_class=CORE_CLASS[shape], cells=cells,
+                base_module="core.yourdata.forecast" if forecast else "core.yourdata.task",
+                Base="ForecastTask" if forecast else "YourDataTask")
     init = INIT.format(**info)
     compile(init, f"{name}/__init__.py", "exec")  # a template bug must never reach a person
+    compile(page, f"{name}/page.py", "exec")
     return {f"{name}/__init__.py": init.encode(), f"{name}/page.py": page.encode(),
             f"{name}/__main__.py": MAIN.format(name=name).encode(),
             f"{name}/spec.json": (json.dumps(spec, indent=1, ensure_ascii=False) + "\n").encode(),

@@ -4,7 +4,10 @@
     check_choice(table, choice, skip_bad) -> Table   the rows that fit the choice, or a DataError naming the row
 
 The rules, in order:
+  numbers in time order (a date/year column, or a wide table: a row per year, a column per month)
+                                           -> forecast: many_to_one over windows of the series (core.yourdata.forecast)
   numeric feature columns + a label        -> one_to_one (no sequence: no recurrence needed)
+  numbers only (no label)                  -> forecast, the rows' order as the time
   one column of sequences                  -> one_to_many (a character or word language model)
   a sequence + a label per token, same count -> many_to_many (aligned; bidirectional offered)
   a sequence + a label from a small set    -> many_to_one
@@ -14,6 +17,8 @@ The rules, in order:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+
+import regex
 
 from core.shapes import shape_spec
 from core.yourdata.parse import DataError, Table, _plural, is_number
@@ -33,18 +38,45 @@ class Choice:
     tokens: str = "char"  # "char" | "word": how a sequence is cut into steps
     bidirectional: bool = False  # many_to_many: read both ways
     reason: str = ""
+    kind: str = "sequence"  # "sequence": rows are examples; "forecast": the rows are steps of a time series
+    time: list[str] = field(default_factory=list)  # forecast: the columns saying when each row is (may be none)
+    window: int = 0  # forecast: steps the network reads (W)
+    horizon: int = 0  # forecast: steps it answers (H)
+    period: int | None = None  # forecast: the season in steps, when there is one (the seasonal-naive forecast)
+    layout: str = "long"  # forecast: "long" (a row per step) or "wide" (a row per year, a column per month)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def words(text: str) -> list[str]:
+    """Whitespace-separated words: how a row of tags lines up with its sentence (one tag per word)."""
     return text.split()
 
 
-def steps(text: str, tokens: str) -> list[str]:
-    """A cell cut into the steps the network reads: characters, or whitespace-separated words."""
-    return list(text) if tokens == "char" else text.split()
+_WORD_RE = regex.compile(
+    r"(?:https?://|www\.)\S+?(?=[.,;:!?)\]}'\"]*(?:\s|$))"  # a URL, without the punctuation after it
+    r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"  # an e-mail address
+    r"|(?:\p{L}\.){2,}"  # U.S.  e.g.  i.e.
+    r"|[$€£¥]?\d+(?:[.,:]\d+)*%?(?![\p{L}\p{N}_])"  # 37  $37.5  1,000  12:30  50% (3rd and 1990s are words)
+    r"|[#@]?[\p{L}\p{M}\p{N}_]+(?:[-'’][\p{L}\p{M}\p{N}_]+)*"  # don't  e-mail  Saint-Étienne  हिन्दी  #tag  @name
+    r"|(\p{P}|\p{S})\1*"  # punctuation or a symbol, a run of the same one kept whole: .  ,  ...  !!!  --
+    r"|\S",  # anything else, one character at a time
+)
+
+
+def tokenize(text: str) -> list[str]:
+    """Text as people write it -> words and punctuation: "a mess." -> a, mess, . ; "boring," -> boring, , ;
+    "don't", "$37.5", "e-mail", a URL and a word of any script stay whole. Case is kept."""
+    return [m.group() for m in _WORD_RE.finditer(text)]
+
+
+def steps(text: str, tokens: str, split_punct: bool = False) -> list[str]:
+    """A cell cut into the steps the network reads: characters, or words -- whitespace-separated (the default: a
+    row of tags lines up with them), or with punctuation split from the words (``split_punct``: text people wrote)."""
+    if tokens == "char":
+        return list(text)
+    return tokenize(text) if split_punct else text.split()
 
 
 @dataclass
@@ -78,12 +110,32 @@ def _example(table: Table, col: str) -> str:
     return v if len(v) <= 30 else v[:27] + "..."
 
 
+def _tag_pair(table: Table, cols: list[str], prof: dict[str, Profile]) -> tuple[str, str] | None:
+    """(sentence column, tags column) when one column holds one label per word of another in every row; of such a
+    pair, the tags are the column with fewer different words (tag names may be longer than the words they tag)."""
+    counts = {c: [len(words(v)) for v in table.column(c)] for c in table.columns}
+    vocab = {c: {t for v in table.column(c) for t in words(v)} for c in table.columns}
+    best = None
+    for a in cols:
+        for b in table.columns:
+            if a == b or counts[a] != counts[b] or prof[a].mean_words <= 1.5 or len(vocab[b]) > MAX_LABELS:
+                continue
+            if len(vocab[b]) < len(vocab[a]) and (best is None or len(vocab[b]) < len(vocab[best[1]])):
+                best = (a, b)
+    return best
+
+
 def propose(table: Table) -> Choice:
     """The proposed shape for a table, with a one-sentence reason."""
     prof = {p.name: p for p in profile(table)}
     n = len(table.rows)
     numeric = [p.name for p in prof.values() if p.numeric]
     text_cols = [p.name for p in prof.values() if not p.numeric]
+    from core.yourdata.forecast import WEAK_TIME, detect, propose_forecast
+
+    series = detect(table, numeric)  # numbers in time order: a forecast, unless a plain row index stands beside a label
+    if series is not None and (series.layout == "wide" or any(t.lower() not in WEAK_TIME for t in series.time)):
+        return propose_forecast(table, series)
     # one_to_one: numeric features and one label (a text label, or a last numeric column of a few whole numbers)
     label = None
     if len(text_cols) == 1 and numeric and _label_like(prof[text_cols[0]], n):
@@ -98,6 +150,8 @@ def propose(table: Table) -> Choice:
                       f"{_plural(len(feats), 'numeric column')} describe each row and '{label}' is its label "
                       f"({prof[label].distinct} values): a one-to-one network answers in one step -- there is no "
                       "sequence, so no recurrence is needed (it is a plain feed-forward network).")
+    if series is not None:
+        return propose_forecast(table, series)
     cols = text_cols or list(table.columns)
     source = max(cols, key=lambda c: prof[c].mean_chars)
     others = [c for c in table.columns if c != source]
@@ -108,15 +162,13 @@ def propose(table: Table) -> Choice:
                       f"There is one column of sequences ('{source}') and nothing to predict from them, so a "
                       f"one-to-many network learns to write more like them: a language model over {unit}, "
                       "sampled with a temperature.")
-    src_words = [len(words(c)) for c in table.column(source)]
-    for c in others:  # a label per word, the same count in every row
-        tgt_words = [len(words(v)) for v in table.column(c)]
-        if prof[source].mean_words > 1.5 and tgt_words == src_words and len({t for v in table.column(c)
-                                                                                for t in words(v)}) <= MAX_LABELS:
-            return Choice("many_to_many", source, c, [], "word", True,
-                          f"'{c}' has exactly one label per word of '{source}' in every row, so a many-to-many "
-                          "network tags each word; reading both ways (bidirectional) lets each tag see the whole "
-                          "sentence.")
+    tagged = _tag_pair(table, cols, prof)
+    if tagged is not None:
+        source, c = tagged
+        return Choice("many_to_many", source, c, [], "word", True,
+                      f"'{c}' has exactly one label per word of '{source}' in every row, so a many-to-many "
+                      "network tags each word; reading both ways (bidirectional) lets each tag see the whole "
+                      "sentence.")
     labels = [c for c in others if _label_like(prof[c], n)]
     if labels:
         c = min(labels, key=lambda c: prof[c].distinct)
@@ -134,6 +186,10 @@ def propose(table: Table) -> Choice:
 
 def check_choice(table: Table, choice: Choice, skip_bad: bool = False) -> Table:
     """The table's rows that fit ``choice`` (a copy), or a DataError naming the rows that do not."""
+    if choice.kind == "forecast":
+        from core.yourdata.forecast import check_forecast
+
+        return check_forecast(table, choice, skip_bad)
     cols = set(table.columns)
     need = [c for c in (choice.input, choice.target, *choice.features) if c is not None]
     missing = [c for c in need if c not in cols]

@@ -7,14 +7,21 @@ card's meta). What it learns is set by a JSON ``spec``:
     {"choice": Choice.to_dict(), "file": "reviews.csv", "delimiter": ",", "header": true, "skip_bad": false,
      "sample": [[cell, ...], ...] (a few rows: the synthetic data of an exported plugin), "demos": [...]}
 
-Steps are characters or whitespace-separated words (choice.tokens). Ids 0-3 are reserved for padding, unknown,
-start and end.
+Steps are characters or words (choice.tokens); words are split from their punctuation (core.yourdata.propose.
+tokenize), except a tagging table's sentences, which stay split on whitespace so that each tag keeps its word. Ids
+0-3 are reserved for padding, unknown, start and end.
+
+Every score evaluate() gives comes with its baselines, computed from the training part and scored on the same
+held-out rows (the majority class, chance, all-"O", copying the input, a frequency model): baseline_words() says
+them in a sentence and beats_baseline() whether the model does better; trust_words() warns when a score rests on
+too few rows.
 """
 
 from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,7 +34,7 @@ from core.layers import recording
 from core.shapes import EncoderDecoder, ManyToMany, ManyToOne, OneToMany, OneToOne
 from core.task import BadInput, Demo, Recipe, Splits, Task
 from core.yourdata.parse import Table, _control_char, read_table
-from core.yourdata.propose import Choice, check_choice, steps
+from core.yourdata.propose import Choice, check_choice, steps, tokenize
 
 SPECIALS = ["<pad>", "<unk>", "<s>", "</s>"]
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
@@ -36,8 +43,10 @@ MAX_VOCAB = 4000  # the most frequent tokens of the training rows; the rest read
 MAX_GEN = {"char": 60, "word": 25}  # steps a one-to-many model writes
 MAX_COUNT = 10  # sequences per generation request
 MAX_EVAL_ROWS = 1000  # validation and test rows at most (the rest train)
-MAX_EXACT_ROWS = 100  # encoder-decoder: rows decoded greedily for the exact-match score
-EXTENSIONS = (".csv", ".tsv", ".txt")
+MAX_EXACT_ROWS = 500  # encoder-decoder: rows decoded greedily for the exact-match score (the first ones)
+EXACT_VAL_STEPS = 6000  # ... and during training, at most this many rows x output steps at each validation check
+MIN_TRUSTED_ROWS = 100  # a held-out score on fewer rows than this comes with a warning and its uncertainty
+EXTENSIONS = (".csv", ".tsv", ".txt", ".tab", ".dat", ".conll", ".jsonl", ".json", ".xlsx")  # read by content
 
 
 @dataclass
@@ -57,8 +66,20 @@ METRICS = {  # shape -> (selection metric, higher is better, what it means)
     "many_to_one": ("accuracy", True, "share of rows labelled right"),
     "many_to_many": ("accuracy", True, "share of steps tagged right"),
     "one_to_many": ("nll", False, "average surprise per step (negative log-likelihood; lower is better)"),
-    "encoder_decoder": ("accuracy", True, "share of output steps right when the true previous step is given"),
+    "encoder_decoder": ("exact", True, "share of held-out rows whose whole output is exactly right, written by the "
+                                       "model on its own"),
 }
+ENTITY_METRIC = ("f1", True, "entity F1: how well the named things (B-/I- tags) are found whole, 0 to 1")
+BASELINES = {  # headline metric -> (key of evaluate's dict, what gets that score), the strongest first in words
+    "accuracy": [("baseline_accuracy", "the majority class alone"), ("chance", "guessing at random")],
+    "f1": [("baseline_f1", "tagging every word O (no entity)")],
+    "exact": [("common_exact", "always writing the most common output"), ("copy_exact", "copying the input")],
+    "nll": [("baseline_nll", "a model that only knows how often each step occurs")],
+    "mae": [("last value mae", "the last-value forecast"), ("seasonal naive mae", "the seasonal-naive forecast")],
+    "rmse": [("last value rmse", "the last-value forecast"), ("seasonal naive rmse", "the seasonal-naive forecast")],
+}
+LOWER_IS_BETTER = {"nll", "mae", "rmse", "loss"}  # the metrics a model beats by being below its baseline
+TAG_BASELINE = "tagging every word with the most common tag"  # many-to-many accuracy: its baseline_accuracy
 SUMMARIES = {
     "one_to_one": "A row of numbers -> one label, in a single step (no recurrence).",
     "many_to_one": "A sequence -> one label.",
@@ -68,8 +89,131 @@ SUMMARIES = {
 }
 
 
+_NO_SPACE_BEFORE = set(".,;:!?%)]}…") | {"...", "'s", "n't"}
+_NO_SPACE_AFTER = set("([{$")
+
+
 def join(tokens: list[str], mode: str) -> str:
-    return "".join(tokens) if mode == "char" else " ".join(tokens)
+    """Steps -> text: characters run together; words get a space between them, but not before closing punctuation
+    or after an opening bracket ("a mess ." -> "a mess.")."""
+    if mode == "char":
+        return "".join(tokens)
+    out = ""
+    for i, t in enumerate(tokens):
+        glue = i == 0 or t in _NO_SPACE_BEFORE or set(t) <= set(".,;:!?") or tokens[i - 1] in _NO_SPACE_AFTER
+        out += t if glue else " " + t
+    return out
+
+
+def is_entity_tags(tags) -> bool:
+    """Tags in the BIO / IOB / BIOES scheme of named entities (O, B-PER, I-PER, ...): entity F1 scores them."""
+    tags = set(tags)
+    return any(t[:2] in ("B-", "I-", "S-", "E-") for t in tags) and all(
+        t == "O" or (t[:2] in ("B-", "I-", "S-", "E-") and len(t) > 2) for t in tags)
+
+
+def entity_f1(gold: list[list[str]], pred: list[list[str]]) -> float:
+    """Entity F1 (seqeval, the CoNLL way): an entity counts only when its type and its whole span are right."""
+    from seqeval.metrics import f1_score
+
+    return float(f1_score(gold, pred, zero_division=0))
+
+
+def baselines(metric: str, metrics: dict) -> list[tuple[str, float]]:
+    """(what gets it, its score) for each baseline of ``metric`` in an evaluate() dict, the strongest first."""
+    found = [(words, float(metrics[key])) for key, words in BASELINES.get(metric, []) if key in metrics]
+    if metric == "accuracy" and "chance" not in metrics and found:  # a tagger: the most common tag, not a class
+        found = [(TAG_BASELINE, found[0][1])]
+    lower = metric in LOWER_IS_BETTER
+    return sorted(found, key=lambda wv: wv[1] if lower else -wv[1])
+
+
+def beats_baseline(metric: str, metrics: dict) -> bool | None:
+    """Does the score beat its strongest baseline (None: no score or no baseline)?"""
+    found = baselines(metric, metrics)
+    score = metrics.get(metric)
+    if not found or score is None or not math.isfinite(float(score)):
+        return None
+    best = found[0][1]
+    return float(score) < best - 1e-9 if metric in LOWER_IS_BETTER else float(score) > best + 1e-9
+
+
+def baseline_words(metric: str, metrics: dict, name: str) -> str:
+    """The score beside its baselines in one sentence: "validation accuracy 0.830 -- the majority class alone
+    gets 0.610, guessing at random 0.500." ``name``: the score's name as the page says it."""
+    score = metrics.get(metric)
+    head = f"{name} {score:.3f}" if isinstance(score, (int, float)) and math.isfinite(score) else f"{name} n/a"
+    found = baselines(metric, metrics)
+    if not found:
+        return head + "."
+    return head + " -- " + ", ".join(f"{w} {'gets ' if i == 0 else ''}{v:.3f}" for i, (w, v) in enumerate(found)) + "."
+
+
+def not_beaten_words(metric: str, metrics: dict) -> str:
+    """What it means when the model does not beat its strongest baseline, said plainly ("" when it does)."""
+    if beats_baseline(metric, metrics) is not False:
+        return ""
+    what = baselines(metric, metrics)[0][0]
+    if what == "the majority class alone":
+        return "This model has learnt nothing the majority class does not already know."
+    return f"This model does no better than {what}: it has learnt nothing useful yet."
+
+
+def trust_words(metric: str, val: dict, test: dict) -> str:
+    """A warning when the validation or test score rests on fewer than MIN_TRUSTED_ROWS rows ("" when both have
+    enough): how many rows, and about how far a share could be off by chance (95%, at worst: 1.96 * sqrt(.25 / n))."""
+    n_val, n_test = (int(m.get("exact_rows", m.get("rows", m.get("windows", 0)))) for m in (val, test))
+    unit = "forecast windows" if "rows" not in test and "windows" in test else "rows"
+    n = min(n_val, n_test)
+    if n >= MIN_TRUSTED_ROWS or n <= 0:
+        return ""
+    rows = (f"each rest on {n} {unit}" if n_val == n_test else
+            f"rest on {n_val} (validation) and {n_test} (test) {unit}")
+    off = (f"a different handful of {unit} could move them a lot" if metric in LOWER_IS_BETTER else
+           f"either could be off by up to ±{98 / math.sqrt(n):.0f} points by chance alone")
+    more = ("" if unit != "rows" else
+            f" A table of {MIN_TRUSTED_ROWS * 10:,} rows or more holds out {MIN_TRUSTED_ROWS} or more for each.")
+    return f"The validation and test scores {rows}: {off}.{more}"
+
+
+SCORE_WORDS = {  # evaluate()'s keys as a column or a sentence names them
+    "accuracy": "accuracy", "f1": "entity F1", "exact": "exactly right", "nll": "loss per step (NLL)",
+    "step_accuracy": "next step right (true previous step given)", "loss": "loss", "baseline_accuracy": "majority class",
+    "chance": "chance", "baseline_f1": "all O", "copy_exact": "copying the input", "common_exact": "most common output",
+    "baseline_nll": "frequency model", "rows": "rows", "exact_rows": "rows written out",
+    "mae": "MAE", "rmse": "RMSE", "windows": "windows",
+    "last value mae": "last-value forecast MAE", "last value rmse": "last-value forecast RMSE",
+    "seasonal naive mae": "seasonal-naive forecast MAE", "seasonal naive rmse": "seasonal-naive forecast RMSE",
+}
+
+
+def score_columns(metric: str, val: dict, test: dict) -> dict[str, float]:
+    """One cell's row of the comparison table: the headline on validation and test, the baselines on the test rows,
+    then the other test scores -- each named in words ("test accuracy", "majority class (test)", "chance")."""
+    def name(k: str) -> str:
+        return "most common tag" if k == "baseline_accuracy" and "chance" not in test else SCORE_WORDS.get(k, k)
+    row = {f"validation {name(metric)}": val.get(metric), f"test {name(metric)}": test.get(metric)}
+    every_baseline = {k for pairs in BASELINES.values() for k, _ in pairs}
+    base = [k for k, _ in BASELINES.get(metric, []) if k in test]
+    row.update({name(k) if k == "chance" else f"{name(k)} (test)": test[k] for k in base})
+    for k, v in test.items():
+        if k not in base and k not in (metric, "loss", "rows", "exact_rows", "windows"):
+            row[f"{name(k)} (test)" if k in every_baseline else f"test {name(k)}"] = v
+    if "rows" in test:
+        row["test rows"] = test["rows"]
+    return row
+
+
+def punct_split(seqs, share: float = 0.98) -> bool:
+    """Were these whitespace tokens already split from their punctuation (a CoNLL file: "," is its own token)?
+    Yes when nearly every token is one token to tokenize() and some of them are punctuation."""
+    n = whole = punct = 0
+    for s in seqs:
+        for t in s:
+            n += 1
+            whole += len(tokenize(t)) == 1
+            punct += not any(ch.isalnum() for ch in t)
+    return n > 0 and whole >= share * n and punct > 0
 
 
 def build_vocab(seqs, limit: int = MAX_VOCAB) -> list[str]:
@@ -81,9 +225,20 @@ def build_vocab(seqs, limit: int = MAX_VOCAB) -> list[str]:
     return [t for t, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
 
 
-def encode(tokens: list[str], vocab: list[str]) -> list[int]:
+def vocab_index(vocab: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+    """(token -> id, lower-cased token -> id of its most frequent form): what encode() looks tokens up in."""
     index = {t: i + len(SPECIALS) for i, t in enumerate(vocab)}
-    return [index.get(t, UNK) for t in tokens]
+    lower: dict[str, int] = {}
+    for t, i in index.items():
+        lower.setdefault(t.lower(), i)
+    return index, lower
+
+
+def encode(tokens: list[str], vocab) -> list[int]:
+    """Tokens -> ids. Case is kept, but a token the vocabulary lacks is looked up in any case ("Boring" reads as
+    "boring" when only that was seen); still unknown: <unk>. ``vocab``: a list, or vocab_index() of one."""
+    index, lower = vocab if isinstance(vocab, tuple) else vocab_index(vocab)
+    return [index.get(t) or lower.get(t.lower(), UNK) for t in tokens]
 
 
 def decode_ids(ids: list[int], vocab: list[str]) -> list[str]:
@@ -96,6 +251,11 @@ def decode_ids(ids: list[int], vocab: list[str]) -> list[str]:
         elif i == UNK:
             out.append("?")
     return out
+
+
+def _most_common(values):
+    """The most frequent value (ties: the first seen)."""
+    return Counter(values).most_common(1)[0][0]
 
 
 def _upto_eos(ids: list[int]) -> list[int]:
@@ -130,6 +290,8 @@ class YourDataTask(Task):
         self.data_subdir = self.data_subdir or self.name
         self.summary = getattr(type(self), "summary", "") or SUMMARIES[self.shape]
         metric, higher, self.metric_meaning = METRICS[self.shape]
+        if self.shape == "many_to_many" and is_entity_tags(self._sample_tags(spec)):
+            metric, higher, self.metric_meaning = ENTITY_METRIC
         known = set(asdict(Config()))
         sizes = {k: v for k, v in (spec.get("config") or {}).items() if k in known}
         self.config = asdict(Config(**{"bidirectional": self.choice.bidirectional, **sizes}))
@@ -150,70 +312,116 @@ class YourDataTask(Task):
         ti = cols.index(c.target)
         return [(r[ii], r[ti]) for r in table.rows]
 
+    def _sample_tags(self, spec: dict) -> set[str]:
+        """The tags in the spec's sample rows (a tagging table): whether they name entities sets the headline."""
+        cols = spec.get("columns") or []
+        if self.choice.target not in cols:
+            return set()
+        j = cols.index(self.choice.target)
+        return {g for r in spec.get("sample") or [] if j < len(r) for g in steps(r[j], self.choice.tokens)}
+
     def make_splits(self, examples: list, files=(), dataset: str = "", seed: int = 0) -> Splits:
         train, val, test = split_rows(examples, seed, max_eval=MAX_EVAL_ROWS)
         mode, shape = self.choice.tokens, self.shape
         cut = MAX_STEPS[mode]
         meta: dict = {"tokens": mode, "columns": {"input": self.choice.input, "target": self.choice.target}}
+        if shape == "many_to_many":  # tags line up with whitespace words; typed text is split like the training rows
+            split = mode == "word" and punct_split(steps(t, mode) for t, _ in train)
+        else:
+            split = mode == "word"
+        meta["split_punct"] = split
+
+        def cells(text: str) -> list[str]:
+            return steps(text, mode, split)
+
+        long = set()  # the rows longer than the model reads: cut to their first `cut` steps
+
+        def first(seq: list[str], row: tuple, n: int = cut) -> list[str]:
+            if len(seq) > n:
+                long.add(row)
+            return seq[:n]
         if shape == "one_to_one":
             cols = list(zip(*[x for x, _ in train]))  # feature-major
             mean = [sum(col) / len(col) for col in cols]
             std = [max(math.sqrt(sum((v - m) ** 2 for v in col) / len(col)), 1e-6) for col, m in zip(cols, mean)]
             labels = sorted({y for _, y in examples})
-            meta.update(features=list(self.choice.features), mean=mean, std=std, labels=labels)
+            meta.update(features=list(self.choice.features), mean=mean, std=std, labels=labels,
+                        majority=labels.index(_most_common(y for _, y in train)))
 
             def enc(part):
                 return [([(v - m) / s for v, m, s in zip(x, mean, std)], labels.index(y)) for x, y in part]
         elif shape == "one_to_many":
-            vocab = build_vocab(steps(t, mode) for t in train)
+            vocab = build_vocab(cells(t) for t in train)
+            index = vocab_index(vocab)
+
             meta.update(vocab=vocab)
 
             def enc(part):
-                return [encode(steps(t, mode)[:cut], vocab) for t in part]
+                return [encode(first(cells(t), (id(part), k)), index) for k, t in enumerate(part)]
         elif shape == "encoder_decoder":
-            src_vocab = build_vocab(steps(s, mode) for s, _ in train)
-            tgt_vocab = build_vocab(steps(t, mode) for _, t in train)
+            src_vocab = build_vocab(cells(s) for s, _ in train)
+            tgt_vocab = build_vocab(cells(t) for _, t in train)
+            src_index, tgt_index = vocab_index(src_vocab), vocab_index(tgt_vocab)
+
             meta.update(src_vocab=src_vocab, tgt_vocab=tgt_vocab)
 
             def enc(part):
-                return [(encode(steps(s, mode)[:cut], src_vocab), encode(steps(t, mode)[:cut - 1], tgt_vocab) + [EOS])
-                        for s, t in part]
+                return [(encode(first(cells(s), (id(part), k)), src_index),
+                         encode(first(cells(t), (id(part), k), cut - 1), tgt_index) + [EOS])
+                        for k, (s, t) in enumerate(part)]
         else:
-            vocab = build_vocab(steps(t, mode) for t, _ in train)
+            vocab = build_vocab(cells(t) for t, _ in train)
+            index = vocab_index(vocab)
             meta.update(vocab=vocab)
             if shape == "many_to_one":
                 labels = sorted({y for _, y in examples})
-                meta.update(labels=labels)
+                meta.update(labels=labels, majority=labels.index(_most_common(y for _, y in train)))
 
                 def enc(part):
-                    return [(encode(steps(t, mode)[:cut], vocab), labels.index(y)) for t, y in part]
+                    return [(encode(first(cells(t), (id(part), k)), index), labels.index(y))
+                            for k, (t, y) in enumerate(part)]
             else:
                 tags = sorted({g for _, y in examples for g in steps(y, mode)})
-                meta.update(tags=tags)
+                meta.update(tags=tags, majority=tags.index(_most_common(g for _, y in train for g in steps(y, mode))),
+                            entities=is_entity_tags(tags))
 
                 def enc(part):
-                    return [(encode(steps(t, mode)[:cut], vocab), [tags.index(g) for g in steps(y, mode)[:cut]])
-                            for t, y in part]
-        return Splits(enc(train), enc(val), enc(test), meta, files=list(files),
-                      dataset=dataset or f"{len(examples)} rows, {len(train)}/{len(val)}/{len(test)} "
-                                         "train/validation/test (shuffled, seed 0)")
+                    return [(encode(first(steps(t, mode), (id(part), k)), index),
+                             [tags.index(g) for g in steps(y, mode)[:cut]]) for k, (t, y) in enumerate(part)]
+        train_ids, val_ids, test_ids = enc(train), enc(val), enc(test)
+        if shape == "one_to_many":  # the frequency model: each step's share of the training steps (add-one)
+            counts = Counter(i for seq in train_ids for i in seq + [EOS])
+            total = sum(counts.values()) + len(meta["vocab"]) + len(SPECIALS)
+            meta["unigram"] = [round(math.log((counts[i] + 1) / total), 6)
+                               for i in range(len(meta["vocab"]) + len(SPECIALS))]
+        elif shape == "encoder_decoder":
+            meta["common_output"] = list(_most_common(tuple(t) for _, t in train_ids))
+            self._val_rows = val_ids  # evaluate() decodes a bounded sample of these at each check while training
+        meta["cut_rows"] = len(long)
+        unit = "characters" if mode == "char" else "words"
+        note = f"; {len(long):,} rows longer than {cut} {unit}: the model reads their first {cut}" if long else ""
+        return Splits(train_ids, val_ids, test_ids, meta, files=list(files),
+                      dataset=(dataset or f"{len(examples)} rows, {len(train)}/{len(val)}/{len(test)} "
+                                          "train/validation/test (shuffled, seed 0)") + note)
 
     def splits_from_table(self, table: Table, files=(), dataset: str = "") -> Splits:
         table = check_choice(table, self.choice, skip_bad=bool(self.spec.get("skip_bad")))
         return self.make_splits(self.examples(table), files, dataset)
 
     def load_data(self, data_dir: Path) -> Splits:
-        """The person's file, read exactly as the page read it (same delimiter, header and checks)."""
+        """The person's file, read exactly as the page read it (same readers, delimiter, header and checks). The
+        file the page wrote is read as the spec says; another one (the person's own .conll, .jsonl, .xlsx ...) is
+        read by its content, as the page read it."""
         data_dir = Path(data_dir)
         path = data_dir / self.spec.get("file", "")
+        delimiter, header = self.spec.get("delimiter"), bool(self.spec.get("header"))
         if not path.is_file():
             found = sorted(p for p in data_dir.iterdir() if p.suffix.lower() in EXTENSIONS) if data_dir.is_dir() else []
             if len(found) != 1:
-                raise FileNotFoundError(f"{self.name} reads {self.spec.get('file')!r} (or the only .csv/.tsv/.txt "
-                                        f"file) in {data_dir}")
-            path = found[0]
-        table = read_table(path.read_bytes(), path.name, self.spec.get("delimiter"), bool(self.spec.get("header")),
-                           skip_bad=bool(self.spec.get("skip_bad")))
+                raise FileNotFoundError(f"{self.name} reads {self.spec.get('file')!r} (or the only data file: "
+                                        f"{', '.join(EXTENSIONS)}) in {data_dir}")
+            path, delimiter, header = found[0], "auto", "auto"
+        table = read_table(path.read_bytes(), path.name, delimiter, header, skip_bad=bool(self.spec.get("skip_bad")))
         return self.splits_from_table(table, [path])
 
     def synthetic_data(self, seed: int = 0) -> Splits:
@@ -295,10 +503,14 @@ class YourDataTask(Task):
         return F.cross_entropy(logits.flatten(0, 1), batch["y"].flatten(), ignore_index=-100)
 
     def evaluate(self, model, data) -> dict:
+        """The held-out scores with their baselines (BASELINES: what each one means) and "rows", how many rows."""
         model.eval()
+        meta = model.meta
         dev = next(model.parameters()).device
         shape = self.shape
-        loss_sum = right = total = 0.0
+        loss_sum = right = total = base_right = base_nll = 0.0
+        gold_tags: list[list[str]] = []
+        pred_tags: list[list[str]] = []
         with torch.no_grad():
             for b in self.batches(data, 256, shuffle=False):
                 b = {k: v.to(dev) for k, v in b.items()}
@@ -306,6 +518,7 @@ class YourDataTask(Task):
                     logits = model(b["x"]) if shape == "one_to_one" else model(b["x"], b["lengths"])  # (B, C)
                     loss_sum += float(F.cross_entropy(logits, b["y"], reduction="sum"))
                     right += float((logits.argmax(-1) == b["y"]).sum())
+                    base_right += float((b["y"] == meta.get("majority", -1)).sum())
                     total += len(b["y"])
                     continue
                 if shape == "encoder_decoder":
@@ -313,21 +526,68 @@ class YourDataTask(Task):
                     y = b["tgt_out"]
                 else:
                     logits, y = model(b["x"], b["lengths"]), b["y"]  # (B, T, V), (B, T)
-                mask = y != -100
+                mask = y != -100  # (B, T)
                 loss_sum += float(F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=-100,
                                                   reduction="sum"))
-                right += float(((logits.argmax(-1) == y) & mask).sum())
+                pred = logits.argmax(-1)  # (B, T)
+                right += float(((pred == y) & mask).sum())
                 total += float(mask.sum())
+                if shape == "many_to_many":
+                    base_right += float(((y == meta.get("majority", -1)) & mask).sum())
+                    if meta.get("entities") or self.recipe.metric == "f1":
+                        tags = meta["tags"]
+                        for p_row, y_row, m_row in zip(pred.tolist(), y.tolist(), mask.tolist()):
+                            gold_tags.append([tags[t] for t, m in zip(y_row, m_row) if m])
+                            pred_tags.append([tags[t] for t, m in zip(p_row, m_row) if m])
+                elif shape == "one_to_many" and meta.get("unigram"):
+                    logp = torch.tensor(meta["unigram"], device=dev)  # (V,)
+                    base_nll -= float(logp[y.clamp(min=0)][mask].sum())
         total = max(total, 1.0)
-        out = {"loss": loss_sum / total}
+        out = {"loss": loss_sum / total, "rows": float(len(data))}
         if shape == "one_to_many":
             out["nll"] = out["loss"]
             out["accuracy"] = right / total  # the next step guessed right (information)
-        else:
-            out["accuracy"] = right / total
-        if shape == "encoder_decoder" and data:
-            out["exact"] = self._exact(model, data[:MAX_EXACT_ROWS])
+            if meta.get("unigram"):
+                out["baseline_nll"] = base_nll / total
+            return out
+        if shape == "encoder_decoder":
+            out["step_accuracy"] = right / total  # each next step, the true previous step given (information)
+            if data:
+                n = MAX_EXACT_ROWS
+                if data is getattr(self, "_val_rows", None):  # a check while training: a sample, to stay quick
+                    n = min(n, max(20, EXACT_VAL_STEPS // (max(len(t) for _, t in data) + 2)))
+                out.update(self.exact_scores(model, data[:n]))
+            return out
+        out["accuracy"] = right / total
+        if "majority" in meta:
+            out["baseline_accuracy"] = base_right / total
+        if shape != "many_to_many":
+            out["chance"] = 1 / len(meta["labels"])
+        elif gold_tags:
+            out["f1"] = entity_f1(gold_tags, pred_tags)
+            out["baseline_f1"] = entity_f1(gold_tags, [["O"] * len(g) for g in gold_tags])
         return out
+
+    def exact_scores(self, model, rows) -> dict:
+        """Encoder-decoder: the share of rows whose whole output is right, decoded greedily in batches -- the
+        model's, copying the input's and always writing the training part's most common output's."""
+        meta = model.meta
+        dev = next(model.parameters()).device
+        hits = copies = commons = 0
+        common = _upto_eos(list(meta.get("common_output") or []))
+        for i in range(0, len(rows), 256):
+            part = rows[i:i + 256]
+            b = self.collate(part)
+            pred = self.greedy(model, b["src"].to(dev), b["src_lengths"],
+                               max(len(t) for _, t in part) + 2).cpu()  # (B, T)
+            for p, (src, tgt) in zip(pred.tolist(), part):
+                want = _upto_eos(tgt)
+                hits += _upto_eos(p) == want
+                commons += want == common
+                words = decode_ids(want, meta["tgt_vocab"])
+                copies += UNK not in src and UNK not in want and decode_ids(src, meta["src_vocab"]) == words
+        n = max(len(rows), 1)
+        return {"exact": hits / n, "copy_exact": copies / n, "common_exact": commons / n, "exact_rows": float(n)}
 
     def greedy(self, model, src, lengths, max_len: int) -> torch.Tensor:
         """Batched greedy decoding: (B, S) -> (B, <= max_len) ids (EOS and after it: ignored by decode_ids)."""
@@ -342,13 +602,6 @@ class YourDataTask(Task):
             if bool(done.all()):
                 break
         return torch.stack(out, dim=1)  # (B, T)
-
-    def _exact(self, model, rows) -> float:
-        b = self.collate(rows)
-        dev = next(model.parameters()).device
-        pred = self.greedy(model, b["src"].to(dev), b["src_lengths"], max(len(t) for _, t in rows) + 2).cpu()
-        hits = sum(_upto_eos(p.tolist()) == _upto_eos(t) for p, (_, t) in zip(pred, rows))
-        return hits / len(rows)
 
     # ---- serving -----------------------------------------------------------------------------------------------
     def demos(self) -> list[Demo]:
@@ -374,7 +627,7 @@ class YourDataTask(Task):
         if _control_char(text.replace("\n", " ")):
             raise BadInput("The text contains a control character; type plain text.")
         mode = model.meta["tokens"]
-        toks = steps(" ".join(text.split()), mode)
+        toks = steps(" ".join(text.split()), mode, bool(model.meta.get("split_punct")))
         notes = []
         if len(toks) > MAX_STEPS[mode]:
             toks = toks[:MAX_STEPS[mode]]
@@ -415,7 +668,8 @@ class YourDataTask(Task):
         if _control_char(start):
             raise BadInput("The start contains a control character; type plain text.")
         mode = model.meta["tokens"]
-        toks = steps(" ".join(start.split()) if mode == "word" else start.lstrip(), mode)[:MAX_GEN[mode] - 1]
+        toks = steps(" ".join(start.split()) if mode == "word" else start.lstrip(), mode,
+                     bool(model.meta.get("split_punct")))[:MAX_GEN[mode] - 1]
         try:
             temperature = float(input.get("temperature", 0.8))
             seed, count = int(input.get("seed", 0)), int(input.get("count", 5))
@@ -496,7 +750,7 @@ class YourDataTask(Task):
             s = self._settings(model, input)
             with recording():  # a side computation: its steps stay out of the inspector's trace
                 text = self.predict(model, {**s, "start": s["start"], "count": 1})["sequences"][0]
-            toks = steps(text, meta["tokens"])[:MAX_GEN[meta["tokens"]]]
+            toks = steps(text, meta["tokens"], bool(meta.get("split_punct")))[:MAX_GEN[meta["tokens"]]]
             seq = [BOS] + encode(toks, meta["vocab"]) + [EOS]
             x, y = torch.tensor([seq[:-1]]), torch.tensor([seq[1:]])  # (1, T)
             return F.cross_entropy(model(x)[0], y[0]), ["<s>"] + toks
@@ -518,3 +772,17 @@ class YourDataTask(Task):
 
     def train_command(self) -> str:
         return f"python -m core.train {self.name} --data-dir {self.name}-data"
+
+
+def _task_for_spec(cls, spec: dict | None = None, **fields):
+    """``YourDataTask(spec)`` of a forecasting spec (choice.kind "forecast") is a core.yourdata.forecast.ForecastTask:
+    the page, the export and the plugins build their task from a spec alone."""
+    kind = ((spec if spec is not None else cls.spec) or {}).get("choice", {}).get("kind", "sequence")
+    if cls is YourDataTask and kind == "forecast":
+        from core.yourdata.forecast import ForecastTask
+
+        cls = ForecastTask
+    return object.__new__(cls)
+
+
+YourDataTask.__new__ = _task_for_spec

@@ -32,10 +32,11 @@ from core.yourdata.task import MAX_COUNT, MAX_EVAL_ROWS
 
 REDRAW_S = 0.4  # seconds between redraws of the live charts
 HEADER_OPTIONS = {"auto": "guess", True: "yes", False: "no"}
-CELL_COLOURS = {"tanh-RNN": "#dc2626", "GRU": "#16a34a", "LSTM": "#2563eb"}  # as in the Gradient Lab
+CELL_COLOURS = {"tanh-RNN": "#dc2626", "GRU": "#16a34a", "LSTM": "#2563eb", "minGRU": "#9333ea", "minLSTM": "#0891b2"}  # the Lab's
 DEFAULTS = {"yd_cells": ["GRU"], "yd_size": "medium", "yd_steps": 300, "yd_clip": True, "yd_g_start": "",
             "yd_g_temp": 0.8, "yd_g_seed": 0, "yd_g_count": 5, "yd_delim": "auto", "yd_header": "auto",
             "yd_skip": False}  # set once per session; the widgets then read their key (a test may set them first)
+FORECAST = "forecast"  # the shape selectbox's value for forecasting (many-to-one over time windows)
 METRIC_WORDS = {"accuracy": "accuracy", "nll": "loss per step (NLL)", "exact": "exactly right", "loss": "loss"}
 
 
@@ -66,9 +67,7 @@ def _raw_data() -> tuple[str, bytes] | None:
         f = st.session_state.get("yd_file")
         if f is None:
             return None
-        if f.size > parse.MAX_BYTES:  # before reading a byte of it
-            raise parse.DataError(f"The file is {f.size / 1e6:.1f} MB; at most {parse.MAX_BYTES / 1e6:.0f} MB can be "
-                                  "read (keep a sample of the rows).")
+        parse.check_size(f.size)  # before reading a byte of it (the uploader refuses bigger files itself)
         return f.name, f.getvalue()
     if src == "paste":
         text = st.session_state.get("yd_paste", "")
@@ -76,17 +75,35 @@ def _raw_data() -> tuple[str, bytes] | None:
     return None
 
 
+# The uploader refuses a file over its limit in the browser (Python never sees it) and keeps the reason in a hidden
+# alert behind a hover tooltip: shown here in words under the file's name (scoped by the widget's key).
+_REFUSED_CSS = """<style>
+.st-key-yd_file [data-testid="stFileChip"] { flex-wrap: wrap; height: auto; }
+.st-key-yd_file [data-testid="stFileChip"] span[role="alert"] {
+  position: static !important; clip: auto !important; clip-path: none !important; width: auto !important;
+  height: auto !important; margin: 0.2rem 0 0 0 !important; overflow: visible !important; white-space: normal;
+  flex-basis: 100%; font-size: 0.85rem; font-weight: 600; color: #b91c1c;
+}
+</style>"""
+
+
 def _bring_data() -> tuple[parse.Table, bytes] | None:
     st.subheader("1 · Bring data", anchor=False)
-    st.markdown("Upload a table (CSV, TSV or TXT, at most 2 MB and 20,000 rows) or paste one -- or start from an "
-                "example we wrote for this page:")
-    cols = st.columns(len(EXAMPLES))
+    st.html(_REFUSED_CSS)
+    st.markdown(f"Upload a table -- CSV, TSV or space-separated text, a CoNLL file (one token and its tag per line, "
+                f"a blank line between sentences), JSON lines or an Excel .xlsx sheet; at most {parse.MAX_MB} MB and "
+                f"{parse.MAX_ROWS:,} rows -- or paste one, or start from an example we wrote for this page:")
+    per_row = (len(EXAMPLES) + 1) // 2  # two rows: each label stays readable
+    cols = [c for _ in range(2) for c in st.columns(per_row)]
     for col, (key, ex) in zip(cols, EXAMPLES.items()):
-        col.button(ex.label, key=f"yd_ex_{key}", help=f"{ex.note} (the app should propose {shape_spec(ex.kind).words})",
-                   on_click=_pick_example, args=(key,), width="stretch")
+        col.button(ex.label, key=f"yd_ex_{key}", on_click=_pick_example, args=(key,), width="stretch",
+                   help=f"{ex.note} -- the page proposes "
+                        f"{shape_spec(ex.kind).words if ex.kind in SHAPES else 'forecasting'}.")
     up, paste = st.columns(2)
-    up.file_uploader("Upload a file", type=["csv", "tsv", "txt"], key="yd_file", on_change=_set_source,
-                     args=("upload",), help="One example per row. Text, labels, tags or numbers in columns.")
+    up.file_uploader("Upload a file", key="yd_file", on_change=_set_source, args=("upload",),
+                     max_upload_size=parse.MAX_MB,  # the same limit as parse.check_size and the words above
+                     help="Any file name: what is inside decides how it is read. One example per row (in a CoNLL "
+                          "file, one sentence per block of lines). Text, labels, tags or numbers in columns.")
     paste.text_area("... or paste rows", key="yd_paste", height=110, max_chars=parse.MAX_BYTES,
                     on_change=_set_source, args=("paste",),
                     placeholder="text,label\nwhat a lovely film,positive\nso dull,negative\n...")
@@ -104,7 +121,9 @@ def _bring_data() -> tuple[parse.Table, bytes] | None:
         show_error(exc)
         return None
     if got is None:
-        st.info("Pick an example above, upload a file or paste some rows to begin.", icon=":material/upload_file:")
+        st.info(f"Pick an example above, upload a file or paste some rows to begin. A file over {parse.MAX_MB} MB "
+                "is refused by the upload box itself (the reason in red under its name): keep a sample of its rows.",
+                icon=":material/upload_file:")
         return None
     name, raw = got
     delim = parse.DELIMITERS[st.session_state.get("yd_delim", "auto")]
@@ -115,7 +134,8 @@ def _bring_data() -> tuple[parse.Table, bytes] | None:
     except parse.DataError as exc:
         st.warning(f"**{md_escape(name)}**: {md_escape(exc)}", icon=":material/edit_note:")
         return None
-    st.success(f"**{md_escape(name)}**: {len(table.rows):,} rows, columns "
+    st.success(f"**{md_escape(name)}** ({parse.FORMATS.get(table.format, table.format)}): {len(table.rows):,} rows, "
+               "columns "
                + ", ".join(f"'{md_escape(c)}'" for c in table.columns) + ".", icon=":material/table:")
     for note in table.notes:
         st.caption(md_escape(note))
@@ -146,13 +166,17 @@ def _parse(name: str, raw: bytes, delim, header, skip: bool) -> parse.Table:
 def _which_shape(table: parse.Table, dkey: str) -> tuple[Choice, parse.Table] | None:
     st.subheader("2 · Which shape", anchor=False)
     proposal = propose(table)
-    st.markdown(f"**Proposed: {shape_spec(proposal.shape).words}.** {md_escape(proposal.reason)}")
+    proposed = FORECAST if proposal.kind == "forecast" else proposal.shape
+    st.markdown(f"**Proposed: {_shape_words(proposed)}.** {md_escape(proposal.reason)}")
     st.caption("Change any of it below if you know better; the app checks that the data fits what you pick.")
     cols = table.columns
     numeric = [p.name for p in profile(table) if p.numeric]
     c = st.columns([1.3, 1, 1, 1])
-    shape = c[0].selectbox("Shape", SHAPES, index=SHAPES.index(proposal.shape), key=f"yd_shape_{dkey}",
-                           format_func=lambda s: shape_spec(s).words)
+    options = [FORECAST, *SHAPES]
+    shape = c[0].selectbox("Shape", options, index=options.index(proposed), key=f"yd_shape_{dkey}",
+                           format_func=_shape_words)
+    if shape == FORECAST:
+        return _forecast_controls(table, proposal, dkey, c)
     features: list[str] = []
     inp = target = None
     if shape == "one_to_one":
@@ -199,6 +223,8 @@ def _which_shape(table: parse.Table, dkey: str) -> tuple[Choice, parse.Table] | 
 
 
 def _shape_summary(table: parse.Table, choice: Choice) -> None:
+    if choice.kind == "forecast":
+        return _forecast_summary(table, choice)
     if choice.shape == "one_to_one":
         return
     lens = [len(steps(r[table.columns.index(choice.input)], choice.tokens)) for r in table.rows]
@@ -210,6 +236,8 @@ def _shape_summary(table: parse.Table, choice: Choice) -> None:
 
 def _demos(task, table: parse.Table) -> list[dict]:
     """A few held-out rows (the validation split) as one-click inputs."""
+    if task.choice.kind == "forecast":
+        return _forecast_demos(task, table)
     _, val, _ = split_rows(list(range(len(table.rows))), max_eval=MAX_EVAL_ROWS)
     if task.shape == "one_to_many":
         first = table.rows[val[0]][table.columns.index(task.choice.input)]
@@ -251,7 +279,10 @@ def _curves(step_rows: list[dict], val_rows: list[dict], metric_title: str, slot
 
 
 def _metric_title(task) -> str:
-    return f"validation {METRIC_WORDS.get(task.recipe.metric, task.recipe.metric)}"
+    from core.yourdata.task import SCORE_WORDS
+
+    metric = task.recipe.metric
+    return f"validation {SCORE_WORDS.get(metric, METRIC_WORDS.get(metric, metric))}"
 
 
 def _train_live(choice: Choice, table: parse.Table, raw: bytes, dkey: str) -> None:
@@ -262,9 +293,11 @@ def _train_live(choice: Choice, table: parse.Table, raw: bytes, dkey: str) -> No
     # background once a visitor has data to train on -- not for every visit -- so that their first Train does not
     # wait for it
     preload_in_background(("torch._dynamo",))
+    held_out = ("The last part of the series is held out for a final test and the part before it for validation "
+                "(in time order, never shuffled)" if choice.kind == "forecast" else
+                "A tenth of the rows is held out for validation and a tenth for a final test")
     st.markdown("Pick the cell (several to compare them under the same budget), the size and the number of steps. "
-                "A tenth of the rows is held out for validation and a tenth for a final test; gradient clipping "
-                "(norm 1) is on unless you switch it off.")
+                f"{held_out}; gradient clipping (norm 1) is on unless you switch it off.")
     c = st.columns([2, 1.2, 2, 1.2])
     cells = c[0].multiselect("Cells", list(CELLS), key="yd_cells",
                              help="tanh-RNN: the plain recurrent cell; GRU and LSTM add gates that keep memory.")
@@ -356,12 +389,34 @@ def _results(run: dict) -> None:
     metric = task.recipe.metric
     _curves(run["steps"], run["val"], _metric_title(task), st.empty())
     best = result.runs[result.served]
-    word = METRIC_WORDS.get(metric, metric)
-    st.markdown(f"**Best on the held-out rows: {md_escape(best.label)}**, validation {word} "
-                f"{_fmt(best.fit.best_val.get(metric))} ({task.metric_meaning}).")
+    from core.yourdata.task import SCORE_WORDS, baseline_words, not_beaten_words, trust_words
+
+    word, val, test = SCORE_WORDS.get(metric, metric), best.fit.best_val, best.test
+    st.markdown(f"**Best on the held-out rows: {md_escape(best.label)}** · "
+                + baseline_words(metric, val, f"validation {word}"))
+    more = {"f1": baseline_words("accuracy", val, " Per-word accuracy (high whenever most words are O)"),
+            "exact": f" With the true previous step given, the next step is right {_fmt(val.get('step_accuracy'))} of "
+                     "the time (information only: on its own the model must write every step itself)."}
+    st.caption(f"{word[:1].upper() + word[1:]}: {task.metric_meaning}. On the test rows (never used to choose): "
+               + baseline_words(metric, test, f"test {word}") + more.get(metric, ""))
+    flat = not_beaten_words(metric, val) or not_beaten_words(metric, test)
+    if flat:
+        where = "" if not_beaten_words(metric, val) else "On the test rows (never used to choose): "
+        st.warning(where + (flat[:1].lower() + flat[1:] if where else flat), icon=":material/trending_flat:")
+    if trust_words(metric, val, test):
+        st.warning(trust_words(metric, val, test), icon=":material/straighten:")
+    cut = (getattr(best.model, "meta", None) or {}).get("cut_rows", 0)
+    if cut:
+        unit = "characters" if task.choice.tokens == "char" else "words"
+        from core.yourdata.task import MAX_STEPS
+
+        st.caption(f"{cut:,} rows were longer than {MAX_STEPS[task.choice.tokens]} {unit}: the model read their "
+                   f"first {MAX_STEPS[task.choice.tokens]}.")
     st.caption(" · ".join(f"{label}: {run_steps(run, label)} steps in {r.seconds:.0f} s"
                           + (" (the time budget ran out)" if r.stopped == "time budget" else "")
                           for label, r in result.runs.items()))
+    if task.choice.kind == "forecast":
+        _forecast_chart(run)
     tabs = st.tabs(["Try it", "Inspect", "Cells side by side"])
     with tabs[0]:
         current = _try_it(run)
@@ -384,6 +439,8 @@ def _try_it(run: dict):
         if len(labels) > 1 else labels[0]
     model = result.runs[label].model
     demos = task.demos()
+    if task.choice.kind == "forecast":
+        return _try_forecast(task, model, demos, run["dkey"])
     if task.shape == "one_to_many":
         return _try_generate(task, model, demos)
     key = f"yd_q_{run['dkey']}"
@@ -444,23 +501,252 @@ def _try_generate(task, model, demos):
 
 
 def _compare(run: dict) -> None:
+    from core.yourdata.task import SCORE_WORDS, score_columns
+
     task, result = run["task"], run["result"]
     metric = task.recipe.metric
     rows = []
     for label, r in result.runs.items():
-        row = {"cell": label, **{f"validation {METRIC_WORDS.get(k, k)}": r.fit.best_val.get(k)
-                                 for k in r.fit.best_val},
-               **{f"test {METRIC_WORDS.get(k, k)}": r.test.get(k) for k in r.test},
+        row = {"cell": label, **score_columns(metric, r.fit.best_val, r.test),
                "parameters": r.num_params, "steps": run_steps(run, label), "seconds": round(r.seconds, 1),
                "ended": STOPPED.get(r.stopped, r.stopped)}
         rows.append(row)
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-    st.caption(f"Each cell trained with the same data, steps, size and seed; the validation {METRIC_WORDS.get(metric)}"
-               f" is its best over the run (that model is kept). Test rows were never used to choose anything.")
+    st.caption(f"Each cell trained with the same data, steps, size and seed; the validation {SCORE_WORDS.get(metric)}"
+               " is its best over the run (that model is kept). Test rows were never used to choose anything. The "
+               "columns after the test score are its baselines: what a rule with no learning scores on the same rows.")
 
 
 def run_steps(run: dict, label: str) -> int:
     return max((r["step"] for r in run["steps"] if r["cell"] == label), default=0)
+
+
+# ---- forecasting ----------------------------------------------------------------------------------------------------
+
+FORECAST_LINES = {"truth": ("#111827", []), "network": ("#16a34a", []), "last value": ("#9ca3af", [6, 3]),
+                  "seasonal naive": ("#f59e0b", [2, 2]), "next steps": ("#2563eb", []),
+                  "the window": ("#111827", [])}  # line -> (colour, dash)
+
+
+def _shape_words(shape: str) -> str:
+    return "forecasting (many-to-one over time windows)" if shape == FORECAST else shape_spec(shape).words
+
+
+def _series(table: parse.Table, choice: Choice):
+    """core.yourdata.forecast.read_series, kept for this session's last table and choice (a rerun -- typing in Try
+    it -- does not read a long series again)."""
+    from core.yourdata import forecast as fc
+
+    key = (hash(tuple(map(tuple, table.rows))), tuple(table.columns), repr(choice.to_dict()))
+    cached = st.session_state.get("yd_fc_series")
+    if cached and cached[0] == key:
+        return cached[1]
+    series = fc.read_series(table, choice)
+    st.session_state["yd_fc_series"] = (key, series)
+    return series
+
+
+def _forecast_default(table: parse.Table) -> Choice | None:
+    """A forecasting choice for a table the app did not propose it for (None: no column of numbers)."""
+    from core.yourdata import forecast as fc
+
+    det = fc.detect(table)
+    if det is None:
+        numbers = [p.name for p in profile(table) if p.numeric]
+        if not numbers:
+            return None
+        det = fc.Detected([], "long", numbers, numbers[-1], "")
+    try:
+        return fc.propose_forecast(table, det)
+    except (ValueError, parse.DataError):
+        return None
+
+
+def _forecast_controls(table: parse.Table, proposal: Choice, dkey: str, c) -> tuple[Choice, parse.Table] | None:
+    """The column to forecast, the columns read, the time columns, the window and the horizon; the checked choice."""
+    from core.yourdata import forecast as fc
+
+    base = proposal if proposal.kind == "forecast" else _forecast_default(table)
+    if base is None:
+        st.warning("Forecasting needs a column of numbers, one per time step; this table has none. Pick another "
+                   "shape.", icon=":material/edit_note:")
+        return None
+    if base.layout == "wide":
+        target, features, time = None, list(base.features), list(base.time)
+        c[1].markdown(f"**Forecast:** the month columns '{md_escape(features[0])}' to '{md_escape(features[-1])}', "
+                      "read row by row as one monthly series.")
+    else:
+        numbers = [p.name for p in profile(table) if p.numeric]
+        target = c[1].selectbox("Column to forecast", numbers, key=f"yd_fc_tgt_{dkey}",
+                                index=numbers.index(base.target) if base.target in numbers else 0)
+        features = c[2].multiselect("Columns read at each step", numbers, key=f"yd_fc_in_{dkey}",
+                                    default=[f for f in base.features if f in numbers],
+                                    help="Each step of the window is these numbers; the column to forecast is "
+                                         "always read too.")
+        time = c[3].multiselect("Time columns", table.columns, default=base.time, key=f"yd_fc_time_{dkey}",
+                                help="The columns that say when each row is (a date, or a year and a quarter). "
+                                     "None: the rows' order is the time.")
+        features = [f for f in features if f not in time]
+    d = st.columns(4)
+    window = d[0].number_input("Window (steps read)", 2, fc.MAX_WINDOW, value=int(base.window), key=f"yd_fc_w_{dkey}",
+                               help="How many past steps the network reads before it answers.")
+    horizon = d[1].number_input("Horizon (steps forecast)", 1, fc.MAX_HORIZON, value=int(base.horizon),
+                                key=f"yd_fc_h_{dkey}", help="How many steps after the window it forecasts at once.")
+    reason = proposal.reason if proposal.kind == "forecast" else ""
+    choice = Choice("many_to_one", None, target, features, "char", False, "", kind="forecast", time=time,
+                    window=int(window), horizon=int(horizon), layout=base.layout)
+    try:
+        checked = check_choice(table, choice, skip_bad=bool(st.session_state.get("yd_skip", False)))
+        series = _series(checked, choice)
+    except parse.DataError as exc:
+        st.warning(md_escape(exc), icon=":material/edit_note:")
+        return None
+    choice.period = fc.detect_period(series.y)
+    choice.reason = reason
+    d[2].markdown(f"**Season:** {choice.period} steps" if choice.period else "**Season:** none found")
+    d[2].caption("found in the data's autocorrelation; the seasonal-naive forecast repeats the last season"
+                 if choice.period else "so the naive forecast to beat is the last value")
+    for note in checked.notes[len(table.notes):]:
+        st.caption(md_escape(note))
+    _shape_summary(checked, choice)
+    return choice, checked
+
+
+def _forecast_summary(table: parse.Table, choice: Choice) -> None:
+    from core.yourdata import forecast as fc
+
+    series = _series(table, Choice(**{**choice.to_dict(), "period": None, "reason": ""}))
+    n, W, H = len(series.values), choice.window, choice.horizon
+    parts = fc.time_split(n, W, H)
+    for note in series.notes:
+        st.caption(md_escape(note))
+    st.caption(f"A series of {n:,} steps ({md_escape(series.labels[0])} to {md_escape(series.labels[-1])}). In time "
+               f"order, never shuffled: {len(parts.train):,} training windows, then {len(parts.val):,} validation and "
+               f"{len(parts.test):,} test windows whose answers lie in the last {n - parts.val_start:,} steps. Each "
+               "window is read relative to its last value, scaled by the training part's typical step change.")
+    df = pd.DataFrame({"step": range(n), "value": series.y, "when": series.dates or series.labels,
+                       "part": ["training" if t < parts.val_start else "validation" if t < parts.test_start else "test"
+                                for t in range(n)]})
+    x = _time_axis(df["when"]) if series.dates else alt.X("step:Q", title="step")
+    chart = alt.Chart(df).mark_line().encode(
+        x=x, y=alt.Y("value:Q", title=series.names[series.target], scale=alt.Scale(zero=False)),
+        color=alt.Color("part:N", scale=alt.Scale(domain=["training", "validation", "test"],
+                                                  range=["#6b7280", "#f59e0b", "#dc2626"]), title=None),
+        tooltip=["when", alt.Tooltip("value:Q", format=".4g"), "part"])
+    st.altair_chart(chart.properties(height=170), width="stretch")
+
+
+def _forecast_demos(task, table: parse.Table) -> list[dict]:
+    """The series' last W values (what comes after them is unknown), and for a one-column series two windows of
+    the held-out part."""
+    from core.yourdata import forecast as fc
+
+    c = task.choice
+    series = fc.read_series(table, c)
+    y, W = series.y, int(c.window)
+    out = [{"label": "The end of the series", "input": fc.values_text(y[-W:]),
+            "note": f"its last {W} values: forecast the steps after them"}]
+    if len(series.names) == 1:
+        parts = fc.time_split(len(y), W, int(c.horizon))
+        for t in parts.val[:1] + parts.test[:1]:
+            out.append({"label": f"Held out: before {series.labels[t + 1]}", "input": fc.values_text(y[t - W + 1:t + 1]),
+                        "note": "a window of the held-out part: the model never trained on what came next"})
+    return out
+
+
+def _time_axis(when: pd.Series) -> alt.X:
+    """A time axis whose labels fit the span: month and year, day and month, or the hour too."""
+    t = pd.to_datetime(when, format="ISO8601")
+    span = t.max() - t.min()
+    fmt = "%b %Y" if span > pd.Timedelta(days=400) else "%d %b" if span > pd.Timedelta(days=4) else "%d %b %H:%M"
+    return alt.X("when:T", title=None, axis=alt.Axis(format=fmt))
+
+
+def _forecast_lines_chart(df: pd.DataFrame, x, height: int = 280) -> alt.Chart:
+    present = [k for k in FORECAST_LINES if k in set(df.line)]
+    return alt.Chart(df).mark_line(point=len(df) < 60).encode(
+        x=x, y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
+        color=alt.Color("line:N", title=None, scale=alt.Scale(domain=present,
+                                                              range=[FORECAST_LINES[k][0] for k in present])),
+        strokeDash=alt.StrokeDash("line:N", title=None, scale=alt.Scale(domain=present,
+                                                                        range=[FORECAST_LINES[k][1] for k in present])),
+        tooltip=["line", alt.Tooltip("value:Q", format=".4g")] + (["when"] if "when" in df else [])
+    ).properties(height=height)
+
+
+def _forecast_verdict(test: dict) -> str:
+    """The network's test MAE beside the naive forecasts', and plainly whether it beats them."""
+    mae, last, season = test.get("mae"), test.get("last value mae"), test.get("seasonal naive mae")
+    naive = [("the last-value forecast", last)] + ([("the seasonal-naive forecast", season)] if season is not None
+                                                   else [])
+    beaten = [w for w, v in naive if mae < v]
+    if len(beaten) == len(naive):
+        return "The network beats " + (" and ".join(w for w, _ in naive)) + "."
+    if beaten:
+        return f"The network beats {beaten[0]}, but not {[w for w, _ in naive if w not in beaten][0]}."
+    return ("The network does not beat " + " or ".join(w for w, _ in naive) + ": a rule with no learning forecasts "
+            "better. Try a longer window, more steps, or another cell.")
+
+
+def _forecast_chart(run: dict) -> None:
+    """The held-out part with the forecasts over it, the next H steps past the end, and the scores beside the naive
+    forecasts'."""
+    from core.yourdata import forecast as fc
+
+    task, result = run["task"], run["result"]
+    label = st.session_state.get("yd_try_cell") or result.served
+    r = result.runs.get(label, result.runs[result.served])
+    test = r.test
+    season = test.get("seasonal naive mae")
+    st.markdown(f"**{md_escape(r.label)} on the test part** (the last steps, never used to choose anything), in "
+                f"the data's own units: MAE **{_fmt(test.get('mae'))}** (RMSE {_fmt(test.get('rmse'))}) -- the "
+                f"last-value forecast {_fmt(test.get('last value mae'))} (RMSE {_fmt(test.get('last value rmse'))})"
+                + (f", the seasonal-naive forecast {_fmt(season)} (RMSE {_fmt(test.get('seasonal naive rmse'))})"
+                   if season is not None else "")
+                + f". {_forecast_verdict(test)}")
+    cache = run.setdefault("forecast_chart", {})
+    if r.label not in cache:
+        cache[r.label] = fc.chart_rows(task, r.model, fc.read_series(run["table"], task.choice))
+    data = cache[r.label]
+    df = pd.DataFrame(data["rows"])
+    x = _time_axis(df["when"]) if data["dates"] else alt.X("step:Q", title="step")
+    if not data["dates"]:
+        df = df.assign(when=df["when"].astype(str))
+    st.altair_chart(_forecast_lines_chart(df, x).properties(
+        title=f"{data['target']}: the test part and the next {task.choice.horizon} steps"), width="stretch")
+    st.caption(f"Over the test part each forecast is made in blocks of {task.choice.horizon} steps, each from the "
+               f"{task.choice.window} steps before it (MAE on these blocks: "
+               + ", ".join(f"{k} {_fmt(v)}" for k, v in data["mae"].items()) + "). In blue, after the last step: "
+               "the forecast of the steps that come next.")
+    nxt = pd.DataFrame([{"step": lab, data["target"]: round(v, 6)} for lab, v in data["next"]])
+    st.dataframe(nxt.set_index("step").T, width="stretch")
+
+
+def _try_forecast(task, model, demos, dkey: str):
+    """Try it for a forecast: the last W values (prefilled with the series' end), the next H values out."""
+    key = f"yd_fq_{dkey}"
+    b = st.columns(len(demos) or 1)
+    for i, (col, d) in enumerate(zip(b, demos)):
+        if col.button(d.label, key=f"yd_demo_{i}", help=d.note, width="stretch"):
+            st.session_state[key] = d.input
+    st.session_state.setdefault(key, demos[0].input if demos else "")
+    W, H, target = model.meta["window"], model.meta["horizon"], model.meta["target"]
+    text = st.text_input(f"The last {W} values of '{target}' (commas or spaces; empty: the end of the series)",
+                         key=key, max_chars=8000)
+    try:
+        out = task.predict(model, text)
+    except BadInput as exc:
+        show_error(exc)
+        return None
+    for note in out.get("notes", []):
+        st.caption(md_escape(note))
+    st.markdown(f"**The next {H} values:** " + ", ".join(f"{v:.5g}" for v in out["forecast"]))
+    rows = [{"step": k - len(out["window"]) + 1, "value": v, "line": "the window"} for k, v in enumerate(out["window"])]
+    for name, k in (("network", "forecast"), ("last value", "last_value"), ("seasonal naive", "seasonal_naive")):
+        rows += [{"step": h, "value": v, "line": name} for h, v in enumerate(out.get(k) or [], start=1)]
+    st.altair_chart(_forecast_lines_chart(pd.DataFrame(rows), alt.X("step:Q", title="steps from now"), 220),
+                    width="stretch")
+    return text
 
 
 # ---- 5 · take it home ------------------------------------------------------------------------------------------------

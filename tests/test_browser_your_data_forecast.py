@@ -1,0 +1,99 @@
+"""Browser test of forecasting on the Your data page: the real app in Debian's Chromium (never `playwright install`).
+
+Upload a generated monthly series with a season, accept the proposed forecast, train with the fewest steps, see
+the forecast chart and the naive forecasts' scores beside the network's, try an input, open Inspect, download the
+plugin (a ForecastTask inside). A tall screenshot goes to /tmp for a person to look at.
+Run: pytest -m browser tests/test_browser_your_data_forecast.py
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import zipfile
+
+import pytest
+from test_browser import ARGS, CHROMIUM, REPO, check, free_port, settle, wait_health
+from test_your_data_forecast import monthly_csv, seasonal
+
+pytestmark = pytest.mark.browser
+SHOT = "/tmp/your-data-forecast.png"
+
+
+@pytest.fixture(scope="module")
+def app():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian chromium is not installed")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, RNNLAB_NO_ENTRY_POINTS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+                             "--server.fileWatcherType", "none", "--server.port", str(port)], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_health(base, proc, 90)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_upload_a_series_forecast_try_inspect_download(app, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    upload = tmp_path / "sales.csv"
+    upload.write_bytes(monthly_csv(seasonal(180)))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 3000}, accept_downloads=True)
+            page.goto(app + "/your-data")
+            settle(page, 120)
+            main = page.locator('[data-testid="stMain"]')
+            page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(upload))
+            main.get_by_text("Window (steps read)").wait_for(timeout=60_000)
+            settle(page, 60)
+            check(page, "after the upload")
+            text = main.inner_text()
+            assert "Proposed: forecasting (many-to-one over time windows)" in text and "season of 12" in text
+            assert "Column to forecast" in text and "Window (steps read)" in text and "Horizon" in text
+            slider = page.locator('[data-testid="stSlider"]').filter(has_text="Training steps").get_by_role("slider")
+            slider.focus()
+            slider.press("Home")  # the fewest steps
+            settle(page, 30)
+            charts = main.locator('[data-testid="stVegaLiteChart"]').count()
+            page.get_by_role("button", name="Train", exact=True).click()
+            settle(page, 180)
+            check(page, "after training")
+            text = main.inner_text()
+            assert "on the test part" in text and "the last-value forecast" in text
+            assert "the seasonal-naive forecast" in text and ("The network beats" in text or "does not beat" in text)
+            assert main.locator('[data-testid="stVegaLiteChart"]').count() >= charts + 3  # curves, forecast, try
+            assert "The next 12 values:" in text
+            page.get_by_role("button", name="Held out: before", exact=False).first.click()
+            settle(page, 60)
+            box = page.get_by_label("The last 24 values of 'sales' (commas or spaces; empty: the end of the series)")
+            typed = box.input_value()
+            assert len(typed.split(",")) == 24
+            box.fill(", ".join(["50"] * 24))
+            box.press("Enter")
+            settle(page, 60)
+            check(page, "a typed window")
+            assert "The next 12 values:" in main.inner_text()
+            page.screenshot(path=SHOT, full_page=True)
+            page.get_by_role("tab", name="Inspect").click()
+            settle(page, 60)
+            check(page, "Inspect tab")
+            assert "loss on this input" in main.inner_text()
+            with page.expect_download() as dl:
+                page.get_by_role("button", name="Download the plugin").click()
+            z = zipfile.ZipFile(io.BytesIO(open(dl.value.path(), "rb").read()))
+            init = next(n for n in z.namelist() if n.endswith("/__init__.py"))
+            assert "(ForecastTask)" in z.read(init).decode()
+        finally:
+            browser.close()
