@@ -7,8 +7,10 @@ model shared by many sessions can be inspected from several threads at once -- a
   hidden    ||dL/dh_t|| per step, layer and direction (backpropagation through time, made visible)
   params    gradient norm per parameter, with the lesson's names beside torch's
   saliency  ||dL/dx_t|| and gradient x input per input step of the first recurrent layer
-  gates     mean LSTM/GRU gate activation per step (and the fraction of saturated units)
-  spectra   singular values and spectral radius of every recurrent matrix (per gate block)
+  gates     mean gate activation per step (and the fraction of saturated units) of the gated cells
+  spectra   singular values and spectral radius of every recurrent matrix (per gate block); none for minGRU /
+            minLSTM, which have no recurrent matrix
+  reach     minGRU / minLSTM only: how much of what each step wrote still reaches the last step (``reach_table``)
 and the raw per-parameter gradients for ``clip_report`` / ``clip_reports`` (clipping at one or many thresholds).
 
 ``integrated_gradients(f, x, baseline)`` attributes one scalar (e.g. a logit margin) to the steps of one input:
@@ -30,13 +32,29 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from core.layers import GATES, Recurrent, recording
+from core.layers import GATES, MIN_CELLS, Recurrent, recording
 
 DIRECTIONS = ("forward", "backward")
+REACH_COLUMNS = ["module", "layer", "direction", "cell", "step", "keep", "reach", "share"]  # Inspection.reach
+
+
+MIN_PARAM_NAMES = {  # core.layers.MinCellWeights' tag -> (weights, what they compute): the paper's notation
+    "zh": ("W_z, W_h", "the update gate and the candidate"),
+    "fih": ("W_f, W_i, W_h", "the forget gate, the input gate and the candidate"),
+}
 
 
 def lesson_name(param_name: str) -> str:
-    """Map torch's parameter names to the lesson's: o_t = f(x_t w + o_{t-1} w' + b_o), y_t = f(w1 o_t + b_y)."""
+    """Map torch's parameter names to the lesson's: o_t = f(x_t w + o_{t-1} w' + b_o), y_t = f(w1 o_t + b_y); the
+    minGRU / minLSTM weights to the paper's W_z, W_h (W_f, W_i, W_h) and their biases b_z, b_h (b_f, b_i, b_h)."""
+    m = re.search(r"(weight|bias)_(zh|fih)_l(\d+)(_reverse)?$", param_name)
+    if m:
+        kind, tag, layer, rev = m.groups()
+        names, what = MIN_PARAM_NAMES[tag]
+        where = f"layer {layer}" + (", backward" if rev else "")
+        if kind == "bias":
+            return f"{names.replace('W_', 'b_')} (biases of {what}, {where})"
+        return f"{names} (input weights of {what}, {where})"
     m = re.search(r"(weight|bias)_(ih|hh)_l(\d+)(_reverse)?$", param_name)
     if m:
         kind, part, layer, rev = m.groups()
@@ -59,7 +77,7 @@ class Inspection:
     hidden: pd.DataFrame  # module, layer, direction, step, distance, grad_norm, h_norm
     params: pd.DataFrame  # name, lesson_name, shape, numel, grad_norm, param_norm
     saliency: pd.DataFrame  # step, label, grad_norm, grad_x_input
-    gates: pd.DataFrame  # module, layer, direction, step, gate, mean, saturated
+    gates: pd.DataFrame  # module, layer, direction, step, gate, mean, saturated, cell
     spectra: pd.DataFrame  # module, layer, direction, gate, spectral_radius, max_singular, singular_values
     total_grad_norm: float
     grads: dict[str, torch.Tensor] = field(repr=False, default_factory=dict)  # name -> gradient (CPU copy)
@@ -67,6 +85,8 @@ class Inspection:
     clip: dict[float, tuple[pd.DataFrame, dict]] = field(repr=False, default_factory=dict)
     hidden_states: dict[str, np.ndarray] = field(repr=False, default_factory=dict)  # "mod/l/dir" -> (T, H), item 0
     labels: list[str] = field(default_factory=list)
+    # minGRU / minLSTM only (else empty): module, layer, direction, cell, step, keep, reach, share (``reach_table``)
+    reach: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REACH_COLUMNS))
 
 
 def _module_names(model: nn.Module) -> dict[int, str]:
@@ -139,24 +159,93 @@ def inspect_model(model: nn.Module, loss_fn: Callable[[nn.Module], torch.Tensor 
     sal = pd.DataFrame(srow, columns=["step", "label", "grad_norm", "grad_x_input"])
 
     # ---- gates ---------------------------------------------------------------------------------------------------
-    grow = []
+    grow, reach = [], []
     for mi, (mod, tr) in enumerate(traces):
-        if tr.cell not in ("gru", "lstm"):
+        if tr.cell not in ("gru", "lstm") + MIN_CELLS:
             continue
         mname = names.get(id(mod), "rnn") if len(traces) == 1 else f"{names.get(id(mod), 'rnn')}#{mi}"
         for layer, dirs in enumerate(tr.gates):
             for d, gates in enumerate(dirs):
                 for gname, val in gates.items():
+                    if tr.cell in MIN_CELLS and gname == "h":
+                        continue  # the candidate h~ = W_h x_t + b_h: a value, not a fraction between 0 and 1
                     v = tr.reading_to_time(val.detach(), d)[0]  # (T, H), first item
                     sat = ((v > 0.95) | (v < 0.05)).float().mean(-1) if gname != "g" and gname != "n" else \
                         (v.abs() > 0.95).float().mean(-1)
                     for t in range(v.shape[0]):
-                        grow.append((mname, layer, DIRECTIONS[d], t, gname, float(v[t].mean()), float(sat[t])))
-    gates = pd.DataFrame(grow, columns=["module", "layer", "direction", "step", "gate", "mean", "saturated"])
+                        grow.append((mname, layer, DIRECTIONS[d], t, gname, float(v[t].mean()), float(sat[t]),
+                                     tr.cell))
+                if tr.cell in MIN_CELLS:
+                    reach.append(_reach_of(tr, gates, d).assign(module=mname, layer=layer, direction=DIRECTIONS[d],
+                                                                cell=tr.cell))
+    gates = pd.DataFrame(grow, columns=["module", "layer", "direction", "step", "gate", "mean", "saturated", "cell"])
+    reach_df = pd.concat(reach, ignore_index=True)[REACH_COLUMNS] if reach else pd.DataFrame(columns=REACH_COLUMNS)
 
     return Inspection(loss=float(loss.detach()), hidden=hidden, params=pdf, saliency=sal, gates=gates,
                       spectra=recurrent_spectra(model), total_grad_norm=total, grads=gdict,
-                      hidden_states=hidden_states, labels=[_clean(x) for x in labels])
+                      hidden_states=hidden_states, labels=[_clean(x) for x in labels], reach=reach_df)
+
+
+
+def reach_table(keep: np.ndarray) -> pd.DataFrame:
+    """How far back each step still reaches, for h_t = a_t * h_{t-1} + (1 - a_t) * h~_t read to its last step.
+
+    ``keep`` (T, H): the kept fraction a_t of each unit at each step, in reading order (minGRU: 1 - z_t; minLSTM:
+    the normalised forget gate f'_t). Unrolled to the last step e = T - 1,
+
+        h_e = (a_1 ... a_e) h_0 + sum_s (1 - a_s) * reach_s * h~_s,   reach_s = a_{s+1} * a_{s+2} * ... * a_e,
+
+    so reach_s (1 at the last step, then shrinking going back) is the fraction of h_s that is still in h_e, and
+    share_s = (1 - a_s) * reach_s is how much of h_e is what step s wrote (the shares and the initial state's
+    a_1 ... a_e add up to 1). The same product is what dL/dh_s is made of when the loss reads h_e: there is no w'.
+    Returns one row per step: step, keep, reach, share -- each the mean over the H units. Products are taken as sums
+    of logs in float64 (4096 steps of 0.5 underflow to 0 honestly, never to a wrong number)."""
+    a = np.clip(np.asarray(keep, dtype=np.float64), 0.0, 1.0)  # (T, H)
+    if a.ndim != 2 or a.shape[0] == 0:
+        return pd.DataFrame(columns=["step", "keep", "reach", "share"])
+    with np.errstate(divide="ignore"):
+        log_a = np.log(a)  # (T, H); -inf where a unit forgot everything
+    after = np.cumsum(log_a[::-1], axis=0)[::-1]  # (T, H) log(a_s ... a_e)
+    log_reach = np.vstack([after[1:], np.zeros((1, a.shape[1]))])  # (T, H) log(a_{s+1} ... a_e)
+    r = np.exp(log_reach)  # (T, H)
+    return pd.DataFrame({"step": np.arange(a.shape[0]), "keep": a.mean(1), "reach": r.mean(1),
+                         "share": ((1.0 - a) * r).mean(1)})
+
+
+def _reach_of(tr, gates: dict[str, torch.Tensor], d: int) -> pd.DataFrame:
+    """``reach_table`` of one minGRU / minLSTM layer and direction, on the first item's real steps, read to the
+    last step that direction read (the backward direction ends at step 0); ``step`` in time order."""
+    frac = (1.0 - gates["z"].detach().double()) if tr.cell == "mingru" else gates["f"].detach().double()  # (B, T, H)
+    n = int(tr.lengths[0]) if tr.lengths is not None else frac.shape[1]
+    df = reach_table(frac[0, :n].cpu().numpy())  # reading order: step 0 is the first read
+    if d == 1:
+        df["step"] = n - 1 - df["step"]
+    return df
+
+
+def reach_summary(reach: pd.DataFrame) -> dict:
+    """Plain numbers for the words under the reach chart, from one layer and direction of ``Inspection.reach``:
+    steps: how many steps were read; back_half / back_1pct: how many steps back from the end the mean reach first
+    falls below 1/2 and below 1/100 (None: never, within this input); top_step: the step that wrote the largest share;
+    start_share: what is left of the initial state."""
+    df = reach.sort_values("step")
+    if df.empty:
+        return {"steps": 0, "back_half": None, "back_1pct": None, "top_step": None, "start_share": float("nan")}
+    n = len(df)
+    # distance back from the step read last (the highest step going forwards, step 0 going backwards)
+    backward = "direction" in df and (df["direction"] == DIRECTIONS[1]).all()
+    dist = df["step"].to_numpy() if backward else (n - 1 - df["step"].to_numpy())
+    order = np.argsort(dist)
+    r = df["reach"].to_numpy()[order]
+
+    def first_below(x: float):
+        idx = np.nonzero(r < x)[0]
+        return int(dist[order][idx[0]]) if idx.size else None
+
+    share = df["share"].to_numpy()
+    return {"steps": n, "back_half": first_below(0.5), "back_1pct": first_below(0.01),
+            "top_step": int(df["step"].to_numpy()[int(np.argmax(share))]),
+            "start_share": float(max(0.0, 1.0 - share.sum()))}
 
 
 def _clean(label) -> str:
@@ -209,6 +298,8 @@ def recurrent_spectra(model: nn.Module) -> pd.DataFrame:
             continue
         for layer in range(mod.num_layers):
             for d in range(mod.num_directions):
+                if mod.cell in MIN_CELLS:
+                    continue  # no recurrent matrix: the gates read only x_t
                 w_hh = mod.weights(layer, d)[1].detach().float().cpu()  # (G*H, H)
                 for gname, block in zip(GATES[mod.cell], w_hh.chunk(len(GATES[mod.cell]), dim=0)):
                     where.append((mname or "rnn", layer, DIRECTIONS[d], gname))

@@ -72,7 +72,8 @@ def test_unknown_cell_lists_valid_ones():
 
 def test_every_cell_has_one_short_and_one_long_label():
     assert tuple(CELL_LABELS) == CELLS
-    assert len({lab.short for lab in CELL_LABELS.values()}) == len({lab.long for lab in CELL_LABELS.values()}) == 4
+    assert len({lab.short for lab in CELL_LABELS.values()}) == len({lab.long for lab in CELL_LABELS.values()}) == \
+        len(CELLS)
     assert cell_label("rnn_tanh") == "RNN (tanh)" and cell_label("rnn_tanh", long=True) == "plain RNN (tanh)"
     assert cell_label("gru") == cell_label("gru", long=True) == "GRU"
     assert cell_label("transformer") == "transformer"  # a card from elsewhere: shown as it is, not an error

@@ -1,6 +1,8 @@
 """The shared inspector: what backpropagation through time does on *this* input, in six views -- the ones a student
 reads first at the top (gradient through time, saliency, gates), the raw per-parameter numbers last, in one
-expander; a short table of contents above them. What BPTT is is said once, in the glossary (core.ui.widgets).
+expander; a short table of contents above them. minGRU / minLSTM models get a seventh, how far back each step
+still reaches (the product of the kept fractions), and no recurrent matrix to show. What BPTT is is said once, in
+the glossary (core.ui.widgets).
 
 The numbers come from ``core.inspect.inspect_model`` (pure data, cached per task, model and input so that a rerun
 -- moving the clipping slider, clicking a step -- costs nothing). Every chart has a short caption in plain words,
@@ -19,7 +21,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.inspect import Inspection, clip_report, clip_reports, decay_rate, inspect_model
+from core.inspect import Inspection, clip_report, clip_reports, decay_rate, inspect_model, reach_summary
 from core.shapes import shape_spec
 from core.task import BadInput
 from core.ui import charts
@@ -29,15 +31,27 @@ SECTIONS = {  # anchor -> title, in the order the page shows them
     "inspect-through-time": "Gradient through time",
     "inspect-saliency": "Which inputs mattered",
     "inspect-gates": "Gate activations",
+    "inspect-reach": "How far back each step reaches",
     "inspect-clipping": "Gradient clipping",
     "inspect-matrix": "The recurrent matrix w'",
     "inspect-parameters": "Gradient per parameter",
 }
 
 
+def _reach(ins: Inspection) -> pd.DataFrame:
+    """The minGRU / minLSTM reach table (empty for the other cells, and for inspections kept from before it)."""
+    return getattr(ins, "reach", None) if getattr(ins, "reach", None) is not None else pd.DataFrame()
+
+
 def _shown(ins: Inspection) -> list[str]:
-    """The sections this inspection has (a plain RNN has no gates)."""
-    return [a for a in SECTIONS if not (a == "inspect-gates" and ins.gates.empty)]
+    """The sections this inspection has (a plain RNN has no gates; only minGRU / minLSTM have the reach)."""
+    return [a for a in SECTIONS if not (a == "inspect-gates" and ins.gates.empty)
+            and not (a == "inspect-reach" and _reach(ins).empty)]
+
+
+def _min_cells_only(ins: Inspection) -> bool:
+    """Every recurrent layer of this model is a minGRU / minLSTM: there is no recurrent matrix w' at all."""
+    return ins.spectra.empty and not _reach(ins).empty
 
 
 def _heading(anchor: str, ins: Inspection) -> None:
@@ -260,7 +274,9 @@ def _parameters(ins: Inspection, key: str) -> None:
     with st.expander(f"All {len(p)} weight tensors, largest gradient first"):
         st.caption("Beside torch's name, the lesson's notation: o_t = f(x_t·w + o_{t-1}·w' + b_o), "
                    "y_t = f(w1·o_t + b_y). torch keeps two biases where the lesson has one b_o; only their sum "
-                   "matters.")
+                   "matters." + (" minGRU / minLSTM have no w': one input weight per layer stacks the paper's W_z, W_h "
+                                 "(minGRU) or W_f, W_i, W_h (minLSTM), and one bias."
+                                 if not _reach(ins).empty else ""))
         t = ranked[["name", "lesson_name", "shape", "numel", "grad_norm", "param_norm"]].copy()
         t["shape"] = t["shape"].astype(str)
         t.columns = ["torch name", "textbook name", "shape", "entries", "‖gradient‖", "‖weights‖"]
@@ -310,7 +326,9 @@ def _spectra(ins: Inspection, key: str) -> None:
     _heading("inspect-matrix", ins)
     sp = ins.spectra
     if sp.empty:
-        st.info("No recurrent matrix found.")
+        st.info("minGRU and minLSTM have no recurrent matrix w': their gates read only the input x_t, so nothing "
+                "multiplies h_{t−1} but the fraction each unit keeps (see *How far back each step reaches*)."
+                if _min_cells_only(ins) else "No recurrent matrix found.")
         return
     st.caption(
         "Going one step back in time multiplies the gradient by w' (times the activation's slope). The spectral "
@@ -328,32 +346,114 @@ def _spectra(ins: Inspection, key: str) -> None:
         st.altair_chart(charts.singular_values_chart(sp), width="stretch", key=f"{key}_sv")
 
 
+GATE_WORDS = {  # cell -> how to read its gates, said under the heatmap for the cells on this model
+    "lstm": ("LSTM: a **forget gate** f near 1 keeps the cell state -- and lets its gradient flow back undamped, the "
+             "reason LSTMs remember long."),
+    "gru": "GRU: an **update gate** z near 1 keeps the old state.",
+    "mingru": ("minGRU: its **update gate** z works the other way round -- near 1 it writes the new candidate, near 0 "
+               "it keeps the old state -- and it reads only the input, never the state."),
+    "minlstm": ("minLSTM: f and i are the forget and input gates divided by their sum (so f + i = 1 at every unit): f "
+                "near 1 keeps the old state. Both read only the input, never the state."),
+}
+
+
+def _layer_pick(df: pd.DataFrame, key: str, label: str = "Recurrent layer") -> pd.DataFrame:
+    """The rows of one module / layer / direction of ``df`` (a select box when there are several)."""
+    combos = df[["module", "layer", "direction"]].drop_duplicates().to_dict("records")
+    pick = 0
+    if len(combos) > 1:
+        names = [f"{c['module']} / layer {c['layer']} / {c['direction']}" for c in combos]
+        pick = st.selectbox(label, range(len(combos)), format_func=lambda i: names[i], key=key)
+    c = combos[pick]
+    return df[(df.module == c["module"]) & (df.layer == c["layer"]) & (df.direction == c["direction"])]
+
+
 def _gates(ins: Inspection, key: str) -> None:
     gates = ins.gates
     if gates.empty:
         return
     _heading("inspect-gates", ins)
-    st.caption(
-        "What the gates did at each step (mean over hidden units, 0 = closed, 1 = open). LSTM: a **forget gate** "
-        "f near 1 keeps the cell state -- and lets its gradient flow back undamped, the reason LSTMs remember "
-        "long. GRU: an **update gate** z near 1 keeps the old state. Hover for the share of saturated units.")
-    combos = gates[["module", "layer", "direction"]].drop_duplicates().to_dict("records")
-    pick = 0
-    if len(combos) > 1:
-        names = [f"{c['module']} / layer {c['layer']} / {c['direction']}" for c in combos]
-        pick = st.selectbox("Recurrent layer", range(len(combos)), format_func=lambda i: names[i],
-                            key=f"{key}_gatesel")
-    c = combos[pick]
-    part = gates[(gates.module == c["module"]) & (gates.layer == c["layer"]) & (gates.direction == c["direction"])]
-    labels = ins.labels if c["module"] == ins.hidden.module.iloc[0] else None
+    cells = list(dict.fromkeys(gates["cell"])) if "cell" in gates else ["lstm", "gru"]
+    st.caption("What the gates did at each step (mean over hidden units, 0 = closed, 1 = open). "
+               + " ".join(GATE_WORDS[c] for c in cells if c in GATE_WORDS)
+               + " Hover for the share of saturated units.")
+    part = _layer_pick(gates, f"{key}_gatesel")
+    labels = ins.labels if part.module.iloc[0] == ins.hidden.module.iloc[0] else None
     st.altair_chart(charts.gates_heatmap(part, labels), width="stretch", key=f"{key}_gates")
     means = part.groupby("gate")["mean"].mean()
+    cell = part["cell"].iloc[0] if "cell" in part else None
     if "f" in means:
         st.markdown(f"Average forget gate: **{means['f']:.2f}** -- "
                     f"{'mostly keeping its memory' if means['f'] > 0.6 else 'forgetting a lot at each step'}.")
+    elif "z" in means and cell == "mingru":
+        z = float(means["z"])
+        st.markdown(f"Average update gate: **{z:.2f}** -- " + ("mostly carrying the old state forward" if z < 0.4 else
+                                                               "mostly rewriting its state" if z > 0.6 else
+                                                               "keeping about as much as it writes") + ".")
     elif "z" in means:
         st.markdown(f"Average update gate: **{means['z']:.2f}** -- "
                     f"{'mostly carrying the old state forward' if means['z'] > 0.6 else 'mostly rewriting its state'}.")
+
+
+def reach_chart(reach: pd.DataFrame, labels: list[str] | None = None):
+    """Reach and share of one layer and direction (``core.inspect.reach_table``'s rows) per step, log scale."""
+    df = reach[["step", "reach", "share"]].rename(columns={"reach": "still in the last state",
+                                                           "share": "share of the last state written here"})
+    long = df.melt(id_vars="step", var_name="measure", value_name="fraction")
+    long["label"] = [labels[t] if labels is not None and t < len(labels) else "" for t in long["step"]]
+    return charts.line_chart(long, "step", "fraction", "measure", log=True, points=False, fmt=".3g",
+                             tooltip=["step", "label", "measure", "fraction"], x_title="time step t",
+                             y_title="fraction (log scale)", integer_x=True, height=240)
+
+
+def reach_words(summary: dict, cell: str, backward: bool, labels: list[str] | None = None) -> str:
+    """The sentences under the reach chart, from ``core.inspect.reach_summary``'s numbers."""
+    n = summary["steps"]
+    if not n:
+        return "No steps were read."
+    end = 0 if backward else n - 1
+    gate = "1 − z" if cell == "mingru" else "f (normalised)"
+    out = [f"Read to the last step this pass reads (step {end}), over {n} steps."]
+    def steps(k: int) -> str:
+        return f"**{k} step{'' if k == 1 else 's'}**"
+
+    if summary["back_half"] is None:
+        out.append("Even the first step still keeps more than half of what it wrote: this input is short for the "
+                   "memory these gates keep.")
+    else:
+        out.append(f"Of what was written {steps(summary['back_half'])} before the end, less than half is left")
+        out[-1] += (f"; of what was written {steps(summary['back_1pct'])} before it, less than 1 %."
+                    if summary["back_1pct"] is not None else "; even the first step keeps more than 1 %.")
+    top = summary["top_step"]
+    lab = labels[top] if labels is not None and top is not None and top < len(labels) else ""
+    out.append(f"The step that wrote the most of the last state is step {top}" + (f" ({_code(lab)})." if lab else "."))
+    if summary["start_share"] >= 0.01:
+        out.append(f"About {100 * summary['start_share']:.0f} % of it is still the state this pass started from.")
+    out.append(f"There is no w' in these cells: one step back in time multiplies the gradient by the kept fraction "
+               f"{gate} alone, so when the loss reads only the last step this curve is also how its gradient fades.")
+    return " ".join(out)
+
+
+def _reach_section(ins: Inspection, key: str) -> None:
+    reach = _reach(ins)
+    if reach.empty:
+        return
+    _heading("inspect-reach", ins)
+    st.caption(
+        "minGRU and minLSTM keep a fraction a_t of their state at each step and write the rest from the input: "
+        "h_t = a_t·h_{t−1} + (1 − a_t)·h~_t, with a_t = 1 − z_t (minGRU) or the normalised forget gate f_t "
+        "(minLSTM). What step s wrote is still in the last state times a_{s+1}·…·a_T: its **reach**, 1 at the last "
+        "step and shrinking going back. The **share** is how much of the last state step s wrote. Means over the "
+        "hidden units, of the first sequence in the batch.")
+    part = _layer_pick(reach, f"{key}_reachsel", "Recurrent layer (reach)").sort_values("step")
+    labels = ins.labels if part.module.iloc[0] == ins.hidden.module.iloc[0] else None
+    st.altair_chart(reach_chart(part, labels), width="stretch", key=f"{key}_reach")
+    backward = part.direction.iloc[0] == "backward"
+    st.markdown(reach_words(reach_summary(part), str(part.cell.iloc[0]), backward, labels))
+    st.caption("Every kept fraction is between 0 and 1, so the product can only shrink, and nothing can flip a "
+               "sign: Grazzi et al. (2025) show that such cells cannot keep track of parity (is the count of 1s "
+               "odd?) beyond the lengths they were trained on, where a tanh-RNN or an LSTM can. In exchange, every "
+               "step's gates are known before the first state is, so the whole sequence is computed at once.")
 
 
 def _hidden_states(ins: Inspection, key: str) -> None:
@@ -394,9 +494,13 @@ def render_inspector(task, model, input, key: str | None = None) -> Inspection |
     c[1].metric("total gradient norm", _sci(ins.total_grad_norm))
     c[2].metric("time steps", int(ins.hidden.step.max() + 1) if not ins.hidden.empty else 0)
     rho = float(ins.spectra.spectral_radius.max()) if not ins.spectra.empty else float("nan")
-    c[3].metric("largest spectral radius of w'", _sci(rho))
+    if _min_cells_only(ins):
+        c[3].metric("largest spectral radius of w'", "none", help="minGRU / minLSTM have no recurrent matrix w'")
+    else:
+        c[3].metric("largest spectral radius of w'", _sci(rho))
     _contents(ins)
     for section in (lambda: _through_time(task, ins, key), lambda: _saliency(ins, key), lambda: _gates(ins, key),
+                    lambda: _reach_section(ins, key),
                     lambda: _clipping(task, ins, key), lambda: _spectra(ins, key), lambda: _parameters(ins, key),
                     lambda: _hidden_states(ins, key)):
         try:
