@@ -5,6 +5,12 @@ the network read many steps ago, so backpropagation through time (BPTT) has to c
            chance accuracy is 1/K; the only learning signal is a gradient that travels back length-1 steps.
   adding   x_t = (u_t, m_t), u_t ~ U(0, 1), exactly two markers m_t = 1 (one in each half)  ->  y = sum of the two
            marked u_t (Hochreiter & Schmidhuber 1997); "solved" means |error| < 0.04.
+  parity   x = random bits, each sequence 1..T long  ->  y = 1 if it holds an odd number of 1s, else 0; chance 1/2.
+           Every bit matters to the answer, and the answer flips with every 1: the state must flip too.
+           ``parity_lab`` trains every cell at lengths up to T and tests it at T, 2T, 4T, 8T (length
+           generalisation): a state that flips learns a rule that holds at any length; a state that only fades
+           (the linear recurrences minGRU / minLSTM, whose per-step factor stays in (0, 1)) cannot
+           (Grazzi et al., ICLR 2025).
 
 ``gradient_vs_distance`` measures ||dL/dh_t|| against the distance back in time at initialisation (through
 core.inspect, on the stepwise path), after rescaling the recurrent weight w' to a chosen spectral radius rho, and
@@ -19,6 +25,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -27,9 +34,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from core.inspect import decay_rate, inspect_model, recurrent_spectra
-from core.layers import CELLS, GATES, Recurrent, cell_label, check_cell
+from core.layers import CELLS, GATES, MIN_CELLS, Recurrent, cell_label, check_cell, last_real_step
 
-TOYS = ("recall", "adding")
+TOYS = ("recall", "adding", "parity")
 CLIP_MODES = ("none", "norm", "value")
 NUM_SYMBOLS = 4  # K symbols to remember in "recall": chance accuracy 1/4
 NUM_DISTRACTORS = 4  # distractor symbols (disjoint from the K): random, so the state cannot just idle
@@ -55,9 +62,15 @@ def resolve_cell(cell: str, activation: str = "tanh") -> str:
 
 
 def chance_accuracy(toy: str) -> float:
-    """Accuracy of guessing: 1/K for recall; for adding, always answering 1.0 (the mean sum) is within 0.04 of
-    the sum of two U(0,1) about 7.8% of the time (triangular density near its peak: 2*0.04 - 0.04**2)."""
-    return 1.0 / NUM_SYMBOLS if check_toy(toy) == "recall" else 2 * ADDING_TOLERANCE - ADDING_TOLERANCE ** 2
+    """Accuracy of guessing: 1/K for recall; 1/2 for parity; for adding, always answering 1.0 (the mean sum) is
+    within 0.04 of the sum of two U(0,1) about 7.8% of the time (triangular density near its peak:
+    2*0.04 - 0.04**2)."""
+    toy = check_toy(toy)
+    if toy == "recall":
+        return 1.0 / NUM_SYMBOLS
+    if toy == "parity":
+        return 0.5
+    return 2 * ADDING_TOLERANCE - ADDING_TOLERANCE ** 2
 
 
 # ---- data --------------------------------------------------------------------------------------------------------
@@ -95,15 +108,33 @@ def adding_batch(batch_size: int, length: int, seed: int | torch.Generator = 0) 
     return {"x": torch.stack([vals, marks], dim=-1), "y": y}  # (B, T, 2), (B,)
 
 
+def parity_batch(batch_size: int, length: int, seed: int | torch.Generator = 0, min_length: int = 1) -> dict:
+    """{"x": (B, T) long bits, "y": (B,) long, "lengths": (B,) long}: each sequence is ``lengths[b]`` random bits
+    (drawn uniformly from min_length..length), zeros after it; y = 1 when it holds an odd number of 1s.
+    ``min_length = length`` gives sequences of exactly that length (how a test at one length is read)."""
+    if not 1 <= min_length <= length:
+        raise ValueError("parity needs 1 <= shortest length <= longest length")
+    g = _generator(seed)
+    lengths = torch.randint(int(min_length), int(length) + 1, (batch_size,), generator=g)  # (B,)
+    bits = torch.randint(0, 2, (batch_size, length), generator=g)  # (B, T)
+    x = bits * (torch.arange(length)[None, :] < lengths[:, None])  # (B, T) zeros after each real length
+    return {"x": x, "y": x.sum(1) % 2, "lengths": lengths}  # (B, T), (B,), (B,)
+
+
 def make_batch(toy: str, batch_size: int, length: int, seed: int | torch.Generator = 0) -> dict:
-    if check_toy(toy) == "recall":
+    toy = check_toy(toy)
+    if toy == "recall":
         return recall_batch(batch_size, length, seed)
+    if toy == "parity":
+        return parity_batch(batch_size, length, seed)
     return adding_batch(batch_size, length, seed)
 
 
 # ---- model -------------------------------------------------------------------------------------------------------
 class ToyModel(nn.Module):
-    """Many-to-one: read the whole sequence, answer once from the last step. y = w1 . o_T + b_y."""
+    """Many-to-one: read the whole sequence, answer once from the last real step. y = w1 . o_T + b_y for recall
+    and adding; for parity the answer is read by a small two-layer network (H -> H -> 2), the same for every
+    cell, so that the readout is never what fails: whatever the last state holds, the head can decode."""
 
     def __init__(self, toy: str, cell: str, hidden: int = 32):
         super().__init__()
@@ -112,21 +143,26 @@ class ToyModel(nn.Module):
             self.embed = nn.Embedding(NUM_SYMBOLS + NUM_DISTRACTORS, EMBED)
             self.rnn = Recurrent(cell, EMBED, hidden)
             self.head = nn.Linear(hidden, NUM_SYMBOLS)
+        elif toy == "parity":
+            self.embed = nn.Embedding(2, EMBED)
+            self.rnn = Recurrent(cell, EMBED, hidden)
+            self.head = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 2))
         else:
             self.embed = nn.Identity()  # the two channels are already vectors
             self.rnn = Recurrent(cell, 2, hidden)
             self.head = nn.Linear(hidden, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out, _ = self.rnn(self.embed(x))  # (B, T, H)
-        y = self.head(out[:, -1])  # (B, C) logits, or (B, 1) for adding
-        return y if self.toy == "recall" else y[:, 0]
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        out, _ = self.rnn(self.embed(x), lengths)  # (B, T, H)
+        y = self.head(last_real_step(out, lengths, self.rnn.hidden_size, False))  # (B, C) logits, or (B, 1)
+        return y if self.toy != "adding" else y[:, 0]
 
 
 def toy_loss(model: ToyModel, batch: dict) -> tuple[torch.Tensor, float]:
-    """(mean loss with grad, accuracy). Cross-entropy for recall; MSE for adding (accuracy: |error| < 0.04)."""
-    pred = model(batch["x"])
-    if model.toy == "recall":
+    """(mean loss with grad, accuracy). Cross-entropy for recall and parity; MSE for adding (accuracy:
+    |error| < 0.04)."""
+    pred = model(batch["x"], batch.get("lengths"))
+    if model.toy != "adding":
         loss = F.cross_entropy(pred, batch["y"])
         acc = (pred.argmax(-1) == batch["y"]).float().mean()
     else:
@@ -138,9 +174,12 @@ def toy_loss(model: ToyModel, batch: dict) -> tuple[torch.Tensor, float]:
 @torch.no_grad()
 def set_spectral_radius(rnn: Recurrent, target: float) -> float:
     """Rescale every gate block of every recurrent matrix w' so that its spectral radius (largest |eigenvalue|)
-    is ``target``. Returns the largest spectral radius measured afterwards."""
+    is ``target``. Returns the largest spectral radius measured afterwards. minGRU and minLSTM have no w': nothing
+    to rescale (NaN)."""
     if not target > 0:
         raise ValueError("the recurrent scale (target spectral radius) must be positive")
+    if rnn.cell in MIN_CELLS:
+        return float("nan")
     for layer in range(rnn.num_layers):
         for d in range(rnn.num_directions):
             w_hh = rnn.weights(layer, d)[1]  # (G*H, H)
@@ -162,14 +201,24 @@ def chrono_init(rnn: Recurrent, length: int) -> None:
     forget-gate bias and the GRU update-gate bias are set to log(length), so the kept fraction per step is about
     1 - 1/length; the LSTM input-gate bias is set to -log(length), so distractors barely write. torch's default
     (biases near 0, gates near 0.5) halves the memory every step, and then even an LSTM cannot learn a
-    dependency 50 steps long in a few hundred steps. The plain RNN has no gate and so nothing to set."""
-    if rnn.cell not in ("gru", "lstm"):
+    dependency 50 steps long in a few hundred steps. The plain RNN has no gate and so nothing to set. minGRU
+    and minLSTM get the same start through their one bias: minGRU's update gate z at -log(length) (it keeps
+    1 - z), minLSTM's forget gate at +log(length) and its input gate at -log(length)."""
+    if rnn.cell not in ("gru", "lstm") + MIN_CELLS:
         return
     b = math.log(max(float(length), math.e))  # at least 1
     H = rnn.hidden_size
     for layer in range(rnn.num_layers):
         for d in range(rnn.num_directions):
             _, _, b_ih, b_hh = rnn.weights(layer, d)
+            if rnn.cell in MIN_CELLS:  # rows in GATES order: minGRU (z, h), minLSTM (f, i, h)
+                b_ih.zero_()
+                if rnn.cell == "mingru":
+                    b_ih[0:H].fill_(-b)  # z small: keep about 1 - 1/length per step
+                else:
+                    b_ih[0:H].fill_(b)  # f open
+                    b_ih[H:2 * H].fill_(-b)  # i mostly closed
+                continue
             for bias in (b_ih, b_hh):  # torch keeps two biases that add up: give each half
                 bias.zero_()
                 bias[H:2 * H].fill_(b / 2)  # LSTM: f (forget) gate; GRU: z (update) gate, z = keep
@@ -283,7 +332,20 @@ def train_toy(cell: str = "rnn_tanh", length: int = 50, steps: int = 300, clip_m
               callback: Callable[[dict], None] | None = None, *, toy: str = "recall", activation: str = "tanh",
               recurrent_scale: float | None = None, hidden: int = 32, batch_size: int = 32,
               optimizer: str = "sgd", gate_init: str = "chrono", max_seconds: float | None = None) -> pd.DataFrame:
-    """Train a fresh ToyModel for at most ``steps`` steps; return the history as a DataFrame with columns
+    """The history of ``fit_toy`` with the same arguments (the trained model is dropped)."""
+    return fit_toy(cell, length, steps, clip_mode, threshold, lr, seed, callback, toy=toy, activation=activation,
+                   recurrent_scale=recurrent_scale, hidden=hidden, batch_size=batch_size, optimizer=optimizer,
+                   gate_init=gate_init, max_seconds=max_seconds)[0]
+
+
+def fit_toy(cell: str = "rnn_tanh", length: int = 50, steps: int = 300, clip_mode: str = "norm",
+            threshold: float = 1.0, lr: float = 0.1, seed: int = 0,
+            callback: Callable[[dict], None] | None = None, *, toy: str = "recall", activation: str = "tanh",
+            recurrent_scale: float | None = None, hidden: int = 32, batch_size: int = 32,
+            optimizer: str = "sgd", gate_init: str = "chrono",
+            max_seconds: float | None = None) -> tuple[pd.DataFrame, ToyModel]:
+    """Train a fresh ToyModel for at most ``steps`` steps; return (history, the trained model). The history is a
+    DataFrame with columns
     step, loss, accuracy (on that step's batch, before the update), grad_norm_before_clip, grad_norm_after_clip,
     diverged. ``callback(row_dict)`` is called after every step.
 
@@ -346,7 +408,8 @@ def train_toy(cell: str = "rnn_tanh", length: int = 50, steps: int = 300, clip_m
                     seconds=time.perf_counter() - t0, spectral_radius=rho, steps_run=len(df), clip_mode=clip_mode,
                     threshold=float(threshold), max_grad_norm=float(df["grad_norm_before_clip"].max())
                     if df["grad_norm_before_clip"].notna().any() else float("nan"))
-    return df
+    model.eval()
+    return df, model
 
 
 def verdict(history: pd.DataFrame) -> str:
@@ -388,6 +451,150 @@ def verdict(history: pd.DataFrame) -> str:
     return f"{label}: failed -- {acc:.0%} accuracy{steps}, {near} ({chance:.0%}), and not improving: {why}.{tamed}"
 
 
+# ---- parity: does what a cell learned hold at longer lengths? ---------------------------------------------------
+PARITY_CELLS = tuple(c for c in ("rnn_tanh", "gru", "lstm", "mingru", "minlstm") if c in CELLS)
+SOLVED = 0.9  # accuracy at a length that counts as "gets parity right there" (chance is 0.5)
+NOT_LEARNED = 0.6  # below this at the training length: the cell did not learn parity at all
+
+
+@dataclass(frozen=True)
+class ParityConfig:
+    """One parity experiment: the same for every cell, so the cells differ only in their recurrence."""
+
+    train_length: int = 20  # longest training sequence; each is 1..train_length bits, so short ones teach the rule
+    factors: tuple[int, ...] = (1, 2, 4, 8)  # test lengths, as multiples of train_length (1: the longest trained)
+    steps: int = 600  # Adam steps per run: at T = 20 (seeds 0-2) GRU and LSTM learned it every time, tanh-RNN 2 of 3
+    lr: float = 0.01  # Adam's step size: parity is a search problem, not the place to show SGD and clipping
+    hidden: int = 32  # state size H; the readout is a small two-layer network on the last state (ToyModel)
+    batch_size: int = 64  # sequences per step
+    clip: float = 1.0  # clip by norm: keeps a rare large step from undoing what was learned
+    eval_size: int = 500  # sequences per test length: an accuracy within about +-4 points (95%)
+
+    def test_lengths(self) -> list[int]:
+        return [int(self.train_length) * int(f) for f in self.factors]
+
+
+def parity_steps(steps: int, train_length: int, runs: int = 1) -> int:
+    """Training steps per run within the lab's budget: steps x length x runs per cell <= WORK_BUDGET."""
+    return steps_within_budget(steps, int(train_length) * max(1, int(runs)))
+
+
+@torch.no_grad()
+def accuracy_at_lengths(model: ToyModel, lengths: list[int], n: int = 500, seed: int = 12345) -> pd.DataFrame:
+    """Accuracy of a trained parity model on ``n`` fresh sequences of exactly each length (one seeded test set per
+    length, the same for every model). Columns: length, accuracy, said_odd (the share of sequences it called
+    odd: near 0 or 1 means it gives one answer to nearly all of them), n."""
+    model.eval()
+    rows = []
+    for length in lengths:
+        b = parity_batch(n, int(length), seed + int(length), min_length=int(length))
+        pred = model(b["x"], b["lengths"]).argmax(-1)  # (n,)
+        rows.append({"length": int(length), "accuracy": float((pred == b["y"]).float().mean()),
+                     "said_odd": float(pred.float().mean()), "n": int(n)})
+    return pd.DataFrame(rows, columns=["length", "accuracy", "said_odd", "n"])
+
+
+PARITY_COLUMNS = ["cell", "label", "seed", "length", "factor", "trained", "accuracy", "said_odd", "chance",
+                  "train_accuracy", "steps_run", "seconds"]
+
+
+def parity_lab(cells: tuple[str, ...] | list[str] = PARITY_CELLS, config: ParityConfig = ParityConfig(),
+               seeds: tuple[int, ...] | list[int] = (0,), callback: Callable[[dict], None] | None = None,
+               max_seconds: float | None = None) -> pd.DataFrame:
+    """Train each cell (once per seed) on parity at lengths 1..train_length, then test it at every length of
+    ``config.test_lengths()``. One row per cell x seed x test length, columns PARITY_COLUMNS: trained says the
+    length was seen in training (factor 1), train_accuracy is the mean accuracy of the run's last 20 training
+    batches, seconds its training time. ``callback`` gets every training step (train_toy's row, with seed)."""
+    cfg = config
+    lengths = cfg.test_lengths()
+    rows = []
+    for cell in cells:
+        for seed in seeds:
+            cb = None if callback is None else (lambda r, seed=seed: callback(dict(r, seed=int(seed))))
+            hist, model = fit_toy(cell, cfg.train_length, cfg.steps, "norm", cfg.clip, cfg.lr, int(seed), cb,
+                                  toy="parity", hidden=cfg.hidden, batch_size=cfg.batch_size, optimizer="adam",
+                                  gate_init="torch", max_seconds=max_seconds)
+            acc = accuracy_at_lengths(model, lengths, cfg.eval_size)
+            for (_, r), factor in zip(acc.iterrows(), cfg.factors):
+                rows.append(dict(cell=hist.attrs["cell"], label=hist.attrs["label"], seed=int(seed),
+                                 length=int(r["length"]), factor=int(factor), trained=int(factor) == 1,
+                                 accuracy=float(r["accuracy"]), said_odd=float(r["said_odd"]),
+                                 chance=chance_accuracy("parity"),
+                                 train_accuracy=hist.attrs["final_accuracy"], steps_run=len(hist),
+                                 seconds=hist.attrs["seconds"]))
+    df = pd.DataFrame(rows, columns=PARITY_COLUMNS)
+    df.attrs.update(train_length=int(cfg.train_length), steps=int(cfg.steps), seeds=[int(s) for s in seeds])
+    return df
+
+
+def parity_outcome(run: pd.DataFrame) -> str:
+    """What one run (one cell, one seed: its rows of parity_lab) did: "generalised" (right at the training length
+    and at every longer one), "fits only" (right at the training length, not at some longer one), "partly"
+    (between NOT_LEARNED and SOLVED at the training length), "not learned"."""
+    run = run.sort_values("length")
+    at_train = float(run.loc[run["trained"], "accuracy"].max())
+    longer = run.loc[~run["trained"], "accuracy"]
+    if at_train >= SOLVED:
+        return "generalised" if bool((longer >= SOLVED).all()) else "fits only"
+    return "partly" if at_train >= NOT_LEARNED else "not learned"
+
+
+def _pct_at(part: pd.DataFrame) -> str:
+    """"100% at 20, 51% at 40, ..." from rows with length and accuracy (means over seeds)."""
+    means = part.groupby("length")["accuracy"].mean()
+    return ", ".join(f"{a:.0%} at {n}" for n, a in means.items())
+
+
+def parity_verdict(results: pd.DataFrame, cell: str) -> str:
+    """One plain paragraph on what one cell did in parity_lab: the outcome of each run and the accuracies measured
+    at each length (the mean over runs when there were several)."""
+    part = results[results["cell"] == cell]
+    if part.empty:
+        return f"{cell_label(cell)}: not run."
+    label, chance = part["label"].iloc[0], float(part["chance"].iloc[0])
+    t = int(part.loc[part["trained"], "length"].iloc[0])
+    outcomes = [parity_outcome(r) for _, r in part.groupby("seed", sort=True)]
+    n = len(outcomes)
+    accs = _pct_at(part)
+    mean = " (mean over the runs)" if n > 1 else ""
+    runs = f"in {outcomes.count(outcomes[0])} of {n} runs" if n > 1 else ""
+    if all(o == "generalised" for o in outcomes):
+        return (f"{label}: learned the rule{' ' + runs if runs else ''} and kept it at every longer length — "
+                f"{accs}{mean}; chance is {chance:.0%}. What it learned from sequences of at most {t} bits holds "
+                f"for sequences {max(part['factor'])}× as long.")
+    if all(o == "not learned" for o in outcomes):
+        tr = float(part.groupby("seed")["train_accuracy"].first().mean())
+        odd = part.loc[part["trained"], "said_odd"]
+        same = ""
+        if bool(((odd <= 0.05) | (odd >= 0.95)).all()):
+            same = (f" At {t} bits it gives the same answer to nearly every sequence, so its accuracy is just the "
+                    "share of test sequences with that answer.")
+        return (f"{label}: did not learn parity, not even at the training lengths — {accs}{mean}; chance is "
+                f"{chance:.0%} (accuracy on its last training batches, lengths 1 to {t}: {tr:.0%}).{same}")
+    if all(o == "fits only" for o in outcomes):
+        return (f"{label}: fits the training lengths but not beyond — {accs}{mean}; chance is {chance:.0%}. "
+                f"What it learned holds only for the lengths it saw.")
+    if n == 1 and outcomes[0] == "partly":
+        return (f"{label}: partly — {accs}; chance is {chance:.0%}. It did not get the training lengths right "
+                f"within the budget.")
+    counts = ", ".join(f"{outcomes.count(o)} {o}" for o in ("generalised", "fits only", "partly", "not learned")
+                       if o in outcomes)
+    return (f"{label}: mixed over {n} runs ({counts}) — {accs}{mean}; chance is {chance:.0%}. Whether this "
+            f"cell finds the rule depends on its random start.")
+
+
+def parity_summary(results: pd.DataFrame) -> dict[str, list[str]]:
+    """Cell labels by what every run of theirs did: {"generalised": [...], "fits only": [...], "partly": [...],
+    "not learned": [...], "mixed": [...]} (a cell whose runs differ is "mixed")."""
+    out: dict[str, list[str]] = {k: [] for k in ("generalised", "fits only", "partly", "not learned", "mixed")}
+    for _cell, part in results.groupby("cell", sort=False):
+        outcomes = {parity_outcome(r) for _, r in part.groupby("seed")}
+        out[outcomes.pop() if len(outcomes) == 1 else "mixed"].append(str(part["label"].iloc[0]))
+    return out
+
+
 __all__ = ["TOYS", "CLIP_MODES", "CELLS", "recall_batch", "adding_batch", "make_batch", "ToyModel",
            "toy_loss", "set_spectral_radius", "chrono_init", "build_toy_model", "gradient_vs_distance", "train_toy",
-           "verdict", "chance_accuracy", "resolve_cell", "steps_within_budget", "learning_trend", "WORK_BUDGET"]
+           "verdict", "chance_accuracy", "resolve_cell", "steps_within_budget", "learning_trend", "WORK_BUDGET",
+           "parity_batch", "fit_toy", "ParityConfig", "PARITY_CELLS", "parity_steps", "accuracy_at_lengths",
+           "parity_lab", "parity_outcome", "parity_verdict", "parity_summary"]

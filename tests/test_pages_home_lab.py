@@ -216,3 +216,94 @@ def test_gradient_lab_distance_axis_has_whole_steps_and_lstm_note():
     axes = json.dumps(spec)
     assert '"tickMinStep": 1' in axes and '"format": "d"' in axes
     assert "drops at k = 1" in _texts(at)
+
+
+# ---- issue 36: parity, speed and the linear recurrences on Home ----------------------------------------------------
+
+def _lab_small_speed():
+    from core import speed
+    from core.ui.pages import gradient_lab
+
+    gradient_lab.SPEED_CONFIG = speed.SpeedConfig(batch=2, hidden=8, lengths=(16, 64), budget_s=20, repeats=1)
+    gradient_lab.render()
+
+
+def test_gradient_lab_parity_task_trains_and_explains_what_it_measured():
+    from core import toys
+
+    cells = [c for c in ("rnn_tanh", "mingru") if c in toys.PARITY_CELLS]
+    at = AppTest.from_function(_lab, default_timeout=TIMEOUT)
+    at.session_state["gl_par_cells"] = cells
+    at.session_state["gl_par_len"] = 10
+    at.session_state["gl_par_steps"] = 100
+    at.run()
+    assert not at.exception and not at.error
+    assert "odd number of 1s" in _texts(at)
+    at.button(key="gl_par_train").click().run()
+    assert not at.exception and not at.error
+    text = _texts(at)
+    for c in cells:
+        assert f"{toys.cell_label(c)}:" in text  # one verdict per cell
+    assert "What this run measured" in text and "Grazzi" in text
+    table = next(d.value for d in at.dataframe if "chance" in d.value.columns)
+    assert len(table) == len(cells)
+    assert {"10 bits (trained)", "20 bits", "40 bits", "80 bits"} <= set(table.columns)
+    assert any("hconcat" in json.loads(c.proto.spec) and "test length" in c.proto.spec
+               for c in at.get("vega_lite_chart"))  # one accuracy panel per cell
+    at.slider(key="gl_par_steps").set_value(150).run()  # a moved control keeps the last results, and says so
+    assert "Results of the last run" in _texts(at) and "What this run measured" in _texts(at)
+
+
+def test_gradient_lab_speed_panel_measures_once_per_server():
+    from core.ui.pages import gradient_lab
+
+    gradient_lab._speed_store.clear()
+    at = AppTest.from_function(_lab_small_speed, default_timeout=TIMEOUT).run()
+    assert not at.exception and "Measure on this server" in [b.label for b in at.button]
+    at.button(key="gl_speed_go").click().run()
+    assert not at.exception and not at.error
+    tables = [d.value for d in at.dataframe]
+    speed_table = next(t for t in tables if "cell, how it runs" in t.columns)
+    assert {"T = 16", "T = 64"} <= set(speed_table.columns) and len(speed_table) >= 3
+    rounds = next(t for t in tables if "rounds that must wait for the one before" in t.columns)
+    assert rounds["T = 64"].tolist() == [64, 6]  # a loop: T; a scan: about log2 T
+    assert "Milliseconds per training step" in _texts(at) and "Measure again" in [b.label for b in at.button]
+    fresh = AppTest.from_function(_lab_small_speed, default_timeout=TIMEOUT).run()  # another visitor, same server
+    assert any("cell, how it runs" in d.value.columns for d in fresh.dataframe)
+    assert "Measure again" in [b.label for b in fresh.button]
+
+
+def test_home_when_to_use_what_has_the_linear_recurrences_row(tmp_path):
+    from core.layers import MIN_CELLS, cell_label
+
+    card_dir = tmp_path / "fake_min"
+    card_dir.mkdir()
+    (card_dir / "card.json").write_text(json.dumps({"config": {"cell": "lstm"}, "comparison": {
+        MIN_CELLS[0]: {"config": {"cell": MIN_CELLS[0]}}}}))
+    reg = Registry()
+    reg.tasks["fake_min"] = _FakeTask("fake_min", "many_to_one", card_dir)
+    reg.tasks["fake_plain"] = _FakeTask("fake_plain", "many_to_one", tmp_path / "none")
+    at = AppTest.from_function(_home_alone, args=(reg,), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    table = next(m.value for m in at.markdown if m.value.startswith("| shape |"))
+    row = next(line for line in table.splitlines() if cell_label(MIN_CELLS[0]) in line)
+    assert "parallel scan" in row and "parity" in row and row.rstrip().endswith("| 1 |")
+
+
+def test_gradient_lab_parts_one_and_two_take_the_linear_recurrences():
+    from core.layers import MIN_CELLS
+
+    at = AppTest.from_function(_lab, default_timeout=TIMEOUT)
+    at.session_state["gl_length"] = 8
+    at.session_state["gl_steps"] = 20
+    at.run()
+    at.multiselect(key="gl_cells").set_value(["rnn", *MIN_CELLS]).run()
+    assert not at.exception and not at.error
+    table = at.dataframe[0].value
+    assert len(table) == 1 + len(MIN_CELLS)
+    row = table[table["cell"] == "minGRU"].iloc[0]
+    assert row["ρ(w') measured"] == "n/a"  # no recurrent matrix, so no spectral radius
+    assert "have no w' at all" in _texts(at)
+    at.button(key="gl_train").click().run()
+    assert not at.exception and not at.error
+    assert "minGRU:" in _texts(at) and "minLSTM:" in _texts(at)

@@ -239,3 +239,139 @@ def test_underflow_is_kept_as_zero_in_the_raw_column():
     df = toys.gradient_vs_distance("rnn", 200, "tanh", 0.1, hidden=16, seed=0)
     raw = df["grad_norm_raw"].to_numpy(float)
     assert (raw == 0).any() and np.isnan(df.loc[raw == 0, "grad_norm"]).all()
+
+
+# ---- issue 36: parity and length generalisation -------------------------------------------------------------------
+
+def test_parity_batch_labels_count_the_ones_of_each_real_sequence():
+    b = toys.parity_batch(64, 12, seed=5)
+    x, y, lengths = b["x"], b["y"], b["lengths"]
+    assert x.shape == (64, 12) and y.shape == (64,) and lengths.shape == (64,)
+    assert int(lengths.min()) >= 1 and int(lengths.max()) <= 12 and lengths.unique().numel() > 3
+    for row, n, label in zip(x.tolist(), lengths.tolist(), y.tolist()):
+        assert set(row) <= {0, 1} and not any(row[n:])  # bits, zeros after the real length
+        assert label == sum(row[:n]) % 2  # odd number of 1s -> 1
+    assert 0 < int(y.sum()) < 64  # both answers occur
+    exact = toys.parity_batch(16, 9, seed=1, min_length=9)
+    assert bool((exact["lengths"] == 9).all())
+    with pytest.raises(ValueError, match="shortest length"):
+        toys.parity_batch(2, 5, min_length=6)
+
+
+@pytest.mark.parametrize("cell", [c for c in ("rnn_tanh", "mingru", "minlstm") if c in toys.CELLS])
+def test_parity_model_reads_the_last_real_step(cell):
+    """A sequence padded with extra zeros (lengths given) gets the same answer as the unpadded one."""
+    m = toys.build_toy_model("parity", cell, hidden=8, seed=0, gate_init="torch").eval()
+    b = toys.parity_batch(6, 7, seed=2, min_length=7)
+    padded = torch.cat([b["x"], torch.ones(6, 5, dtype=torch.long)], dim=1)  # ones after the end: must be ignored
+    with torch.no_grad():
+        torch.testing.assert_close(m(b["x"], b["lengths"]), m(padded, b["lengths"]))
+
+
+def test_parity_lab_returns_one_row_per_cell_and_length():
+    cells = [c for c in toys.PARITY_CELLS if c in ("rnn_tanh", "gru", "mingru")]
+    cfg = toys.ParityConfig(train_length=4, factors=(1, 2, 4), steps=5, hidden=8, batch_size=8, eval_size=32)
+    seen = []
+    df = toys.parity_lab(cells, cfg, seeds=(0,), callback=seen.append)
+    assert list(df.columns) == toys.PARITY_COLUMNS
+    assert len(df) == len(cells) * 3
+    assert sorted(df.groupby("cell").size().unique()) == [3]
+    assert df.groupby("cell")["length"].apply(list).map(lambda v: sorted(v) == [4, 8, 16]).all()
+    assert df.loc[df["trained"], "length"].eq(4).all() and (~df["trained"]).sum() == 2 * len(cells)
+    assert df["accuracy"].between(0, 1).all() and (df["chance"] == 0.5).all() and (df["steps_run"] == 5).all()
+    assert df["said_odd"].between(0, 1).all()
+    assert len(seen) == 5 * len(cells) and seen[0]["seed"] == 0 and seen[0]["cell"] == cells[0]
+    again = toys.parity_lab(cells, cfg, seeds=(0,))
+    pd.testing.assert_frame_equal(df.drop(columns="seconds"), again.drop(columns="seconds"))
+
+
+def _parity_rows(label: str, accs: dict[int, list[float]], cell: str = "x") -> pd.DataFrame:
+    """parity_lab-shaped rows: accs maps seed -> accuracy at lengths 10, 20, 40."""
+    rows = [dict(cell=cell, label=label, seed=s, length=n, factor=n // 10, trained=n == 10, accuracy=a,
+                 said_odd=0.0 if a < 0.6 else 0.5, chance=0.5, train_accuracy=0.55, steps_run=100, seconds=1.0)
+            for s, row in accs.items() for n, a in zip((10, 20, 40), row)]
+    return pd.DataFrame(rows, columns=toys.PARITY_COLUMNS)
+
+
+def test_parity_outcomes_and_verdicts_follow_the_numbers():
+    gen = _parity_rows("GRU", {0: [1.0, 0.99, 0.97]})
+    fits = _parity_rows("minGRU", {0: [0.98, 0.62, 0.5]})
+    none = _parity_rows("minLSTM", {0: [0.52, 0.5, 0.49]})
+    mixed = _parity_rows("RNN (tanh)", {0: [1.0, 1.0, 1.0], 1: [0.55, 0.5, 0.5]})
+    assert toys.parity_outcome(gen) == "generalised" and toys.parity_outcome(fits) == "fits only"
+    assert toys.parity_outcome(none) == "not learned"
+    assert toys.parity_outcome(_parity_rows("x", {0: [0.75, 0.6, 0.5]})) == "partly"
+    assert "kept it at every longer length" in toys.parity_verdict(gen, "x") and "97% at 40" in \
+        toys.parity_verdict(gen, "x")
+    assert "fits the training lengths but not beyond" in toys.parity_verdict(fits, "x")
+    assert "not even at the training lengths" in toys.parity_verdict(none, "x")
+    assert "same answer to nearly every sequence" in toys.parity_verdict(none, "x")
+    assert "same answer" not in toys.parity_verdict(none.assign(said_odd=0.4), "x")
+    text = toys.parity_verdict(mixed, "x")
+    assert "mixed over 2 runs" in text and "1 generalised" in text and "1 not learned" in text
+    both = pd.concat([gen.assign(cell="gru"), none.assign(cell="minlstm"), mixed.assign(cell="rnn_tanh")])
+    summary = toys.parity_summary(both)
+    assert summary["generalised"] == ["GRU"] and summary["not learned"] == ["minLSTM"]
+    assert summary["mixed"] == ["RNN (tanh)"]
+
+
+def test_parity_steps_keep_the_labs_budget():
+    assert toys.parity_steps(600, 20, 1) == 600
+    assert toys.parity_steps(1000, 40, 3) * 40 * 3 <= toys.WORK_BUDGET
+
+
+@pytest.mark.skipif("mingru" not in toys.CELLS, reason="the linear recurrences are not installed")
+def test_linear_recurrences_get_a_remembering_start_and_no_spectral_radius():
+    m = toys.build_toy_model("recall", "mingru", hidden=6, seed=0, length=50, recurrent_scale=1.5)
+    b = m.rnn.weights(0, 0)[2]
+    torch.testing.assert_close(b[:6], torch.full((6,), -math.log(50)))  # z = 1/51: keeps 1 - z per step
+    assert math.isnan(toys.measured_spectral_radius(m))  # no recurrent matrix w'
+    lstm = toys.build_toy_model("recall", "minlstm", hidden=6, seed=0, length=50).rnn.weights(0, 0)[2]
+    assert bool((lstm[:6] > 0).all() and (lstm[6:12] < 0).all())
+    df = toys.gradient_vs_distance("mingru", 12, hidden=8)
+    assert len(df) == 12 and df["grad_norm"].notna().all()
+
+
+# ---- issue 36: speed of one training step ------------------------------------------------------------------------
+
+def test_speed_table_columns_positive_times_and_rounds():
+    from core import speed
+
+    cfg = speed.SpeedConfig(batch=2, hidden=8, lengths=(8, 32), budget_s=30, repeats=1)
+    seen = []
+    df = speed.speed_table(cfg, callback=seen.append)
+    series = speed.speed_series()
+    assert list(df.columns) == speed.SPEED_COLUMNS and len(df) == len(series) * 2 == len(seen)
+    assert (df["seconds"] > 0).all() and df["measured"].all()
+    loops = df[df["path"] != speed.PATH_SCAN]
+    assert (loops["rounds"] == loops["length"]).all()
+    scans = df[df["path"] == speed.PATH_SCAN]
+    assert (scans["rounds"] == scans["length"].map(lambda t: math.ceil(math.log2(t)))).all()
+    if "mingru" in toys.CELLS:
+        assert {("mingru", speed.PATH_SCAN), ("mingru", speed.PATH_STEPWISE), ("gru", speed.PATH_LOOP)} <= set(
+            zip(df["cell"], df["path"]))
+    assert df.attrs["threads"] >= 1 and df.attrs["hidden"] == 8
+
+
+def test_speed_table_estimates_what_the_budget_does_not_allow():
+    from core import speed
+
+    cfg = speed.SpeedConfig(batch=2, hidden=8, lengths=(8, 16, 64), budget_s=0.0, repeats=1)
+    df = speed.speed_table(cfg, series=[("gru", speed.PATH_LOOP)])
+    assert df["measured"].tolist() == [True, False, False]  # the first length is always measured
+    s = df["seconds"].to_numpy()
+    np.testing.assert_allclose(s[1:], s[0] * np.array([2.0, 8.0]))  # in proportion to T
+    assert speed.speed_ratio(df, 64, ("gru", speed.PATH_LOOP), ("gru", speed.PATH_LOOP)) == pytest.approx(1.0)
+    assert math.isnan(speed.speed_ratio(df, 64, ("lstm", speed.PATH_LOOP), ("gru", speed.PATH_LOOP)))
+
+
+@pytest.mark.slow
+def test_parity_teaching_point_at_full_size():
+    """The page's defaults (T = 20, 600 steps, seed 0): GRU and LSTM learn a rule that holds at 8x the training
+    length; minGRU and minLSTM stay near chance even at the training length (about 30 s on two idle cores)."""
+    cells = [c for c in ("gru", "lstm", "mingru", "minlstm") if c in toys.PARITY_CELLS]
+    res = toys.parity_lab(cells, toys.ParityConfig(), seeds=(0,))
+    outcome = {c: toys.parity_outcome(res[res["cell"] == c]) for c in cells}
+    assert outcome["gru"] == outcome["lstm"] == "generalised", outcome
+    for c in set(cells) & {"mingru", "minlstm"}:
+        assert outcome[c] == "not learned", outcome

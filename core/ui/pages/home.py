@@ -7,10 +7,12 @@ training (with the command that trains them). Also the way into the Gradient Lab
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 
 import streamlit as st
 
+from core.layers import MIN_CELLS, cell_label
 from core.shapes import SHAPE_SPECS, SHAPES
 
 # ---- diagrams ----------------------------------------------------------------------------------------------------
@@ -109,6 +111,31 @@ def _has_weights(task) -> bool:
         return (Path(task.weights_path()) / "card.json").is_file()
     except Exception:  # noqa: BLE001 -- a plugin with an odd weights_dir: treat as untrained
         return False
+
+
+def _card_cells(task) -> set[str]:
+    """Every cell a task's card names: the served variant's and each compared variant's (empty when untrained or
+    unreadable)."""
+    try:
+        card = json.loads((Path(task.weights_path()) / "card.json").read_text())
+    except Exception:  # noqa: BLE001 -- no card, or one this page cannot read: no cells to count
+        return set()
+    compared = (card.get("comparison") or {}).values()
+    configs = [card.get("config") or {}] + [v.get("config") or {} for v in compared if isinstance(v, dict)]
+    return {str(c.get("cell")) for c in configs if isinstance(c, dict) and c.get("cell")}
+
+
+def linear_recurrence_row(tasks) -> str:
+    """The "when to use what" row for the 2024 linear recurrences: a cell for any shape, not a shape; "tasks here"
+    counts the tasks whose card has a minGRU or minLSTM variant."""
+    names = " / ".join(cell_label(c) for c in MIN_CELLS)
+    n = sum(1 for t in tasks if _card_cells(t) & set(MIN_CELLS))
+    return (f"| **{names}** (2024 linear recurrences: a cell for any shape) | as the shape it sits in | long "
+            "sequences (thousands of steps) and fast training: the gates read only the input, so every step is "
+            "computed at once by a parallel scan — about log₂ T rounds instead of T. **The catch:** the state can "
+            "fade but never flip, so they cannot track a state such as parity (is the number of 1s odd?) at every "
+            "length (Grazzi et al., 2025); use a GRU or LSTM there (Gradient Lab, parts 3 and 4) | long documents, "
+            f"audio, sensor logs, a GRU that trains too slowly | {n} |")
 
 
 def _train_command(task) -> str:
@@ -210,11 +237,13 @@ def render(registry, task_pages: dict) -> None:
     for spec in SHAPE_SPECS.values():
         lines.append(f"| **{spec.title}** | {spec.io} | {spec.use_when} | {spec.examples} | "
                      f"{len(by_shape[spec.name])} |")
+    lines.append(linear_recurrence_row(registry.tasks.values()))
     st.container(key="home_when").markdown("\n".join(lines))
     st.markdown("Rules of thumb: prefer a **GRU or LSTM** over the plain RNN once dependencies span more than a "
                 "few dozen steps (see the Gradient Lab); make a many-to-many or encoder network **bidirectional** "
                 "when the whole input is known before you answer; add **attention** to an encoder–decoder when "
-                "inputs are long.")
+                "inputs are long; try **minGRU or minLSTM** when sequences run to thousands of steps and training "
+                "time matters, but not when the task is to keep track of a state.")
 
     if others:
         st.subheader("Other tasks", anchor=False)
