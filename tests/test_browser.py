@@ -114,9 +114,9 @@ def page_urls() -> list[tuple[str, str, bool]]:
 
 
 @contextlib.contextmanager
-def app_server():
+def app_server(env: dict | None = None):
     """`streamlit run` the app on a free port (headless, no file watcher); yields its base URL once healthy. On an
-    error the server log's tail is printed; the server always stops."""
+    error the server log's tail is printed; the server always stops. ``env``: more environment variables."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
@@ -124,7 +124,7 @@ def app_server():
         [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
          "--server.fileWatcherType", "none", "--server.port", str(port), "--server.address", "127.0.0.1",
          "--browser.gatherUsageStats", "false"],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1", **(env or {})))
     try:
         wait_health(base, proc)
         yield base

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
-import sys
 import zipfile
 
 import pytest
-from test_browser import ARGS, CHROMIUM, REPO, check, free_port, settle, wait_health
+from test_browser import ARGS, CHROMIUM, app_server, check, settle
 from test_your_data_forecast import monthly_csv, seasonal
 
 pytestmark = pytest.mark.browser
@@ -26,21 +24,8 @@ SHOT = "/tmp/your-data-forecast.png"
 def app():
     if not os.path.exists(CHROMIUM):
         pytest.skip("Debian chromium is not installed")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, RNNLAB_NO_ENTRY_POINTS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-                             "--server.fileWatcherType", "none", "--server.port", str(port)], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_health(base, proc, 90)
+    with app_server(env={"RNNLAB_NO_ENTRY_POINTS": "1"}) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def test_upload_a_series_forecast_try_inspect_download(app, tmp_path):

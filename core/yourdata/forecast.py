@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from core.data import config_from_dict
 from core.shapes import ManyToOne
 from core.task import BadInput, Demo, Splits
-from core.yourdata.parse import DataError, Table, _plural, is_number
+from core.yourdata.parse import DataError, Table, _plural, is_number, problem_list
 from core.yourdata.propose import MIN_ROWS, Choice
 from core.yourdata.task import Config, YourDataTask
 
@@ -390,9 +390,7 @@ def check_forecast(table: Table, choice: Choice, skip_bad: bool = False) -> Tabl
             problems.append((line, f"column '{bad}' is '{row[idx[bad]][:30]}', not a number"))
     notes = []
     if problems and not skip_bad:
-        shown = "; ".join(f"line {n}: {p}" for n, p in problems[:5])
-        more = f" (and {_plural(len(problems) - 5, 'more row')})" if len(problems) > 5 else ""
-        raise DataError(f"{_plural(len(problems), 'row')} cannot be read as numbers -- {shown}{more}. A forecast "
+        raise DataError(f"{_plural(len(problems), 'row')} cannot be read as numbers -- {problem_list(problems)}. A forecast "
                         "needs a number at every step: fix them, or tick 'leave out the rows with problems'.")
     if problems:
         notes.append(f"{_plural(len(problems), 'row')} without a number left out (first: line {problems[0][0]}, "

@@ -234,11 +234,16 @@ def looks_like_header(first: list[str], rest: list[list[str]]) -> bool:
 
 # ---- the table -----------------------------------------------------------------------------------------------------
 
-def _problem_message(problems: list[tuple[int, str]], unit: str = "line") -> str:
+def problem_list(problems: list[tuple[int, str]], unit: str = "line") -> str:
+    """'line 3: ...; line 9: ... (and 4 more rows)': the first few problems of a message, each naming its line."""
     shown = "; ".join(f"{unit} {n}: {p}" for n, p in problems[:MAX_SHOWN_PROBLEMS])
     more = f" (and {_plural(len(problems) - MAX_SHOWN_PROBLEMS, 'more row')})" if len(problems) > MAX_SHOWN_PROBLEMS else ""
-    return (f"{_plural(len(problems), 'row')} cannot be read -- {shown}{more}. Fix them, or tick 'leave out the rows "
-            "with problems'.")
+    return shown + more
+
+
+def _problem_message(problems: list[tuple[int, str]], unit: str = "line") -> str:
+    return (f"{_plural(len(problems), 'row')} cannot be read -- {problem_list(problems, unit)}. Fix them, or tick "
+            "'leave out the rows with problems'.")
 
 
 def read_table(raw: bytes | str, name: str = "your data", delimiter: str | None = "auto", header: bool | str = "auto",

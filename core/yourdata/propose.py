@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 import regex
 
 from core.shapes import shape_spec
-from core.yourdata.parse import DataError, Table, _plural, is_number
+from core.yourdata.parse import DataError, Table, _plural, is_number, problem_list
 
 MIN_ROWS = 10  # fewer cannot be split into training and validation rows
 MAX_LABELS = 100  # a label column with more values than this is a sequence, not a label
@@ -228,9 +228,8 @@ def check_choice(table: Table, choice: Choice, skip_bad: bool = False) -> Table:
             lines.append(line)
     notes = []
     if problems and not skip_bad:
-        shown = "; ".join(f"line {n}: {p}" for n, p in problems[:5])
-        more = f" (and {_plural(len(problems) - 5, 'more row')})" if len(problems) > 5 else ""
-        raise DataError(f"{_plural(len(problems), 'row')} do not fit {shape_spec(choice.shape).words} -- {shown}{more}. "
+        raise DataError(f"{_plural(len(problems), 'row')} do not fit {shape_spec(choice.shape).words} -- "
+                        f"{problem_list(problems)}. "
                         "Fix them, pick another shape, or tick 'leave out the rows with problems'.")
     if problems:
         notes.append(f"{_plural(len(problems), 'row')} that do not fit {shape_spec(choice.shape).words} left out (first: "

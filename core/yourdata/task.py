@@ -69,7 +69,7 @@ METRICS = {  # shape -> (selection metric, higher is better, what it means)
     "encoder_decoder": ("exact", True, "share of held-out rows whose whole output is exactly right, written by the "
                                        "model on its own"),
 }
-ENTITY_METRIC = ("f1", True, "entity F1: how well the named things (B-/I- tags) are found whole, 0 to 1")
+ENTITY_METRIC = ("f1", True, "how well the named things (B-/I- tags) are found whole, from 0 to 1")
 BASELINES = {  # headline metric -> (key of evaluate's dict, what gets that score), the strongest first in words
     "accuracy": [("baseline_accuracy", "the majority class alone"), ("chance", "guessing at random")],
     "f1": [("baseline_f1", "tagging every word O (no entity)")],

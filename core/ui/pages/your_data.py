@@ -444,11 +444,7 @@ def _try_it(run: dict):
     if task.shape == "one_to_many":
         return _try_generate(task, model, demos)
     key = f"yd_q_{run['dkey']}"
-    b = st.columns(len(demos) or 1)
-    for i, (col, d) in enumerate(zip(b, demos)):
-        if col.button(d.label, key=f"yd_demo_{i}", help=d.note, width="stretch"):
-            st.session_state[key] = d.input
-    st.session_state.setdefault(key, demos[0].input if demos else "")
+    _demo_row(demos, key)
     what = "numbers, separated by commas" if task.shape == "one_to_one" else "a sequence"
     text = st.text_input(f"Your input ({what})", key=key, max_chars=2000)
     if not text.strip():
@@ -722,14 +718,19 @@ def _forecast_chart(run: dict) -> None:
     st.dataframe(nxt.set_index("step").T, width="stretch")
 
 
-def _try_forecast(task, model, demos, dkey: str):
-    """Try it for a forecast: the last W values (prefilled with the series' end), the next H values out."""
-    key = f"yd_fq_{dkey}"
+def _demo_row(demos, key: str) -> None:
+    """One-click held-out inputs above the box whose session key is ``key`` (a click fills it; the first by default)."""
     b = st.columns(len(demos) or 1)
     for i, (col, d) in enumerate(zip(b, demos)):
         if col.button(d.label, key=f"yd_demo_{i}", help=d.note, width="stretch"):
             st.session_state[key] = d.input
     st.session_state.setdefault(key, demos[0].input if demos else "")
+
+
+def _try_forecast(task, model, demos, dkey: str):
+    """Try it for a forecast: the last W values (prefilled with the series' end), the next H values out."""
+    key = f"yd_fq_{dkey}"
+    _demo_row(demos, key)
     W, H, target = model.meta["window"], model.meta["horizon"], model.meta["target"]
     text = st.text_input(f"The last {W} values of '{target}' (commas or spaces; empty: the end of the series)",
                          key=key, max_chars=8000)
