@@ -98,6 +98,10 @@ class SentimentTask(Task):
             # BiLSTMs got 11-13 of its 18 sentences right, 256 units got 17. Validation accuracy alone picks the
             # served epoch.
             "bilstm": {"cell": "lstm", "bidirectional": True, "hidden_size": 256},
+            # the 2024 linear recurrences, one way, with the GRU's recurrent-layer parameter count (154,560): their
+            # gates read only x_t, so they are wider for the same weights
+            "mingru": {"cell": "mingru", "hidden_size": 480},
+            "minlstm": {"cell": "minlstm", "hidden_size": 320},
         },
         anchors={
             "LSTM (Tai et al. 2015, GloVe vectors)": "84.9% SST-2 test accuracy -- arXiv:1503.00075, Table 2",
