@@ -204,5 +204,6 @@ def guess_note(words: Sequence[str], unfamiliar: Sequence[bool], learnt_from: st
     shown = ", ".join(dict.fromkeys(w for w, u in pairs if u))
     shown = shown if len(shown) <= 80 else shown[:77] + "..."
     how_many = "its one word is" if len(pairs) == 1 else f"{n_new} of its {len(pairs)} words are"
-    return (f"This answer is a guess: {how_many} new to the model or nearly so ({shown}). It learnt from {learnt_from}; another language, emoji or very rare words tell it almost "
-            "nothing, so its confidence here means little.")
+    return (f"This answer is a guess: {how_many} new to the model or nearly so ({shown}). It learnt from "
+            f"{learnt_from}; another language, emoji or very rare words tell it almost nothing, so its confidence "
+            "here means little.")

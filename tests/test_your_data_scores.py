@@ -109,7 +109,7 @@ def test_entity_f1_known_answer():
 def test_tagger_baselines_all_o_accuracy_and_f1():
     sample = [["Anna lives in Oslo", "B-PER O O B-LOC"]]
     task = task_of("many_to_many", sample=sample)
-    assert task.recipe.metric == "f1" and "entity" in task.metric_meaning
+    assert task.recipe.metric == "f1" and "named things" in task.metric_meaning
     meta = {"tags": TAGS, "majority": TAGS.index("O"), "entities": True, "vocab": []}
     gold = [[1, 2, 3, 0], [3, 3, 3, 3]]  # B-PER I-PER O B-LOC ; O O O O
     said = [[1, 2, 0, 3], [3, 3, 3, 3]]  # the input ids carry the model's answer
