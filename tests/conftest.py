@@ -40,3 +40,17 @@ def model(request, splits):
     task = request.module.TASK
     torch.manual_seed(0)
     return task.build_model(task.config, splits.meta).eval()
+
+
+@pytest.fixture(scope="module")
+def app_without_plugins():
+    """The app served on a free port without installed plugins (RNNLAB_NO_ENTRY_POINTS=1): its base URL. Skips
+    where Debian's chromium is missing (the browser tests that use it drive Chromium)."""
+    import os
+
+    from test_browser import CHROMIUM, app_server
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian chromium is not installed")
+    with app_server(env={"RNNLAB_NO_ENTRY_POINTS": "1"}) as base:
+        yield base

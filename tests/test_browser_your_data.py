@@ -8,26 +8,17 @@ Run: pytest -m browser tests/test_browser_your_data.py
 from __future__ import annotations
 
 import io
-import os
 import zipfile
 
 import pytest
-from test_browser import ARGS, CHROMIUM, app_server, check, settle
+from test_browser import ARGS, CHROMIUM, check, settle
 
 from core.yourdata.examples import EXAMPLES
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def app():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian chromium is not installed")
-    with app_server(env={"RNNLAB_NO_ENTRY_POINTS": "1"}) as base:
-        yield base
-
-
-def test_upload_train_try_inspect_download(app, tmp_path):
+def test_upload_train_try_inspect_download(app_without_plugins, tmp_path):
     from playwright.sync_api import sync_playwright
 
     name, raw = EXAMPLES["points"].make()
@@ -37,7 +28,7 @@ def test_upload_train_try_inspect_download(app, tmp_path):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 2400}, accept_downloads=True)
-            page.goto(app + "/your-data")
+            page.goto(app_without_plugins + "/your-data")
             settle(page, 120)
             check(page, "Your data, empty")
             main = page.locator('[data-testid="stMain"]')

@@ -4,6 +4,7 @@
   formats.py   the readers the content picks: CoNLL token-per-line files, JSON lines / arrays, Excel .xlsx sheets
   propose.py   which shape fits the columns (forecasting first), with a one-sentence reason; checks a choice
   forecast.py  time series: detection, the season, the time-ordered split, ForecastTask and its naive baselines
+  regression.py  a number from a sequence: RegressionTask, scored beside always answering the training mean
   examples.py  small example data sets written by the project itself, one per kind
   task.py      YourDataTask: one core.task.Task for all five shapes, scores beside their baselines (the page
                and every exported plugin use it)

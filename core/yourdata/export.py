@@ -155,6 +155,51 @@ def _try_it(task, model):
     return text
 '''
 
+REGRESSION_PAGE = '''"""The page of {title}: a sequence -> one number (many-to-one regression).
+
+The shared frame (header, Try it / Inspect / Model card) plus this task's own Try-it tab.
+
+Imported only by the app; Streamlit and core.ui are imported here, never in the task's __init__.py.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+
+def render(task):
+    from core.ui.page import task_page
+
+    task_page(task, try_it=lambda model: _try_it(task, model))
+
+
+def _try_it(task, model):
+    """Draw the Try-it tab; return the current input, which the Inspect tab then takes apart."""
+    from core.ui.charts import line_chart
+    from core.ui.widgets import md_escape, show_error, text_input_with_demos
+
+    text = text_input_with_demos(task, key="q", label="Text")  # ?q=... in the URL shares the input
+    if not text.strip():
+        st.info("Type a text or pick a demo.")
+        return None
+    try:
+        out = task.predict(model, text)
+    except Exception as exc:  # noqa: BLE001 -- BadInput becomes a friendly warning
+        show_error(exc, "predicting")
+        return None
+    for note in out["notes"]:
+        st.caption(md_escape(note))
+    st.markdown(f"**{{md_escape(out['target'])}}: {{out['value']:.4g}}** (the training rows' mean is "
+                f"{{out['mean']:.4g}})")
+    steps = pd.DataFrame(out["after_each_step"])
+    if len(steps):
+        st.caption("The number the model would answer after reading each step:")
+        st.altair_chart(line_chart(steps, "step", "value", tooltip=["step", "token", "value"], height=200, integer_x=True),
+                        width="stretch")
+    return text
+'''
+
 CORE_CLASS = {"one_to_one": "OneToOne", "one_to_many": "OneToMany", "many_to_one": "ManyToOne",
               "many_to_many": "ManyToMany", "encoder_decoder": "EncoderDecoder"}
 
@@ -255,8 +300,8 @@ def plugin_files(task: YourDataTask, table: Table) -> dict[str, bytes]:
     name, title, shape = task.name, task.title, task.shape
     check_name(name)
     fields = dict(name=name, NAME=name.upper(), title=title, Class=class_name(name), shape=shape)
-    forecast = task.choice.kind == "forecast"
-    page = FORECAST_PAGE.format(title=title) if forecast else \
+    forecast, regression = task.choice.kind == "forecast", task.choice.kind == "regression"
+    page = FORECAST_PAGE.format(title=title) if forecast else REGRESSION_PAGE.format(title=title) if regression else \
         render_template((TEMPLATES / f"page_{shape}.py.tmpl").read_text(encoding="utf-8"), **fields)
     if task.choice.tokens == "word":
         page = page.replace("after reading each character", "after reading each word")
@@ -266,10 +311,12 @@ def plugin_files(task: YourDataTask, table: Table) -> dict[str, bytes]:
     spec["file"] = file
     cells = ", ".join(c for c in (spec.get("variants") or ["GRU"]) if c in CELLS)
     # only checked names go into Python source: every string of the person's (columns, rows) stays in spec.json
+    base = {"forecast": ("core.yourdata.forecast", "ForecastTask"),
+            "regression": ("core.yourdata.regression", "RegressionTask")}.get(task.choice.kind,
+                                                                            ("core.yourdata.task", "YourDataTask"))
     info = dict(fields, shape_words="forecasting (many-to-one over time windows)" if forecast else
-                shape_spec(shape).words, file=file, core_class=CORE_CLASS[shape], cells=cells,
-                base_module="core.yourdata.forecast" if forecast else "core.yourdata.task",
-                Base="ForecastTask" if forecast else "YourDataTask")
+                "many-to-one regression (a sequence -> one number)" if regression else shape_spec(shape).words,
+                file=file, core_class=CORE_CLASS[shape], cells=cells, base_module=base[0], Base=base[1])
     init = INIT.format(**info)
     compile(init, f"{name}/__init__.py", "exec")  # a template bug must never reach a person
     compile(page, f"{name}/page.py", "exec")

@@ -11,6 +11,8 @@ The rules, in order:
   one column of sequences                  -> one_to_many (a character or word language model)
   a sequence + a label per token, same count -> many_to_many (aligned; bidirectional offered)
   a sequence + a label from a small set    -> many_to_one
+  a sequence + a column of numbers (fractions, or many different ones)
+                                           -> many_to_one regression: one number (core.yourdata.regression)
   a sequence + another sequence            -> encoder_decoder (with attention)
 """
 
@@ -169,7 +171,14 @@ def propose(table: Table) -> Choice:
                       f"'{c}' has exactly one label per word of '{source}' in every row, so a many-to-many "
                       "network tags each word; reading both ways (bidirectional) lets each tag see the whole "
                       "sentence.")
-    labels = [c for c in others if _label_like(prof[c], n)]
+    from core.yourdata.regression import numeric_target, propose_regression
+
+    quantities = [c for c in others if numeric_target(prof[c], n)]
+    labels = [c for c in others if _label_like(prof[c], n) and c not in quantities]
+    if quantities and not labels:
+        c = max(quantities, key=lambda c: prof[c].distinct)
+        return propose_regression(source, prof[c], "word" if prof[source].mean_words >= 4 else "char",
+                                  _example(table, c))
     if labels:
         c = min(labels, key=lambda c: prof[c].distinct)
         tokens = "word" if prof[source].mean_words >= 4 else "char"
@@ -195,6 +204,8 @@ def check_choice(table: Table, choice: Choice, skip_bad: bool = False) -> Table:
     missing = [c for c in need if c not in cols]
     if missing:
         raise DataError(f"There is no column '{missing[0]}'. Columns: " + ", ".join(f"'{c}'" for c in table.columns))
+    if choice.kind == "regression" and choice.shape != "many_to_one":
+        raise DataError("Regression reads a sequence and answers one number: it is many-to-one.")
     if choice.shape == "one_to_one":
         if not choice.features:
             raise DataError("One-to-one needs at least one numeric feature column.")
@@ -216,6 +227,8 @@ def check_choice(table: Table, choice: Choice, skip_bad: bool = False) -> Table:
             bad = next((f for f in choice.features if not is_number(row[idx[f]])), None)
             if bad is not None:
                 problem = f"column '{bad}' is '{row[idx[bad]][:30]}', not a number"
+        elif choice.kind == "regression" and not is_number(row[idx[choice.target]]):
+            problem = f"column '{choice.target}' is '{row[idx[choice.target]][:30]}', not a number"
         elif choice.shape == "many_to_many":
             a, b = steps(row[idx[choice.input]], choice.tokens), steps(row[idx[choice.target]], choice.tokens)
             if len(a) != len(b):
@@ -237,7 +250,12 @@ def check_choice(table: Table, choice: Choice, skip_bad: bool = False) -> Table:
     if len(keep) < MIN_ROWS:
         raise DataError(f"Only {_plural(len(keep), 'row')} to learn from; at least {MIN_ROWS} are needed (some are "
                         "held out to check the model).")
-    if choice.target is not None and choice.shape in ("many_to_one", "one_to_one", "many_to_many"):
+    if choice.kind == "regression":
+        j = table.columns.index(choice.target)
+        if len({float(r[j]) for r in keep}) < 2:
+            raise DataError(f"Column '{choice.target}' holds one number only ('{keep[0][j][:30]}'): there is nothing "
+                            "to predict.")
+    elif choice.target is not None and choice.shape in ("many_to_one", "one_to_one", "many_to_many"):
         j = table.columns.index(choice.target)
         values = {v for r in keep for v in (r[j].split() if choice.shape == "many_to_many" and choice.tokens == "word"
                                            else list(r[j]) if choice.shape == "many_to_many" else [r[j]])}

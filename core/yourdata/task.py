@@ -75,8 +75,10 @@ BASELINES = {  # headline metric -> (key of evaluate's dict, what gets that scor
     "f1": [("baseline_f1", "tagging every word O (no entity)")],
     "exact": [("common_exact", "always writing the most common output"), ("copy_exact", "copying the input")],
     "nll": [("baseline_nll", "a model that only knows how often each step occurs")],
-    "mae": [("last value mae", "the last-value forecast"), ("seasonal naive mae", "the seasonal-naive forecast")],
-    "rmse": [("last value rmse", "the last-value forecast"), ("seasonal naive rmse", "the seasonal-naive forecast")],
+    "mae": [("last value mae", "the last-value forecast"), ("seasonal naive mae", "the seasonal-naive forecast"),
+            ("mean mae", "always answering the training mean")],
+    "rmse": [("last value rmse", "the last-value forecast"), ("seasonal naive rmse", "the seasonal-naive forecast"),
+             ("mean rmse", "always answering the training mean")],
 }
 LOWER_IS_BETTER = {"nll", "mae", "rmse", "loss"}  # the metrics a model beats by being below its baseline
 TAG_BASELINE = "tagging every word with the most common tag"  # many-to-many accuracy: its baseline_accuracy
@@ -184,6 +186,7 @@ SCORE_WORDS = {  # evaluate()'s keys as a column or a sentence names them
     "mae": "MAE", "rmse": "RMSE", "windows": "windows",
     "last value mae": "last-value forecast MAE", "last value rmse": "last-value forecast RMSE",
     "seasonal naive mae": "seasonal-naive forecast MAE", "seasonal naive rmse": "seasonal-naive forecast RMSE",
+    "mean mae": "training-mean MAE", "mean rmse": "training-mean RMSE",
 }
 
 
@@ -374,11 +377,10 @@ class YourDataTask(Task):
             index = vocab_index(vocab)
             meta.update(vocab=vocab)
             if shape == "many_to_one":
-                labels = sorted({y for _, y in examples})
-                meta.update(labels=labels, majority=labels.index(_most_common(y for _, y in train)))
+                code = self.target_code(train, examples, meta)
 
                 def enc(part):
-                    return [(encode(first(cells(t), (id(part), k)), index), labels.index(y))
+                    return [(encode(first(cells(t), (id(part), k)), index), code(y))
                             for k, (t, y) in enumerate(part)]
             else:
                 tags = sorted({g for _, y in examples for g in steps(y, mode)})
@@ -403,6 +405,13 @@ class YourDataTask(Task):
         return Splits(train_ids, val_ids, test_ids, meta, files=list(files),
                       dataset=(dataset or f"{len(examples)} rows, {len(train)}/{len(val)}/{len(test)} "
                                           "train/validation/test (shuffled, seed 0)") + note)
+
+    def target_code(self, train: list, examples: list, meta: dict):
+        """Many-to-one: what each row's answer becomes for the network (here a label's index; the labels and the
+        majority class go on ``meta``). core.yourdata.regression answers a standardised number instead."""
+        labels = sorted({y for _, y in examples})
+        meta.update(labels=labels, majority=labels.index(_most_common(y for _, y in train)))
+        return labels.index
 
     def splits_from_table(self, table: Table, files=(), dataset: str = "") -> Splits:
         table = check_choice(table, self.choice, skip_bad=bool(self.spec.get("skip_bad")))
@@ -775,13 +784,18 @@ class YourDataTask(Task):
 
 
 def _task_for_spec(cls, spec: dict | None = None, **fields):
-    """``YourDataTask(spec)`` of a forecasting spec (choice.kind "forecast") is a core.yourdata.forecast.ForecastTask:
-    the page, the export and the plugins build their task from a spec alone."""
+    """``YourDataTask(spec)`` of a forecasting spec (choice.kind "forecast") is a core.yourdata.forecast.ForecastTask,
+    of a regression spec (kind "regression") a core.yourdata.regression.RegressionTask: the page, the export and the
+    plugins build their task from a spec alone."""
     kind = ((spec if spec is not None else cls.spec) or {}).get("choice", {}).get("kind", "sequence")
     if cls is YourDataTask and kind == "forecast":
         from core.yourdata.forecast import ForecastTask
 
         cls = ForecastTask
+    elif cls is YourDataTask and kind == "regression":
+        from core.yourdata.regression import RegressionTask
+
+        cls = RegressionTask
     return object.__new__(cls)
 
 

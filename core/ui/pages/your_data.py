@@ -37,6 +37,7 @@ DEFAULTS = {"yd_cells": ["GRU"], "yd_size": "medium", "yd_steps": 300, "yd_clip"
             "yd_g_temp": 0.8, "yd_g_seed": 0, "yd_g_count": 5, "yd_delim": "auto", "yd_header": "auto",
             "yd_skip": False}  # set once per session; the widgets then read their key (a test may set them first)
 FORECAST = "forecast"  # the shape selectbox's value for forecasting (many-to-one over time windows)
+REGRESSION = "regression"  # ... and for many-to-one regression (a sequence -> one number)
 METRIC_WORDS = {"accuracy": "accuracy", "nll": "loss per step (NLL)", "exact": "exactly right", "loss": "loss"}
 
 
@@ -166,13 +167,13 @@ def _parse(name: str, raw: bytes, delim, header, skip: bool) -> parse.Table:
 def _which_shape(table: parse.Table, dkey: str) -> tuple[Choice, parse.Table] | None:
     st.subheader("2 · Which shape", anchor=False)
     proposal = propose(table)
-    proposed = FORECAST if proposal.kind == "forecast" else proposal.shape
+    proposed = {"forecast": FORECAST, "regression": REGRESSION}.get(proposal.kind, proposal.shape)
     st.markdown(f"**Proposed: {_shape_words(proposed)}.** {md_escape(proposal.reason)}")
     st.caption("Change any of it below if you know better; the app checks that the data fits what you pick.")
     cols = table.columns
     numeric = [p.name for p in profile(table) if p.numeric]
     c = st.columns([1.3, 1, 1, 1])
-    options = [FORECAST, *SHAPES]
+    options = [FORECAST, REGRESSION, *SHAPES]
     shape = c[0].selectbox("Shape", options, index=options.index(proposed), key=f"yd_shape_{dkey}",
                            format_func=_shape_words)
     if shape == FORECAST:
@@ -189,28 +190,37 @@ def _which_shape(table: parse.Table, dkey: str) -> tuple[Choice, parse.Table] | 
         idef = proposal.input if proposal.input in cols else cols[0]
         inp = c[1].selectbox("Sequence column", cols, index=cols.index(idef), key=f"yd_in_{dkey}")
         if shape != "one_to_many":
-            rest = [x for x in cols if x != inp]
+            rest = [x for x in cols if x != inp and (shape != REGRESSION or x in numeric)]
+            if not rest and shape == REGRESSION:
+                st.warning("Regression needs a column of numbers to predict; this data has none besides the "
+                           "sequences. Pick many-to-one to predict a label.", icon=":material/edit_note:")
+                return None
             if not rest:
                 st.warning(f"{shape_spec(shape).words.capitalize()} needs a second column to predict; this data has one. "
                            "Pick one-to-many, or bring a table with two columns.", icon=":material/edit_note:")
                 return None
             tdef = proposal.target if proposal.target in rest else rest[-1]
-            label = {"many_to_one": "Label column", "many_to_many": "Tags column (one per step)",
+            label = {REGRESSION: "Number column to predict", "many_to_one": "Label column",
+                     "many_to_many": "Tags column (one per step)",
                      "encoder_decoder": "Output column"}[shape]
-            target = c[2].selectbox(label, rest, index=rest.index(tdef), key=f"yd_tgt_{dkey}")
+            target = c[2].selectbox(label, rest, index=rest.index(tdef),
+                                    key=f"yd_tgt_{dkey}" + ("_number" if shape == REGRESSION else ""))
     tokens, bidir = "char", False
     if shape != "one_to_one":
         tokens = c[3].radio("Steps are", ["char", "word"], index=["char", "word"].index(proposal.tokens),
                             key=f"yd_tok_{dkey}", format_func=lambda t: "characters" if t == "char" else "words",
                             horizontal=True, help="How a sequence is cut into the steps the network reads.")
-    if shape in ("many_to_many", "many_to_one"):
+    if shape in ("many_to_many", "many_to_one", REGRESSION):
         bidir = st.toggle("Read both ways (bidirectional)", value=shape == "many_to_many", key=f"yd_bi_{dkey}_{shape}",
                           help="A second layer reads from the end, so each answer sees the whole sequence.")
     elif shape == "one_to_one":
         st.caption("One step from a zero state: the recurrent weight never acts, so this is a feed-forward network "
                    "in disguise -- no recurrence is needed for fixed features.")
-    reason = proposal.reason if shape == proposal.shape else ""
-    choice = Choice(shape, inp, target, features, tokens, bidir, reason)
+    reason = proposal.reason if shape == proposed else ""
+    if shape == REGRESSION:
+        choice = Choice("many_to_one", inp, target, [], tokens, bidir, reason, kind="regression")
+    else:
+        choice = Choice(shape, inp, target, features, tokens, bidir, reason)
     try:
         checked = check_choice(table, choice, skip_bad=bool(st.session_state.get("yd_skip", False)))
     except parse.DataError as exc:
@@ -457,7 +467,17 @@ def _try_it(run: dict):
         return None
     for note in out.get("notes", []):
         st.caption(md_escape(note))
-    if task.shape in ("one_to_one", "many_to_one"):
+    if task.choice.kind == "regression":
+        st.markdown(f"**{md_escape(out['target'])}: {out['value']:.4g}** (always answering the training rows' mean "
+                    f"would say {out['mean']:.4g})")
+        steps_df = pd.DataFrame(out["after_each_step"])
+        if len(steps_df):
+            from core.ui.charts import line_chart
+
+            st.caption("The number the model would answer after reading each step:")
+            st.altair_chart(line_chart(steps_df, "step", "value", tooltip=["step", "token", "value"], height=200, integer_x=True),
+                            width="stretch")
+    elif task.shape in ("one_to_one", "many_to_one"):
         st.markdown(f"**{md_escape(out['label'])}** ({out['prob']:.0%})")
         probs = pd.DataFrame({"label": list(out["probs"]), "probability": list(out["probs"].values())})
         st.dataframe(probs.sort_values("probability", ascending=False), hide_index=True)
@@ -525,7 +545,8 @@ FORECAST_LINES = {"truth": ("#111827", []), "network": ("#16a34a", []), "last va
 
 
 def _shape_words(shape: str) -> str:
-    return "forecasting (many-to-one over time windows)" if shape == FORECAST else shape_spec(shape).words
+    return {FORECAST: "forecasting (many-to-one over time windows)",
+            REGRESSION: "many-to-one regression (a sequence -> one number)"}.get(shape) or shape_spec(shape).words
 
 
 def _series(table: parse.Table, choice: Choice):
