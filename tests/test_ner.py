@@ -410,3 +410,14 @@ def test_ensemble_min_gain_keeps_one_model(tmp_path, capsys):
     assert "ensemble" not in card and card["metrics"] == card["comparison"]["bilstm"]["test"]
     said = capsys.readouterr().out
     assert "stays a single model" in said
+
+
+def test_text_in_one_case_is_called_a_guess():
+    """All lower case or all capitals is unlike the training news: the answer says it is a guess; mixed case not."""
+    from tasks.ner import case_note
+
+    assert "lower case" in case_note("adam lists his manhattan house".split())
+    assert "capitals" in case_note("ADAM LISTS HIS MANHATTAN HOUSE".split())
+    assert case_note("Adam lists his Manhattan house".split()) is None
+    assert case_note(["hi", "there"]) is None  # too short to judge
+    assert case_note("the U.S. and EU met".split()) is None

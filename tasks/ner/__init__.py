@@ -118,6 +118,22 @@ def _sentence(input) -> tuple[str, int | None]:
     return input, word
 
 
+
+def case_note(tokens: list[str]) -> str | None:
+    """A warning when the text's case is unlike the training news (names capitalised, the rest not): all in lower
+    case, or all in capitals (3 words with letters at least); None otherwise."""
+    words = [t for t in tokens if any(ch.isalpha() for ch in t)]
+    if len(words) < 3:
+        return None
+    if not any(ch.isupper() for w in words for ch in w):
+        return ("Written all in lower case: this tagger learnt from news text, where every name starts with a "
+                "capital letter, and it leans on that. In lower case it misses most names, so the tags here are a "
+                "guess -- a name left untagged may well be one.")
+    if all(w.isupper() for w in words if len(w) > 1):
+        return ("Written all in capitals: this tagger learnt from news text, where only names start with a capital "
+                "letter, so in capitals every word looks like a name to it. The tags here are a guess.")
+    return None
+
 class NERTask(Task):
     name = "ner"
     title = "Named entities (tagger)"
@@ -322,6 +338,7 @@ class NERTask(Task):
         unknown = [t for (t, _, _), row in zip(toks, x[0]) if int(row[0]) == 1 or int(row[0]) >= n_emb]
         return {"tokens": [t for t, _, _ in toks], "offsets": [(s, e) for _, s, e in toks], "tags": tags,
                 "confidences": conf, "spans": spans, "unknown_words": unknown, "note": note,
+                "guess": case_note([t for t, _, _ in toks]),
                 "probs": {lab: [float(p) for p in probs[:, k]] for k, lab in enumerate(model.labels)}}
 
     def direction_parts(self, model: nn.Module, input) -> dict:

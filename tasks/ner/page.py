@@ -238,6 +238,8 @@ def _try_it(task, model):
     st.html(highlight_html(shown, out["spans"]))
     if not out["spans"]:
         st.caption("No person, organisation, location or other name found.")
+    if out.get("guess"):
+        st.warning(out["guess"], icon=":material/help:")
     if out["unknown_words"]:
         unk = ", ".join(dict.fromkeys(out["unknown_words"]))
         st.caption(f"Not in the vocabulary (read by spelling only, through the character CNN): {md_escape(unk[:400])}")
