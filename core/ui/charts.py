@@ -386,3 +386,24 @@ def hidden_heatmap(states: np.ndarray, labels: Sequence[str] | None = None, max_
     return heatmap(df, "step", "unit", "h", scheme="redblue", domain=(lim, -lim),
                    tooltip=["step", "label", "unit", "h"], x_title="time step t", y_title="hidden unit",
                    y_sort=[f"unit {u}" for u in units], height=min(600, 12 * len(units) + 40))
+
+
+# ---- forecasts ----------------------------------------------------------------------------------------------------
+
+FORECAST_LINES = {"truth": ("#111827", []), "network": ("#16a34a", []), "last value": ("#9ca3af", [6, 3]),
+                  "seasonal naive": ("#f59e0b", [2, 2]), "next steps": ("#2563eb", []),
+                  "the window": ("#111827", [])}  # line -> (colour, dash)
+
+
+def forecast_lines(df: pd.DataFrame, x, height: int = 280) -> alt.Chart:
+    """A forecast's lines (``df``: line, value, and the ``x`` field; ``FORECAST_LINES`` names, colours, dashes):
+    the truth, the network's forecast and the naive forecasts, told apart by colour and dash."""
+    present = [k for k in FORECAST_LINES if k in set(df.line)]
+    return alt.Chart(df).mark_line(point=len(df) < 60).encode(
+        x=x, y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
+        color=alt.Color("line:N", title=None, scale=alt.Scale(domain=present,
+                                                              range=[FORECAST_LINES[k][0] for k in present])),
+        strokeDash=alt.StrokeDash("line:N", title=None, scale=alt.Scale(domain=present,
+                                                                        range=[FORECAST_LINES[k][1] for k in present])),
+        tooltip=["line", alt.Tooltip("value:Q", format=".4g")] + (["when"] if "when" in df else [])
+    ).properties(height=height)

@@ -132,7 +132,9 @@ def render(task):
 
 def _try_it(task, model):
     """Draw the Try-it tab; return the current input, which the Inspect tab then takes apart."""
+    from core.ui.charts import forecast_lines
     from core.ui.widgets import md_escape, show_error, text_input_with_demos
+    from core.yourdata.forecast import forecast_rows
 
     W, H = model.meta["window"], model.meta["horizon"]
     text = text_input_with_demos(task, key="q", label=f"The last {{W}} values (empty: the end of the series)")
@@ -145,13 +147,8 @@ def _try_it(task, model):
         st.caption(md_escape(note))
     st.markdown(f"**The next {{H}} values of {{md_escape(out['target'])}}:** "
                 + ", ".join(f"{{v:.5g}}" for v in out["forecast"]))
-    rows = [{{"step": k - len(out["window"]) + 1, "value": v, "line": "the window"}} for k, v in enumerate(out["window"])]
-    for name, key in (("forecast", "forecast"), ("last value", "last_value"), ("seasonal naive", "seasonal_naive")):
-        rows += [{{"step": h, "value": v, "line": name}} for h, v in enumerate(out.get(key) or [], start=1)]
-    chart = alt.Chart(pd.DataFrame(rows)).mark_line(point=True).encode(
-        x=alt.X("step:Q", title="steps from now"), y=alt.Y("value:Q", scale=alt.Scale(zero=False)),
-        color=alt.Color("line:N", title=None), tooltip=["line", "step", alt.Tooltip("value:Q", format=".4g")])
-    st.altair_chart(chart.properties(height=260), width="stretch")
+    chart = forecast_lines(pd.DataFrame(forecast_rows(out)), alt.X("step:Q", title="steps from now"), 260)
+    st.altair_chart(chart, width="stretch")
     return text
 '''
 

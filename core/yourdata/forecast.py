@@ -731,3 +731,12 @@ def chart_rows(task: ForecastTask, model, series: Series) -> dict:
     mae = {k: sum(v) / len(v) for k, v in err.items() if v}
     return {"rows": rows, "mae": mae, "dates": bool(series.dates and meta.get("freq")), "target": meta["target"],
             "next": list(zip(labels, fc))}
+
+
+def forecast_rows(out: dict) -> list[dict]:
+    """``ForecastTask.predict``'s answer as chart rows (step, value, line): the window read (steps up to 0), then
+    the network's and the naive forecasts (steps 1..H)."""
+    rows = [{"step": k - len(out["window"]) + 1, "value": v, "line": "the window"} for k, v in enumerate(out["window"])]
+    for name, key in (("network", "forecast"), ("last value", "last_value"), ("seasonal naive", "seasonal_naive")):
+        rows += [{"step": h, "value": v, "line": name} for h, v in enumerate(out.get(key) or [], start=1)]
+    return rows

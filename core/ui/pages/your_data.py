@@ -23,10 +23,12 @@ import streamlit as st
 from core.data import split_rows
 from core.shapes import SHAPES, shape_spec
 from core.task import BadInput
+from core.ui.charts import forecast_lines
 from core.ui.widgets import md_escape, show_error
 from core.yourdata import parse
 from core.yourdata.build import CELLS, MAX_SECONDS, MAX_TRAIN_STEPS, SIZES, TrainQueue, make_task, train_run
 from core.yourdata.examples import EXAMPLES
+from core.yourdata.forecast import forecast_rows
 from core.yourdata.propose import Choice, check_choice, profile, propose, steps
 from core.yourdata.task import MAX_COUNT, MAX_EVAL_ROWS
 
@@ -539,11 +541,6 @@ def run_steps(run: dict, label: str) -> int:
 
 # ---- forecasting ----------------------------------------------------------------------------------------------------
 
-FORECAST_LINES = {"truth": ("#111827", []), "network": ("#16a34a", []), "last value": ("#9ca3af", [6, 3]),
-                  "seasonal naive": ("#f59e0b", [2, 2]), "next steps": ("#2563eb", []),
-                  "the window": ("#111827", [])}  # line -> (colour, dash)
-
-
 def _shape_words(shape: str) -> str:
     return {FORECAST: "forecasting (many-to-one over time windows)",
             REGRESSION: "many-to-one regression (a sequence -> one number)"}.get(shape) or shape_spec(shape).words
@@ -679,18 +676,6 @@ def _time_axis(when: pd.Series) -> alt.X:
     return alt.X("when:T", title=None, axis=alt.Axis(format=fmt))
 
 
-def _forecast_lines_chart(df: pd.DataFrame, x, height: int = 280) -> alt.Chart:
-    present = [k for k in FORECAST_LINES if k in set(df.line)]
-    return alt.Chart(df).mark_line(point=len(df) < 60).encode(
-        x=x, y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
-        color=alt.Color("line:N", title=None, scale=alt.Scale(domain=present,
-                                                              range=[FORECAST_LINES[k][0] for k in present])),
-        strokeDash=alt.StrokeDash("line:N", title=None, scale=alt.Scale(domain=present,
-                                                                        range=[FORECAST_LINES[k][1] for k in present])),
-        tooltip=["line", alt.Tooltip("value:Q", format=".4g")] + (["when"] if "when" in df else [])
-    ).properties(height=height)
-
-
 def _forecast_verdict(test: dict) -> str:
     """The network's test MAE beside the naive forecasts', and plainly whether it beats them."""
     mae, last, season = test.get("mae"), test.get("last value mae"), test.get("seasonal naive mae")
@@ -729,7 +714,7 @@ def _forecast_chart(run: dict) -> None:
     x = _time_axis(df["when"]) if data["dates"] else alt.X("step:Q", title="step")
     if not data["dates"]:
         df = df.assign(when=df["when"].astype(str))
-    st.altair_chart(_forecast_lines_chart(df, x).properties(
+    st.altair_chart(forecast_lines(df, x).properties(
         title=f"{data['target']}: the test part and the next {task.choice.horizon} steps"), width="stretch")
     st.caption(f"Over the test part each forecast is made in blocks of {task.choice.horizon} steps, each from the "
                f"{task.choice.window} steps before it (MAE on these blocks: "
@@ -763,10 +748,7 @@ def _try_forecast(task, model, demos, dkey: str):
     for note in out.get("notes", []):
         st.caption(md_escape(note))
     st.markdown(f"**The next {H} values:** " + ", ".join(f"{v:.5g}" for v in out["forecast"]))
-    rows = [{"step": k - len(out["window"]) + 1, "value": v, "line": "the window"} for k, v in enumerate(out["window"])]
-    for name, k in (("network", "forecast"), ("last value", "last_value"), ("seasonal naive", "seasonal_naive")):
-        rows += [{"step": h, "value": v, "line": name} for h, v in enumerate(out.get(k) or [], start=1)]
-    st.altair_chart(_forecast_lines_chart(pd.DataFrame(rows), alt.X("step:Q", title="steps from now"), 220),
+    st.altair_chart(forecast_lines(pd.DataFrame(forecast_rows(out)), alt.X("step:Q", title="steps from now"), 220),
                     width="stretch")
     return text
 
