@@ -47,7 +47,7 @@ WEAK_TIME = {"t", "step", "index", "obs"}  # a row number: time only when strict
 MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 TARGET_NAMES = ("value", "values", "target", "y", "close", "sales", "count", "demand", "load", "price", "total")
 WIDE_NAME = "value"  # the one series of a wide table (a row per year, a column per month)
-METRIC_MEANING = "mean absolute error of the forecast, in the data's own units (lower is better)"
+METRIC_MEANING = "how far the forecast is from the truth on average, in the data's own units (lower is better)"
 
 
 def _norm(name: str) -> str:
