@@ -6,6 +6,7 @@ training (with the command that trains them). Also the way into the Gradient Lab
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 from pathlib import Path
@@ -113,16 +114,27 @@ def _has_weights(task) -> bool:
         return False
 
 
-def _card_cells(task) -> set[str]:
+def _card_cells(task) -> frozenset[str]:
     """Every cell a task's card names: the served variant's and each compared variant's (empty when untrained or
-    unreadable)."""
+    unreadable). Read once per version of the card file (a card is hundreds of kB of JSON; Home reruns often)."""
+    path = Path(task.weights_path()) / "card.json"
     try:
-        card = json.loads((Path(task.weights_path()) / "card.json").read_text())
-    except Exception:  # noqa: BLE001 -- no card, or one this page cannot read: no cells to count
-        return set()
+        stat = path.stat()
+    except OSError:
+        return frozenset()
+    return _cells_in_card(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _cells_in_card(path: str, mtime_ns: int, size: int) -> frozenset[str]:
+    """The cells a card file names; ``mtime_ns`` and ``size`` only key the cache (a rewritten card is read again)."""
+    try:
+        card = json.loads(Path(path).read_text())
+    except Exception:  # noqa: BLE001 -- one this page cannot read: no cells to count
+        return frozenset()
     compared = (card.get("comparison") or {}).values()
     configs = [card.get("config") or {}] + [v.get("config") or {} for v in compared if isinstance(v, dict)]
-    return {str(c.get("cell")) for c in configs if isinstance(c, dict) and c.get("cell")}
+    return frozenset(str(c.get("cell")) for c in configs if isinstance(c, dict) and c.get("cell"))
 
 
 def linear_recurrence_row(tasks) -> str:
