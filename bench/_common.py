@@ -11,6 +11,7 @@ import contextlib
 import copy
 import os
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -191,7 +192,6 @@ def weights_overlay(root: Path | None = None) -> tuple[dict, dict[str, str]]:
 
     if root is None:
         import atexit
-        import shutil
 
         root = Path(tempfile.mkdtemp(prefix="rnnlab-weights-"))
         atexit.register(shutil.rmtree, root, ignore_errors=True)  # stand-ins and symlinks only: nothing trained
@@ -472,3 +472,70 @@ def compare_verdicts(a: dict, b: dict) -> tuple[list[str], int, int]:
         fb = f"{vb[0]} {vb[1]}" if vb else "(not in B)"
         lines.append(f"{mark} {k[:70]:<70} A {fa:<20} B {fb}")
     return lines, held, changed
+
+
+# ---- the reference page (bench/visitor.py and bench/latency.py time against it) ------------------------------------
+
+REFERENCE_PAGE = '''
+import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+
+torch.set_num_threads(1)
+st.set_page_config(page_title="reference", layout="wide")
+
+
+@st.cache_resource
+def lstm():
+    torch.manual_seed(0)
+    return torch.nn.LSTM(32, 64, batch_first=True).eval()
+
+
+st.title("Reference page", anchor=False)
+st.markdown("A fixed page in miniature: the same kinds of work as a task page, never changed.")
+st.button("rerun (changes nothing)", key="ref_rerun")
+with st.container(horizontal=True):
+    for i in range(6):
+        st.button(f"demo {i}", key=f"ref_demo_{i}")
+st.text_area("A review", "The movie was not at all good.", key="ref_text")
+x = torch.randn(1, 50, 32, generator=torch.Generator().manual_seed(0))  # (B=1, T=50, 32)
+with torch.inference_mode():
+    h, _ = lstm()(x)  # (1, 50, 64)
+p = torch.sigmoid(h[0, :, :4].sum(-1)).numpy()  # (50,)
+c = st.columns(3)
+c[0].metric("The model says", "negative")
+c[1].metric("P(positive)", f"{p[-1]:.1%}")
+c[2].progress(float(p[-1]), text="negative - positive")
+df = pd.DataFrame({"step": np.arange(60), "p": np.resize(p, 60), "word": [f"w{i}" for i in range(60)]})
+st.altair_chart(alt.Chart(df).mark_line(point=True).encode(x="step:Q", y=alt.Y("p:Q", scale=alt.Scale(domain=[0, 1])),
+                                                           tooltip=["word:N", "p:Q"]).properties(height=240),
+                width="stretch")
+st.dataframe(pd.DataFrame(h[0, :20, :6].numpy(), columns=[f"h{i}" for i in range(6)]), hide_index=True)
+st.html("".join(f'<span title="w{i}" style="background:rgba(255,127,14,{v:.2f});padding:1px 4px;margin:1px">w{i}</span>'
+                for i, v in enumerate(np.resize(p, 60))))
+with st.expander("More"):
+    st.markdown("Nothing here changes between reruns.")
+'''
+
+
+@contextlib.contextmanager
+def reference_server():
+    """The reference page under ``streamlit run`` on a free port; yields its base URL."""
+    folder = Path(tempfile.mkdtemp(prefix="rnnlab-ref-"))
+    (folder / "reference_page.py").write_text(REFERENCE_PAGE)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(folder / "reference_page.py"), "--server.headless", "true",
+           "--server.fileWatcherType", "none", "--server.port", str(port), "--server.address", "127.0.0.1",
+           "--browser.gatherUsageStats", "false"]
+    log = open(folder / "server.log", "w")  # noqa: SIM115 -- closed by stop_server
+    proc = subprocess.Popen(cmd, cwd=folder, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    proc._log = log  # type: ignore[attr-defined]
+    try:
+        wait_health(base, proc, timeout=180)
+        yield base
+    finally:
+        stop_server(proc)
+        shutil.rmtree(folder, ignore_errors=True)

@@ -324,10 +324,8 @@ def reference_cold_start(page) -> float:
     """Seconds from starting bench/visitor.py's reference page under ``streamlit run`` (it imports torch, streamlit,
     altair, pandas and numpy, and draws a task page in miniature) to its page drawn in ``page``: the cold start of a
     bare Streamlit page, the same kind of process and browser work as the app's, timed in the same run."""
-    from bench import visitor as V
-
     t0 = time.perf_counter()
-    with V.reference_server() as ref_base:
+    with C.reference_server() as ref_base:
         page.goto(ref_base + "/")
         drawn = _rendered(page) - t0
         page.goto("about:blank")

@@ -180,9 +180,9 @@ def test_ensemble_with_a_captioner_trained_elsewhere(tmp_path, capsys):
     captioner alone."""
     import json
 
-    from core.ensemble import main as ens_main
+    from core.cli.ensemble import main as ens_main
+    from core.cli.train import main as train_main
     from core.serving import load_served
-    from core.train import main as train_main
 
     main_dir, other_dir = tmp_path / "main", tmp_path / "other"
     assert train_main(["captioning", "--synthetic", "--out", str(main_dir), "--epochs", "1", "--max-steps", "1",

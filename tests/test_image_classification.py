@@ -144,9 +144,9 @@ def test_ensemble_with_a_cnn_trained_elsewhere(tmp_path, capsys):
     the page still answers alone (Served.model, and each variant)."""
     import json
 
-    from core.ensemble import main as ens_main
+    from core.cli.ensemble import main as ens_main
+    from core.cli.train import main as train_main
     from core.serving import load_served
-    from core.train import main as train_main
     from tasks.image_classification.model import ClassifierEnsemble
 
     main_dir, other_dir = tmp_path / "main", tmp_path / "other"

@@ -332,9 +332,9 @@ def test_ensemble_is_one_mixed_crf(splits):
 def test_ensemble_command_serves_the_two_bidirectional_taggers(tmp_path, capsys):
     import json
 
-    from core.ensemble import main as ens_main
+    from core.cli.ensemble import main as ens_main
+    from core.cli.train import main as train_main
     from core.serving import load_served
-    from core.train import main as train_main
 
     out = tmp_path / "w"
     assert train_main(["ner", "--synthetic", "--out", str(out), "--epochs", "1", "--max-steps", "2",
@@ -398,8 +398,8 @@ def test_ensemble_min_gain_keeps_one_model(tmp_path, capsys):
     """--min-gain: an ensemble that does not beat the served model alone by that much on validation is not served."""
     import json
 
-    from core.ensemble import main as ens_main
-    from core.train import main as train_main
+    from core.cli.ensemble import main as ens_main
+    from core.cli.train import main as train_main
 
     out = tmp_path / "w"
     assert train_main(["ner", "--synthetic", "--out", str(out), "--epochs", "1", "--max-steps", "2",

@@ -162,8 +162,8 @@ def test_no_toggle_without_the_tasks_words_or_an_ensemble(tmp_path):
 def test_core_evaluate_scores_what_is_served(tmp_path, monkeypatch, capsys, broken):
     """core.evaluate recomputes the metrics of the card's ensemble (the served system); with a member missing it
     says so and scores the served variant alone."""
-    import core.registry as R
-    from core.evaluate import main
+    import core.cli.evaluate as R
+    from core.cli.evaluate import main
 
     task = _ensemble_task(tmp_path)
     if broken:

@@ -10,8 +10,8 @@ import sys
 import pytest
 import torch
 
+from core.cli.train import main as train_main
 from core.train import fit, pick_device, train_task
-from core.train import main as train_main
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -111,7 +111,7 @@ def test_train_and_evaluate_commands(tmp_path, registered):
                 "dataset", "versions", "meta"):
         assert key in card
     assert "python -m core.train fixture_sign" in card["training"]["command"]
-    from core.evaluate import main as eval_main
+    from core.cli.evaluate import main as eval_main
 
     fixture_task.weights_dir = out
     try:
@@ -306,3 +306,26 @@ def test_every_task_profile_applies():
             known = set(task.recipe.variants) or {"default"}  # no variants: the one model is called "default"
             for variant in recipe.variants:
                 assert variant in known, f"{task.name}: profile {name} adds unknown variant {variant}"
+
+
+def test_a_synthetic_run_does_not_replace_real_weights(tmp_path, registered, capsys):
+    """core.train --synthetic refuses to write over weights trained on real data unless --force is given; over
+    synthetic weights (or an empty folder) it writes as before, and it says where it writes."""
+    out = tmp_path / "w"
+    args = ["fixture_sign", "--synthetic", "--out", str(out), "--epochs", "1"]
+    assert train_main(args) == 0
+    assert str(out) in capsys.readouterr().err  # where the weights go, before training
+    card = json.loads((out / "card.json").read_text())
+    assert card["dataset"]["synthetic"] is True
+    assert train_main([*args, "--no-progress"]) == 0  # synthetic over synthetic: fine
+    card["dataset"]["synthetic"] = False  # now the folder holds a model trained on real data
+    (out / "card.json").write_text(json.dumps(card))
+    before = (out / "model.safetensors").read_bytes()
+    capsys.readouterr()
+    assert train_main([*args, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "trained on real data" in err and "--force" in err and "--out" in err
+    assert (out / "model.safetensors").read_bytes() == before
+    assert json.loads((out / "card.json").read_text())["dataset"]["synthetic"] is False
+    assert train_main([*args, "--no-progress", "--force"]) == 0
+    assert json.loads((out / "card.json").read_text())["dataset"]["synthetic"] is True

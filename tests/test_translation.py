@@ -198,9 +198,9 @@ def test_ensemble_command_picks_weights_on_validation_and_serves_them(tmp_path, 
     import json
 
     import tasks.translation as T
-    from core.ensemble import main as ens_main
+    from core.cli.ensemble import main as ens_main
+    from core.cli.train import main as train_main
     from core.serving import load_served
-    from core.train import main as train_main
 
     monkeypatch.setattr(T, "DECODE_MAX", 6)  # barely trained models rarely end a sentence: keep decoding short
     out = tmp_path / "w"

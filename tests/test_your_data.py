@@ -276,12 +276,12 @@ def _unzip(files: dict[str, bytes], root):
 
 def test_exported_plugin_trains_with_core_train_and_the_app_serves_it(trained, tmp_path, monkeypatch):
     from core import registry
-    from core.train import main as train_main
+    from core.cli.train import main as train_main
     from core.weights import load_model
-    from core.yourdata.task import YourDataTask
+    from core.yourdata.kinds import task_for_spec
 
     table, raw, task, _splits, result, _ = trained
-    named = YourDataTask(task.spec, name="yd_reviews", title="Yd reviews")
+    named = task_for_spec(task.spec, name="yd_reviews", title="Yd reviews")
     tasks_dir = tmp_path / "ydtasks"
     _unzip(plugin_files(named, table), tasks_dir)
     _unzip(weights_files(named, result, raw), tmp_path / "weights" / "yd_reviews")
@@ -328,10 +328,10 @@ def test_plugin_source_holds_no_string_of_the_person(tmp_path):
 
 
 def test_plugin_page_renders_with_the_downloaded_weights(trained, tmp_path):
-    from core.yourdata.task import YourDataTask
+    from core.yourdata.kinds import task_for_spec
 
     table, raw, task, _splits, result, _ = trained
-    named = YourDataTask(task.spec, name="yd_page", title="Yd page")
+    named = task_for_spec(task.spec, name="yd_page", title="Yd page")
     _unzip(plugin_files(named, table), tmp_path / "ydpages")
     _unzip(weights_files(named, result, raw), tmp_path / "w" / "yd_page")
     script = f"""

@@ -18,9 +18,9 @@ from core.task import BadInput, check_task
 from core.yourdata.build import make_task, train_run
 from core.yourdata.forecast import ForecastTask, chart_rows, detect_period, read_series, step_scales, time_split
 from core.yourdata.forecast import held_out_steps as held_out
+from core.yourdata.kinds import task_for_spec
 from core.yourdata.parse import DataError, read_table
 from core.yourdata.propose import Choice, check_choice, propose
-from core.yourdata.task import YourDataTask
 
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
@@ -221,12 +221,12 @@ def _unzip(files: dict[str, bytes], root):
 
 def test_exported_forecast_plugin_trains_with_core_train_and_is_served(trained, tmp_path, monkeypatch):
     from core import registry
-    from core.train import main as train_main
+    from core.cli.train import main as train_main
     from core.weights import load_model
     from core.yourdata.export import plugin_files, weights_files
 
     table_, task, _splits, result = trained
-    named = YourDataTask(task.spec, name="yd_sales", title="Yd sales")
+    named = task_for_spec(task.spec, name="yd_sales", title="Yd sales")
     assert isinstance(named, ForecastTask)
     raw = monthly_csv(seasonal(240))
     tasks_dir = tmp_path / "fctasks"
@@ -261,7 +261,7 @@ def test_plugin_page_renders_a_forecast(trained, tmp_path):
     from core.yourdata.export import plugin_files, weights_files
 
     table_, task, _splits, result = trained
-    named = YourDataTask(task.spec, name="yd_fpage", title="Yd fpage")
+    named = task_for_spec(task.spec, name="yd_fpage", title="Yd fpage")
     _unzip(plugin_files(named, table_), tmp_path / "fcpages")
     _unzip(weights_files(named, result, monthly_csv(seasonal(240))), tmp_path / "w" / "yd_fpage")
     script = f"""

@@ -15,10 +15,11 @@ import torch
 
 from core.task import BadInput, check_task
 from core.yourdata.build import make_task, train_run
+from core.yourdata.kinds import task_for_spec
 from core.yourdata.parse import DataError, read_table
 from core.yourdata.propose import Choice, check_choice, propose
 from core.yourdata.regression import RegressionTask
-from core.yourdata.task import YourDataTask, baseline_words, beats_baseline
+from core.yourdata.task import baseline_words, beats_baseline
 
 GOOD = ["great", "superb", "lovely", "fine", "moving"]
 BAD = ["dull", "boring", "awful", "weak", "slow"]
@@ -51,7 +52,7 @@ def test_a_text_and_a_number_with_decimals_is_proposed_as_regression():
     c = propose(t)
     assert (c.kind, c.shape, c.input, c.target, c.tokens) == ("regression", "many_to_one", "review", "rating", "word")
     assert "one number" in c.reason and c.reason.count(".") >= 1
-    assert isinstance(YourDataTask({"choice": c.to_dict(), "columns": t.columns}), RegressionTask)
+    assert isinstance(task_for_spec({"choice": c.to_dict(), "columns": t.columns}), RegressionTask)
 
 
 def test_many_whole_numbers_are_regression_but_a_few_stars_stay_a_label():
@@ -149,12 +150,12 @@ def test_inspect_reads_the_gradient_through_the_words(trained):
 
 def test_exported_regression_plugin_trains_with_core_train(trained, tmp_path, monkeypatch):
     from core import registry
-    from core.train import main as train_main
+    from core.cli.train import main as train_main
     from core.weights import load_model
     from core.yourdata.export import plugin_files, weights_files
 
     table_, task, _splits, result = trained
-    named = YourDataTask(task.spec, name="yd_rating", title="Yd rating")
+    named = task_for_spec(task.spec, name="yd_rating", title="Yd rating")
     assert isinstance(named, RegressionTask)
     tasks_dir = tmp_path / "regtasks"
     for root, files in ((tasks_dir, plugin_files(named, table_)),
@@ -190,7 +191,7 @@ def test_plugin_page_shows_the_number(trained, tmp_path):
     from core.yourdata.export import plugin_files, weights_files
 
     table_, task, _splits, result = trained
-    named = YourDataTask(task.spec, name="yd_rpage", title="Yd rpage")
+    named = task_for_spec(task.spec, name="yd_rpage", title="Yd rpage")
     for root, files in ((tmp_path / "regpages", plugin_files(named, table_)),
                         (tmp_path / "w" / "yd_rpage", weights_files(named, result, reviews(300)))):
         for path, data in files.items():

@@ -21,8 +21,9 @@ import torch
 
 from core.task import BadInput, Splits
 from core.train import FitResult, fit, seed_everything
+from core.yourdata.choice import Choice
+from core.yourdata.kinds import task_for_spec
 from core.yourdata.parse import Table, safe_file_name
-from core.yourdata.propose import Choice
 from core.yourdata.task import YourDataTask
 
 CELLS = {"tanh-RNN": "rnn_tanh", "GRU": "gru", "LSTM": "lstm", "minGRU": "mingru", "minLSTM": "minlstm"}  # shown -> core.layers' name
@@ -53,7 +54,7 @@ def make_task(table: Table, choice: Choice, name: str = "your_data", title: str 
             "config": {"embed_size": embed, "hidden_size": hidden},
             "variants": {c: {"cell": CELLS[c]} for c in cells if c in CELLS},
             "demos": demos or []}
-    return YourDataTask(spec, name=name, title=title)
+    return task_for_spec(spec, name=name, title=title)
 
 
 def sample_rows(choice: Choice) -> int:

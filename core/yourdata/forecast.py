@@ -31,8 +31,8 @@ import torch.nn.functional as F
 from core.data import config_from_dict
 from core.shapes import ManyToOne
 from core.task import BadInput, Demo, Splits
+from core.yourdata.choice import MIN_ROWS, Choice
 from core.yourdata.parse import DataError, Table, _plural, is_number, problem_list
-from core.yourdata.propose import MIN_ROWS, Choice
 from core.yourdata.task import Config, YourDataTask
 
 MAX_WINDOW = 200  # steps one window reads
@@ -468,7 +468,7 @@ class Windows:
 class ForecastTask(YourDataTask):
     """A person's time series as a task: windows of W steps -> the next H values of the target, many-to-one.
 
-    ``YourDataTask(spec)`` of a spec whose choice.kind is "forecast" is one of these (see core.yourdata.task)."""
+    ``core.yourdata.kinds.task_for_spec(spec)`` of a spec whose choice.kind is "forecast" is one of these."""
 
     def __init__(self, spec: dict | None = None, **fields):
         super().__init__(spec, **fields)

@@ -24,7 +24,17 @@ import warnings
 import zipfile
 from collections import Counter
 
-from core.yourdata.parse import MAX_CELL_CHARS, MAX_COLUMNS, MAX_ROWS, UPLOAD_WORDS, DataError, _column_names, _plural, is_number
+from core.yourdata.basics import (
+    MAGIC,
+    MAX_CELL_CHARS,
+    MAX_COLUMNS,
+    MAX_ROWS,
+    UPLOAD_WORDS,
+    DataError,
+    _column_names,
+    _plural,
+    is_number,
+)
 
 MAX_UNZIPPED = 100 * 2**20  # bytes the parts of an .xlsx may unpack to, all together (the sheets are XML)
 MAX_SHEET_XML = 60 * 2**20  # bytes one part may unpack to (a sheet of 20,000 rows x 32 columns is ~40 MB at most)
@@ -67,8 +77,6 @@ def _reads_as_words(text: str) -> bool:
 
 def text_from_bytes(raw: bytes) -> tuple[str, str | None]:
     """(text, note) from bytes whose size was checked; a DataError for binary files and unknown encodings."""
-    from core.yourdata.parse import MAGIC
-
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return raw.decode("utf-16"), "Read as UTF-16 text (what Excel saves as 'Unicode text'), not UTF-8."

@@ -20,21 +20,27 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.task import BadInput
+from core.yourdata import formats
+from core.yourdata.basics import (
+    MAX_BYTES,
+    MAX_CELL_CHARS,
+    MAX_COLUMNS,
+    MAX_LINE_CHARS,
+    MAX_MB,
+    MAX_ROWS,
+    DataError,
+    _column_names,
+    _plural,
+    is_number,
+)
+from core.yourdata.formats import text_from_bytes
 
-MAX_MB = 10  # the whole file or paste, in MB of 2**20 bytes: the Your data page's uploader has the same limit
-MAX_BYTES = MAX_MB * 2**20
-MAX_ROWS = 20_000  # data rows (a header does not count; a CoNLL file: sentences)
-MAX_COLUMNS = 32
-MAX_LINE_CHARS = 100_000  # one physical line: a sanity limit (a long review is ~14,000), below csv's field limit
-MAX_CELL_CHARS = 20_000  # a longer cell is cut to this many characters, with a note
 MAX_SHOWN_PROBLEMS = 5  # a message lists this many problem rows, then says how many more
 
 CONLL = "conll"  # the 'delimiter' that reads one token and its tag per line, sentences between blank lines
@@ -52,15 +58,6 @@ KNOWN_HEADERS = {"text", "texts", "label", "labels", "tag", "tags", "sentence", 
                  "token", "tokens", "sequence", "src", "tgt", "name", "names", "question", "answer", "line",
                  "date", "feature", "features", "value", "target_text", "input_text"}
 NAME_LIKE = re.compile(r"[^\W\d]\w{0,24}")  # one word of letters (digits and _ after the first), like a column name
-MAGIC = {b"PK\x03\x04": "a zip archive", b"%PDF": "a PDF document", b"\x89PNG": "a PNG picture",
-         b"\xff\xd8\xff": "a JPEG picture",
-         b"GIF8": "a GIF picture", b"\x1f\x8b": "a gzip archive", b"\xd0\xcf\x11\xe0": "an old Excel/Word file",
-         b"SQLite format": "a database file", b"\x7fELF": "a program"}
-UPLOAD_WORDS = "CSV, TSV, space-separated text, CoNLL, JSON lines or .xlsx"  # what a refused file is told to be
-
-
-class DataError(BadInput):
-    """What is wrong with a person's data, in words they can act on (names the line where there is one)."""
 
 
 @dataclass
@@ -83,17 +80,6 @@ class Table:
         return [r[j] for r in self.rows]
 
 
-def is_number(text: str) -> bool:
-    try:
-        return math.isfinite(float(text))
-    except (TypeError, ValueError, OverflowError):
-        return False
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
-
-
 # ---- bytes -> text ---------------------------------------------------------------------------------------------------
 
 def check_size(n_bytes: int, what: str = "file") -> None:
@@ -110,8 +96,6 @@ def decode(raw: bytes | str) -> str:
 
 def decode_with_notes(raw: bytes | str) -> tuple[str, list[str]]:
     """(text, notes): decode(), plus a note naming the encoding where it was not UTF-8."""
-    from core.yourdata.formats import text_from_bytes
-
     notes: list[str] = []
     if isinstance(raw, str):
         if len(raw) > MAX_BYTES:
@@ -249,8 +233,6 @@ def _problem_message(problems: list[tuple[int, str]], unit: str = "line") -> str
 def read_table(raw: bytes | str, name: str = "your data", delimiter: str | None = "auto", header: bool | str = "auto",
                skip_bad: bool = False) -> Table:
     """A checked Table from raw bytes or text. Raises DataError with a message naming the line and the problem."""
-    from core.yourdata import formats
-
     if isinstance(raw, bytes) and raw.startswith(b"PK\x03\x04"):  # a zip: an .xlsx workbook, or a clear message
         check_size(len(raw))
         rows, notes = formats.xlsx_rows(raw)
@@ -368,18 +350,6 @@ def _table(raw_rows: list[tuple[int, list[str]]], *, name: str, delimiter: str |
                      "formulas): read as plain text, never evaluated, and escaped with a leading ' in what you "
                      "download.")
     return Table(columns, rows, row_lines, delimiter, bool(header), name, notes, problems if skip_bad else [], fmt)
-
-
-def _column_names(first: list[str]) -> list[str]:
-    names, seen = [], set()
-    for j, c in enumerate(first):
-        c = "".join(ch for ch in c if ch.isprintable())[:40] or f"column {j + 1}"
-        base, k = c, 2
-        while c in seen:
-            c, k = f"{base} ({k})", k + 1
-        seen.add(c)
-        names.append(c)
-    return names
 
 
 def safe_file_name(name: str) -> str:

@@ -19,8 +19,8 @@ import torch.nn.functional as F
 
 from core.data import config_from_dict
 from core.shapes import ManyToOne
+from core.yourdata.choice import MAX_LABELS, Choice, Profile
 from core.yourdata.forecast import _std
-from core.yourdata.propose import MAX_LABELS, Choice, Profile
 from core.yourdata.task import SPECIALS, Config, YourDataTask, pad
 
 METRIC_MEANING = "mean absolute error of the predicted number, in the target's own units (lower is better)"
@@ -43,8 +43,8 @@ def propose_regression(source: str, target: Profile, tokens: str, example: str) 
 
 
 class RegressionTask(YourDataTask):
-    """A sequence -> one number. ``YourDataTask(spec)`` of a spec whose choice.kind is "regression" is one of
-    these (see core.yourdata.task)."""
+    """A sequence -> one number. ``core.yourdata.kinds.task_for_spec(spec)`` of a spec whose choice.kind is
+    "regression" is one of these."""
 
     def __init__(self, spec: dict | None = None, **fields):
         super().__init__(spec, **fields)

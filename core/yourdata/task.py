@@ -33,8 +33,8 @@ from core.data import pad as pad_ids
 from core.layers import recording
 from core.shapes import EncoderDecoder, ManyToMany, ManyToOne, OneToMany, OneToOne
 from core.task import BadInput, Demo, Recipe, Splits, Task
+from core.yourdata.choice import Choice, check_rows, steps, tokenize
 from core.yourdata.parse import Table, _control_char, read_table
-from core.yourdata.propose import Choice, check_choice, steps, tokenize
 
 SPECIALS = ["<pad>", "<unk>", "<s>", "</s>"]
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
@@ -414,7 +414,7 @@ class YourDataTask(Task):
         return labels.index
 
     def splits_from_table(self, table: Table, files=(), dataset: str = "") -> Splits:
-        table = check_choice(table, self.choice, skip_bad=bool(self.spec.get("skip_bad")))
+        table = check_rows(table, self.choice, skip_bad=bool(self.spec.get("skip_bad")))
         return self.make_splits(self.examples(table), files, dataset)
 
     def load_data(self, data_dir: Path) -> Splits:
@@ -781,22 +781,3 @@ class YourDataTask(Task):
 
     def train_command(self) -> str:
         return f"python -m core.train {self.name} --data-dir {self.name}-data"
-
-
-def _task_for_spec(cls, spec: dict | None = None, **fields):
-    """``YourDataTask(spec)`` of a forecasting spec (choice.kind "forecast") is a core.yourdata.forecast.ForecastTask,
-    of a regression spec (kind "regression") a core.yourdata.regression.RegressionTask: the page, the export and the
-    plugins build their task from a spec alone."""
-    kind = ((spec if spec is not None else cls.spec) or {}).get("choice", {}).get("kind", "sequence")
-    if cls is YourDataTask and kind == "forecast":
-        from core.yourdata.forecast import ForecastTask
-
-        cls = ForecastTask
-    elif cls is YourDataTask and kind == "regression":
-        from core.yourdata.regression import RegressionTask
-
-        cls = RegressionTask
-    return object.__new__(cls)
-
-
-YourDataTask.__new__ = _task_for_spec

@@ -757,7 +757,7 @@ def _try_forecast(task, model, demos, dkey: str):
 
 def _take_home(run: dict) -> None:
     from core.yourdata.export import check_name, check_title, plugin_zip, suggest_name, weights_zip
-    from core.yourdata.task import YourDataTask
+    from core.yourdata.kinds import task_for_spec
 
     st.subheader("5 · Take it home", anchor=False)
     table, task = run["table"], run["task"]
@@ -775,7 +775,7 @@ def _take_home(run: dict) -> None:
     title = " ".join(title.split())
     key = (name, title)
     if key not in run["exports"]:
-        named = YourDataTask(task.spec, name=name, title=title)
+        named = task_for_spec(task.spec, name=name, title=title)
         run["exports"] = {key: (weights_zip(named, run["result"], run["raw"]), plugin_zip(named, table))}
     weights, plugin = run["exports"][key]
     d = st.columns(2)
