@@ -21,7 +21,6 @@ from core.ui.server import (
     ServerBusy,
     configure_torch,
     page_slot,
-    preload_in_background,
     release_free_memory,
     settle_heap,
 )
@@ -142,7 +141,6 @@ def main() -> None:
     except ServerBusy:
         st.warning("The server is very busy right now: this page waited two minutes for its turn. Please try again "
                    "in a moment.", icon=":material/hourglass_top:")
-    preload_in_background()  # once per process, after the first page is drawn: what the image pages import
     release_free_memory()  # at most every 30 s: freed heap pages back to the OS (core.ui.server)
 
 

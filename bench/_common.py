@@ -320,17 +320,6 @@ def wait_running(page, timeout: float = 3.0) -> bool:
     return False
 
 
-async def await_running(page, timeout: float = 3.0) -> bool:
-    import asyncio
-
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < timeout:
-        if await page.evaluate(STATE_JS) == "running":
-            return True
-        await asyncio.sleep(0.03)
-    return False
-
-
 async def asettle(page, timeout: float = 60, quiet: float = 0.3) -> float:
     """``settle`` for Playwright's async API."""
     import asyncio

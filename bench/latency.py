@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
-import re
 import subprocess
 import sys
 import tempfile
@@ -283,19 +282,6 @@ def _rendered(page, timeout: float = 120) -> float:
     return C.settle(page, timeout=timeout, quiet=0.3)
 
 
-def _preloaded(log: Path, timeout: float) -> float | None:
-    """Seconds the server's background import of torchvision took (core.ui.server.preload_in_background logs it once
-    it is done), waiting up to ``timeout`` s for that line; None if it never came. The first opens below are timed
-    after it, as a person who reads Home first would meet them: they measure the model load, not that import."""
-    deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline:
-        m = re.search(r"preloaded torchvision in ([0-9.]+) s", log.read_text(errors="replace"))
-        if m:
-            return float(m.group(1))
-        time.sleep(0.1)
-    return None
-
-
 def _click_sidebar(page, path: str) -> None:
     page.locator(f'[data-testid="stSidebarNav"] a[href$="{path}"]').first.click()
 
@@ -376,11 +362,6 @@ def browser_sequential(rerun_repeats: int, env: dict, status: dict, ctx: dict) -
                         C.fmt_x(C.ratio(home, bare)), "(info: the issue's example, 1.25x on its host)", None))
         print(rows[-1])
         rss_home = C.rss_mb(ctx["pid"])
-        preload = _preloaded(log, timeout=20)
-        # a task page opened before this is done waits for the rest of the import
-        rows.append(Row("after Home: torchvision preloaded in the background in", f"{preload:.2f} s" if preload
-                        else "not seen", "none", None))
-        print(rows[-1])
         firsts, reruns = {}, {}
         for label, path, is_task in C.page_urls():
             if not is_task:

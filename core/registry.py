@@ -24,6 +24,7 @@ class PluginError:
     source: str  # "tasks/foo" or "entry point foo = pkg:TASK"
     error: str  # one readable line
     detail: str = ""  # the traceback, for the Plugins page's expander
+    duplicate: str = ""  # the task name it tried to take, when another plugin has it already
 
 
 @dataclass
@@ -45,7 +46,8 @@ class Registry:
             return
         if task.name in self.tasks:
             self.errors.append(PluginError(
-                source, f"duplicate task name {task.name!r}: already registered by {self.sources[task.name]}"))
+                source, f"duplicate task name {task.name!r}: already registered by {self.sources[task.name]}",
+                duplicate=task.name))
             return
         self.tasks[task.name] = task
         self.sources[task.name] = source

@@ -106,6 +106,7 @@ class _Run:
     progress: bool  # a progress bar and one line per epoch (rank 0 only)
     t_start: float  # when training began (the recipe's max_minutes counts from here)
     step: int = 0  # optimizer steps so far, every epoch
+    epoch_batches: int | None = None  # batches in an epoch, once one has run (the progress bar's total)
 
     def out_of_time(self) -> bool:
         return bool(self.recipe.max_minutes) and time.time() - self.t_start > self.recipe.max_minutes * 60
@@ -147,6 +148,30 @@ def _epoch_batches(run: _Run, splits: Splits, epoch: int, seed: int):
     return batches
 
 
+def rows_in(data: Any) -> int | None:
+    """How many examples a split holds, where that can be told without reading it: a list or tensor's length, or the
+    first dimension of a dict's tensors (None otherwise)."""
+    if isinstance(data, torch.Tensor):
+        return int(data.shape[0]) if data.dim() else None
+    if isinstance(data, dict):
+        sizes = {int(v.shape[0]) for v in data.values() if isinstance(v, torch.Tensor) and v.dim()}
+        return sizes.pop() if len(sizes) == 1 else None
+    if isinstance(data, (list, tuple)):
+        return len(data)
+    return None
+
+
+def batch_total(run: _Run, data: Any, batches: Any) -> int | None:
+    """The progress bar's total for an epoch: the batches of the epoch before, else their count when the task gives a
+    sized collection, else an estimate from the split's size (ceil(rows / batch size) per process)."""
+    if run.epoch_batches:
+        return run.epoch_batches
+    if hasattr(batches, "__len__"):
+        return len(batches)
+    rows = rows_in(data)
+    return math.ceil(rows / run.recipe.batch_size / run.world) if rows else None
+
+
 def _train_step(run: _Run, batch: Any) -> tuple[float, float]:
     """One optimizer step on one batch: loss, backward, clipping, update. Returns (loss, grad norm before
     clipping)."""
@@ -171,8 +196,9 @@ def _train_epoch(run: _Run, splits: Splits, epoch: int, seed: int, callbacks, ma
 
     run.model.train()
     t0, stats = time.time(), _EpochStats()
-    bar = tqdm(_epoch_batches(run, splits, epoch, seed), desc=f"{run.task.name} epoch {epoch}", leave=False,
-               disable=not run.progress or run.rank != 0, mininterval=1.0)
+    batches = _epoch_batches(run, splits, epoch, seed)
+    bar = tqdm(batches, total=batch_total(run, splits.train, batches), desc=f"{run.task.name} epoch {epoch}",
+               unit="batch", leave=False, disable=not run.progress or run.rank != 0, mininterval=1.0)
     for batch in bar:
         loss, gn = _train_step(run, batch)
         n = run.task.batch_size_of(batch)
@@ -187,6 +213,8 @@ def _train_epoch(run: _Run, splits: Splits, epoch: int, seed: int, callbacks, ma
                 "samples_per_s": rate})
         if (max_steps and run.step >= max_steps) or run.out_of_time():
             break
+    else:  # a whole epoch: its count is the next epochs' total
+        run.epoch_batches = stats.n_steps
     bar.close()
     return stats
 

@@ -147,3 +147,13 @@ def test_guide_command(workspace, index, cmd):
         workspace["failed"].append(cmd)
         raise
     assert not (REPO / "tasks" / "my_task").exists(), "a guide command wrote into the real repository"
+
+
+def test_the_plugins_page_quick_start_is_the_guide_s():
+    """The Plugins page's quick start runs as written: its commands are the guide's first ones, which this file runs."""
+    from core.ui.pages.plugins import QUICK_START
+
+    assert [cmd for cmd, _ in QUICK_START] == COMMANDS[:len(QUICK_START)]
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for cmd in re.findall(r"`(python -m core\.new_task [^`]*)`", readme):
+        assert cmd.replace("<name>", "my_task") in COMMANDS, cmd

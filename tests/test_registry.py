@@ -79,6 +79,27 @@ def test_tasks_dir_isolation_and_duplicates(tmp_path, monkeypatch):
     assert "no TASK" in by_src["notask"]
     assert "instance of core.task.Task" in by_src["wrongtype"]
     assert "_private" not in by_src
+    assert [e.duplicate for e in reg.errors if e.duplicate] == ["fixture_sign"]
+
+
+def test_a_command_line_says_when_two_plugins_claim_a_name(tmp_path, monkeypatch, capsys):
+    """python -m core.train / evaluate / ensemble name the plugin that was left out for a duplicate name."""
+    import core.registry as registry
+    from core.cli.common import cli_task
+
+    pkgdir = tmp_path / "mytasks_dup"
+    pkgdir.mkdir()
+    (pkgdir / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(REPO / "tests" / "plugins" / "rnnlab-fixture"))
+    _write_pkg(pkgdir, "a_first", "from rnnlab_fixture import TASK\n")
+    _write_pkg(pkgdir, "b_second", "from rnnlab_fixture import SignTask\nTASK = SignTask()\n")
+    real = registry.discover
+    monkeypatch.setattr(registry, "discover", lambda: real(tasks_dir=pkgdir, entry_points_on=False))
+    assert cli_task("fixture_sign").name == "fixture_sign"
+    err = capsys.readouterr().err
+    assert "mytasks_dup/b_second also calls itself 'fixture_sign' and was left out" in err
+    assert "from mytasks_dup/a_first" in err
 
 
 def test_check_task_lists_problems(fixture_task):

@@ -329,3 +329,23 @@ def test_a_synthetic_run_does_not_replace_real_weights(tmp_path, registered, cap
     assert json.loads((out / "card.json").read_text())["dataset"]["synthetic"] is False
     assert train_main([*args, "--no-progress", "--force"]) == 0
     assert json.loads((out / "card.json").read_text())["dataset"]["synthetic"] is True
+
+
+def test_the_progress_bar_knows_its_total():
+    """Training shows 'k/N batches', not '0it ?it/s': N from a sized collection, else from the split's size, then
+    from the epoch before."""
+    from types import SimpleNamespace
+
+    from core.train import batch_total, rows_in
+
+    assert rows_in([1, 2, 3]) == 3 and rows_in(torch.zeros(7, 2)) == 7
+    assert rows_in({"x": torch.zeros(5, 3), "y": torch.zeros(5)}) == 5
+    assert rows_in({"x": torch.zeros(5, 3), "y": torch.zeros(4)}) is None and rows_in(iter([])) is None
+    run = SimpleNamespace(epoch_batches=None, recipe=SimpleNamespace(batch_size=4), world=1)
+    assert batch_total(run, list(range(10)), iter([])) == 3  # a generator: ceil(10 / 4)
+    assert batch_total(run, None, [0] * 6) == 6
+    assert batch_total(run, object(), iter([])) is None
+    run.world = 2
+    assert batch_total(run, list(range(10)), iter([])) == 2
+    run.epoch_batches = 9
+    assert batch_total(run, list(range(10)), iter([])) == 9

@@ -13,16 +13,22 @@ from core.weights import sha256_file
 
 
 def cli_task(name: str, show_plugin_errors: bool = False) -> Task | None:
-    """The task called ``name`` for a command line, or None after saying on stderr which names exist."""
+    """The task called ``name`` for a command line, or None after saying on stderr which names exist. Another
+    plugin that claims the same name is always said (which one the command uses, which one was left out)."""
     reg = registry.discover()
     try:
-        return reg.get(name)
+        task = reg.get(name)
     except KeyError as exc:
         print(exc.args[0], file=sys.stderr)
         if show_plugin_errors:
             for e in reg.errors:
                 print(f"  plugin error: {e.source}: {e.error}", file=sys.stderr)
         return None
+    for e in reg.errors:
+        if e.duplicate == name:
+            print(f"warning: {e.source} also calls itself {name!r} and was left out; this command uses the task "
+                  f"from {reg.sources[name]}", file=sys.stderr)
+    return task
 
 
 def cli_data(task: Task, data_dir: str | None):

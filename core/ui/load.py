@@ -55,11 +55,8 @@ def model_bytes(model: torch.nn.Module | Served) -> int:
 
 # How many models stay loaded, and how many MiB of weights they may hold together, per process: beyond either, the
 # least recently used model is dropped (and loaded again, 10-120 ms plus its first answer, when a page asks for it).
-# Measured (2026-12-02): every task's served model and every kept variant together are 21 models, 106 MiB; a visit
-# of every page loads 12 of them (~80 MiB). The default, 128 MiB, keeps every model the app has today and bounds what
-# more tasks or plugins would add. 64 MiB (one visitor's tour: +150 MiB after every page instead of +192) evicts and
-# reloads under many sessions on every page: the 50-session soak grew +21% in 10 minutes with it (+1.5% at 128), so
-# it is not the default. $RNNLAB_MAX_MODELS / $RNNLAB_MAX_MODEL_MB override.
+# The default, 128 MiB, holds every served model and kept variant the app has (docs/performance.md has the figures)
+# and bounds what more tasks or plugins would add. $RNNLAB_MAX_MODELS / $RNNLAB_MAX_MODEL_MB override.
 MAX_MODELS = int(os.environ.get("RNNLAB_MAX_MODELS") or 0) or 24
 MAX_MODEL_MB = float(os.environ.get("RNNLAB_MAX_MODEL_MB") or 0) or 128.0
 

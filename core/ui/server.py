@@ -136,12 +136,9 @@ _PRELOADED = threading.Event()
 
 def preload_in_background(modules: tuple[str, ...] = ()) -> bool:
     """Import heavy modules that only some pages need in a daemon thread, once per process; False if already begun
-    (or nothing to import).
-
-    The router calls this after a page has been drawn, so the first visitor's page never waits for it. It used to
-    preload torchvision for the image pages (~1.5 s, ~190 MiB: its import pulls in torch._dynamo); they now build
-    from core.vision instead, so by default there is nothing left to preload. A page that needs a module sooner
-    simply waits for the import in progress (Python's import lock)."""
+    (or nothing to import). A page calls it when it opens, for what its next step will import (Your data:
+    torch._dynamo, which the optimizer pulls in at the first training step); code that needs a module sooner simply
+    waits for the import in progress (Python's import lock)."""
     if not modules:
         return False
     if _PRELOADED.is_set():  # every rerun after the first: no lock taken

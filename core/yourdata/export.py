@@ -22,11 +22,10 @@ from pathlib import Path
 
 from core.modelcard import DataFile, Dataset, ModelCard, Training, Variant
 from core.new_task import TEMPLATES, ScaffoldError, class_name, render_template, validate_name
-from core.paths import REPO
 from core.shapes import shape_spec
 from core.weights import save_weights
 from core.yourdata.build import CELLS, RunResult
-from core.yourdata.parse import DELIMITER_WORDS, Table, safe_file_name, write_table
+from core.yourdata.parse import Table, safe_file_name, write_table
 from core.yourdata.task import YourDataTask
 
 INIT = '''"""{title}
@@ -278,20 +277,6 @@ def weights_zip(task: YourDataTask, result: RunResult, data_bytes: bytes) -> byt
     return _zip({f"{task.name}/{k}": v for k, v in weights_files(task, result, data_bytes).items()})
 
 
-def how_read(task: YourDataTask) -> str:
-    spec, c = task.spec, task.choice
-    if c.kind == "forecast":
-        return (f"columns separated by {DELIMITER_WORDS.get(spec.get('delimiter'), 'tabs')}, "
-                f"{'a header row' if spec.get('header') else 'no header row'}, a time series"
-                + (" read row by row (a column per month)" if c.layout == "wide" else "")
-                + f": the last {c.window} steps -> the next {c.horizon}")
-    cols = ", ".join(f"'{f}'" for f in c.features) if c.shape == "one_to_one" else f"'{c.input}'"
-    target = f" -> '{c.target}'" if c.target else ""
-    return (f"columns separated by {DELIMITER_WORDS.get(spec.get('delimiter'), 'tabs')}, "
-            f"{'a header row' if spec.get('header') else 'no header row'}, {cols}{target}, "
-            f"{'characters' if c.tokens == 'char' else 'words'} as steps")
-
-
 def plugin_files(task: YourDataTask, table: Table) -> dict[str, bytes]:
     """{path in the zip: bytes}: the plugin folder <name>/ and the data folder <name>-data/."""
     name, title, shape = task.name, task.title, task.shape
@@ -326,10 +311,3 @@ def plugin_files(task: YourDataTask, table: Table) -> dict[str, bytes]:
 
 def plugin_zip(task: YourDataTask, table: Table) -> bytes:
     return _zip(plugin_files(task, table))
-
-
-def repo_relative(path: Path) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(REPO))
-    except ValueError:
-        return str(path)

@@ -11,6 +11,13 @@ from core.ui.load import weights_status
 from core.ui.widgets import md_escape
 from core.weights import read_card
 
+# The first commands of docs/plugins.md, which tests/test_docs_plugins.py runs as written (and checks these against).
+QUICK_START = (
+    ("python -m core.new_task my_task --shape many_to_one", "writes tasks/my_task/ (task, page, toy data)"),
+    ("python -m core.train my_task --synthetic", "trains it on the toy data, writes weights/my_task/"),
+    ("streamlit run streamlit_app.py", "restart the app: it lists tasks when it starts"),
+)
+
 
 def _weights_cell(task) -> tuple[str, str]:
     """(status, detail) from the files alone -- nothing is loaded here."""
@@ -59,10 +66,8 @@ def render(registry) -> None:
             with st.expander("Traceback"):
                 st.code(err.detail, language="python")
 
-    st.subheader("Add a task in two lines", anchor=False)
-    st.code("python -m core.new_task my_task                  # scaffolds tasks/my_task/ (task + page)\n"
-            "python -m core.train my_task --data-dir DIR      # trains it and writes weights/my_task/",
-            language="bash")
+    st.subheader("Add a task in three lines", anchor=False)
+    st.code("\n".join(f"{cmd:<54}# {what}" for cmd, what in QUICK_START), language="bash")
     st.markdown("The contract (what a task declares, how its page is built from `core.ui`, how to publish it as "
                 "a pip-installable package through the `rnnlab.tasks` entry point) is in `docs/plugins.md`. "
                 "Set `RNNLAB_NO_ENTRY_POINTS=1` to load only `tasks/`.")
