@@ -25,7 +25,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 GUIDE = REPO / "docs" / "plugins.md"
-SLOW = ("pip install", "python -m pytest", "streamlit run")
+SLOW = ("pip install", "python -m pytest", "python -m core.check", "streamlit run")
 _IGNORE_ANYWHERE = shutil.ignore_patterns(".git", ".venv", "build", "dist", "__pycache__", ".pytest_cache",
                                           ".ruff_cache", "*.egg-info", "node_modules")
 

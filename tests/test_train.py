@@ -349,3 +349,18 @@ def test_the_progress_bar_knows_its_total():
     assert batch_total(run, list(range(10)), iter([])) == 2
     run.epoch_batches = 9
     assert batch_total(run, list(range(10)), iter([])) == 9
+
+
+def test_core_check_runs_the_contract_and_says_what_failed(tmp_path, registered, capsys, monkeypatch):
+    """python -m core.check: a line per check, exit 0 when all pass; a task whose demos are gone fails that check."""
+    from core.cli.check import main as check_main
+
+    assert check_main(["fixture_sign", "--skip-page", "--skip-evaluate"]) == 0
+    out = capsys.readouterr().out
+    assert "PASS  one training step on the synthetic data" in out and "PASS  every demo answers" in out
+    assert "SKIP  the weights card matches the weights" in out and "every check passed" in out
+    monkeypatch.setattr(registered, "demos", lambda: [])
+    assert check_main(["fixture_sign", "--skip-page", "--skip-evaluate"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  every demo answers" in out and "a task needs at least one demo input" in out
+    assert check_main(["no_such_task_here"]) == 2
