@@ -268,10 +268,10 @@ def reveal_shapes(models: Models) -> Reveal:
     return Reveal((right,), said, why, table=table)
 
 
-def reveal_bptt(models: Models, length: int = BPTT_LENGTH) -> Reveal:
-    """Where ||dL/dh_t|| is smallest for a plain tanh RNN that answers after the last of ``length`` steps
-    (at initialisation, core.toys.gradient_vs_distance)."""
-    df = toys.gradient_vs_distance("rnn", length, "tanh", 1.0, hidden=32, seed=0)
+def reveal_bptt(models: Models, length: int = BPTT_LENGTH, activation: str = "tanh", scale: float = 1.0) -> Reveal:
+    """Where ||dL/dh_t|| is smallest for a plain RNN that answers after the last of ``length`` steps (at
+    initialisation, core.toys.gradient_vs_distance; the lesson's question: tanh, w' at spectral radius 1)."""
+    df = toys.gradient_vs_distance("rnn", length, activation, scale, hidden=32, seed=0)
     g = df.set_index("step")["grad_norm_raw"].astype(float).sort_index()  # (T,) by step, 0-based
     g.index = g.index.astype(int) + 1  # t = 1 ... T, as the lesson counts
     lo, hi = float(g.min()), float(g.max())
