@@ -399,10 +399,10 @@ STEPS: tuple[Step, ...] = (
     Step("recurrence", "The recurrence, with numbers",
          "At every step t the network computes its new state from the input and its old state, with the same "
          "weights at every step:\n\n"
-         "$$o_t = f(x_t \\cdot w + o_{t-1} \\cdot w' + b_o) \\qquad y_t = f(w_1 \\cdot o_t + b_y)$$\n\n"
+         "$$o_t = f(x_t \\cdot w + o_{t-1} \\cdot w' + b_o)$$\n\n$$y_t = f(w_1 \\cdot o_t + b_y)$$\n\n"
          "w reads the input, **[w'](#g-recurrent-weight-w)** carries the old state forward, b_o and b_y are biases, "
-         "and f is an activation (tanh for the state, a sigmoid for this output). Below, a network with ONE unit, "
-         "trained when this page opened, answers at every step: *has a 1 come yet?*",
+         "and f is an activation (tanh for the state, a sigmoid for this output). Here a network with ONE unit, "
+         "trained on this server from a fixed seed, answers at every step: *has a 1 come yet?*",
          "It reads 0 1 0 0 0 0 0 0 0 0. After the 1 it sees only zeros. At the last step, does it still say a 1 "
          "came?",
          ("Yes: the state still holds the 1", "No: the memory has faded"), reveal_latch,
@@ -433,8 +433,8 @@ STEPS: tuple[Step, ...] = (
          "(**[spectral radius](#g-spectral-radius-ρ)** ρ > 1) it explodes, one update throws the weights away and "
          "the loss becomes not a number. **[Gradient clipping](#g-gradient-clipping)** rescales an update whose "
          "norm is too large, keeping its direction.",
-         "A ReLU RNN with ρ = 1.5, trained with SGD, blows up in its first steps without clipping. Will clipping by "
-         "norm at 1 keep the same run finite?",
+         f"A ReLU RNN with ρ = {EXPLODE['recurrent_scale']:g} is trained for {EXPLODE['steps']} SGD steps twice: once "
+         "without clipping, once with clipping by norm at 1. Will the clipped run stay finite?",
          ("Yes: it stays finite", "No: it still blows up"), reveal_clipping,
          more=("Open the Gradient Lab on the exploding run", "gradient-lab",
                {"gl_length": "60", "gl_scale": "1.5", "gl_clip": "none", "gl_act": "relu"}),

@@ -122,12 +122,22 @@ def _link_box(i: int, progress: dict[str, L.Answer]) -> None:
             st.code(f"{base}?{STEP_PARAM}={i + 1}&{PROGRESS_PARAM}={code}", language=None, wrap_lines=True)
 
 
+def _num(v: float, digits: int = 3) -> str:
+    """A factor in a product: negative numbers in brackets, with a real minus sign."""
+    return f"(−{abs(v):.{digits}f})" if v < 0 else f"{v:.{digits}f}"
+
+
+def _plus(v: float, digits: int = 3) -> str:
+    """A term added at the end: "+ 0.977" or "− 0.302"."""
+    return f"{'−' if v < 0 else '+'} {abs(v):.{digits}f}"
+
+
 def _step_through() -> None:
     """The recurrence with the one-unit network's numbers, one step at a time."""
     model = tiny_network()
     st.markdown("#### Step through it yourself")
-    st.caption(f"The network: one tanh unit (w, w', b_o) and one sigmoid output (w1, b_y), trained when this server "
-               f"started ({L.TINY_STEPS} Adam steps on random bits, seed {L.TINY_SEED}). On fresh sequences of 12 "
+    st.caption(f"The network: one tanh unit (w, w', b_o) and one sigmoid output (w1, b_y), trained on this server "
+               f"({L.TINY_STEPS} Adam steps on random bits, seed {L.TINY_SEED}). On fresh sequences of 12 "
                f"bits it answers {L.tiny_accuracy(model):.0%} of the steps right. Type other bits to see "
                "what it does with them.")
     text = st.text_input("Bits the network reads", value="0 1 0 0 0", key="lesson_bits", max_chars=40)
@@ -141,10 +151,10 @@ def _step_through() -> None:
     s = steps[t - 1]
     st.markdown(f"**t = {s.t}**: reads x_{s.t} = {s.x:g}, starts from o_{s.t - 1} = {s.o_prev:.4f}")
     st.markdown(
-        f"o_{s.t} = tanh(x_t·w + o_(t-1)·w' + b_o) = tanh({s.x:g} × {s.w:.3f} + {s.o_prev:.4f} × {s.w_rec:.3f} + "
-        f"{s.b_o:.3f}) = tanh({s.pre:.4f}) = **{s.o:.4f}**")
-    st.markdown(f"y_{s.t} = sigmoid(w1·o_t + b_y) = sigmoid({s.w1:.3f} × {s.o:.4f} + {s.b_y:.3f}) = **{s.y:.4f}**: "
-                f"{'a 1 has come' if s.y >= 0.5 else 'no 1 yet'}")
+        f"o_{s.t} = tanh(x_{s.t}·w + o_{s.t - 1}·w' + b_o) = tanh({s.x:g} × {_num(s.w)} + {_num(s.o_prev, 4)} × "
+        f"{_num(s.w_rec)} {_plus(s.b_o)}) = tanh({s.pre:.4f}) = **{s.o:.4f}**")
+    st.markdown(f"y_{s.t} = sigmoid(w1·o_{s.t} + b_y) = sigmoid({_num(s.w1)} × {_num(s.o, 4)} {_plus(s.b_y)}) = "
+                f"**{s.y:.4f}**: {'a 1 has come' if s.y >= 0.5 else 'no 1 yet'}")
     rows = pd.DataFrame([{"t": r.t, "x_t": r.x, "o_(t-1)": r.o_prev, "x_t·w + o_(t-1)·w' + b_o": r.pre,
                           "o_t": r.o, "y_t": r.y} for r in steps[:t]])
     st.dataframe(rows, hide_index=True, width="stretch",
