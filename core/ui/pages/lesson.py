@@ -181,7 +181,7 @@ def _show_reveal(step: L.Step, answer: L.Answer, reveal: L.Reveal) -> None:
             if right:
                 st.success("The model agrees.", icon=":material/check_circle:")
             else:
-                st.error("The model says otherwise.", icon=":material/cancel:")
+                st.warning("The model says otherwise.", icon=":material/cancel:")
     with rightcol:
         with st.container(border=True, key=f"lesson_model_{step.key}"):
             st.markdown("**The model, run just now**")
