@@ -52,12 +52,21 @@ def heading(page) -> str:
     return page.locator('[data-testid="stMain"] h3').first.inner_text()
 
 
+def picks_made(page) -> bool:
+    main = page.locator('[data-testid="stMain"]')
+    return bool(main.locator('[data-testid="stRadioOption"] input:checked').count()
+                or main.locator('[data-testid="stButtonGroup"] button[kind*="Active"]').count())
+
+
 def answer_and_reveal(page, picks: tuple[int, ...]) -> str:
     """Pick the choices, press the reveal button; return what the model's box says."""
     main = page.locator('[data-testid="stMain"]')
     assert main.locator(MODEL_BOX).count() == 0, "the model's answer was shown before the question was answered"
     button = main.get_by_role("button", name="Show the model's answer")
-    assert button.is_disabled(), "the reveal button should wait for an answer"
+    if not picks_made(page):
+        button.click()  # before any answer: a request to answer first, not the model's answer
+        settle(page, 60)
+        assert main.locator(MODEL_BOX).count() == 0 and "Pick your answer first" in main.inner_text()
     for k in picks:
         if main.locator('[data-testid="stButtonGroup"]').count():
             main.locator('[data-testid="stButtonGroup"] button').nth(k).click()
@@ -139,6 +148,10 @@ def test_glossary_links_land_on_their_entry(browser, base):
     link = page.locator('[data-testid="stMain"] a[href$="#g-state"]').first
     assert link.count() == 1
     assert page.locator("#g-state").count() == 1
+    link.click()
+    page.wait_for_timeout(800)
+    top = page.evaluate("() => document.querySelector('#g-state').getBoundingClientRect().top")
+    assert 0 <= top < 1600, f"the glossary entry is {top} px down after following its link"
     page.close()
 
 

@@ -218,10 +218,16 @@ def _question(step: L.Step, reveal_fn, progress: dict[str, L.Answer]) -> None:
         picked = (step.choices.index(pick),) if pick is not None else ()
     reveals = st.session_state.setdefault(SS_REVEALS, {})
     clicked = st.button("Show the model's answer", key=f"lesson_reveal_{step.key}", type="primary",
-                        disabled=not picked, icon=":material/play_arrow:")
+                        icon=":material/play_arrow:")
     if not picked and saved is None:
-        st.caption("Answer first: the model's answer appears once you have committed to yours.")
+        if clicked:
+            st.info("Pick your answer first: the model's answer is shown once you have committed to yours.",
+                    icon=":material/touch_app:")
+        else:
+            st.caption("Answer first: the model's answer appears once you have committed to yours.")
         return
+    if clicked and not picked:
+        clicked = False  # the answer was cleared: the saved one stands
     if clicked or (saved is not None and step.key not in reveals):
         if clicked:
             saved = L.Answer(picked, None)
