@@ -413,7 +413,7 @@ STEPS: tuple[Step, ...] = (
          "**Encoder-decoder**: read a whole sequence, then write another of a different length (translation). "
          "**Many-to-one**: read everything, answer once (sentiment). **One-to-many**: one input, a sequence out "
          "(music, captioning). **One-to-one**: one step, no memory used (cat or dog: the baseline).",
-         f"The sentiment model and the named-entity tagger both read “{SHAPE_SENTENCE}”. How many answers does each "
+         f"The sentiment model and the named-entity tagger both read “{SHAPE_SENTENCE}” How many answers does each "
          "give?",
          ("One each", "Sentiment one; the tagger one per word", "Sentiment one per word; the tagger one",
           "One per word each"), reveal_shapes,
