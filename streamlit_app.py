@@ -1,8 +1,8 @@
 """RNN Lab -- the router. Run: streamlit run streamlit_app.py
 
-This file only routes: it discovers the task plugins (once per process), builds the navigation -- Home and the
-Gradient Lab, one section per recurrent shape with a page per task, and the Plugins page -- and runs the page the
-URL names. Every page has its own url_path, so deep links work (/sentiment?tab=Inspect&sentiment_q=...). Each page runs
+This file only routes: it discovers the task plugins (once per process), builds the navigation -- Home, the
+Lesson and the Gradient Lab, one section per recurrent shape with a page per task, and the Plugins page -- and runs
+the page the URL names. Every page has its own url_path, so deep links work (/sentiment?tab=Inspect&sentiment_q=...). Each page runs
 inside a guard: a task whose page fails to import or crashes shows a clear error, and every other page keeps
 working. The pages themselves live in core/ui/pages/ and in each task's page module.
 """
@@ -62,6 +62,12 @@ def home_page(reg, task_pages: dict) -> None:
     render(reg, task_pages)
 
 
+def lesson_page(reg, pages: dict) -> None:
+    from core.ui.pages.lesson import render
+
+    render(reg, pages)
+
+
 def gradient_lab_page() -> None:
     from core.ui.pages.gradient_lab import render
 
@@ -117,7 +123,10 @@ def main() -> None:
                       icon=":material/extension:", url_path=FIXED_PATHS["plugins"])
     yours = st.Page(_guard(your_data_page, "running the Your data page"), title="Your data",
                     icon=":material/upload_file:", url_path=FIXED_PATHS["your_data"])
-    sections: dict[str, list] = {"RNN Lab": [home, lab, yours]}
+    linked = {p.url_path: p for p in [lab, yours, *task_pages.values()]}
+    lesson = st.Page(_guard(lambda: lesson_page(reg, linked), "running the lesson"), title="Lesson",
+                     icon=":material/school:", url_path=FIXED_PATHS["lesson"])
+    sections: dict[str, list] = {"RNN Lab": [home, lesson, lab, yours]}
     for shape in SHAPES:
         pages = [task_pages[n] for n, t in reg.tasks.items() if t.shape == shape]
         if pages:

@@ -1,10 +1,13 @@
 """Speed as a visitor feels it (issue 22): the app in Debian's Chromium, server and browser on the same box, as CI
-has them. Four figures, p95, each judged as a RATIO to a reference rerun timed in the same run:
+has them. Five figures, p95, each judged as a RATIO to a reference rerun timed in the same run:
 
   demo click -> answer drawn, text pages              (sentiment, translation, NER, names)   intent <= 0.6 s
   demo click -> answer drawn, image and music pages   (captioning, cat/dog, video, music)    intent <= 1.0 s
   opening the Inspect tab (a demo's first inspection: what a visitor meets after an answer)   intent <= 1.5 s
   a task page opened from the sidebar (model already loaded; first opens: bench/latency.py)  intent <= 1.0 s
+  the Lesson: a step's "Show the model's answer" click -> the live model's answer drawn      intent <= 1.0 s
+    (each step opened by its teacher's link, the first choice picked, then the reveal timed; the first round
+    includes whatever the lesson's first open in this server left to compute)
 
 "Drawn" is the end of the rerun the click caused, timed inside the page with its own clock (the script-state
 attribute going busy -> notRunning: every element of the page has arrived; charts may still be painting). Every
@@ -141,6 +144,7 @@ def open_from_sidebar(page, path: str, **kw) -> float:
 
 REFERENCE_S = 0.25  # s: the reference rerun p50 on the 2-core dev box (0.26 s measured at nice 0 with one core busy)
 TEXT_CLICK, MEDIA_CLICK, INSPECT_OPEN, SIDEBAR_OPEN = 0.6, 1.0, 1.5, 1.0  # s: issue 22's intents (p95)
+LESSON_REVEAL = 1.0  # s: issue 37's intent for a lesson step's reveal (p95)
 
 # ---- measuring ------------------------------------------------------------------------------------------------------
 
@@ -182,8 +186,22 @@ def model_calls(tasks: dict, repeats: int, demos: int | None = None) -> dict[str
     return out
 
 
-def measure(app_base: str, ref_base: str, tasks: dict, rounds: int, inspect_demos: int | None) -> dict:
-    """{(figure, task): Figure} for figure in demo / inspect / sidebar, measured in one Chromium."""
+def reveal_lesson_step(page, app_base: str, n: int) -> float:
+    """Open the Lesson at step ``n`` by its link, pick the first choice, and time the reveal click (seconds)."""
+    page.goto(f"{app_base}/lesson?lesson_step={n}")
+    page.wait_for_selector('[data-testid="stMain"] h1', timeout=120_000)
+    C.settle(page, timeout=120, quiet=0.1)
+    main = page.locator('[data-testid="stMain"]')
+    pills = main.locator('[data-testid="stButtonGroup"] button')
+    choice = pills.first if pills.count() else main.locator('[data-testid="stRadioOption"]').first
+    click(choice)
+    return click(main.get_by_role("button", name="Show the model's answer"), timeout=180)
+
+
+def measure(app_base: str, ref_base: str, tasks: dict, rounds: int, inspect_demos: int | None,
+            lesson: bool = True) -> dict:
+    """{(figure, task): Figure} for figure in demo / inspect / sidebar, measured in one Chromium; with ``lesson``,
+    also ("reveal", "lesson step N (key)") for every step of the Lesson."""
     from playwright.sync_api import sync_playwright
 
     from core.ui.pages import task_url_path
@@ -245,6 +263,14 @@ def measure(app_base: str, ref_base: str, tasks: dict, rounds: int, inspect_demo
             for _ in range(rounds):
                 for path, name in pages:
                     timed_ref(figs.setdefault(("sidebar", name), Figure()), open_from_sidebar(app, path))
+            if lesson:
+                from core.lesson import STEPS
+
+                for _ in range(rounds):
+                    for n, step in enumerate(STEPS, start=1):
+                        fig = figs.setdefault(("reveal", f"lesson step {n} ({step.key})"), Figure())
+                        timed_ref(fig, reveal_lesson_step(app, app_base, n))
+                        problems += [f"lesson step {n}: {f}" for f in faults(app)]
         finally:
             browser.close()
     for pr in problems:
@@ -292,6 +318,17 @@ def report(figs: dict, tasks: dict, calls: dict) -> list[Row]:
         for k, pool in pooled.items():
             rows.append(judge(f"{short} ALL {k} pages", pool, intent_of(k), ref))
             print(rows[-1])
+    lesson = [(name, fig) for (fname, name), fig in figs.items() if fname == "reveal" and fig.values]
+    if lesson:
+        print("\n== the Lesson: answer picked -> the live model's answer drawn (p95 / the reference rerun's p50) ==")
+        pool = Figure()
+        for name, fig in lesson:
+            rows.append(judge(f"reveal {name}", fig, LESSON_REVEAL, ref))
+            print(rows[-1])
+            pool.values += fig.values
+            pool.refs += fig.refs
+        rows.append(judge("reveal ALL lesson steps", pool, LESSON_REVEAL, ref))
+        print(rows[-1])
     return rows
 
 
@@ -322,7 +359,8 @@ def run(args, out: dict | None = None) -> list[Row]:
         C.wait_health(base, proc, timeout=180)
         with reference_server() as ref_base:
             t0 = time.perf_counter()
-            figs = measure(base, ref_base, tasks, args.rounds, args.inspect_demos)
+            figs = measure(base, ref_base, tasks, args.rounds, args.inspect_demos,
+                           lesson=not args.pages or "lesson" in args.pages)
             print(f"   measured in Chromium in {time.perf_counter() - t0:.0f} s")
     finally:
         C.stop_server(proc)
@@ -521,7 +559,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--rounds", type=int, default=3, help="rounds of every demo and of the sidebar opens")
     ap.add_argument("--inspect-demos", type=int, default=None, help="open Inspect after the first N demos only")
     ap.add_argument("--model-repeats", type=int, default=5, help="in-process predict calls per demo (0: skip)")
-    ap.add_argument("--pages", nargs="+", metavar="TASK", help="measure only these task pages")
+    ap.add_argument("--pages", nargs="+", metavar="TASK",
+                    help="measure only these task pages (and the Lesson's reveals if 'lesson' is one of them)")
     ap.add_argument("--profile", nargs="+", metavar="TASK", help="profile these pages' reruns instead")
     ap.add_argument("--calibrate", type=int, nargs="?", const=40, metavar="N",
                     help="time the reference page's rerun N times and print it (for REFERENCE_S)")

@@ -1,12 +1,13 @@
-"""Whole pages that are not task pages: home (Home), gradient_lab (Gradient Lab), your_data (Your data),
-plugins (Plugins).
+"""Whole pages that are not task pages: home (Home), lesson (Lesson), gradient_lab (Gradient Lab), your_data
+(Your data), plugins (Plugins).
 
 The URL of every page is decided here, so the router and the browser test agree on it.
 """
 
 # page -> url path ("" = root)
-FIXED_PATHS = {"home": "", "gradient_lab": "gradient-lab", "your_data": "your-data", "plugins": "plugins"}
-RESERVED = {"home", "plugins", "gradient-lab", "your-data"}  # url paths a task cannot take
+FIXED_PATHS = {"home": "", "lesson": "lesson", "gradient_lab": "gradient-lab", "your_data": "your-data",
+               "plugins": "plugins"}
+RESERVED = {"home", "lesson", "plugins", "gradient-lab", "your-data"}  # url paths a task cannot take
 
 
 def task_url_path(name: str) -> str:
