@@ -25,8 +25,9 @@ pytestmark = pytest.mark.browser
 TEXT_BOX = '[data-testid="stMain"] textarea, [data-testid="stMain"] [data-testid="stTextInput"] input'
 # every widget value on the page's Try-it tab, in order: sliders, toggles/checkboxes, text boxes, radios, selects
 VALUES_JS = """() => { const m = document.querySelector('[data-testid="stMain"]'); const out = [];
-    m.querySelectorAll('[role="slider"]').forEach(s => out.push(['slider', s.getAttribute('aria-valuenow')]));
-    m.querySelectorAll('input[type="checkbox"]').forEach(c => out.push(['check', String(c.checked)]));
+    m.querySelectorAll('input[type="range"]').forEach(s => out.push(['slider', s.getAttribute('aria-label'), s.value]));
+    m.querySelectorAll('input[type="checkbox"]').forEach(c =>
+        out.push(['check', c.getAttribute('aria-label') || '', String(c.checked)]));
     m.querySelectorAll('textarea, [data-testid="stTextInput"] input, [data-testid="stNumberInput"] input')
         .forEach(t => out.push(['text', t.value]));
     m.querySelectorAll('input[type="radio"]').forEach(r => out.push(['radio', String(r.checked)]));
@@ -130,11 +131,9 @@ def _link(page) -> str:
 
 
 def _move_every_slider(page) -> None:
-    sliders = page.locator('[data-testid="stMain"] [role="tabpanel"]').first.get_by_role("slider")
+    sliders = page.locator('[data-testid="stMain"] [role="tabpanel"]').first.locator('input[type="range"]')
     for i in range(sliders.count()):
         s = sliders.nth(i)
-        if not s.is_visible():
-            continue
         s.focus()
         page.keyboard.press("ArrowRight")
         page.keyboard.press("ArrowRight")

@@ -246,8 +246,9 @@ def history_frame(history: dict[str, list[dict]] | list[dict]) -> pd.DataFrame:
 
 
 def training_curves(history: dict[str, list[dict]] | list[dict], series: Sequence[str] | None = None,
-                    height: int = 220) -> alt.Chart | None:
-    """One small chart per series (train loss, each validation metric, gradient norm), one line per variant."""
+                    height: int = 220, names=None) -> alt.Chart | None:
+    """One small chart per series (train loss, each validation metric, gradient norm), one line per variant.
+    ``names(series) -> words`` titles each chart (``core.task.Display.series_label``); None keeps the ids."""
     df = history_frame(history)
     if df.empty:
         return None
@@ -260,7 +261,8 @@ def training_curves(history: dict[str, list[dict]] | list[dict], series: Sequenc
     for s in dict.fromkeys(df.series):
         part = df[df.series == s]
         log = s in ("train_loss", "grad_norm") and bool((part.value > 0).all())
-        charts.append(line_chart(part, "epoch", "value", "variant", log=log, title=s, y_title=s,
+        words = names(s) if names is not None else s
+        charts.append(line_chart(part, "epoch", "value", "variant", log=log, title=words, y_title=words,
                                  tooltip=["variant", "epoch", "value"], height=height, integer_x=True)
                       .properties(width=230))
     rows = [alt.hconcat(*charts[i:i + 3]) for i in range(0, len(charts), 3)]
