@@ -260,7 +260,7 @@ def test_cached_inspection_keeps_clip_tables_not_gradients(tmp_path):
     assert ins.grads == {} and sorted(ins.clip) == sorted(CLIP_OPTIONS)
     full = inspect_model(model, lambda m: task.inspect_loss(m, text))
     for t in (CLIP_OPTIONS[0], 1.0, CLIP_OPTIONS[-1]):
-        want_df, want = clip_report(full.grads, t)
+        want_df, want = clip_report(full.grads, t, dict(zip(full.params.name, full.params.lesson_name)))
         got_df, got = ins.clip[t]
         # the same sums, grouped by the thresholds asked together: equal to the last bits of a double
         assert got == pytest.approx(want, rel=1e-12) and got["entries_clamped"] == want["entries_clamped"]
