@@ -96,3 +96,33 @@ def test_parameter_cells_reads_the_recurrent_layers():
 
     cells = parameter_cells(M())
     assert cells and set(cells.values()) == {"lstm"} and all(k.startswith("rnn.") for k in cells)
+
+
+def test_numbers_a_sentence_adds_up_do_add_up():
+    from core.ui.inspector import percent_of
+    from tasks.sentiment.page import push_caption
+
+    for margin, baseline, values, gap in ((-13.35, 0.74, [-11.98], 2.11), (-3.35, 0.74, [-4.0, -0.05], 0.04),
+                                          (2.5, 0.5, [1.5, 0.5], 0.0)):
+        text = push_caption({"margin": margin, "baseline": baseline, "values": values, "gap": gap, "steps": 32})
+        b, m, change = (float(x) for x in re.search(r"go from ([-+][\d.]+) .* to ([-+][\d.]+) for this one: a change "
+                                                    r"of ([-+][\d.]+)", text).groups())
+        assert change == pytest.approx(m - b, abs=0.011), text
+        said = re.search(r"add up to ([-+][\d.]+)", text)
+        if said:
+            assert float(said.group(1)) == pytest.approx(sum(values), abs=0.006), text
+        else:
+            assert "exactly that" in text and f"{sum(values):+.2f}" == f"{change:+.2f}", text
+    assert percent_of(69, 1_000_000) == "0.0069 %" and percent_of(0, 10) == "0 %" and percent_of(1, 4) == "25.0 %"
+
+
+def test_glossary_markdown_has_no_delimiter_that_cannot_close():
+    """CommonMark leaves ** literal where it cannot open or close (e.g. **B-**PER: a closing ** after '-' and
+    before a letter). Every glossary entry's ** pairs must wrap text that starts and ends with a word character."""
+    from core.ui.widgets import GLOSSARY
+
+    for term, text in GLOSSARY.items():
+        assert text.count("**") % 2 == 0, term
+        for inner in re.findall(r"\*\*(.+?)\*\*", text):
+            assert re.match(r"\w", inner) and re.search(r"[\w)]$", inner), (term, inner)
+        assert "_{" not in text and "$" not in text, term

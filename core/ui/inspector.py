@@ -169,6 +169,14 @@ def _selected(state, name: str, field: str):
 
 # ---- sections ----------------------------------------------------------------------------------------------------
 
+def percent_of(part: int, whole: int) -> str:
+    """part / whole as a percentage that is never "0.0 %" for a part above zero (69 of a million: "0.0069 %")."""
+    if part <= 0 or whole <= 0:
+        return "0 %"
+    pct = 100 * part / whole
+    return f"{pct:.1f} %" if pct >= 0.1 else f"{pct:.2g} %"
+
+
 def _through_time(task, ins: Inspection, key: str) -> None:
     _heading("inspect-through-time", ins)
     st.caption(
@@ -306,8 +314,8 @@ def _clipping(task, ins: Inspection, key: str) -> None:
     c[1].metric("after clip-by-norm", _sci(summary["total_after_clip_norm"]),
                 help="total norm after rescaling; equals the threshold when clipping is active")
     c[2].metric("after clip-by-value", _sci(summary["total_after_clip_value"]))
-    frac = summary["entries_clamped"] / max(1, summary["entries"])
-    c[3].metric("entries clamped by value", f"{100 * frac:.1f} %")
+    c[3].metric("entries clamped by value", percent_of(summary["entries_clamped"], summary["entries"]),
+                help=f"{summary['entries_clamped']:,} of {summary['entries']:,} gradient entries")
     if summary["norm_scale"] >= 1.0:
         by_norm = (f"The total gradient norm ({_sci(summary['total_before'])}) is **below** the threshold: "
                    "clip-by-norm leaves it untouched.")

@@ -362,7 +362,7 @@ GLOSSARY: dict[str, str] = {  # term -> one or two plain sentences; shown in the
                    "`<s>` its start; `<unk>` stands for a word that is not in the model's vocabulary.",
     "CRF": "A **conditional random field** on top of a tagger scores whole tag sequences, not one tag at a time: it "
            "learns which tag may follow which (I-PER cannot follow B-LOC) and picks the best sequence.",
-    "B-, I-, O tags": "How entity spans are tagged word by word: **B-**PER begins a person's name, **I-**PER is "
+    "B-, I-, O tags": "How entity spans are tagged word by word: **B-PER** begins a person's name, **I-PER** is "
                       "inside the same name, **O** is outside any entity. \"New York City\" is B-LOC I-LOC I-LOC.",
     "spectral radius ρ": "The largest |eigenvalue| of the recurrent matrix w'. Going back one step multiplies the "
                          "gradient by about ρ (times the activation's slope), so ρ < 1 makes it vanish over many "

@@ -204,8 +204,8 @@ def render(registry, task_pages: dict) -> None:
     c1, c2 = st.container(key="home_eq").columns(2)
     with c1:
         st.latex(r"o_t = f\left(x_t \cdot w + o_{t-1} \cdot w' + b_o\right)")
-        st.caption("The state o_t mixes the new input x_t (through w) with the previous state o_{t-1} (through "
-                   "the recurrent weight w'). The same w, w', b_o are used at every step.")
+        st.caption("The state $o_t$ mixes the new input $x_t$ (through $w$) with the previous state $o_{t-1}$ "
+                   "(through the recurrent weight $w'$). The same $w$, $w'$, $b_o$ are used at every step.")
     with c2:
         st.latex(r"y_t = f\left(w_1 \cdot o_t + b_y\right)")
         st.caption("An output is read from the state whenever the task needs one. Where the inputs enter and where "
