@@ -30,7 +30,7 @@ def _q(text: str) -> str:
 def _rnn_label(r: dict) -> str:
     layers = r.get("num_layers", 1)
     d = "bidirectional" if r.get("bidirectional") else "one direction"
-    return (f"{r.get('title', 'recurrent')}\n{cell_label(r.get('cell', '?'), long=True)}\n"
+    return (f"{_part(r.get('title', 'recurrent layer'))}\n{cell_label(r.get('cell', '?'), long=True)}\n"
             f"{layers} layer{'s' if layers != 1 else ''} × {r.get('hidden_size', '?')} units, {d}")
 
 
@@ -49,6 +49,17 @@ def _built(task, config: dict | None, meta: Any):
         return None
 
 
+_KINDS = {"Sequential": "a small network", "Conv2d": "a convolution", "Linear": "a linear layer"}
+
+
+def _part(name: str) -> str:
+    """A module's name in a diagram, in words (core.inspect.PART_WORDS: "src_embed" -> "source embedding")."""
+    from core.inspect import PART_WORDS
+
+    top = str(name).split(".")[-1] or "model"
+    return PART_WORDS.get(top, top.replace("_", " "))
+
+
 def _describe(model=None, config: dict | None = None) -> dict:
     """What the diagram needs, read from the model's modules (exact); without a model, from its config's usual
     field names (a model that could not be built)."""
@@ -64,12 +75,12 @@ def _describe(model=None, config: dict | None = None) -> dict:
                                      "hidden_size": m.hidden_size, "bidirectional": m.bidirectional,
                                      "input_size": m.input_size})
             elif isinstance(m, nn.Embedding):
-                info["embeds"].append(f"{name}: embedding {m.num_embeddings} → {m.embedding_dim}")
+                info["embeds"].append(f"{_part(name)}: {m.num_embeddings} words → vectors of {m.embedding_dim}")
             elif name in ("encoder", "embed") and not isinstance(m, (nn.Identity, Recurrent, nn.Embedding)):
-                info["encoder"] = f"{name}: {type(m).__name__}"
+                info["encoder"] = f"{_part(name)}: {_KINDS.get(type(m).__name__, 'feature extractor')}"
         head = getattr(model, "head", None)
         if isinstance(head, nn.Linear):
-            info["head"] = f"head: linear {head.in_features} → {head.out_features}"
+            info["head"] = f"output layer: linear {head.in_features} → {head.out_features}"
         info["attention"] = bool(getattr(model, "use_attention", False))
         return info
     c = config or {}
@@ -104,19 +115,19 @@ def architecture_dot(task, model=None, config: dict | None = None, meta: Any = N
 
     rnns = info["rnns"] or [{"title": "rnn", "cell": "?"}]
     front = info["embeds"][:1] + ([info["encoder"]] if info["encoder"] else [])
-    head = info["head"] or "head: linear"
+    head = info["head"] or "output layer: linear"
     if shape == "encoder_decoder" and len(rnns) >= 2:
         node("x", "x_1 … x_S", io)
         node("semb", info["embeds"][0] if info["embeds"] else "source embedding")
         node("enc", _rnn_label(rnns[0]), rnn_style)
         node("bridge", "bridge: summary → decoder's h_0")
-        node("yprev", "y_{t-1}  (BOS first)", io)
+        node("yprev", "yₜ₋₁  (BOS first)", io)
         node("temb", info["embeds"][1] if len(info["embeds"]) > 1 else "target embedding")
         node("dec", _rnn_label(rnns[1]), rnn_style)
         node("head", head)
         node("y", "y_1 … y_M", io)
         lines += ["x -> semb -> enc -> bridge -> dec;", "yprev -> temb -> dec;", "dec -> head -> y;",
-                  'enc -> enc [label="h_{t-1}"];', 'dec -> dec [label="h_{t-1}"];',
+                  'enc -> enc [label="hₜ₋₁"];', 'dec -> dec [label="hₜ₋₁"];',
                   'y -> yprev [style=dashed, label="fed back (inference)", constraint=false];']
         if info["attention"]:
             node("attn", "attention\n(Luong, general)", 'fillcolor="#c8e6c9"')
@@ -136,7 +147,7 @@ def architecture_dot(task, model=None, config: dict | None = None, meta: Any = N
              rnn_style)
         lines.append(f"{prev} -> r{i};")
         if shape != "one_to_one":
-            lines.append(f'r{i} -> r{i} [label="h_{{t-1}}"];')
+            lines.append(f'r{i} -> r{i} [label="hₜ₋₁"];')
         prev = f"r{i}"
     if shape == "many_to_one":
         node("last", "last real step\n(+ backward at step 0)" if any(r.get("bidirectional") for r in rnns)

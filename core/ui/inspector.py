@@ -252,14 +252,15 @@ def _saliency(ins: Inspection, key: str) -> None:
     st.caption("Saliency: how much the loss would change if this input step changed; the deeper the colour, the "
                "more the answer depends on it. " + more)
     labels = sal.label.tolist()
-    show_tokens(labels, sal[col].tolist(), signed=signed, name=col)
-    df = sal.copy()
-    chart = charts.bar_chart(df, "step", col, tooltip=["step", "label", "grad_norm", "grad_x_input"],
-                             x_title="input step", y_title=col, height=180, fmt=".3e")
+    words = {"grad_norm": "sensitivity", "grad_x_input": "gradient × input", "label": "input"}
+    show_tokens(labels, sal[col].tolist(), signed=signed, name=words[col])
+    df = sal.rename(columns=words)
+    chart = charts.bar_chart(df, "step", words[col], tooltip=["step", "input", "sensitivity", "gradient × input"],
+                             x_title="input step", y_title=words[col], height=180, fmt=".3e")
     chart = chart.encode(x=charts.alt.X("step:O", title="input step",
                                         axis=charts.alt.Axis(labelOverlap=True, labelAngle=0)))
     st.altair_chart(chart, width="stretch", key=f"{key}_sal")
-    top = df.nlargest(min(3, len(df)), "grad_norm")
+    top = sal.nlargest(min(3, len(sal)), "grad_norm")
     st.caption("Most influential steps: " + ", ".join(
         f"{int(r.step)} ({_code(r.label)})" for r in top.itertuples()))
 

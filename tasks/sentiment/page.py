@@ -181,7 +181,7 @@ def _inspect_extra(task, model, text) -> None:
         y=alt.Y("grad_norm:Q", scale=alt.Scale(type="log"), title="‖dL/dh_t‖ (log scale)"),
         color=alt.Color("direction:N", legend=alt.Legend(orient="top") if model.rnn.bidirectional else None),
         tooltip=[alt.Tooltip("step:Q"), alt.Tooltip("word:N"), alt.Tooltip("direction:N"),
-                 alt.Tooltip("grad_norm:Q", format=".3e")]).properties(height=260)
+                 alt.Tooltip("grad_norm:Q", format=".3e", title="‖dL/dh_t‖")]).properties(height=260)
     st.altair_chart(chart, width="stretch")
     msg = ""
     if n >= 10 and float(fwd.grad_norm.iloc[-1]) > 0:
