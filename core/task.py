@@ -97,6 +97,18 @@ class Display:
     metrics: dict[str, Metric] = field(default_factory=dict)  # metric key (evaluate()'s dict) -> its words
     variants: dict[str, str] = field(default_factory=dict)  # variant key (Recipe.variants, the card) -> its words
     inputs: str = ""  # what goes in, in words ("a movie review", "a 28 x 28 picture read row by row")
+    terms: dict[str, str] = field(default_factory=dict)  # other ids its card's texts use -> words ("names_origin")
+
+    def in_words(self, text: str) -> str:
+        """``text`` (a card's description, a note) with every id this Display names -- metric keys, snake_case
+        variant keys, ``terms`` -- replaced by its words. Pure."""
+        import re
+
+        table = {**{k: self.metric_label(k) for k in self.metrics}, **self.terms}
+        table.update({k: v for k, v in self.variants.items() if "_" in k})
+        for key in sorted(table, key=len, reverse=True):
+            text = re.sub(rf"(?<![\w.]){re.escape(key)}(?![\w])", table[key], text)
+        return text
 
     def metric(self, key: str) -> Metric | None:
         """The words for a metric key: the task's own, else the shared ones; None when nobody named it."""

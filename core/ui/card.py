@@ -450,7 +450,7 @@ def _data(task, card: ModelCard) -> None:
     st.markdown("#### Data")
     src = ds.source or task.data_source
     if ds.description:
-        st.markdown(md_escape(ds.description))
+        st.markdown(md_escape(display_of(task).in_words(ds.description)))
     if src:
         st.markdown(f"**Source and license:** {md_escape(src)}")
     if ds.files:

@@ -185,6 +185,8 @@ _WRAP_CSS = """<style>
 .st-key-home_when table { display: block; overflow-x: auto; max-width: 100%; }
 .st-key-home_when th, .st-key-home_when td { min-width: 7.5em; }
 .st-key-home_when th:nth-child(3), .st-key-home_when td:nth-child(3) { min-width: 15em; }
+.st-key-home_swipe { display: none !important; }
+@media (max-width: 760px) { .st-key-home_swipe { display: block !important; } }
 </style>"""
 
 
@@ -250,6 +252,8 @@ def render(registry, task_pages: dict) -> None:
         lines.append(f"| **{spec.title}** | {spec.io} | {spec.use_when} | {spec.examples} | "
                      f"{len(by_shape[spec.name])} |")
     lines.append(linear_recurrence_row(registry.tasks.values()))
+    st.container(key="home_swipe").caption("The table is wider than this screen: swipe it sideways to see "
+                                           "every column (in → out, use it when, examples, tasks here).")
     st.container(key="home_when").markdown("\n".join(lines))
     st.markdown("Rules of thumb: prefer a **GRU or LSTM** over the plain RNN once dependencies span more than a "
                 "few dozen steps (see the Gradient Lab); make a many-to-many or encoder network **bidirectional** "

@@ -77,6 +77,7 @@ class NamesGenerate(Task):
                  "perplexity": Metric("perplexity per letter (choices the model hesitates between)", "", "lower"),
                  "next_char_accuracy": Metric("next letter guessed right", "%")},
         variants={"default": "GRU, one way"},
+        terms={"names_origin": "the language-of-origin task"},
         inputs="a language, first letters and a temperature")
 
     # ---- model -------------------------------------------------------------------------------------------------
