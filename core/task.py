@@ -126,6 +126,8 @@ class Display:
         """The words for a variant key: the task's own, else a cell's name when the key is one; None otherwise."""
         if key in self.variants:
             return self.variants[key]
+        if key == "default":  # the one variant of a recipe that names none: the task's default config
+            return "the model (default settings)"
         from core.layers import CELL_LABELS
 
         cell = CELL_LABELS.get(key)
