@@ -128,7 +128,7 @@ class TranslationTask(Task):
                  "references": Metric("reference translations", "", ""),
                  "beam_sentences": Metric("test sentences (beam search)", "", ""),
                  "beam_sentences_le10": Metric("test sentences of up to 10 words (beam search)", "", "")},
-        variants={"attention": "with attention", "plain": "without attention (one summary vector)"},
+        variants={"attention": "with attention", "plain": "without attention"},
         inputs="an English sentence")
     ensemble_words = EnsembleWords(
         alone="the attention model", verb="Written",
