@@ -16,6 +16,7 @@ import streamlit as st
 
 from core.registry import discover
 from core.shapes import SHAPE_SPECS, SHAPES, shape_spec
+from core.ui.navguard import commit_before_navigating
 from core.ui.pages import FIXED_PATHS, task_url_path
 from core.ui.server import (
     ServerBusy,
@@ -144,6 +145,7 @@ def main() -> None:
                        + ": the other tasks work as usual.", icon=":material/warning:")
             st.page_link(plugins, label="See the Plugins page", icon=":material/extension:")
     warm_browser()  # once per browser session: the frontend loads its table/chart code while the page computes
+    commit_before_navigating()  # once per browser session: typing reaches the server before a page link's click
     try:
         with page_slot():  # at most PAGE_SLOTS pages run at once (core.ui.server); the sidebar above never waits
             current.run()

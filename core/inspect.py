@@ -44,9 +44,23 @@ MIN_PARAM_NAMES = {  # core.layers.MinCellWeights' tag -> (weights, what they co
 }
 
 
-def lesson_name(param_name: str) -> str:
+GATE_PARTS = {  # cell -> what torch stacks inside one weight_ih / weight_hh / bias tensor, in its order (core.layers.GATES)
+    "gru": "reset gate r, update gate z, candidate n",
+    "lstm": "input gate i, forget gate f, candidate g, output gate o",
+}
+PART_WORDS = {  # a model's top-level part (the first component of torch's name) -> the lesson's words for it
+    "embed": "input embedding", "embedding": "input embedding", "src_embed": "source embedding",
+    "tgt_embed": "target embedding", "encoder": "encoder", "decoder": "decoder", "bridge": "bridge",
+    "attn": "attention", "attention": "attention", "head": "output layer", "rnn": "recurrent layer",
+    "proj": "projection", "net": "network",
+}
+
+
+def lesson_name(param_name: str, cell: str | None = None) -> str:
     """Map torch's parameter names to the lesson's: o_t = f(x_t w + o_{t-1} w' + b_o), y_t = f(w1 o_t + b_y); the
-    minGRU / minLSTM weights to the paper's W_z, W_h (W_f, W_i, W_h) and their biases b_z, b_h (b_f, b_i, b_h)."""
+    minGRU / minLSTM weights to the paper's W_z, W_h (W_f, W_i, W_h) and their biases b_z, b_h (b_f, b_i, b_h).
+    With the layer's ``cell`` (GRU, LSTM) the gates stacked in the tensor are named too ("" when not a lesson
+    name: ``parameter_labels`` gives those words)."""
     m = re.search(r"(weight|bias)_(zh|fih)_l(\d+)(_reverse)?$", param_name)
     if m:
         kind, tag, layer, rev = m.groups()
@@ -59,9 +73,13 @@ def lesson_name(param_name: str) -> str:
     if m:
         kind, part, layer, rev = m.groups()
         where = f"layer {layer}" + (", backward" if rev else "")
+        gates = GATE_PARTS.get(cell or "")
         if kind == "weight":
-            return f"w (input weight, {where})" if part == "ih" else f"w' (recurrent weight, {where})"
-        return f"b_o (hidden bias, {'input' if part == 'ih' else 'recurrent'} half, {where})"
+            base = "w (input weights" if part == "ih" else "w' (recurrent weights"
+            return f"{base} of the {gates}, {where})" if gates else f"{base[:-1]}, {where})"
+        half = "input" if part == "ih" else "recurrent"
+        return f"b_o (biases of the {gates}, {half} half, {where})" if gates else \
+            f"b_o (hidden bias, {half} half, {where})"
     if re.search(r"(^|\.)head\.weight$", param_name):
         return "w1 (output weight)"
     if re.search(r"(^|\.)head\.bias$", param_name):
@@ -69,6 +87,42 @@ def lesson_name(param_name: str) -> str:
     if "embed" in param_name:
         return "input embedding"
     return ""
+
+
+def parameter_labels(names: list[str], cells: dict[str, str] | None = None) -> dict[str, str]:
+    """Every parameter's name in words, unique: the lesson's notation where it has one (``lesson_name``), else the
+    model part it belongs to ("encoder, weights 3 of 8"). ``cells``: parameter name -> its layer's cell. Pure."""
+    cells = cells or {}
+    out: dict[str, str] = {}
+    rest: dict[tuple[str, str], list[str]] = {}
+    for n in names:
+        words = lesson_name(n, cells.get(n))
+        if words:
+            out[n] = words
+        else:
+            top = n.split(".")[0] if "." in n else "model"
+            kind = "biases" if n.endswith("bias") else "weights"
+            rest.setdefault((top, kind), []).append(n)
+    for (top, kind), group in rest.items():
+        part = PART_WORDS.get(top, top.replace("_", " "))
+        for i, n in enumerate(group):
+            out[n] = f"{part}, {kind}" + (f" {i + 1} of {len(group)}" if len(group) > 1 else "")
+    seen: dict[str, int] = {}
+    for n in names:  # two tensors with the same words (e.g. two output layers) get a number each
+        seen[out[n]] = seen.get(out[n], 0) + 1
+        if seen[out[n]] > 1:
+            out[n] = f"{out[n]} ({seen[out[n]]})"
+    return out
+
+
+def parameter_cells(model: nn.Module) -> dict[str, str]:
+    """Parameter name -> the cell of the Recurrent layer that owns it (for ``parameter_labels``)."""
+    out = {}
+    for mname, m in model.named_modules():
+        if isinstance(m, Recurrent):
+            for pname, _ in m.named_parameters():
+                out[f"{mname}.{pname}" if mname else pname] = m.cell
+    return out
 
 
 @dataclass
@@ -143,8 +197,10 @@ def inspect_model(model: nn.Module, loss_fn: Callable[[nn.Module], torch.Tensor 
         if g is None:
             continue
         gdict[n] = g.detach().cpu()
-        prow.append((n, lesson_name(n), tuple(p.shape), p.numel(), float(g.norm()), float(p.detach().norm())))
+        prow.append((n, "", tuple(p.shape), p.numel(), float(g.norm()), float(p.detach().norm())))
     pdf = pd.DataFrame(prow, columns=["name", "lesson_name", "shape", "numel", "grad_norm", "param_norm"])
+    words = parameter_labels(list(pdf["name"]), parameter_cells(model))
+    pdf["lesson_name"] = [words[n] for n in pdf["name"]]
     total = float(torch.norm(torch.stack([g.norm() for g in gdict.values()]))) if gdict else 0.0
 
     # ---- saliency over the first recurrent layer's input steps ---------------------------------------------------
@@ -314,15 +370,17 @@ def recurrent_spectra(model: nn.Module) -> pd.DataFrame:
                                        "singular_values"])
 
 
-def clip_report(grads: dict[str, torch.Tensor], threshold: float) -> tuple[pd.DataFrame, dict]:
+def clip_report(grads: dict[str, torch.Tensor], threshold: float,
+                labels: dict[str, str] | None = None) -> tuple[pd.DataFrame, dict]:
     """Each parameter's gradient norm before clipping, after clip-by-norm and after clip-by-value at ``threshold``.
 
     Clip-by-norm rescales *all* gradients by one factor (direction kept); clip-by-value clamps each entry
     (direction can change). Returns (per-parameter table, summary)."""
-    return clip_reports(grads, [threshold])[threshold]
+    return clip_reports(grads, [threshold], labels)[threshold]
 
 
-def clip_reports(grads: dict[str, torch.Tensor], thresholds) -> dict[float, tuple[pd.DataFrame, dict]]:
+def clip_reports(grads: dict[str, torch.Tensor], thresholds,
+                 labels: dict[str, str] | None = None) -> dict[float, tuple[pd.DataFrame, dict]]:
     """``clip_report`` at every threshold in one pass: what the inspector keeps instead of the gradients themselves.
 
     With the thresholds sorted, t_0 < t_1 < ..., each entry |g| falls in one bucket b = #{j : t_j < |g|} (one
@@ -346,6 +404,7 @@ def clip_reports(grads: dict[str, torch.Tensor], thresholds) -> dict[float, tupl
         # Python floats from here on: the loop below reads each of them once per threshold.
         per.append((n, float(np.sqrt(sq[-1])), a.size, cnt.tolist(), sq[at].tolist(), (ab[-1] - ab[at]).tolist()))
     total = float(np.sqrt(sum(before ** 2 for _, before, *_ in per)))
+    words = {**parameter_labels([n for n, *_ in per]), **(labels or {})}
     out = {}
     for i, t in enumerate(ts):
         factor = min(1.0, t / (total + 1e-6))
@@ -360,7 +419,7 @@ def clip_reports(grads: dict[str, torch.Tensor], thresholds) -> dict[float, tupl
             clamped += n_over
             after_norm_sq += by_norm ** 2
             after_value_sq += value_sq
-            rows.append((n, lesson_name(n), before, by_norm, by_value, min(1.0, cos)))
+            rows.append((n, words[n], before, by_norm, by_value, min(1.0, cos)))
         df = pd.DataFrame(rows, columns=["name", "lesson_name", "before", "after_clip_norm", "after_clip_value",
                                          "value_clip_cosine"])
         summary = {"threshold": t, "total_before": total, "total_after_clip_norm": after_norm_sq ** 0.5,

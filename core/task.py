@@ -50,6 +50,131 @@ class Recipe:
     profiles: dict[str, dict] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Metric:
+    """How a student reads one metric: in words, with its unit and which way is better."""
+
+    label: str  # the words on screen, e.g. "accuracy on the negation sentences"
+    unit: str = ""  # "%" (a fraction shown as a percentage), "nats per note", "BLEU points (0-100)", or "" (a count)
+    better: str = "higher"  # "higher" | "lower" | "" (a count or a setting: no direction)
+
+
+def _m(label: str, unit: str = "", better: str = "higher") -> Metric:
+    return Metric(label, unit, better)
+
+
+# Metrics and chart series most tasks share: a task's own Display names the rest (and may reword these).
+COMMON_METRICS: dict[str, Metric] = {
+    "accuracy": _m("accuracy", "%"),
+    "loss": _m("loss (cross-entropy)", "nats", "lower"),
+    "nll": _m("negative log-likelihood", "nats", "lower"),
+    "f1": _m("F1 (harmonic mean of precision and recall)", "%"),
+    "macro_f1": _m("F1 averaged over the classes", "%"),
+    "precision": _m("precision", "%"),
+    "recall": _m("recall", "%"),
+    "token_accuracy": _m("accuracy per word", "%"),
+    "perplexity": _m("perplexity", "choices", "lower"),
+    "examples": _m("examples scored", "", ""),
+    "sentences": _m("sentences scored", "", ""),
+}
+# What the training history records per epoch (core.train), as the Model card's charts name it.
+HISTORY_SERIES: dict[str, str] = {
+    "train_loss": "training loss",
+    "grad_norm": "gradient size before clipping",
+    "lr": "learning rate",
+    "seconds": "seconds per epoch",
+    "samples_per_s": "examples per second",
+}
+
+
+@dataclass(frozen=True)
+class Display:
+    """The words a task's screens use for what its model card records (core.task.check_task holds a card to it).
+
+    A metric or a variant the card names without a label here (or in COMMON_METRICS / the cell names) breaks the
+    contract: adding one is one line, ``"f1_lower": Metric("F1 on lower-case text", "%")``."""
+
+    metrics: dict[str, Metric] = field(default_factory=dict)  # metric key (evaluate()'s dict) -> its words
+    variants: dict[str, str] = field(default_factory=dict)  # variant key (Recipe.variants, the card) -> its words
+    inputs: str = ""  # what goes in, in words ("a movie review", "a 28 x 28 picture read row by row")
+    terms: dict[str, str] = field(default_factory=dict)  # other ids its card's texts use -> words ("names_origin")
+
+    def in_words(self, text: str) -> str:
+        """``text`` (a card's description, a note) with every id this Display names -- metric keys, snake_case
+        variant keys, ``terms`` -- replaced by its words. Pure."""
+        import re
+
+        table = {**{k: self.metric_label(k) for k in self.metrics}, **self.terms}
+        table.update({k: v for k, v in self.variants.items() if "_" in k})
+        for key in sorted(table, key=len, reverse=True):
+            text = re.sub(rf"(?<![\w.]){re.escape(key)}(?![\w])", table[key], text)
+        return text
+
+    def metric(self, key: str) -> Metric | None:
+        """The words for a metric key: the task's own, else the shared ones; None when nobody named it."""
+        return self.metrics.get(key) or COMMON_METRICS.get(key)
+
+    def metric_label(self, key: str, with_unit: bool = False) -> str:
+        """A metric key as a student reads it; an unlabelled key (a broken contract) shows as it is."""
+        m = self.metric(key)
+        if m is None:
+            return key
+        unit = m.unit if with_unit and m.unit and m.unit != "%" else ""
+        return f"{m.label} ({unit})" if unit else m.label
+
+    def variant(self, key: str) -> str | None:
+        """The words for a variant key: the task's own, else a cell's name when the key is one; None otherwise."""
+        if key in self.variants:
+            return self.variants[key]
+        if key == "default":  # the one variant of a recipe that names none: the task's default config
+            return "the model (default settings)"
+        from core.layers import CELL_LABELS
+
+        cell = CELL_LABELS.get(key)
+        return cell.long if cell else None
+
+    def series_label(self, key: str) -> str:
+        """A training-history series ("train_loss", "val accuracy") in words."""
+        if key in HISTORY_SERIES:
+            return HISTORY_SERIES[key]
+        if key.startswith("val "):
+            return f"{self.metric_label(key[4:])} (validation)"
+        return self.metric_label(key)
+
+
+def card_vocabulary(card: dict) -> tuple[set[str], set[str]]:
+    """(metric keys, variant keys) a card.json names: its test and validation metrics, every variant's, the served
+    variant and the ensemble's members. Pure: reads the parsed JSON."""
+    metrics = set(card.get("metrics") or {}) | set(card.get("val_metrics") or {})
+    variants = set((card.get("comparison") or {}).keys()) | set((card.get("history") or {}).keys())
+    for row in (card.get("comparison") or {}).values():
+        metrics |= set((row or {}).get("test") or {}) | set((row or {}).get("val") or {})
+    if card.get("metric"):
+        metrics.add(card["metric"])
+    if card.get("served_variant"):
+        variants.add(card["served_variant"])
+    variants |= set(((card.get("ensemble") or {}).get("members")) or [])
+    return metrics, variants
+
+
+def display_problems(display: Any, card: dict | None) -> list[str]:
+    """What the task's Display leaves unnamed on its card (empty list: every metric and variant has words)."""
+    if not isinstance(display, Display):
+        return ["display must be a core.task.Display (the words for its metrics and variants)"]
+    bad = [k for k, m in display.metrics.items() if not (isinstance(m, Metric) and m.label.strip())]
+    problems = [f"display.metrics[{k!r}] must be a core.task.Metric with a label" for k in bad]
+    if card is None:
+        return problems
+    metrics, variants = card_vocabulary(card)
+    for key in sorted(k for k in metrics if display.metric(k) is None):
+        problems.append(f"the card's metric {key!r} has no label: add {key!r}: Metric(\"<words>\", \"<unit>\", "
+                        "\"higher\"|\"lower\") to the task's display.metrics")
+    for key in sorted(k for k in variants if display.variant(k) is None):
+        problems.append(f"the card's variant {key!r} has no label: add {key!r}: \"<words>\" to the task's "
+                        "display.variants")
+    return problems
+
+
 @dataclass
 class Splits:
     """A task's data: three held-apart splits plus what the model needs to be built (vocabulary, labels)."""
@@ -87,6 +212,7 @@ class Task:
     primary_input: str = "text"  # text | image | midi | clip | settings -- what the page asks for
     metric_notes: dict = {}  # metric key -> a caveat the model card prints under its metrics table
     ensemble_words: EnsembleWords | None = None  # how the page names the served variant and its ensemble (if any)
+    display: Display = Display()  # the words for every metric and variant its card shows (check_task holds it)
 
     # ---- model -------------------------------------------------------------------------------------------------
     def build_model(self, config: dict, meta: dict) -> nn.Module:
@@ -185,4 +311,16 @@ def check_task(task: Any) -> list[str]:
                  "inspect_loss"):
         if getattr(type(task), meth, None) is getattr(Task, meth):
             problems.append(f"method {meth}() is not implemented")
+    problems += display_problems(getattr(task, "display", None), _card_json(task))
     return problems
+
+
+def _card_json(task: Task) -> dict | None:
+    """The task's card.json parsed (None: no card yet, or one that does not parse -- core.weights reports that)."""
+    import json
+
+    try:
+        path = task.weights_path() / "card.json"
+        return json.loads(path.read_text()) if path.is_file() else None
+    except Exception:  # noqa: BLE001 -- a broken card is the weights check's to report, not the vocabulary's
+        return None

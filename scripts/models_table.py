@@ -32,26 +32,30 @@ def rows() -> list[str]:
     from core.registry import discover
     from core.weights import read_card
 
+    from core.shapes import shape_spec
+
     reg = discover()
     out = ["| task | shape | served model | metric | test | target |", "|---|---|---|---|---|---|"]
     for name in sorted(reg.tasks):
         task = reg.tasks[name]
+        words = task.display  # the same words as the app's Model card (core.task.Display)
+        title, shape = task.title, shape_spec(task.shape).label
         card_path = task.weights_path() / "card.json"
         if not card_path.exists():
-            out.append(f"| {name} | {task.shape} | (no weights yet) | | | |")
+            out.append(f"| {title} | {shape} | (no weights yet) | | | |")
             continue
         card = read_card(card_path.parent)
-        heads = HEADLINES.get(name) or [(card.metric, card.metric, 1, "--")]
-        served = card.served_variant
+        heads = HEADLINES.get(name) or [(card.metric, words.metric_label(card.metric), 1, "--")]
+        served = words.variant(card.served_variant or "default") or card.served_variant
         if card.ensemble is not None:  # core.ensemble: the served system mixes several variants
-            served = " + ".join(card.ensemble.members) + " (ensemble)"
+            served = " + ".join(words.variant(m) or m for m in card.ensemble.members) + " (ensemble)"
         for key, label, scale, target in heads:
             value = card.metrics.get(key)
             digits = 2 if scale == 1 and isinstance(value, float) and value < 10 else 1  # NLLs need two
             shown = f"{value * scale:.{digits}f}" if isinstance(value, (int, float)) else "?"
             beam = card.metrics.get("beam")  # the test beam width the card was scored with
             label = label.format(beam=int(beam) if isinstance(beam, (int, float)) else "?")
-            out.append(f"| {name} | {task.shape} | {served} | {label} | {shown} | {target} |")
+            out.append(f"| {title} | {shape} | {served} | {label} | {shown} | {target} |")
     return out
 
 

@@ -17,6 +17,7 @@ from core.layers import cell_label
 from core.modelcard import ModelCard
 from core.paths import shown_command
 from core.shapes import shape_spec
+from core.task import Display
 from core.ui import charts
 from core.ui.widgets import md_escape
 
@@ -29,7 +30,7 @@ def _q(text: str) -> str:
 def _rnn_label(r: dict) -> str:
     layers = r.get("num_layers", 1)
     d = "bidirectional" if r.get("bidirectional") else "one direction"
-    return (f"{r.get('title', 'recurrent')}\n{cell_label(r.get('cell', '?'), long=True)}\n"
+    return (f"{_part(r.get('title', 'recurrent layer'))}\n{cell_label(r.get('cell', '?'), long=True)}\n"
             f"{layers} layer{'s' if layers != 1 else ''} × {r.get('hidden_size', '?')} units, {d}")
 
 
@@ -48,6 +49,17 @@ def _built(task, config: dict | None, meta: Any):
         return None
 
 
+_KINDS = {"Sequential": "a small network", "Conv2d": "a convolution", "Linear": "a linear layer"}
+
+
+def _part(name: str) -> str:
+    """A module's name in a diagram, in words (core.inspect.PART_WORDS: "src_embed" -> "source embedding")."""
+    from core.inspect import PART_WORDS
+
+    top = str(name).split(".")[-1] or "model"
+    return PART_WORDS.get(top, top.replace("_", " "))
+
+
 def _describe(model=None, config: dict | None = None) -> dict:
     """What the diagram needs, read from the model's modules (exact); without a model, from its config's usual
     field names (a model that could not be built)."""
@@ -63,12 +75,12 @@ def _describe(model=None, config: dict | None = None) -> dict:
                                      "hidden_size": m.hidden_size, "bidirectional": m.bidirectional,
                                      "input_size": m.input_size})
             elif isinstance(m, nn.Embedding):
-                info["embeds"].append(f"{name}: embedding {m.num_embeddings} → {m.embedding_dim}")
+                info["embeds"].append(f"{_part(name)}: {m.num_embeddings} words → vectors of {m.embedding_dim}")
             elif name in ("encoder", "embed") and not isinstance(m, (nn.Identity, Recurrent, nn.Embedding)):
-                info["encoder"] = f"{name}: {type(m).__name__}"
+                info["encoder"] = f"{_part(name)}: {_KINDS.get(type(m).__name__, 'feature extractor')}"
         head = getattr(model, "head", None)
         if isinstance(head, nn.Linear):
-            info["head"] = f"head: linear {head.in_features} → {head.out_features}"
+            info["head"] = f"output layer: linear {head.in_features} → {head.out_features}"
         info["attention"] = bool(getattr(model, "use_attention", False))
         return info
     c = config or {}
@@ -103,19 +115,19 @@ def architecture_dot(task, model=None, config: dict | None = None, meta: Any = N
 
     rnns = info["rnns"] or [{"title": "rnn", "cell": "?"}]
     front = info["embeds"][:1] + ([info["encoder"]] if info["encoder"] else [])
-    head = info["head"] or "head: linear"
+    head = info["head"] or "output layer: linear"
     if shape == "encoder_decoder" and len(rnns) >= 2:
         node("x", "x_1 … x_S", io)
         node("semb", info["embeds"][0] if info["embeds"] else "source embedding")
         node("enc", _rnn_label(rnns[0]), rnn_style)
         node("bridge", "bridge: summary → decoder's h_0")
-        node("yprev", "y_{t-1}  (BOS first)", io)
+        node("yprev", "yₜ₋₁  (BOS first)", io)
         node("temb", info["embeds"][1] if len(info["embeds"]) > 1 else "target embedding")
         node("dec", _rnn_label(rnns[1]), rnn_style)
         node("head", head)
         node("y", "y_1 … y_M", io)
         lines += ["x -> semb -> enc -> bridge -> dec;", "yprev -> temb -> dec;", "dec -> head -> y;",
-                  'enc -> enc [label="h_{t-1}"];', 'dec -> dec [label="h_{t-1}"];',
+                  'enc -> enc [label="hₜ₋₁"];', 'dec -> dec [label="hₜ₋₁"];',
                   'y -> yprev [style=dashed, label="fed back (inference)", constraint=false];']
         if info["attention"]:
             node("attn", "attention\n(Luong, general)", 'fillcolor="#c8e6c9"')
@@ -135,7 +147,7 @@ def architecture_dot(task, model=None, config: dict | None = None, meta: Any = N
              rnn_style)
         lines.append(f"{prev} -> r{i};")
         if shape != "one_to_one":
-            lines.append(f'r{i} -> r{i} [label="h_{{t-1}}"];')
+            lines.append(f'r{i} -> r{i} [label="hₜ₋₁"];')
         prev = f"r{i}"
     if shape == "many_to_one":
         node("last", "last real step\n(+ backward at step 0)" if any(r.get("bidirectional") for r in rnns)
@@ -164,16 +176,48 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _metrics_table(metrics: dict, val: dict | None) -> pd.DataFrame:
+def display_of(task) -> Display:
+    """The task's words for its metrics and variants (``Task.display``; an empty Display for a task without)."""
+    d = getattr(task, "display", None)
+    return d if isinstance(d, Display) else Display()
+
+
+def metric_name(task, key: str, with_unit: bool = False) -> str:
+    """A metric key in the task's words (``Task.display``)."""
+    return display_of(task).metric_label(str(key), with_unit=with_unit)
+
+
+def fmt_metric(task, key: str, v: Any) -> str:
+    """A metric's value as its unit says: a fraction with unit "%" as a percentage, counts without decimals."""
+    m = display_of(task).metric(str(key))
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and m is not None:
+        if m.unit == "%":
+            return f"{100 * v:.1f} %"
+        if not m.better and float(v).is_integer():
+            return f"{int(v):,}"
+    return _fmt(v)
+
+
+def _better(task, key: str) -> str:
+    m = display_of(task).metric(str(key))
+    return {"higher": "higher is better", "lower": "lower is better"}.get(m.better, "") if m else ""
+
+
+def _metrics_table(metrics: dict, val: dict | None, task=None) -> pd.DataFrame:
     rows = []
     for k, v in (metrics or {}).items():
-        rows.append({"metric": k, "test (held out)": _fmt(v), "validation": _fmt((val or {}).get(k, ""))})
+        rows.append({"metric": metric_name(task, k, with_unit=True), "test (held out)": fmt_metric(task, k, v),
+                     "validation": fmt_metric(task, k, (val or {}).get(k)) if k in (val or {}) else DASH,
+                     "": _better(task, k)})
     return pd.DataFrame(rows)
 
 
 def variant_name(task, name: Any) -> str:
-    """A variant as people read it: the task's ``variant_names`` (e.g. "onestep" -> "CNN + one RNN step"), else the
-    card's own name."""
+    """A variant as people read it: the task's ``display.variants`` (e.g. "onestep" -> "CNN with one RNN step"),
+    else a cell's name, else the older ``variant_names``, else the card's own name."""
+    words = display_of(task).variant(str(name))
+    if words:
+        return words
     names = getattr(task, "variant_names", None) or {}
     return str(names.get(name, name)) if isinstance(names, dict) else str(name)
 
@@ -211,6 +255,7 @@ def _mix(card: ModelCard) -> dict[str, float]:
 
 def _comparison_table(card: ModelCard, task=None) -> pd.DataFrame:
     metric, served, mix = card.metric, card.served_variant, _mix(card)
+    words = metric_name(task, metric)
     rows = []
     for name, row in card.comparison.items():
         if name in mix:
@@ -221,13 +266,21 @@ def _comparison_table(card: ModelCard, task=None) -> pd.DataFrame:
             cell_label(row.config.get("cell", ""), long=True)
         rows.append({"variant": variant_name(task, name) + mark,
                      "cell": cell,
-                     f"val {metric}": row.val.get(metric),
-                     f"test {metric}": row.test.get(metric),
+                     f"{words} (validation)": fmt_metric(task, metric, row.val.get(metric)),
+                     f"{words} (test)": fmt_metric(task, metric, row.test.get(metric)),
                      "parameters": row.num_params, "epochs": row.epochs, "best epoch": row.best_epoch,
-                     "train seconds": row.train_seconds, "stopped by": row.stopped,
-                     "config": json.dumps(row.config, sort_keys=True)})
+                     "train seconds": row.train_seconds, "stopped by": _stopped(row.stopped)})
     df = pd.DataFrame(rows)
     return df.astype(object).where(df.notna(), DASH)  # a dash where the card has no number, never "None"
+
+
+STOPPED = {"patience": "early stop (no better on validation)", "epochs": "its last epoch",
+           "time budget": "the time budget", "max steps": "the step budget"}
+
+
+def _stopped(why: Any) -> Any:
+    """Why training stopped, in words (core.train records a short reason)."""
+    return STOPPED.get(str(why), why) if why is not None else None
 
 
 def _commands(runs: list[tuple[str, Any]]) -> str:
@@ -244,9 +297,11 @@ def _ensemble_section(card: ModelCard, task=None) -> None:
     mix = ", ".join(f"{md_escape(variant_name(task, m))} × {w:.2f}" for m, w in zip(ens.members, ens.weights))
     st.markdown(f"The app answers with {len(ens.members)} trained variants at once, their scores mixed with fixed "
                 f"weights ({mix}; the Try it tab says how this task mixes them and can switch the ensemble off). "
-                f"The weights were picked on the **validation** {md_escape(metric)}; the test split was scored "
+                f"The weights were picked on the **validation** {md_escape(metric_name(task, metric))}; the test "
+                "split was scored "
                 "once, for the weights picked.")
-    rows = [{"weights": " / ".join(f"{x:.2f}" for x in r.weights), f"val {metric}": r.val.get(metric),
+    rows = [{"weights": " / ".join(f"{x:.2f}" for x in r.weights),
+             f"{metric_name(task, metric)} (validation)": fmt_metric(task, metric, r.val.get(metric)),
              "picked": "✓" if list(r.weights) == list(ens.weights) else ""} for r in ens.sweep]
     row = card.comparison.get(card.served_variant)
     alone = row.test if row else {}
@@ -258,17 +313,10 @@ def _ensemble_section(card: ModelCard, task=None) -> None:
     keys = [k for k, v in card.metrics.items() if isinstance(v, (int, float)) and k in alone]
     if keys:
         right.caption(f"Test split: the ensemble beside {md_escape(str(served))} alone")
-        right.dataframe(pd.DataFrame([{"metric": k, "ensemble": _fmt(card.metrics[k]), f"{served} alone": _fmt(alone[k])}
-                                      for k in keys]), hide_index=True, width="stretch")
-    joined = [(m, card.comparison[m].trained_by) for m in ens.members if m in card.comparison]
-    joined = [(f"{variant_name(task, m)}: ", t) for m, t in joined if t is not None and t.command]
-    if joined:
-        st.caption("Members trained on their own and joined to this card (core.ensemble --add), with the command "
-                   "that trained each")
-        st.code(_commands(joined), language="bash", wrap_lines=True)
-    if ens.command:
-        st.caption("The command that chose the weights and scored the test split")
-        st.code(shown_command(ens.command), language="bash", wrap_lines=True)
+        right.dataframe(pd.DataFrame([{"metric": metric_name(task, k), "ensemble": fmt_metric(task, k, card.metrics[k]),
+                                       f"{served} alone": fmt_metric(task, k, alone[k])} for k in keys]),
+                        hide_index=True, width="stretch")
+    st.caption("The commands that trained the members and chose the weights are under *For developers* below.")
 
 
 def _legend_below(chart):
@@ -312,7 +360,7 @@ def _headline(task, card: ModelCard) -> None:
                    "mean nothing. Train on the real data with the command at the bottom.")
     c = st.columns(4)
     head_val = card.metrics.get(metric)
-    c[0].metric(f"test {metric}", _fmt(head_val) if head_val is not None else "n/a",
+    c[0].metric(f"{metric_name(task, metric)} (test)", fmt_metric(task, metric, head_val) if head_val is not None else "n/a",
                 help="on the held-out test split, computed by python -m core.train after model selection on "
                      "validation" + (" (for the ensemble: by python -m core.ensemble, weights chosen on "
                                      "validation)" if ens else ""))
@@ -339,10 +387,10 @@ def _metrics_and_anchors(task, card: ModelCard) -> None:
     left, right = st.columns([1, 1])
     with left:
         st.caption("This model (test split never seen in training or selection)")
-        st.dataframe(_metrics_table(card.metrics, card.val_metrics), hide_index=True, width="stretch")
+        st.dataframe(_metrics_table(card.metrics, card.val_metrics, task), hide_index=True, width="stretch")
         for key, note in (getattr(task, "metric_notes", None) or {}).items():
             if key in card.metrics:
-                st.caption(f"**{md_escape(key)}**: {md_escape(note)}")
+                st.caption(f"**{md_escape(metric_name(task, key))}**: {md_escape(note)}")
     with right:
         st.caption("Published numbers on the same kind of task, for scale (not always the same split or size)")
         anchors = card.anchors or task.recipe.anchors
@@ -372,18 +420,19 @@ def _curves(task, card: ModelCard) -> None:
     """Training curves per epoch and variant; the other validation metrics in an expander."""
     hist = {variant_name(task, k): [dataclasses.asdict(r) for r in recs] for k, recs in card.history.items()}
     main_series = ["train_loss", f"val {card.metric}", "grad_norm"]
-    chart = _legend_below(charts.training_curves(hist, main_series))
+    chart = _legend_below(charts.training_curves(hist, main_series, names=display_of(task).series_label))
     if chart is None:
         return
     st.markdown("#### Training curves")
-    st.caption(f"Per epoch and per variant: training loss, validation {card.metric} and the mean gradient norm "
+    st.caption(f"Per epoch and per variant: training loss, {metric_name(task, card.metric)} on validation and the "
+               "mean gradient size ‖g‖ "
                "before clipping (log scales where positive). Hover for values.")
     st.altair_chart(chart, width="content", key=f"card_{task.name}_hist")
     rest = charts.history_frame(hist)
     rest = sorted(set(rest.series[rest.series.str.startswith("val ")]) - set(main_series)) if not rest.empty else []
     if rest:
         with st.expander(f"The other validation metrics ({len(rest)})"):
-            more = _legend_below(charts.training_curves(hist, rest))
+            more = _legend_below(charts.training_curves(hist, rest, names=display_of(task).series_label))
             if more is not None:
                 st.altair_chart(more, width="content", key=f"card_{task.name}_hist_more")
 
@@ -401,7 +450,7 @@ def _data(task, card: ModelCard) -> None:
     st.markdown("#### Data")
     src = ds.source or task.data_source
     if ds.description:
-        st.markdown(md_escape(ds.description))
+        st.markdown(md_escape(display_of(task).in_words(ds.description)))
     if src:
         st.markdown(f"**Source and license:** {md_escape(src)}")
     if ds.files:
@@ -411,23 +460,54 @@ def _data(task, card: ModelCard) -> None:
 
 
 def _how_trained(task, card: ModelCard) -> None:
-    """The command that trained these weights, the earlier stages it continued, the retrain command, the recipe."""
+    """How these weights were made, in words; the commands are in the developers' expander."""
     tr = card.training
     st.markdown("#### How it was trained")
-    if tr.command:
-        st.caption("The command that produced these weights")
-        st.code(shown_command(tr.command), language="bash", wrap_lines=True)
-    stages = [s for s in tr.stages or [] if s.command]
-    if stages:
-        rescored = " --epochs 0 " in f" {tr.command} "
-        what = ("It re-scored weights trained earlier without training them (--init-from with --epochs 0: the "
-                "task's current evaluation code)" if rescored else
-                "It continued from weights trained earlier (--init-from)")
-        st.caption(f"{what}; the earlier stage{'s' if len(stages) > 1 else ''}, oldest first, on the device shown:")
-        st.code(_commands([("", s) for s in stages]), language="bash", wrap_lines=True)
-    st.caption("Retrain from scratch")
-    st.code(task.train_command(), language="bash")
-    with st.expander("Recipe, config, checksums and versions"):
+    stages = card.all_stages()
+    rows = [f"{_minutes(sum(x.wall_seconds for x in stages))} of training on {md_escape(tr.device or 'an unknown device')}",
+            f"random seed {tr.seed}" if tr.seed is not None else "",
+            "every variant with the same data and budget; the served one picked on the validation split"]
+    st.markdown("; ".join(r for r in rows if r) + ". The exact commands, to reproduce it, are below.")
+
+
+def _for_developers(task, card: ModelCard) -> None:
+    """Everything a developer needs and a student does not: the commands, the ids, the raw config and recipe."""
+    tr = card.training
+    with st.expander("For developers: commands, ids and the raw config", icon=":material/code:"):
+        if tr.command:
+            st.caption("The command that produced these weights")
+            st.code(shown_command(tr.command), language="bash", wrap_lines=True)
+        stages = [s for s in tr.stages or [] if s.command]
+        if stages:
+            rescored = " --epochs 0 " in f" {tr.command} "
+            what = ("It re-scored weights trained earlier without training them (--init-from with --epochs 0: the "
+                    "task's current evaluation code)" if rescored else
+                    "It continued from weights trained earlier (--init-from)")
+            st.caption(f"{what}; the earlier stage{'s' if len(stages) > 1 else ''}, oldest first:")
+            st.code(_commands([("", s) for s in stages]), language="bash", wrap_lines=True)
+        ens = card.ensemble
+        if ens is not None:
+            joined = [(m, card.comparison[m].trained_by) for m in ens.members if m in card.comparison]
+            joined = [(f"{m}: ", t) for m, t in joined if t is not None and t.command]
+            if joined:
+                st.caption("Ensemble members trained on their own and joined to this card (core.ensemble --add)")
+                st.code(_commands(joined), language="bash", wrap_lines=True)
+            if ens.command:
+                st.caption("The command that chose the ensemble's weights and scored the test split")
+                st.code(shown_command(ens.command), language="bash", wrap_lines=True)
+        st.caption("Retrain from scratch")
+        st.code(task.train_command(), language="bash")
+        ids = [{"variant": variant_name(task, n), "id": n, "config": json.dumps(r.config, sort_keys=True)}
+               for n, r in card.comparison.items()]
+        if ids:
+            st.caption("Variant ids (for --variants) and their configs")
+            st.dataframe(pd.DataFrame(ids), hide_index=True, width="stretch")
+        keys = sorted(set(card.metrics) | set(card.val_metrics or {}))
+        if keys:
+            st.caption("Metric ids (the keys of evaluate()'s dict)")
+            st.dataframe(pd.DataFrame([{"metric": metric_name(task, k), "id": k} for k in keys]), hide_index=True,
+                         width="stretch")
+        st.caption("Recipe, config, checksums and versions")
         st.json({"config": card.config, "recipe": tr.recipe, "seed": tr.seed, "device": tr.device,
                  "weights_sha256": card.weights_sha256, "weights_bytes": card.weights_bytes,
                  "versions": card.versions, "created": card.created}, expanded=False)
@@ -449,3 +529,4 @@ def render_model_card(task, card: ModelCard | None, model=None) -> None:
     _architecture(task, card, model)
     _data(task, card)
     _how_trained(task, card)
+    _for_developers(task, card)

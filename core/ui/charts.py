@@ -246,8 +246,9 @@ def history_frame(history: dict[str, list[dict]] | list[dict]) -> pd.DataFrame:
 
 
 def training_curves(history: dict[str, list[dict]] | list[dict], series: Sequence[str] | None = None,
-                    height: int = 220) -> alt.Chart | None:
-    """One small chart per series (train loss, each validation metric, gradient norm), one line per variant."""
+                    height: int = 220, names=None) -> alt.Chart | None:
+    """One small chart per series (train loss, each validation metric, gradient norm), one line per variant.
+    ``names(series) -> words`` titles each chart (``core.task.Display.series_label``); None keeps the ids."""
     df = history_frame(history)
     if df.empty:
         return None
@@ -260,7 +261,8 @@ def training_curves(history: dict[str, list[dict]] | list[dict], series: Sequenc
     for s in dict.fromkeys(df.series):
         part = df[df.series == s]
         log = s in ("train_loss", "grad_norm") and bool((part.value > 0).all())
-        charts.append(line_chart(part, "epoch", "value", "variant", log=log, title=s, y_title=s,
+        words = names(s) if names is not None else s
+        charts.append(line_chart(part, "epoch", "value", "variant", log=log, title=words, y_title=words,
                                  tooltip=["variant", "epoch", "value"], height=height, integer_x=True)
                       .properties(width=230))
     rows = [alt.hconcat(*charts[i:i + 3]) for i in range(0, len(charts), 3)]
@@ -301,17 +303,18 @@ def grad_through_time_chart(hidden: pd.DataFrame, select: str = "step_pick") -> 
                       x_title="time step t", y_title="‖dL/dh_t‖ (log scale)", integer_x=True)
 
 
-LESSON_NAME = "textbook name"  # the lesson's notation (w, w', b_o, w1, b_y) beside torch's parameter name
+LESSON_NAME = "parameter"  # the lesson's notation (w, w', b_o, w1, b_y); torch's name only in the tooltip
+TORCH_NAME = "PyTorch name"
 
 
 def param_grad_chart(params: pd.DataFrame, log: bool = True) -> alt.Chart:
     df = params.rename(columns={"lesson_name": LESSON_NAME})
-    df["parameter"] = [f"{n}  ·  {s}" if s else n for n, s in zip(df["name"], df[LESSON_NAME])]
+    df = df.rename(columns={"name": TORCH_NAME})
     df["shape"] = df["shape"].astype(str)
     df["grad / param"] = df["grad_norm"] / df["param_norm"].replace(0, np.nan)
-    return bar_chart(df, "parameter", "grad_norm", horizontal=True, log=log, sort=None, fmt=".3e",
-                     tooltip=["name", LESSON_NAME, "shape", "numel", "grad_norm", "param_norm", "grad / param"],
-                     x_title=f"parameter (torch name · {LESSON_NAME})", y_title="‖dL/dθ‖")
+    return bar_chart(df, LESSON_NAME, "grad_norm", horizontal=True, log=log, sort=None, fmt=".3e",
+                     tooltip=[LESSON_NAME, TORCH_NAME, "shape", "numel", "grad_norm", "param_norm", "grad / param"],
+                     x_title="parameter", y_title="‖dL/dθ‖")
 
 
 def clip_chart(clip: pd.DataFrame, threshold: float | None = None) -> alt.Chart:
@@ -321,9 +324,10 @@ def clip_chart(clip: pd.DataFrame, threshold: float | None = None) -> alt.Chart:
     long["gradient"] = long["gradient"].map({"before": "before clipping", "after_clip_norm": "after clip-by-norm",
                                              "after_clip_value": "after clip-by-value"})
     order = ["before clipping", "after clip-by-norm", "after clip-by-value"]
-    chart = bar_chart(long, "name", "norm", "gradient", horizontal=True, log=True, offset="gradient", fmt=".3e",
-                      tooltip=["name", LESSON_NAME, "gradient", "norm", "value_clip_cosine"],
-                      x_title="parameter", y_title="gradient norm (log scale)")
+    long = long.rename(columns={"name": TORCH_NAME})
+    chart = bar_chart(long, LESSON_NAME, "norm", "gradient", horizontal=True, log=True, offset="gradient", fmt=".3e",
+                      tooltip=[LESSON_NAME, TORCH_NAME, "gradient", "norm", "value_clip_cosine"],
+                      x_title="parameter", y_title="gradient size (log scale)")
     return chart.encode(color=alt.Color(field="gradient", type="nominal", title=None, scale=alt.Scale(
                             domain=order, range=["#9e9e9e", "#1f77b4", "#ff7f0e"]), legend=alt.Legend(orient="top")),
                         yOffset=alt.YOffset(field="gradient", type="nominal", sort=order))

@@ -25,7 +25,7 @@ from core.inspect import Inspection, clip_report, clip_reports, decay_rate, insp
 from core.shapes import shape_spec
 from core.task import BadInput
 from core.ui import charts
-from core.ui.widgets import VISIBLE, md_code, show_error, show_tokens
+from core.ui.widgets import VISIBLE, md_code, md_escape, show_error, show_tokens
 
 SECTIONS = {  # anchor -> title, in the order the page shows them
     "inspect-through-time": "Gradient through time",
@@ -101,7 +101,7 @@ def model_key(model) -> str:
 def _inspect_cached(task_name: str, model_id: str, in_key: str, _task, _model, _input) -> Inspection:
     # Keyed by (task, model weights, input digest); the underscored arguments are not hashed.
     ins = inspect_model(_model, lambda m: _task.inspect_loss(m, _input))
-    ins.clip, ins.grads = clip_reports(ins.grads, CLIP_OPTIONS), {}
+    ins.clip, ins.grads = clip_reports(ins.grads, CLIP_OPTIONS, dict(zip(ins.params.name, ins.params.lesson_name))), {}
     return ins
 
 
@@ -119,7 +119,7 @@ def run_inspection(task, model, input) -> Inspection:
     key = (task.name, model_key(model), input_key(input))
     if key not in kept:
         ins = inspect_model(model, lambda m: task.inspect_loss(m, input))
-        ins.clip, ins.grads = clip_reports(ins.grads, CLIP_OPTIONS), {}
+        ins.clip, ins.grads = clip_reports(ins.grads, CLIP_OPTIONS, dict(zip(ins.params.name, ins.params.lesson_name))), {}
         kept[key] = ins
         while len(kept) > PRIVATE_KEEP:
             kept.pop(next(iter(kept)))
@@ -168,6 +168,14 @@ def _selected(state, name: str, field: str):
 
 
 # ---- sections ----------------------------------------------------------------------------------------------------
+
+def percent_of(part: int, whole: int) -> str:
+    """part / whole as a percentage that is never "0.0 %" for a part above zero (69 of a million: "0.0069 %")."""
+    if part <= 0 or whole <= 0:
+        return "0 %"
+    pct = 100 * part / whole
+    return f"{pct:.1f} %" if pct >= 0.1 else f"{pct:.2g} %"
+
 
 def _through_time(task, ins: Inspection, key: str) -> None:
     _heading("inspect-through-time", ins)
@@ -244,14 +252,15 @@ def _saliency(ins: Inspection, key: str) -> None:
     st.caption("Saliency: how much the loss would change if this input step changed; the deeper the colour, the "
                "more the answer depends on it. " + more)
     labels = sal.label.tolist()
-    show_tokens(labels, sal[col].tolist(), signed=signed, name=col)
-    df = sal.copy()
-    chart = charts.bar_chart(df, "step", col, tooltip=["step", "label", "grad_norm", "grad_x_input"],
-                             x_title="input step", y_title=col, height=180, fmt=".3e")
+    words = {"grad_norm": "sensitivity", "grad_x_input": "gradient × input", "label": "input"}
+    show_tokens(labels, sal[col].tolist(), signed=signed, name=words[col])
+    df = sal.rename(columns=words)
+    chart = charts.bar_chart(df, "step", words[col], tooltip=["step", "input", "sensitivity", "gradient × input"],
+                             x_title="input step", y_title=words[col], height=180, fmt=".3e")
     chart = chart.encode(x=charts.alt.X("step:O", title="input step",
                                         axis=charts.alt.Axis(labelOverlap=True, labelAngle=0)))
     st.altair_chart(chart, width="stretch", key=f"{key}_sal")
-    top = df.nlargest(min(3, len(df)), "grad_norm")
+    top = sal.nlargest(min(3, len(sal)), "grad_norm")
     st.caption("Most influential steps: " + ", ".join(
         f"{int(r.step)} ({_code(r.label)})" for r in top.itertuples()))
 
@@ -266,20 +275,21 @@ def _parameters(ins: Inspection, key: str) -> None:
     top, low = ranked.iloc[0], ranked.iloc[-1]
 
     def who(r) -> str:
-        return md_code(r["name"]) + (f" ({md_code(r['lesson_name'])})" if r["lesson_name"] else "")
+        return f"**{md_escape(r['lesson_name'] or r['name'])}**"
 
     st.markdown(f"How hard this input pulls on each of the {len(p)} weight tensors (‖dL/dθ‖). The strongest pull is "
                 f"on {who(top)} ({_sci(float(top['grad_norm']))}), the weakest on {who(low)} "
                 f"({_sci(float(low['grad_norm']))}).")
     with st.expander(f"All {len(p)} weight tensors, largest gradient first"):
-        st.caption("Beside torch's name, the lesson's notation: o_t = f(x_t·w + o_{t-1}·w' + b_o), "
-                   "y_t = f(w1·o_t + b_y). torch keeps two biases where the lesson has one b_o; only their sum "
-                   "matters." + (" minGRU / minLSTM have no w': one input weight per layer stacks the paper's W_z, W_h "
-                                 "(minGRU) or W_f, W_i, W_h (minLSTM), and one bias."
-                                 if not _reach(ins).empty else ""))
-        t = ranked[["name", "lesson_name", "shape", "numel", "grad_norm", "param_norm"]].copy()
+        min_words = (" minGRU / minLSTM have no w': one input weight per layer stacks the paper's W_z, W_h "
+                     "(minGRU) or W_f, W_i, W_h (minLSTM), and one bias." if not _reach(ins).empty else "")
+        st.caption("Named in the lesson's notation: oₜ = f(xₜ·w + oₜ₋₁·w' + b_o), yₜ = f(w1·oₜ + b_y); a GRU or "
+                   "LSTM stacks its gates' weights in one tensor, named with the gates it holds. PyTorch keeps two "
+                   "biases where the lesson has one b_o; only their sum matters. PyTorch's own name of each "
+                   "parameter is in the tooltip of the clipping chart's bars." + min_words)
+        t = ranked[["lesson_name", "shape", "numel", "grad_norm", "param_norm"]].copy()
         t["shape"] = t["shape"].astype(str)
-        t.columns = ["torch name", "textbook name", "shape", "entries", "‖gradient‖", "‖weights‖"]
+        t.columns = ["parameter", "shape", "entries", "‖gradient‖", "‖weights‖"]
         st.dataframe(t, hide_index=True, width="stretch", key=f"{key}_params",
                      column_config={c: st.column_config.NumberColumn(format="%.3e") for c in ("‖gradient‖",
                                                                                               "‖weights‖")})
@@ -305,8 +315,8 @@ def _clipping(task, ins: Inspection, key: str) -> None:
     c[1].metric("after clip-by-norm", _sci(summary["total_after_clip_norm"]),
                 help="total norm after rescaling; equals the threshold when clipping is active")
     c[2].metric("after clip-by-value", _sci(summary["total_after_clip_value"]))
-    frac = summary["entries_clamped"] / max(1, summary["entries"])
-    c[3].metric("entries clamped by value", f"{100 * frac:.1f} %")
+    c[3].metric("entries clamped by value", percent_of(summary["entries_clamped"], summary["entries"]),
+                help=f"{summary['entries_clamped']:,} of {summary['entries']:,} gradient entries")
     if summary["norm_scale"] >= 1.0:
         by_norm = (f"The total gradient norm ({_sci(summary['total_before'])}) is **below** the threshold: "
                    "clip-by-norm leaves it untouched.")

@@ -121,7 +121,7 @@ def ensemble_toggle(task, served) -> bool:
         return False
     words = ensemble_words(task)
     return st.toggle(f"{words.alone[:1].upper()}{words.alone[1:]} alone (switch the ensemble off)",
-                     key=ensemble_toggle_key(task), help=words.help)
+                     key=ensemble_toggle_key(task), help=words.help, bind="query-params")
 
 
 def answered_by_ensemble(task) -> bool:

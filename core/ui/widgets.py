@@ -105,6 +105,30 @@ def own_key(task_or_prefix, name: str) -> str:
     return name if name == prefix or name.startswith(f"{prefix}_") else f"{prefix}_{name}"
 
 
+_KEPT = "_rnnlab_kept"  # session state: {widget key: the value it last had}, outside Streamlit's widget state
+
+
+def remember(key: str, value: Any) -> None:
+    """Keep an input's value for this browser session. Streamlit forgets a widget's value when its page is left
+    (the widget is not drawn there); the page puts it back with ``recall`` when the person comes back."""
+    st.session_state.setdefault(_KEPT, {})[key] = value
+
+
+def recall(key: str, default: Any = None) -> Any:
+    """The value ``remember`` kept for ``key`` in this session (``default`` if none)."""
+    return (st.session_state.get(_KEPT) or {}).get(key, default)
+
+
+def restore_widget(key: str, default: Any = None) -> None:
+    """Before drawing the widget ``key``: if Streamlit forgot it (the person left the page and came back), give it
+    the value it had, else ``default`` (when not None). A value already in the session is left alone."""
+    if key in st.session_state:
+        return
+    value = recall(key, default)
+    if value is not None:
+        st.session_state[key] = value
+
+
 _UNLINKED = "_rnnlab_unlinked"  # session state: {widget key: why its value is not in the link}, rebuilt every run
 
 
@@ -165,7 +189,10 @@ def text_input_with_demos(task, key: str | None = None, label: str = "Your input
     if demo is not None:
         st.session_state[key] = str(demo.input)
     if key not in st.session_state:
+        # a link's text, else the text this session had here before it left the page, else the first demo
         text = _text_from_url(key)
+        if text is None:
+            text = recall(key)
         if text is None:
             if default is None:
                 try:
@@ -177,6 +204,7 @@ def text_input_with_demos(task, key: str | None = None, label: str = "Your input
         st.session_state[key] = str(text)[:max_chars]
     widget = st.text_area if area else st.text_input
     text = widget(label, key=key, max_chars=max_chars, placeholder=placeholder)
+    remember(key, text)
     if len(text) <= URL_TEXT_MAX:
         if st.query_params.get(key) != text:
             st.query_params[key] = text
@@ -334,7 +362,7 @@ GLOSSARY: dict[str, str] = {  # term -> one or two plain sentences; shown in the
                    "`<s>` its start; `<unk>` stands for a word that is not in the model's vocabulary.",
     "CRF": "A **conditional random field** on top of a tagger scores whole tag sequences, not one tag at a time: it "
            "learns which tag may follow which (I-PER cannot follow B-LOC) and picks the best sequence.",
-    "B-, I-, O tags": "How entity spans are tagged word by word: **B-**PER begins a person's name, **I-**PER is "
+    "B-, I-, O tags": "How entity spans are tagged word by word: **B-PER** begins a person's name, **I-PER** is "
                       "inside the same name, **O** is outside any entity. \"New York City\" is B-LOC I-LOC I-LOC.",
     "spectral radius ρ": "The largest |eigenvalue| of the recurrent matrix w'. Going back one step multiplies the "
                          "gradient by about ρ (times the activation's slope), so ρ < 1 makes it vanish over many "

@@ -32,7 +32,7 @@ from core.data import config_from_dict, seq_lengths, split_rows
 from core.data import pad as pad_ids
 from core.layers import recording
 from core.shapes import EncoderDecoder, ManyToMany, ManyToOne, OneToMany, OneToOne
-from core.task import BadInput, Demo, Recipe, Splits, Task
+from core.task import BadInput, Demo, Display, Metric, Recipe, Splits, Task
 from core.yourdata.choice import Choice, check_rows, steps, tokenize
 from core.yourdata.parse import Table, _control_char, read_table
 
@@ -190,6 +190,11 @@ SCORE_WORDS = {  # evaluate()'s keys as a column or a sentence names them
 }
 
 
+SHARE_SCORES = {"accuracy", "f1", "exact", "step_accuracy", "baseline_accuracy", "chance", "baseline_f1", "copy_exact",
+                "common_exact"}  # fractions, shown as percentages
+COUNT_SCORES = {"rows", "exact_rows", "windows"}  # counts: no better or worse
+
+
 def score_columns(metric: str, val: dict, test: dict) -> dict[str, float]:
     """One cell's row of the comparison table: the headline on validation and test, the baselines on the test rows,
     then the other test scores -- each named in words ("test accuracy", "majority class (test)", "chance")."""
@@ -282,6 +287,10 @@ class YourDataTask(Task):
     primary_input = "text"
     spec: dict = {}
     epoch_steps: int | None = None  # the page: an "epoch" of this many batches, so validation curves move often
+    display = Display(  # every score evaluate() returns, in SCORE_WORDS' words; exported plugins inherit it
+        metrics={k: Metric(v, "%" if k in SHARE_SCORES else "", "lower" if k in LOWER_IS_BETTER else
+                           "" if k in COUNT_SCORES else "higher") for k, v in SCORE_WORDS.items()},
+        inputs="a row of the person's own table")
 
     def __init__(self, spec: dict | None = None, **fields):
         spec = dict(spec if spec is not None else type(self).spec)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from core.data import corpus_bleu
 from core.images import SAMPLE_PHOTOS, check_array, decode_image, sample_photo, unlike
 from core.serving import EnsembleWords
-from core.task import BadInput, Demo, Recipe, Splits, Task
+from core.task import BadInput, Demo, Display, Metric, Recipe, Splits, Task
 
 from . import data as D
 from .drawing import SCENES, draw_scene
@@ -100,6 +100,14 @@ class CaptioningTask(Task):
                    "ships with this app.")
     primary_input = "image"
     variant_names = {"default": "main captioner", "small": "small captioner"}  # how the Model card names the variants
+    display = Display(  # the words for the card's metrics and variants (core.task.check_task holds the card to them)
+        metrics={**{f"bleu{n}": Metric(f"BLEU-{n}, beam search", "points (0-100)") for n in range(1, 5)},
+                 **{f"greedy_bleu{n}": Metric(f"BLEU-{n}, greedy decoding", "points (0-100)") for n in range(1, 5)},
+                 "beam": Metric("beam width used", "", ""),
+                 "vocab_used": Metric("different words in the captions", "words", ""),
+                 "mean_words": Metric("words per caption", "words", "")},
+        variants=variant_names,
+        inputs="a photo")
     ensemble_words = EnsembleWords(
         alone="the main captioner", verb="Written",
         help="The app captions with an ensemble of two captioners trained separately. Switch it off to see what "

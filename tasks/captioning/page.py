@@ -88,7 +88,7 @@ def _try_it(task, model):
 def _decoding_controls(task) -> int:
     from tasks.captioning import BEAM, MAX_BEAM
 
-    beam = st.slider("beam width (1 = greedy)", 1, MAX_BEAM, BEAM, key=f"{task.name}_beam",
+    beam = st.slider("beam width (1 = greedy)", 1, MAX_BEAM, BEAM, key=f"{task.name}_beam", bind="query-params",
                      help="How many partial captions are kept at every step; the best complete one wins. "
                           f"{BEAM} is the width the model card's test scores use (picked on the dev images).")
     return int(beam)

@@ -187,7 +187,7 @@ def _inspect_extra(task, model, input):
         return
     st.subheader("The row reader, row by row")
     st.caption("The GRU reads row 0 (top) to row 31 (bottom). Left: its answer if it had to stop after each row "
-               "(ManyToOne.prefix_logits). Right: how strongly its final answer depends on each row (norm of the "
+               "(the same network, read out early). Right: how strongly its final answer depends on each row (norm of the "
                "gradient per row) -- a recurrent reader often leans on the last rows it read.")
     try:
         pre = task.prefix_predictions(rr, input)

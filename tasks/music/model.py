@@ -176,7 +176,7 @@ def render_wav(midi_bytes: bytes, fs: int = 22050) -> tuple[bytes | None, str]:
     try:
         import fluidsynth  # noqa: F401 -- pyfluidsynth; needs libfluidsynth
 
-        audio, how = pm.fluidsynth(fs=fs), "FluidSynth (pretty_midi's bundled General MIDI soundfont)"
+        audio, how = pm.fluidsynth(fs=fs), "FluidSynth (the General MIDI soundfont that comes with the pretty-midi library)"
     except Exception:  # noqa: BLE001 -- not installed / no shared library: fall back
         audio = None
     if audio is None or len(audio) == 0:

@@ -222,15 +222,17 @@ def _try_it(task, model):
         if not first:
             st.caption("No key chosen: the network starts from silence and picks its own opening chord.")
         base = {"first": first}
+        settings = _settings()
     else:
         primer = _upload()
+        settings = _settings()  # drawn on every run, a bad file included: the settings keep their values
         if primer is False:
             return None
         if primer is None:
-            st.info("Upload a MIDI file to continue it, or switch back to *first note or chord*.")
+            st.info("Upload a MIDI file to continue it, or switch back to *first note or chord*. (A link to this "
+                    "view cannot carry the file: it opens with this box ready for one.)")
             return None
         base = {"primer_midi": primer}
-    settings = _settings()
     input = {**base, **settings}
     st.button("Generate a new piece", type="primary", key=K + "generate", icon=":material/music_note:",
               on_click=_new_seed, help="draws a new seed; every setting above already rewrites the piece live "

@@ -16,7 +16,7 @@ import torch.nn as nn
 
 from core.data import bucket_batches, config_from_dict
 from core.serving import EnsembleWords
-from core.task import BadInput, Demo, Recipe, Splits, Task
+from core.task import BadInput, Demo, Display, Metric, Recipe, Splits, Task
 from tasks.ner.data import (
     ENTITY_TYPES,
     Corpus,
@@ -176,6 +176,16 @@ class NERTask(Task):
     data_source = ("CoNLL-2003 English (Tjong Kim Sang & De Meulder 2003): Reuters news 1996-97, the standard "
                    "eng.train / eng.testa (dev) / eng.testb (test) split. Research use.")
     primary_input = "text"
+    display = Display(  # the words for the card's metrics and variants (core.task.check_task holds the card to them)
+        metrics={"f1": Metric("F1 over whole names (entity spans)", "%"),
+                 "precision": Metric("precision: names found that are right", "%"),
+                 "recall": Metric("recall: names in the text that were found", "%"),
+                 "f1_PER": Metric("F1 on people (PER)", "%"), "f1_ORG": Metric("F1 on organisations (ORG)", "%"),
+                 "f1_LOC": Metric("F1 on places (LOC)", "%"), "f1_MISC": Metric("F1 on other names (MISC)", "%"),
+                 "token_accuracy": Metric("tags right, word by word", "%"),
+                 "probe_accuracy": Metric("accuracy on the 36 everyday sentences", "%")},
+        variants=variant_names,
+        inputs="a sentence of English text, one tag per word")
     metric_notes = {"probe_accuracy": "not from the test split: the project's 36 everyday sentences (the same in "
                                       "both columns), written before the first training run. Not fully blind: "
                                       "the first one (the classic example) prompted the lexicon dropout of the "

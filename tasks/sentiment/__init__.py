@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from core.data import bucket_batches, guess_note, pad, rare_ids_from, seq_lengths
-from core.task import BadInput, Demo, Recipe, Splits, Task
+from core.task import BadInput, Demo, Display, Metric, Recipe, Splits, Task
 from tasks.sentiment import data as D
 from tasks.sentiment.model import PAD_ID, UNK_ID, build, default_config
 
@@ -114,6 +114,13 @@ class SentimentTask(Task):
     data_source = ("Stanford Sentiment Treebank v1.0 (Socher et al., EMNLP 2013), PTB-tree release "
                    "trainDevTestTrees_PTB.zip; snippets from Rotten Tomatoes (Pang & Lee 2005). Research use.")
     primary_input = "text"
+    display = Display(  # the words for the card's metrics and variants (core.task.check_task holds the card to them)
+        metrics={"accuracy": Metric("accuracy", "%"),
+                 "nll": Metric("negative log-likelihood per review", "nats", "lower"),
+                 "examples": Metric("reviews scored", "", ""),
+                 "negation_accuracy": Metric("accuracy on the 18 negation sentences", "%")},
+        variants={"bilstm": "BiLSTM (an LSTM reading both ways)"},
+        inputs="a movie review, read word by word")
     metric_notes = {"negation_accuracy": "not from the test split: the project's 18 negation sentences (the same "
                                          "in both columns). They guided the recipe, so this is not a blind test."}
 

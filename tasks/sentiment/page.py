@@ -103,17 +103,24 @@ def _contributions(task, model, text, out) -> None:
 
 
 def push_caption(push: dict) -> str:
-    """What the colours mean, with this review's numbers: the pushes add up to the change in log-odds."""
+    """What the colours mean, with this review's numbers, stated so that they add up: the log-odds move from the
+    baseline's to this review's, and the pushes share that change (or, when the estimate is rough, say by how much
+    they miss it)."""
     m, b, total = push["margin"], push["baseline"], sum(push["values"])
-    text = (f"Orange words push towards *positive*, blue words towards *negative*; hover a word for its value. A "
-            f"push is the word's share of the answer's log-odds ln(P / (1 − P)) -- {m:+.2f} here -- measured from "
-            f"a review of as many unknown words ({b:+.2f}, nearly neutral): the pushes add up to {total:+.2f}. "
-            "They come from *integrated gradients*: the gradient of the log-odds with respect to each word's "
+    change = m - b
+    text = (f"Orange words push towards *positive*, blue words towards *negative*; hover a word for its value. The "
+            f"answer's log-odds ln(P / (1 − P)) go from {b:+.2f} for a review of as many unknown words (nearly "
+            f"neutral) to {m:+.2f} for this one: a change of {change:+.2f}, which the pushes share out word by "
+            "word. They come from *integrated gradients*: the gradient of the log-odds with respect to each word's "
             "vector, averaged along a straight path from the unknown words to this review.")
-    if push["gap"] > 0.1 * max(1.0, abs(m - b)):
-        text += (f" On this review the estimate is rough: the pushes add up to {total:+.2f} where the log-odds "
-                 f"moved by {m - b:+.2f} (the network's answer jumps along the path, which {push['steps']} points "
-                 "on it do not capture).")
+    if push["gap"] > 0.1 * max(1.0, abs(change)):
+        text += (f" On this review the estimate is rough: the pushes add up to {total:+.2f}, not {change:+.2f} (the "
+                 f"network's answer jumps along the path, which {push['steps']} points on it do not capture).")
+    elif f"{total:+.2f}" == f"{change:+.2f}":
+        text += " They add up to exactly that."
+    else:
+        text += (f" They add up to {total:+.2f}, {abs(total - change):.2f} away from it: integrated gradients on "
+                 f"{push['steps']} points of the path is an estimate.")
     return text
 
 
@@ -174,7 +181,7 @@ def _inspect_extra(task, model, text) -> None:
         y=alt.Y("grad_norm:Q", scale=alt.Scale(type="log"), title="‖dL/dh_t‖ (log scale)"),
         color=alt.Color("direction:N", legend=alt.Legend(orient="top") if model.rnn.bidirectional else None),
         tooltip=[alt.Tooltip("step:Q"), alt.Tooltip("word:N"), alt.Tooltip("direction:N"),
-                 alt.Tooltip("grad_norm:Q", format=".3e")]).properties(height=260)
+                 alt.Tooltip("grad_norm:Q", format=".3e", title="‖dL/dh_t‖")]).properties(height=260)
     st.altair_chart(chart, width="stretch")
     msg = ""
     if n >= 10 and float(fwd.grad_norm.iloc[-1]) > 0:

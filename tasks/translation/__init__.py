@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from core.data import bucket_batches, corpus_bleu, corpus_chrf, pad, seq_lengths
 from core.ensemble import EncoderDecoderEnsemble
 from core.serving import EnsembleWords
-from core.task import BadInput, Demo, Recipe, Splits, Task
+from core.task import BadInput, Demo, Display, Metric, Recipe, Splits, Task
 from tasks.translation import data as D
 from tasks.translation.model import BOS_ID, EOS_ID, PAD_ID, UNK_ID, build, default_config, greedy, ids_to_tokens
 
@@ -116,6 +116,20 @@ class TranslationTask(Task):
     data_source = ("Tatoeba English-French sentence pairs as exported by ManyThings.org for Anki "
                    "(fra-eng.zip, 2017-09-29). CC-BY 2.0 (France): www.manythings.org/anki and tatoeba.org.")
     primary_input = "text"
+    display = Display(  # the words for the card's metrics and variants (core.task.check_task holds the card to them)
+        metrics={"bleu_greedy": Metric("BLEU, greedy decoding", "points (0-100)"),
+                 "chrf_greedy": Metric("chrF, greedy decoding", "points (0-100)"),
+                 "bleu_greedy_le10": Metric("BLEU, greedy decoding, sentences of up to 10 words", "points (0-100)"),
+                 "bleu": Metric("BLEU, beam search", "points (0-100)"),
+                 "chrf": Metric("chrF, beam search", "points (0-100)"),
+                 "bleu_le10": Metric("BLEU, beam search, sentences of up to 10 words", "points (0-100)"),
+                 "chrf_le10": Metric("chrF, beam search, sentences of up to 10 words", "points (0-100)"),
+                 "sentences": Metric("test sentences (greedy)", "", ""),
+                 "references": Metric("reference translations", "", ""),
+                 "beam_sentences": Metric("test sentences (beam search)", "", ""),
+                 "beam_sentences_le10": Metric("test sentences of up to 10 words (beam search)", "", "")},
+        variants={"attention": "with attention", "plain": "without attention"},
+        inputs="an English sentence")
     ensemble_words = EnsembleWords(
         alone="the attention model", verb="Written",
         help="The app translates with an ensemble of the attention and the plain encoder-decoder. "

@@ -35,9 +35,10 @@ def _try_it(task, model):
     text = text_input_with_demos(task, key="q", label="English sentence", max_chars=100_000,
                                  placeholder="Type an English sentence, e.g. How are you doing?")
     c = st.columns(2)
-    beam = c[0].slider("Beam width", 1, 10, 5, key=f"{task.name}_beam",
+    beam = c[0].slider("Beam width", 1, 10, 5, key=f"{task.name}_beam", bind="query-params",
                        help="How many partial translations are kept at every step (1 = greedy decoding).")
-    max_len = c[1].slider("Maximum output length (tokens)", 5, 60, 30, key=f"{task.name}_maxlen")
+    max_len = c[1].slider("Maximum output length (tokens)", 5, 60, 30, key=f"{task.name}_maxlen",
+                         bind="query-params")
     st.caption(ATTRIBUTION)
     if not text or not text.strip():
         st.info("Type an English sentence or pick a demo.")

@@ -302,7 +302,7 @@ def _explain_distance(s: dict, rows: list[dict]) -> None:
     with st.expander("What am I looking at? (vanishing and exploding gradients, BPTT)", expanded=False):
         st.markdown("A recurrent network is one cell applied at every step. To learn, the error at the answer is "
                     "sent backwards through every step it came from — **backpropagation through time (BPTT)**. "
-                    "For the plain RNN  o_t = f(x_t·w + o_{t-1}·w' + b_o)  each step back multiplies the gradient "
+                    "For the plain RNN $o_t = f(x_t \\cdot w + o_{t-1} \\cdot w' + b_o)$ each step back multiplies the gradient "
                     "by the same matrix and by the slope of f, so over k steps it grows or shrinks roughly like "
                     "ρᵏ, ρ being the spectral radius of w' (its largest |eigenvalue|):")
         st.latex(r"\frac{\partial L}{\partial o_{t-1}} = \frac{\partial L}{\partial o_t}\,"

@@ -185,6 +185,8 @@ _WRAP_CSS = """<style>
 .st-key-home_when table { display: block; overflow-x: auto; max-width: 100%; }
 .st-key-home_when th, .st-key-home_when td { min-width: 7.5em; }
 .st-key-home_when th:nth-child(3), .st-key-home_when td:nth-child(3) { min-width: 15em; }
+.st-key-home_swipe { display: none !important; }
+@media (max-width: 760px) { .st-key-home_swipe { display: block !important; } }
 </style>"""
 
 
@@ -204,8 +206,8 @@ def render(registry, task_pages: dict) -> None:
     c1, c2 = st.container(key="home_eq").columns(2)
     with c1:
         st.latex(r"o_t = f\left(x_t \cdot w + o_{t-1} \cdot w' + b_o\right)")
-        st.caption("The state o_t mixes the new input x_t (through w) with the previous state o_{t-1} (through "
-                   "the recurrent weight w'). The same w, w', b_o are used at every step.")
+        st.caption("The state $o_t$ mixes the new input $x_t$ (through $w$) with the previous state $o_{t-1}$ "
+                   "(through the recurrent weight $w'$). The same $w$, $w'$, $b_o$ are used at every step.")
     with c2:
         st.latex(r"y_t = f\left(w_1 \cdot o_t + b_y\right)")
         st.caption("An output is read from the state whenever the task needs one. Where the inputs enter and where "
@@ -250,6 +252,8 @@ def render(registry, task_pages: dict) -> None:
         lines.append(f"| **{spec.title}** | {spec.io} | {spec.use_when} | {spec.examples} | "
                      f"{len(by_shape[spec.name])} |")
     lines.append(linear_recurrence_row(registry.tasks.values()))
+    st.container(key="home_swipe").caption("The table is wider than this screen: swipe it sideways to see "
+                                           "every column (in → out, use it when, examples, tasks here).")
     st.container(key="home_when").markdown("\n".join(lines))
     st.markdown("Rules of thumb: prefer a **GRU or LSTM** over the plain RNN once dependencies span more than a "
                 "few dozen steps (see the Gradient Lab); make a many-to-many or encoder network **bidirectional** "

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from core.data import config_from_dict, pad, seq_lengths, shuffled_batches
 from core.layers import recording
 from core.shapes import OneToMany
-from core.task import BadInput, Demo, Recipe, Splits, Task
+from core.task import BadInput, Demo, Display, Metric, Recipe, Splits, Task
 from rnnlab_names.data import (
     BOS,
     EOS,
@@ -72,6 +72,13 @@ class NamesGenerate(Task):
     data_source = SOURCE
     weights_dir = Path(__file__).parent / "weights" / "names_generate"
     primary_input = "settings"
+    display = Display(  # the words for the card's metrics and variants (core.task.check_task holds the card to them)
+        metrics={"nll_per_char": Metric("negative log-likelihood per letter", "nats", "lower"),
+                 "perplexity": Metric("perplexity per letter (choices the model hesitates between)", "", "lower"),
+                 "next_char_accuracy": Metric("next letter guessed right", "%")},
+        variants={"default": "GRU, one way"},
+        terms={"names_origin": "the language-of-origin task"},
+        inputs="a language, first letters and a temperature")
 
     # ---- model -------------------------------------------------------------------------------------------------
     def build_model(self, config: dict, meta: dict) -> OneToMany:

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from core.data import config_from_dict, pad, seq_lengths, shuffled_batches
 from core.layers import last_real_step
 from core.shapes import ManyToOne
-from core.task import BadInput, Demo, Recipe, Splits, Task
+from core.task import BadInput, Demo, Display, Metric, Recipe, Splits, Task
 from rnnlab_names.data import (
     MAX_NAME_CHARS,
     PAD,
@@ -117,6 +117,10 @@ class NamesOrigin(Task):
     data_source = SOURCE
     weights_dir = Path(__file__).parent / "weights" / "names_origin"
     primary_input = "text"
+    display = Display(  # the words for the card's metrics and variants (core.task.check_task holds the card to them)
+        metrics={"accuracy": Metric("accuracy", "%"), "macro_f1": Metric("F1 averaged over the 18 languages", "%")},
+        variants={"default": "BiGRU (a GRU reading both ways)", "mingru": "two-way minGRU", "minlstm": "two-way minLSTM"},
+        inputs="a surname, read letter by letter")
 
     # ---- model -------------------------------------------------------------------------------------------------
     def build_model(self, config: dict, meta: dict) -> ManyToOne:
