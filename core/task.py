@@ -30,6 +30,9 @@ class Recipe:
     """How ``python -m core.train`` trains a task. Every variant gets the same budget."""
 
     metric: str  # key of evaluate()'s dict that selects the served model (on validation) and heads the card
+    # another key of evaluate()'s dict that picks the best epoch and the served variant instead (None: ``metric``),
+    # e.g. a mean over several ways of writing the same validation text
+    select: str | None = None
     higher_is_better: bool = True  # accuracy: True; NLL: False
     epochs: int = 10  # upper bound; early stopping usually ends sooner
     batch_size: int = 64  # sequences per optimizer step
