@@ -116,6 +116,12 @@ class Task:
         """Metrics on a split, including ``recipe.metric``. Deterministic for a given model and data."""
         raise NotImplementedError
 
+    def class_logits(self, model: nn.Module, data: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Classifiers only: the logits (N, C) the model gives every example of a split, and the true classes (N,).
+        core.calibrate fits the model's temperature on them; ``predict`` divides by that temperature
+        (core.calibrate.temperature_of). Tasks that are not classifiers leave this out."""
+        raise NotImplementedError
+
     # ---- serving -----------------------------------------------------------------------------------------------
     def demos(self) -> list[Demo]:
         raise NotImplementedError

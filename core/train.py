@@ -26,6 +26,7 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
+from core.calibrate import calibration_record, can_calibrate
 from core.modelcard import DataFile, Dataset, EpochRecord, ModelCard, TrainedBy, Training, TrainingStage, Variant
 from core.paths import command_line
 from core.task import Recipe, Splits, Task
@@ -547,6 +548,8 @@ def main(argv: list[str] | None = None) -> int:
                             wall_seconds=round(time.time() - t0, 1), stages=stages)
         card = make_card(task, recipe, trained, splits, dataset_record(task, splits, data_dir, args.synthetic),
                          training)
+        if can_calibrate(task):  # a classifier: its temperature, fitted on validation (core.calibrate)
+            card.calibration = calibration_record(task, trained.model, splits, training.command, "served variant")
         out = args.out or task.weights_path()
         card = save_weights(out, trained.model.cpu(), card, {n: m.cpu() for n, m in trained.kept.items()})
         print(f"wrote {out}: served {trained.served}, test {card.metrics}")
