@@ -141,6 +141,23 @@ class Ensemble:
 
 
 @dataclass(kw_only=True)
+class Calibration:
+    """A classifier's temperature (core/calibrate.py): its logits are divided by it before the softmax, so that
+    the confidence shown matches how often such answers are right. Fitted on validation; scored on test."""
+
+    temperature: float  # T > 0: above 1 the raw model was over-confident, below 1 under-confident
+    answering: str  # what it was fitted for: "ensemble" or "served variant" (the module that answers by default)
+    fit_on: str  # the split T was fitted on: "validation"
+    bins: int  # confidence bins of the expected calibration error
+    val_before: dict  # validation ece / nll / accuracy with T = 1
+    val_after: dict  # the same with the fitted T
+    test_before: dict  # held-out test ece / nll / accuracy with T = 1
+    test_after: dict  # the same with the fitted T (the accuracy is unchanged: T never changes the answer)
+    command: str  # the command that fitted it (core.calibrate or core.train), paths shortened
+    created: str  # UTC time it was fitted, ISO 8601
+
+
+@dataclass(kw_only=True)
 class ModelCard:
     """Everything ``card.json`` holds (see the module docstring). The last group is filled in by
     core.weights.save_weights when the weights file is written."""
@@ -168,6 +185,7 @@ class ModelCard:
     versions: dict[str, str] = field(default_factory=dict)  # python, torch, safetensors that wrote it
     created: str = ""  # UTC time the weights were written, ISO 8601
     ensemble: Ensemble | None = None  # set when the app answers with several variants at once
+    calibration: Calibration | None = None  # a classifier's temperature, set by core.calibrate (or core.train)
 
     # ---- reading and writing -------------------------------------------------------------------------------------
 

@@ -97,6 +97,11 @@ def load_served(task, folder: Path | str | None = None, device: str | torch.devi
             served.ensemble = _build_ensemble(task, model, card, folder, device, task.train_command())
         except WeightsError as exc:  # a broken member: the served variant still answers, and says it is alone
             served.ensemble_problem = str(exc)
+    cal = card.calibration  # the temperature goes to the module it was fitted for (core.calibrate)
+    if cal is not None:
+        fitted = served.ensemble if cal.answering == "ensemble" else served.model
+        if fitted is not None:
+            fitted.temperature = float(cal.temperature)
     return served
 
 

@@ -30,6 +30,9 @@ class Recipe:
     """How ``python -m core.train`` trains a task. Every variant gets the same budget."""
 
     metric: str  # key of evaluate()'s dict that selects the served model (on validation) and heads the card
+    # another key of evaluate()'s dict that picks the best epoch and the served variant instead (None: ``metric``),
+    # e.g. a mean over several ways of writing the same validation text
+    select: str | None = None
     higher_is_better: bool = True  # accuracy: True; NLL: False
     epochs: int = 10  # upper bound; early stopping usually ends sooner
     batch_size: int = 64  # sequences per optimizer step
@@ -237,6 +240,12 @@ class Task:
 
     def evaluate(self, model: nn.Module, data: Any) -> dict[str, float]:
         """Metrics on a split, including ``recipe.metric``. Deterministic for a given model and data."""
+        raise NotImplementedError
+
+    def class_logits(self, model: nn.Module, data: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Classifiers only: the logits (N, C) the model gives every example of a split, and the true classes (N,).
+        core.calibrate fits the model's temperature on them; ``predict`` divides by that temperature
+        (core.calibrate.temperature_of). Tasks that are not classifiers leave this out."""
         raise NotImplementedError
 
     # ---- serving -----------------------------------------------------------------------------------------------

@@ -229,7 +229,7 @@ def _validate(run: _Run, splits: Splits, epoch: int, stats: _EpochStats, t0: flo
                       grad_norm=stats.gn_sum / max(stats.n_steps, 1), seconds=round(secs, 2),
                       samples_per_s=round(stats.seen / max(secs, 1e-9), 1), lr=run.opt.param_groups[0]["lr"])
     if run.progress and run.rank == 0:
-        metric = run.recipe.metric
+        metric = run.recipe.select or run.recipe.metric
         print(f"[{run.task.name}] epoch {epoch}: loss {rec.train_loss:.4f} val {metric} "
               f"{val.get(metric, float('nan')):.4f} ({secs:.1f}s, {rec.samples_per_s:.0f} samples/s)",
               file=sys.stderr, flush=True)
@@ -267,10 +267,10 @@ def fit(model: nn.Module, task: Task, splits: Splits, recipe: Recipe, device: to
         model.eval()
         with torch.no_grad():
             val = task.evaluate(model, splits.val)
-        best_score, best_state = float(val[recipe.metric]), copy.deepcopy(model.state_dict())
+        best_score, best_state = float(val[recipe.select or recipe.metric]), copy.deepcopy(model.state_dict())
         result.best_epoch, result.best_val = 0, val
         if run.progress and run.rank == 0:
-            print(f"[{task.name}] start: val {recipe.metric} {best_score:.4f} (the trained weights to beat)",
+            print(f"[{task.name}] start: val {recipe.select or recipe.metric} {best_score:.4f} (the trained weights to beat)",
                   file=sys.stderr, flush=True)
     for epoch in range(1, recipe.epochs + 1):
         t0 = time.time()
@@ -279,7 +279,7 @@ def fit(model: nn.Module, task: Task, splits: Splits, recipe: Recipe, device: to
         result.history.append(rec)
         for cb in callbacks:
             cb({"event": "epoch", **asdict(rec)})
-        score = float(rec.val[recipe.metric])
+        score = float(rec.val[recipe.select or recipe.metric])
         if better(score, best_score, recipe.higher_is_better):
             best_score, best_state, bad_epochs = score, copy.deepcopy(model.state_dict()), 0
             result.best_epoch, result.best_val = epoch, rec.val
@@ -358,12 +358,13 @@ class Trained:
 
 
 def _pick_served(recipe: Recipe, comparison: dict[str, Variant]) -> str:
-    """The recipe's ``serve`` when it was trained, else the variant best on the validation metric (first on ties)."""
+    """The recipe's ``serve`` when it was trained, else the variant best on the validation metric (``select``, else
+    ``metric``; first on ties)."""
     if recipe.serve and recipe.serve in comparison:
         return recipe.serve
-    served = None
+    served, key = None, recipe.select or recipe.metric
     for name, row in comparison.items():
-        if better(row.val[recipe.metric], None if served is None else comparison[served].val[recipe.metric],
+        if better(row.val[key], None if served is None else comparison[served].val[key],
                   recipe.higher_is_better):
             served = name
     return served

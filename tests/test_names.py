@@ -190,6 +190,9 @@ def test_shipped_card(task):
         m = torch.tensor(conf["matrix"])
         assert abs(float(m.diag().sum() / m.sum()) - card["metrics"]["accuracy"]) < 1e-6
         assert {"accuracy", "macro_f1"} <= set(card["metrics"])
+        cal = card["calibration"]  # core.calibrate: fitted on validation, scored on test
+        assert cal["fit_on"] == "validation" and cal["test_after"]["ece"] <= 0.05
+        assert cal["test_after"]["ece"] < cal["test_before"]["ece"]
 
 
 PAGE_SCRIPT = """
@@ -309,3 +312,38 @@ def test_demo_notes_never_state_an_answer_the_served_model_contradicts():
         named = [lang for lang in out["probs"] if re.search(rf"\b{lang}\b", demo.note)]
         if not demo.note.rstrip().endswith("?"):
             assert set(named) <= {top}, (demo.label, demo.note, top)
+
+
+# ---- a made-up name is called a guess (rnnlab_names.spelling) ------------------------------------------------------
+def test_spelling_threshold_comes_from_validation_names():
+    from rnnlab_names.spelling import coverage, spelling_record, trigrams
+
+    assert trigrams("Kim") == ["^ki", "kim", "im$"]
+    train = ["Kowalski", "Nowak", "Smith", "Smithson", "Tanaka"]
+    val = ["Kowal", "Smithers", "Tanakawa", "Nowakowski"]
+    rec = spelling_record(train, val, quantile=0.0)  # the lowest validation score: no real name under it
+    known = set(rec["trigrams"])
+    assert rec["threshold"] == min(coverage(n, known) for n in val) and rec["val_flagged"] == 0.0
+    assert coverage("Smith", known) == 1.0 and coverage("xyzzyq", known) == 0.0
+
+
+def test_a_made_up_name_gets_a_guess_warning_from_the_shipped_card():
+    from rnnlab_names.spelling import spelling_note
+
+    card_path = ORIGIN.weights_path() / "card.json"
+    if not card_path.exists():
+        pytest.skip("names_origin not trained yet")
+    rec = json.loads(card_path.read_text())["meta"]["spelling"]
+    assert 0 < rec["threshold"] < 1 and rec["val_flagged"] <= rec["quantile"]
+    for made_up in ("xyzzyq", "Zxcvbn", "Qqqqq"):
+        assert "guess" in spelling_note(made_up, rec)
+    for real in ("Kowalczyk", "Smith", "Nguyen", "Takahashi", "Papadopoulos", "O'Brien"):
+        assert spelling_note(real, rec) is None, real
+    assert spelling_note("xyzzyq", None) is None  # a card without the record: no claim either way
+
+
+def test_predict_carries_the_guess(origin_model):
+    s = ORIGIN.synthetic_data(0)
+    assert "spelling" in s.meta  # core.train writes it to the card with the rest of meta
+    assert ORIGIN.predict(origin_model, "Xyzzyqwv")["guess"]
+    assert ORIGIN.predict(origin_model, s.train.names[0])["guess"] is None

@@ -421,3 +421,45 @@ def test_text_in_one_case_is_called_a_guess():
     assert case_note("Adam lists his Manhattan house".split()) is None
     assert case_note(["hi", "there"]) is None  # too short to judge
     assert case_note("the U.S. and EU met".split()) is None
+
+
+# ---- how people type: the same sentences in lower case and in capitals ------------------------------------------
+def test_recase_keeps_the_tags():
+    from tasks.ner.data import recase
+
+    low, up = recase(SENTS, "lower"), recase(SENTS, "upper")
+    assert low[1] == (["karl", "ove", "knausgård", "(", "born", "1968", ")"], SENTS[1][1])
+    assert up[2] == (["ATLANTIC", "CITY"], ["B-LOC", "I-LOC"])
+    with pytest.raises(ValueError):
+        recase(SENTS, "title")
+
+
+def test_training_epochs_show_each_sentence_as_written_and_once_recased(splits):
+    train = splits.train
+    assert set(train.copies) == {"lower", "upper"} and not splits.val.copies  # copies for training only
+
+    def epoch(seed):
+        seen = []
+        for b in TASK.batches(train, 8, shuffle=True, seed=seed):
+            for row, n in zip(b["x"], b["lengths"]):
+                seen.append(tuple(row[:int(n), 1].tolist()))  # the shape column: capitalisation
+        return seen
+
+    first, second = epoch(1), epoch(2)
+    assert len(first) == 2 * len(train)
+    enc = Encoder(splits.meta)
+    as_written = {tuple(enc.encode(t)[:, 1].tolist()) for t, _ in train.sents}
+    lower = {tuple(enc.encode([w.lower() for w in t])[:, 1].tolist()) for t, _ in train.sents}
+    upper = {tuple(enc.encode([w.upper() for w in t])[:, 1].tolist()) for t, _ in train.sents}
+    assert sum(s in as_written for s in first) >= len(train)
+    assert any(s in lower and s not in as_written for s in first)
+    assert any(s in upper and s not in as_written for s in first)
+    assert first != second  # each epoch tosses its own coins
+    assert len(list(TASK.batches(train, 8, shuffle=False))) == -(-len(train) // 8)  # unshuffled: as written, once
+
+
+def test_evaluate_scores_every_way_of_writing(model, splits):
+    out = TASK.evaluate(model, splits.val)
+    assert {"f1", "f1_lower", "f1_upper", "f1_cases"} <= set(out)
+    assert out["f1_cases"] == pytest.approx((out["f1"] + out["f1_lower"] + out["f1_upper"]) / 3)
+    assert TASK.recipe.select == "f1_cases" and TASK.recipe.metric == "f1"

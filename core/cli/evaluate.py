@@ -52,6 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     with torch.no_grad():
         metrics = task.evaluate(served.answering(), splits.test)
     rows = compare(card.metrics, metrics, args.tol)
+    if card.calibration is not None:  # the temperature's test scores (core.calibrate), recomputed the same way
+        from core.calibrate import recompute
+
+        cal = recompute(task, served, splits.test)
+        rows += [(f"calibration {k}", want, got, ok) for k, want, got, ok in compare(
+            {f"{when} {key}": v for when in ("before", "after") for key, v in
+             getattr(card.calibration, f"test_{when}").items()}, cal, args.tol)]
     print(f"{task.name}: test metrics, card vs. recomputed")
     for k, want, got, ok in rows:
         print(f"  {k:<24} card {want:10.4f}   now {got:10.4f}   {'match' if ok else 'DIFFERS'}")

@@ -18,6 +18,7 @@ from dataclasses import asdict
 import torch
 import torch.distributed as dist
 
+from core.calibrate import calibration_record, can_calibrate
 from core.cli.common import cli_data, cli_task
 from core.modelcard import Training
 from core.paths import command_line
@@ -154,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
                             wall_seconds=round(time.time() - t0, 1), stages=stages)
         card = make_card(task, recipe, trained, splits, dataset_record(task, splits, data_dir, args.synthetic),
                          training)
+        if can_calibrate(task):  # a classifier: its temperature, fitted on validation (core.calibrate)
+            card.calibration = calibration_record(task, trained.model, splits, training.command, "served variant")
         card = save_weights(out, trained.model.cpu(), card, {n: m.cpu() for n, m in trained.kept.items()})
         print(f"wrote {out}: served {trained.served}, test {card.metrics}")
     if distributed:

@@ -515,6 +515,8 @@ def _for_developers(task, card: ModelCard) -> None:
 
 def render_model_card(task, card: ModelCard | None, model=None) -> None:
     """The Model card tab. ``card`` None (no weights yet): what is known without training, and the command."""
+    from core.ui.calibration import render_calibration
+
     if card is None:
         _no_card(task)
         return
@@ -522,6 +524,7 @@ def render_model_card(task, card: ModelCard | None, model=None) -> None:
         st.caption("The model itself could not be loaded (see the message above); this is what its card says.")
     _headline(task, card)
     _metrics_and_anchors(task, card)
+    render_calibration(card)
     _variants(task, card)
     if card.ensemble is not None:
         _ensemble_section(card, task)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.calibrate import temperature_of
 from core.images import check_array, decode_image, unlike
 from core.task import BadInput, Demo, Display, Metric, Recipe, Splits, Task
 
@@ -147,6 +148,19 @@ class ImageClassificationTask(Task):
                 out[f"{lab}_accuracy"] = float(per[c] / tot[c])
         return out
 
+    @torch.no_grad()
+    def class_logits(self, model, data) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits (N, C) and labels (N,) of a split, for core.calibrate."""
+        was = model.training
+        model.eval()
+        dev = next(model.parameters()).device
+        logits, labels = [], []
+        for batch in self.batches(data, 250, shuffle=False):
+            logits.append(model(batch["image"].to(dev)).float().cpu())  # (B, C)
+            labels.append(batch["label"])
+        model.train(was)
+        return torch.cat(logits), torch.cat(labels)
+
     # ---- serving -----------------------------------------------------------------------------------------------
     def demos(self):
         out = []
@@ -184,7 +198,7 @@ class ImageClassificationTask(Task):
         img = self.image_from_input(input)
         x = _float(torch.from_numpy(img["pixels"]).permute(2, 0, 1)[None])  # (1, 3, 32, 32)
         with torch.inference_mode():
-            probs = F.softmax(model(x)[0].float(), dim=-1)  # (C,)
+            probs = F.softmax(model(x)[0].float() / temperature_of(model), dim=-1)  # (C,) calibrated
         i = int(probs.argmax())
         return {"label": LABELS[i], "confidence": float(probs[i]),
                 "probs": {lab: float(p) for lab, p in zip(LABELS, probs)}, "classes": list(LABELS),

@@ -161,6 +161,21 @@ def word_shape(token: str) -> int:
     return SHAPES.index("mIxed")
 
 
+# ---- ways of writing the same text ---------------------------------------------------------------------------------
+# News is written with names capitalised; people also type all in lower case (chat, search boxes) or all in
+# capitals (headlines, shouting). The tags do not change with the case, so a sentence's lower-case and capitals
+# copies are more training data (Mayhew, Tsygankova & Roth 2019) and two more test sets.
+CASES = ("lower", "upper")
+
+
+def recase(sents: list[tuple[list[str], list[str]]], case: str) -> list[tuple[list[str], list[str]]]:
+    """The sentences all in lower case (``case="lower"``) or all in capitals (``"upper"``), tags unchanged."""
+    if case not in CASES:
+        raise ValueError(f"case must be one of {', '.join(CASES)}, got {case!r}")
+    change = str.lower if case == "lower" else str.upper
+    return [([change(t) for t in toks], tags) for toks, tags in sents]
+
+
 # ---- vocabulary and encoding -------------------------------------------------------------------------------------
 def build_meta(train: list[tuple[list[str], list[str]]], max_words: int = 12000, min_count: int = 2,
                min_char_count: int = 3, lexicon: bool = True, max_lexicon: int = 40000) -> dict:
@@ -236,9 +251,20 @@ class Corpus:
     tags: list[torch.Tensor] = field(default_factory=list)
     fingerprint: tuple = ()
     lead: int = 2  # columns before the char ids in each row (see Encoder)
+    # True for the training split: each sentence is also encoded in lower case and in capitals (copies below),
+    # and every epoch shows each sentence as written plus one of its copies (NERTask.batches)
+    case_copies: bool = False
+    copies: dict[str, list[torch.Tensor]] = field(default_factory=dict, repr=False)  # case -> rows, as ``rows``
+    _recased: dict[str, Corpus] = field(default_factory=dict, repr=False)  # evaluation copies, made once
 
     def __len__(self) -> int:
         return len(self.sents)
+
+    def recased(self, case: str) -> Corpus:
+        """This split written all in lower case or all in capitals (same tags), as its own Corpus (cached)."""
+        if case not in self._recased:
+            self._recased[case] = Corpus(recase(self.sents, case), hold_out=self.hold_out)
+        return self._recased[case]
 
     def encoded(self, enc: Encoder) -> Corpus:
         """This split encoded with ``enc`` (cached: evaluation re-encodes only when the vocabulary differs)."""
@@ -246,6 +272,9 @@ class Corpus:
             self.tags = [torch.tensor([enc.label_index[t] for t in tags], dtype=torch.long) for _, tags in self.sents]
             self.rows = [enc.encode(toks, tags.tolist() if self.hold_out else None)
                          for (toks, _), tags in zip(self.sents, self.tags)]
+            self.copies = {case: [enc.encode(toks, tags.tolist() if self.hold_out else None)
+                                  for (toks, _), tags in zip(recase(self.sents, case), self.tags)]
+                           for case in (CASES if self.case_copies else ())}
             self.fingerprint, self.lead = enc.fingerprint, enc.lead
         return self
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from core.calibrate import temperature_of
 from core.data import bucket_batches, guess_note, pad, rare_ids_from, seq_lengths
 from core.task import BadInput, Demo, Display, Metric, Recipe, Splits, Task
 from tasks.sentiment import data as D
@@ -200,6 +201,19 @@ class SentimentTask(Task):
             out["negation_accuracy"] = sum(r["right"] for r in neg) / len(neg)
         return out
 
+    @torch.no_grad()
+    def class_logits(self, model, data: Examples) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits (N, 2) and labels (N,) of a split, for core.calibrate."""
+        was = model.training
+        model.eval()
+        device = next(model.parameters()).device
+        logits, labels = [], []
+        for batch in self.batches(data, 256, shuffle=False):
+            logits.append(model(batch["x"].to(device), batch["lengths"].to(device)).float().cpu())  # (B, 2)
+            labels.append(batch["y"])
+        model.train(was)
+        return torch.cat(logits), torch.cat(labels)
+
     # ---- serving -----------------------------------------------------------------------------------------------
     def demos(self) -> list[Demo]:
         return [
@@ -230,7 +244,7 @@ class SentimentTask(Task):
         tokens, ids, truncated = self.prepare(model, text)
         with torch.inference_mode():
             x = torch.tensor([ids], dtype=torch.long)  # (1, T)
-            p = float(torch.softmax(model(x).float(), -1)[0, 1])
+            p = float(torch.softmax(model(x).float() / temperature_of(model), -1)[0, 1])  # calibrated
             ends, pref = model.prefix_probs(x)
         unknown = sorted({t for t, i in zip(tokens, ids) if i == UNK_ID})
         label = D.LABELS[int(p >= 0.5)]

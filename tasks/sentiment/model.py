@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from core.calibrate import temperature_of
 from core.data import config_from_dict
 from core.shapes import ManyToOne
 
@@ -44,14 +45,15 @@ class SentimentRNN(ManyToOne):
         One-way model: every prefix, exact, from one pass (ManyToOne.prefix_logits). Bidirectional: each prefix
         must be re-read (its backward half would otherwise have seen the future), which costs about K * T / 2
         word-steps for K prefixes; so at most ``max_points`` and about ``budget / T`` evenly spaced prefixes are
-        read (at least 8), in one padded batch -- all of them for a short review, a sample for a long one."""
+        read (at least 8), in one padded batch -- all of them for a short review, a sample for a long one. Divided
+        by the model's calibrated temperature, like the answer."""
         T = x.shape[1]
         if not self.rnn.bidirectional:
             logits = self.prefix_logits(x)[0]  # (T, 2)
-            return list(range(1, T + 1)), torch.softmax(logits.float(), -1)[:, 1]
+            return list(range(1, T + 1)), torch.softmax(logits.float() / temperature_of(self), -1)[:, 1]
         k = min(max_points, max(8, budget // max(T, 1)))
         ends = list(range(1, T + 1)) if T <= k else sorted({max(1, round(T * (i + 1) / k)) for i in range(k)})
-        return ends, torch.softmax(self._prefixes(x, ends).float(), -1)[:, 1]
+        return ends, torch.softmax(self._prefixes(x, ends).float() / temperature_of(self), -1)[:, 1]
 
     def _prefixes(self, x, ends: list[int]) -> torch.Tensor:
         lens = torch.tensor(ends, dtype=torch.long)  # (K,)

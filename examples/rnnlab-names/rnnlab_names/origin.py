@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from core.calibrate import temperature_of
 from core.data import config_from_dict, pad, seq_lengths, shuffled_batches
 from core.layers import last_real_step
 from core.shapes import ManyToOne
@@ -31,6 +32,7 @@ from rnnlab_names.data import (
     stratified_split,
     synthetic_pairs,
 )
+from rnnlab_names.spelling import spelling_note, spelling_record
 
 SOURCE = ("PyTorch char-RNN tutorial names (spro/practical-pytorch data/names, MIT); 20,074 lines, 18 languages; "
           "deduplicated to 18,015 (name, language) pairs")
@@ -139,7 +141,7 @@ class NamesOrigin(Task):
         for s in sets.values():
             s.chars = chars
         meta = {"chars": chars, "labels": sets["train"].labels, "train_counts": sets["train"].counts,
-                "split_seed": seed}
+                "split_seed": seed, "spelling": spelling_record(sets["train"].names, sets["val"].names)}
         sets["test"].meta = meta
         return Splits(sets["train"], sets["val"], sets["test"], meta, files=files, dataset=dataset)
 
@@ -183,6 +185,17 @@ class NamesOrigin(Task):
                                            "accuracy": out["accuracy"]}
         return out
 
+    def class_logits(self, model, data: NameSet) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits (N, C) and labels (N,) of a split, for core.calibrate."""
+        model.eval()
+        logits, labels = [], []
+        with torch.no_grad():
+            for b in self.batches(data, 512, shuffle=False):
+                dev = next(model.parameters()).device
+                logits.append(model(b["x"].to(dev), b["lengths"]).float().cpu())  # (B, C)
+                labels.append(b["y"])
+        return torch.cat(logits), torch.cat(labels)
+
     # ---- serving -----------------------------------------------------------------------------------------------
     def demos(self) -> list[Demo]:
         return [
@@ -219,10 +232,11 @@ class NamesOrigin(Task):
         name, notes, b = self._prepare(model, input)
         labels = model.meta["labels"]
         with torch.inference_mode():
-            probs = model(b["x"], b["lengths"]).softmax(-1)[0]  # (C,)
+            t = temperature_of(model)  # calibrated on validation (core.calibrate)
+            probs = (model(b["x"], b["lengths"]) / t).softmax(-1)[0]  # (C,)
             # The belief after each prefix x_1..x_t: all T prefixes as one batch (lengths 1..T), one forward pass.
             T = b["x"].shape[1]
-            prefix = model(b["x"].expand(T, T), torch.arange(1, T + 1)).softmax(-1)  # (T, C)
+            prefix = (model(b["x"].expand(T, T), torch.arange(1, T + 1)) / t).softmax(-1)  # (T, C)
         top = probs.topk(min(3, len(labels)))
         return {
             "name": name,
@@ -231,6 +245,7 @@ class NamesOrigin(Task):
             "prefix": [{"prefix": name[:t + 1], **{lab: float(p) for lab, p in zip(labels, row)}}
                        for t, row in enumerate(prefix)],
             "notes": notes,
+            "guess": spelling_note(name, model.meta.get("spelling")),  # None, or why the answer is a guess
         }
 
     def inspect_loss(self, model, input) -> tuple[torch.Tensor, list[str]]:

@@ -63,6 +63,8 @@ def _try_origin(task, model):
     cols = st.columns(3)
     for col, row in zip(cols, out["top3"]):
         col.metric(row["language"], f"{row['prob']:.1%}")
+    if out.get("guess"):
+        st.warning(md_escape(out["guess"]), icon=":material/help:")
     probs = pd.DataFrame({"language": list(out["probs"]), "probability": list(out["probs"].values())})
     st.altair_chart(bar_chart(probs, "language", "probability", horizontal=True, sort="-x",
                               title="All 18 languages"), width="stretch")

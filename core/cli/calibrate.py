@@ -1,0 +1,59 @@
+"""python -m core.calibrate <task>: fit a classifier's temperature on validation (core.calibrate) and write it, with the
+expected calibration error before and after on test, to the card."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+
+from core.calibrate import calibration_record, can_calibrate
+from core.cli.common import cli_data, cli_task
+from core.paths import command_line
+from core.serving import load_served
+from core.weights import WeightsError, write_card
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m core.calibrate",
+                                 description="Fit a classifier's temperature on validation and write it to its card.")
+    ap.add_argument("task")
+    ap.add_argument("--data-dir")
+    ap.add_argument("--weights", help="weights folder (default: the task's)")
+    ap.add_argument("--threads", type=int)
+    args = ap.parse_args(argv)
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    task = cli_task(args.task)
+    if task is None:
+        return 2
+    if not can_calibrate(task):
+        print(f"{task.name} gives no class logits (it is not a classifier): nothing to calibrate", file=sys.stderr)
+        return 2
+    folder = args.weights or task.weights_path()
+    try:
+        served = load_served(task, folder)
+    except WeightsError as exc:
+        print(f"cannot load weights: {exc}", file=sys.stderr)
+        return 2
+    got = cli_data(task, args.data_dir)
+    if got is None:
+        return 2
+    splits, _ = got
+    model = served.answering()
+    model.temperature = 1.0  # fit on the raw logits, whatever the card held before
+    command = command_line("python -m core.calibrate", sys.argv[1:] if argv is None else argv)
+    rec = calibration_record(task, model, splits, command, "ensemble" if served.has_ensemble else "served variant")
+    card = served.card
+    card.calibration = rec
+    write_card(folder, card)
+    print(f"{task.name}: temperature {rec.temperature:.3f}; test ECE {rec.test_before['ece']:.4f} -> "
+          f"{rec.test_after['ece']:.4f}, NLL {rec.test_before['nll']:.4f} -> {rec.test_after['nll']:.4f} "
+          f"(validation ECE {rec.val_before['ece']:.4f} -> {rec.val_after['ece']:.4f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
