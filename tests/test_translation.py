@@ -91,7 +91,7 @@ def test_long_input_truncated(model):
 
 def test_foreign_input_gets_a_note(model):
     out = TASK.predict(model, "Съешь же ещё этих мягких французских булок")
-    assert "vocabulary" in out["note"]
+    assert out["guess"] and "guess" in out["guess"]
 
 
 def test_predict_format(model):
@@ -148,8 +148,9 @@ def test_train_step_and_evaluate(monkeypatch):
     test = splits.test
     test.en, test.fr, test.src, test.tgt, test.src_tokens = (v[:3] for v in (test.en, test.fr, test.src, test.tgt,
                                                                               test.src_tokens))
-    res = TASK.evaluate(m, test)  # test role: greedy + beam metrics
+    res = TASK.evaluate(m, test)  # test role: greedy + beam metrics, as written and typed casually
     assert TASK.recipe.metric in res and "bleu_le10" in res and "chrf" in res
+    assert {"bleu_greedy_le10_casual", "bleu_le10_casual", "names"} <= set(res)
     val = TASK.evaluate(m, splits.val)
     assert TASK.recipe.metric in val and val == TASK.evaluate(m, splits.val)  # deterministic
 
@@ -399,3 +400,122 @@ def test_served_translator_on_the_visitors_inputs():
     assert D.n_words(longer) > limit
     assert f"more than the longest sentences the model was trained on ({limit} words" in \
         TASK.predict(served, longer)["note"]
+
+
+KNOWN = {"▁How", "▁how", "▁are", "▁you", "▁doing", "▁?", "▁I", "▁I'", "m", "▁love", "▁Paris", "▁The", "▁the", "▁cat", "▁."}
+
+
+@pytest.mark.parametrize("typed", ["how are you doing", "How are you doing?", "HOW ARE YOU DOING ?", "how Are you doing"])
+def test_truecase_reads_every_casing_as_the_vocabulary_knows_it(typed):
+    tokens = D.truecase(D.tokenize(typed), KNOWN.__contains__)
+    assert tokens[:4] == ["▁How", "▁are", "▁you", "▁doing"]
+
+
+def test_truecase_inside_a_sentence_keeps_known_words_and_fixes_unknown_casings():
+    assert D.truecase(D.tokenize("i love paris. the cat"), KNOWN.__contains__) == \
+        ["▁I", "▁love", "▁Paris", ".", "▁The", "▁cat"]
+    assert D.truecase(D.tokenize("i'm Zorblax"), KNOWN.__contains__) == ["▁I'", "m", "▁Zorblax"]  # unknown: as typed
+    assert D.truecase(D.tokenize("you how"), KNOWN.__contains__) == ["▁you", "▁how"]  # not "How" mid-sentence
+
+
+@pytest.mark.parametrize("text, bare", [("Where is it?", "Where is it"), ("Stop!!", "Stop"), ("Wait...", "Wait"),
+                                        ("Hi, Tom.", "Hi, Tom"), ("no mark", "no mark"), ("?!", "?!")])
+def test_drop_final_punct(text, bare):
+    assert D.drop_final_punct(text) == bare
+    assert D.detokenize(D.bare_tokens(D.tokenize(text))) == bare
+
+
+def test_casual_is_lower_case_without_the_final_mark():
+    assert D.casual("How are you doing, Tom?") == "how are you doing, tom"
+
+
+def test_case_and_final_punctuation_do_not_change_what_the_model_reads(model):
+    """Synthetic model: the casual sentence reaches the encoder as the same ids, less the final mark."""
+    _, ids, _ = TASK.prepare(model, "I see the big cat.")
+    for typed in ("i see the big cat", "I SEE THE BIG CAT.", "i see The big cat."):
+        _, casual, _ = TASK.prepare(model, typed)
+        assert casual == ids[:len(casual)] and len(casual) >= len(ids) - 1, typed
+
+
+def test_training_shows_sentences_with_and_without_their_final_mark():
+    splits = TASK.synthetic_data(0)
+    train = splits.train
+    assert train.src_bare is not None and all(b == s[:-1] for s, b in zip(train.src, train.src_bare))
+
+    def bare_share(data, shuffle, seed):
+        bare = []
+        for b in TASK.batches(data, 16, shuffle, seed):
+            for row, i in zip(b["src"].tolist(), b["index"].tolist()):
+                row = row[:len(row) - row[::-1].index(next(x for x in row[::-1] if x))]  # without padding
+                assert row in (data.src[i], (data.src_bare or data.src)[i])
+                bare.append(row != data.src[i])
+        return bare
+
+    a, b = bare_share(train, True, 0), bare_share(train, True, 1)
+    assert 0.3 < sum(a) / len(a) < 0.7 and a != b  # a seeded coin per sentence and epoch
+    assert not any(bare_share(splits.val, False, 0))  # never in scoring
+
+
+def _onehot(rows: list[int], n: int) -> torch.Tensor:
+    return torch.eye(n)[rows]  # (T, S): step t looks at source word rows[t]
+
+
+def test_unknown_output_copies_each_unknown_source_word_once():
+    from tasks.translation.model import EOS_ID, UNK_ID
+
+    vocab = ["<pad>", "<s>", "</s>", "<unk>", "▁a", "▁rencontré", "▁à"]
+    src = ["▁Zorblax", "▁met", "▁Quenby", "▁in", "▁Ulm"]
+    unk = [True, False, True, False, True]
+    # <unk> looking at "met" (known): the best unknown word instead; a 4th <unk> has nothing left to copy
+    ids = [UNK_ID, 4, 5, UNK_ID, 6, UNK_ID, UNK_ID, EOS_ID]
+    att = _onehot([0, 1, 1, 1, 4, 4, 4, 4], 5) + 0.1 * _onehot([2, 2, 2, 2, 2, 0, 2, 2], 5)
+    out = T_ids(ids, vocab, src, unk, att)
+    assert out == ["▁Zorblax", "▁a", "▁rencontré", "▁Quenby", "▁à", "▁Ulm"]
+    # no attention (the plain model): unknown words in order
+    assert T_ids([UNK_ID, 5, UNK_ID, EOS_ID], vocab, src, unk, None) == ["▁Zorblax", "▁rencontré", "▁Quenby"]
+    # no unknown source word: the word looked at most, as before
+    assert T_ids([UNK_ID, EOS_ID], vocab, ["▁x", "▁y"], [False, False], _onehot([1, 1], 2)) == ["▁y"]
+
+
+def T_ids(*args):
+    from tasks.translation.model import ids_to_tokens
+
+    return ids_to_tokens(*args)
+
+
+def test_guess_warning_for_input_the_model_does_not_know(model):
+    out = TASK.predict(model, {"text": "Xq zorp blivet wumble?", "beam": 1, "max_len": 4})
+    assert out["guess"] and out["guess"].startswith("This answer is a guess")
+    assert TASK.predict(model, {"text": "I see the cat.", "beam": 1, "max_len": 4})["guess"] is None
+    # unseen names do not count: a sentence with a name in it is still English
+    assert TASK.predict(model, {"text": "I see Zorblax.", "beam": 1, "max_len": 4})["guess"] is None
+
+
+def _served():
+    from core.serving import load_served
+
+    if not (TASK.weights_path() / "card.json").exists():
+        pytest.skip("no trained translation weights")
+    return load_served(TASK).answering()  # what the app translates with
+
+
+def test_served_translator_reads_the_lesson_example_typed_in_lower_case():
+    served = _served()
+    for typed in ("how are you doing", "how are you doing?", "How are you doing"):
+        out = TASK.predict(served, {"text": typed})
+        assert "comment" in out["translation"].lower(), (typed, out["translation"])
+        assert out["translation"].endswith("?"), (typed, out["translation"])
+        assert out["guess"] is None
+
+
+@pytest.mark.parametrize("text, names", [
+    ("Angela Merkel met Barack Obama in Berlin.", ["Angela", "Merkel", "Barack", "Obama"]),
+    ("My friend Zorblax lives in Quenbyville.", ["Zorblax", "Quenbyville"]),
+    ("i met Olumide yesterday", ["Olumide"]),
+    ("my friend lives in zanzibar", ["zanzibar"]),
+])
+def test_served_translator_writes_unseen_names_as_typed(text, names):
+    out = TASK.predict(_served(), {"text": text})
+    words = out["translation"].replace("'", " ").split()
+    assert all(n in words for n in names), out["translation"]
+    assert all(words.count(n) == 1 for n in names), out["translation"]

@@ -9,13 +9,14 @@ capped vocabulary; an unknown output word is copied through from the source word
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from core.data import bucket_batches, corpus_bleu, corpus_chrf, pad, seq_lengths
+from core.data import bucket_batches, corpus_bleu, corpus_chrf, guess_note, pad, seq_lengths
 from core.ensemble import EncoderDecoderEnsemble
 from core.serving import EnsembleWords
 from core.task import BadInput, Demo, Display, Metric, Recipe, Splits, Task
@@ -29,6 +30,7 @@ MAX_CHARS = 2000  # characters looked at before tokenizing
 VAL_SUBSET = 1000  # validation: greedy BLEU on a fixed seeded subset (cheap enough to run every epoch)
 TEST_BEAM_SUBSET = 600  # test: beam-5 BLEU/chrF on a fixed seeded subset of the test split (decode time)
 BEAM, DECODE_MAX = 5, 40
+BARE_SHARE = 0.5  # training: share of sentences shown without their final punctuation mark in an epoch
 
 
 @dataclass
@@ -41,6 +43,7 @@ class Pairs:
     tgt: list[list[int]]
     src_tokens: list[list[str]]
     role: str = "train"  # "val" | "test": what evaluate() computes
+    src_bare: list[list[int]] | None = None  # train: each source without its final punctuation (batches() mixes them in)
 
     def __len__(self) -> int:
         return len(self.en)
@@ -50,16 +53,23 @@ def _encode(tokens: list[str], stoi: dict[str, int]) -> list[int]:
     return [stoi.get(t, UNK_ID) for t in tokens]
 
 
+def source_ids(tokens: list[str], stoi: dict[str, int]) -> list[int]:
+    """English tokens -> ids, each word in the casing the vocabulary knows (data.truecase): the model reads
+    "how are you doing" and "How are you doing" alike, in training and in the app."""
+    return _encode(D.truecase(tokens, stoi.__contains__), stoi)
+
+
 def make_pairs(pairs: list[tuple[str, str]], s_stoi, t_stoi, role: str, max_tokens: int = MAX_SRC_TOKENS) -> Pairs:
-    en, fr, src, tgt, st = [], [], [], [], []
+    en, fr, src, tgt, st, bare = [], [], [], [], [], []
     for e, f in pairs:
         se, tf = D.tokenize(e)[:max_tokens], D.tokenize(f)[:max_tokens + 20]
         if not se or not tf:
             continue
         en.append(e), fr.append(f), st.append(se)
-        src.append(_encode(se, s_stoi))
+        src.append(source_ids(se, s_stoi))
+        bare.append(source_ids(D.bare_tokens(se), s_stoi))
         tgt.append(_encode(tf, t_stoi))
-    return Pairs(en, fr, src, tgt, st, role)
+    return Pairs(en, fr, src, tgt, st, role, bare if role == "train" else None)
 
 
 def _subset(n: int, k: int, seed: int) -> list[int]:
@@ -185,10 +195,16 @@ class TranslationTask(Task):
                 f"sentence in two splits). Trained on train pairs with <= {TRAIN_MAX_WORDS} English words; "
                 f"each English sentence is translated once and scored against ALL its Tatoeba "
                 f"translations (multi-reference); val metric = greedy BLEU on a fixed subset of {VAL_SUBSET} val "
-                f"sentences; test = greedy BLEU on every test sentence and beam-{BEAM} BLEU/chrF (sacrebleu, cased, "
+                f"sentences, each translated twice: as written and typed casually (lower case, no final punctuation; "
+                f"bleu_greedy_written and bleu_greedy_casual apart); "
+                f"test = greedy BLEU on every test sentence and beam-{BEAM} BLEU/chrF (sacrebleu, cased, "
                 f"13a) on a fixed seeded subset of {TEST_BEAM_SUBSET} test sentences, all lengths and <= 10 English "
                 f"words. Vocabularies capped at "
-                f"{SRC_VOCAB}/{TGT_VOCAB} tokens; unknown output words are copied from the source.")
+                f"{SRC_VOCAB}/{TGT_VOCAB} tokens; each English word is read in the casing the vocabulary knows "
+                f"(so case does not matter); in training each sentence loses its final punctuation mark in "
+                f"{BARE_SHARE:.0%} of the epochs; unknown output words are copied from the unknown source words "
+                f"(each once, by attention). Test *_casual: the <= 10-word sentences typed casually; names_kept: share "
+                f"of unseen capitalised names written unchanged (greedy).")
         return self._splits(pairs, [path], desc, TRAIN_MAX_WORDS)
 
     def synthetic_data(self, seed: int = 0) -> Splits:
@@ -208,9 +224,15 @@ class TranslationTask(Task):
         return self._splits(pairs, [], "synthetic phrasebook", 12, (200, 200), 1)
 
     def batches(self, data: Pairs, batch_size: int, shuffle: bool, seed: int = 0):
-        """Length-bucketed batches by source length (core.data.bucket_batches)."""
-        for chunk in bucket_batches([len(s) for s in data.src], batch_size, shuffle, seed):
-            yield collate([data.src[i] for i in chunk], [data.tgt[i] for i in chunk], chunk)
+        """Length-bucketed batches by source length (core.data.bucket_batches). Shuffled training batches show each
+        English sentence without its final punctuation mark in BARE_SHARE of the epochs (a seeded coin per sentence
+        and epoch), so the model learns to write "?" or "." from the words themselves, as people often type none."""
+        src = data.src
+        if shuffle and data.src_bare is not None:
+            rng = random.Random(seed)
+            src = [b if rng.random() < BARE_SHARE else s for s, b in zip(data.src, data.src_bare)]
+        for chunk in bucket_batches([len(s) for s in src], batch_size, shuffle, seed):
+            yield collate([src[i] for i in chunk], [data.tgt[i] for i in chunk], chunk)
 
     def loss(self, model, batch) -> torch.Tensor:
         logits, _ = model(batch["src"], batch["src_lengths"], batch["tgt_in"])  # (B, T, V)
@@ -247,6 +269,11 @@ class TranslationTask(Task):
         bleu10, _ = _bleu([hyps[k] for k in le10], [refs[k] for k in le10])
         res = {"bleu_greedy": bleu, "chrf_greedy": chrf, "bleu_greedy_le10": bleu10, "sentences": float(len(idx)),
                "references": float(sum(len(r) for r in refs))}
+        if data.role != "test":  # the score training keeps the best epoch by: each sentence as written and typed casually
+            casual_hyps = self.translate_batch(model, casual_pairs(data, model.src_stoi), idx)
+            res["bleu_greedy_written"] = bleu
+            res["bleu_greedy_casual"], _ = _bleu(casual_hyps, refs)
+            res["bleu_greedy"], _ = _bleu(hyps + casual_hyps, refs + refs)
         if data.role == "test":  # beam search: a fixed seeded subset of the test sentences (decoding is per sentence)
             sub = _subset(len(groups), TEST_BEAM_SUBSET, seed=2)
             bh = [self._beam_text(model, data, idx[k]) for k in sub]
@@ -255,8 +282,22 @@ class TranslationTask(Task):
             k10 = [j for j, k in enumerate(sub) if D.n_words(data.en[idx[k]]) <= 10]
             res["bleu_le10"], res["chrf_le10"] = _bleu([bh[j] for j in k10], [br[j] for j in k10])
             res["beam_sentences"], res["beam_sentences_le10"] = float(len(sub)), float(len(k10))
+            res.update(self._casual_metrics(model, data, idx, refs, [idx[sub[j]] for j in k10], [br[j] for j in k10]))
+            res.update(names_kept(data, idx, hyps, model.src_stoi))
         model.train(was)
         return res
+
+    def _casual_metrics(self, model, data: Pairs, idx: list[int], refs: list[list[str]], beam_idx: list[int],
+                        beam_refs: list[list[str]]) -> dict[str, float]:
+        """BLEU of the same <= 10-word test sentences typed as people often type them in a chat box: all lower case,
+        no final punctuation mark (data.casual). Greedy on all of them, beam on the beam subset's."""
+        le10 = [k for k, i in enumerate(idx) if D.n_words(data.en[i]) <= 10]
+        typed = casual_pairs(data, model.src_stoi)
+        hyps = self.translate_batch(model, typed, [idx[k] for k in le10])
+        bleu10, _ = _bleu(hyps, [refs[k] for k in le10])
+        bh = [self._beam_text(model, typed, i) for i in beam_idx]
+        beam10, chrf10 = _bleu(bh, beam_refs)
+        return {"bleu_greedy_le10_casual": bleu10, "bleu_le10_casual": beam10, "chrf_le10_casual": chrf10}
 
     def _beam_text(self, model, data: Pairs, i: int) -> str:
         device = next(model.parameters()).device
@@ -312,11 +353,7 @@ class TranslationTask(Task):
             notes.append(f"{what} has {n} words, {n - limit} more than the longest sentences the model was "
                          f"trained on ({limit} words; {n / limit:.1f}× as long): expect parts of it to be left out "
                          "or garbled; shorter sentences translate better.")
-        ids = _encode(tokens, stoi)
-        words = [i for i, t in zip(ids, tokens) if any(ch.isalnum() for ch in t)]
-        if words and sum(i == UNK_ID for i in words) / len(words) > 0.5:
-            notes.append("Most of these words are not in the English vocabulary (is it English?): the "
-                         "translation will be poor; unknown words are copied through.")
+        ids = source_ids(tokens, stoi)
         return tokens, ids, " ".join(notes)
 
     def predict(self, model, input) -> dict:
@@ -354,7 +391,8 @@ class TranslationTask(Task):
         return {"source_tokens": tokens, "source_unknown": unk, "output_tokens": out_tokens,
                 "step_tokens": step_tokens, "translation": D.detokenize(out_tokens), "candidates": candidates,
                 "attention": attn, "steps": steps, "n_source": len(tokens), "n_output": len(out_tokens),
-                "forced_step": forced_at, "note": note, "beam": beam, "max_len": max_len}
+                "forced_step": forced_at, "note": note, "beam": beam, "max_len": max_len,
+                "guess": guess(tokens, ids)}
 
     def _target_id(self, model, token: str) -> int:
         token = (token or "").strip()
@@ -409,6 +447,46 @@ class TranslationTask(Task):
         lp.backward()
         norms = enc.grad[0].norm(dim=-1).tolist()  # (S,)
         return [D.surface(t) for t in tokens], norms, [model.tgt_vocab[t] for t in target]
+
+
+def casual_pairs(data: Pairs, stoi: dict[str, int]) -> Pairs:
+    """``data`` with every English sentence typed casually (data.casual: lower case, no final punctuation)."""
+    en = [D.casual(e) for e in data.en]
+    toks = [D.tokenize(e)[:MAX_SRC_TOKENS] or t for e, t in zip(en, data.src_tokens)]
+    return Pairs(en, data.fr, [source_ids(t, stoi) for t in toks], data.tgt, toks, data.role)
+
+
+def name_positions(tokens: list[str], ids: list[int]) -> list[int]:
+    """Positions of the words that look like names the model has never seen: Capitalised, not at the start of a
+    sentence, and unknown to the English vocabulary (after data.truecase)."""
+    out, start = [], True
+    for j, (tok, i) in enumerate(zip(tokens, ids)):
+        word = D.surface(tok)
+        if not start and i == UNK_ID and word[:1].isupper() and word[:1].isalpha():
+            out.append(j)
+        if word.strip():
+            start = word in {".", "!", "?"}
+    return out
+
+
+def names_kept(data: Pairs, idx: list[int], hyps: list[str], stoi: dict[str, int]) -> dict[str, float]:
+    """Share of the unseen names in the English (name_positions) that the translation writes exactly as typed."""
+    found = kept = 0
+    for i, hyp in zip(idx, hyps):
+        words = set(re.findall(r"\w+", hyp))
+        for j in name_positions(data.src_tokens[i], data.src[i]):
+            found += 1
+            kept += D.surface(data.src_tokens[i][j]) in words
+    return {"names_kept": kept / found, "names": float(found)} if found else {"names": 0.0}
+
+
+def guess(tokens: list[str], ids: list[int]) -> str | None:
+    """core.data.guess_note's warning when most words are unknown to the model (another language, gibberish, emoji).
+    Unseen names (name_positions) do not count: they are copied through, and a sentence full of names is still
+    English."""
+    names = set(name_positions(tokens, ids))
+    return guess_note([D.surface(t) for t in tokens], [i == UNK_ID and j not in names for j, i in enumerate(ids)],
+                      "short everyday English sentences (Tatoeba)")
 
 
 def train_max_words(model) -> int | None:

@@ -152,3 +152,49 @@ def build_vocab(token_lists, max_size: int, min_count: int = 2) -> list[str]:
     counts = Counter(t for toks in token_lists for t in toks)
     words = [w for w, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if c >= min_count]
     return SPECIALS + words[:max_size - len(SPECIALS)]
+
+
+# the marks that end a sentence; people chatting often leave them out
+_FINAL = re.compile(r"[\s.!?…;:]+$")
+_STARTS_SENTENCE = {".", "!", "?", "…"}
+
+
+def drop_final_punct(text: str) -> str:
+    """The text without the marks that end it ("Where is it?" -> "Where is it"); a text of marks only is kept."""
+    bare = _FINAL.sub("", text)
+    return bare if bare.strip() else text
+
+
+def casual(text: str) -> str:
+    """English as people often type it in a chat box: all lower case, no final punctuation mark."""
+    return drop_final_punct(clean(text).lower())
+
+
+def bare_tokens(tokens: list[str]) -> list[str]:
+    """Tokens without the final punctuation marks (as drop_final_punct does to the text); a sentence of marks only
+    is kept."""
+    end = len(tokens)
+    while end > 0 and _FINAL.fullmatch(surface(tokens[end - 1])):
+        end -= 1
+    return tokens[:end] if end else tokens
+
+
+def truecase(tokens: list[str], known) -> list[str]:
+    """Each word in the casing the vocabulary knows, so "how are you doing", "How are you doing?" and "HOW ARE YOU
+    DOING" reach the model as the same words: at the start of a sentence the Capitalised form is tried first
+    ("how" -> "How", as the training sentences begin), elsewhere the form as typed ("how" stays "how", "Paris" stays
+    "Paris"), then lower case, Capitalised ("i" -> "I", "paris" -> "Paris") and CAPITALS. ``known(token)``: is this
+    token (space marker included) in the vocabulary. A word known in no casing is left as typed."""
+    out = []
+    start = True
+    for tok in tokens:
+        word = surface(tok)
+        mark = tok[: len(tok) - len(word)]
+        if any(ch.isalpha() for ch in word):
+            cap = word[:1].upper() + word[1:].lower()
+            order = [cap, word, word.lower(), word.upper()] if start else [word, word.lower(), cap, word.upper()]
+            tok = next((mark + w for w in order if known(mark + w)), tok)
+        out.append(tok)
+        if word.strip():
+            start = word in _STARTS_SENTENCE
+    return out

@@ -52,20 +52,32 @@ def greedy(model: EncoderDecoder, src: torch.Tensor, src_lengths: torch.Tensor, 
 
 def ids_to_tokens(ids: list[int], vocab: list[str], src_tokens: list[str], src_unk: list[bool],
                   attention=None) -> list[str]:
-    """Target ids -> token strings, stopping at EOS. An <unk> becomes the source word it attends to most (names,
-    numbers, rare words pass through); without attention, the next unknown source word in order."""
-    unknown_src = [t for t, u in zip(src_tokens, src_unk) if u]
-    out, used = [], 0
+    """Target ids -> token strings, stopping at EOS. An <unk> becomes an English word copied as typed (names,
+    numbers, rare words pass through): the unknown English word it attends to most that has not been copied yet --
+    each once, so a name is not written twice and a known word ("in") is not copied in place of a name. With no
+    unknown English word at all, the word it attends to most; without attention, the next unknown word in order.
+    An <unk> beyond the unknown words there are is left out."""
+    unknown = [j for j, u in enumerate(src_unk[:len(src_tokens)]) if u]
+    out, used = [], set()
     for t, i in enumerate(ids):
         if i in (EOS_ID, PAD_ID):
             break
         if i == UNK_ID:
+            left = [j for j in unknown if j not in used]
             if attention is not None and len(src_tokens):
-                j = int(torch.as_tensor(attention[t])[:len(src_tokens)].argmax())
-                out.append(src_tokens[j])
-            elif used < len(unknown_src):
-                out.append(unknown_src[used])
-                used += 1
+                row = torch.as_tensor(attention[t])[:len(src_tokens)].float()  # (S,)
+                if left:
+                    j = max(left, key=lambda k: float(row[k]))
+                elif not unknown:
+                    j = int(row.argmax())
+                else:
+                    continue
+            elif left:
+                j = left[0]
+            else:
+                continue
+            used.add(j)
+            out.append(src_tokens[j])
             continue
         out.append(vocab[i])
     return [t for t in out if t]

@@ -50,6 +50,8 @@ def _try_it(task, model):
         return None
 
     st.markdown(f"### {md_escape(out['translation']) or '*(empty)*'}")
+    if out.get("guess"):
+        st.warning(md_escape(out["guess"]), icon=":material/help:")
     m = st.columns(3)
     m[0].metric("English tokens (n)", out["n_source"])
     m[1].metric("French tokens (m)", out["n_output"])

@@ -1,0 +1,69 @@
+"""The translation page in Chromium, as a visitor types: the lesson's example in lower case without its question
+mark gets a French question with "comment"; a sentence in another language gets the plain warning, right under the
+answer, that the translation is a guess.
+
+Run: pytest -m browser tests/test_browser_translation.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_browser import ARGS, CHROMIUM, app_server, check, settle
+
+pytestmark = pytest.mark.browser
+
+MAIN = '[data-testid="stMain"]'
+ANSWER = MAIN + " h3"  # the translation is the page's only level-3 heading above the charts
+
+
+@pytest.fixture(scope="module")
+def page():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
+    playwright = pytest.importorskip("playwright.sync_api")
+    from core.ui.load import weights_status
+    from core.ui.pages import task_url_path
+    from tasks.translation import TASK
+
+    if weights_status(TASK) != "ready":
+        pytest.skip("the translation weights are not trained")
+    with app_server() as base, playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 3000})
+            page.goto(base + "/" + task_url_path(TASK.name))
+            page.wait_for_selector(ANSWER, timeout=120_000)
+            settle(page, timeout=120)
+            yield page
+        finally:
+            browser.close()
+
+
+def _type(page, text: str) -> tuple[str, str]:
+    """Type ``text`` into the English box; (the answer, the text of the element right under it)."""
+    box = page.get_by_label("English sentence")
+    box.fill(text)
+    box.press("Enter")
+    page.wait_for_function(f"decodeURIComponent(location.search.replace(/\\+/g, ' ')).includes({text!r})",
+                           timeout=60_000)
+    settle(page, timeout=120)
+    check(page, f"after typing {text!r}")
+    answer = page.locator(ANSWER).first
+    below = answer.locator("xpath=ancestor::div[@data-testid='stElementContainer'][1]/following-sibling::div[1]")
+    return answer.inner_text().strip(), below.inner_text().strip()
+
+
+def test_lesson_example_typed_in_lower_case(page):
+    answer, below = _type(page, "how are you doing")
+    page.screenshot(path="/tmp/tr32_browser_lower.png", full_page=False)
+    assert "comment" in answer.lower() and answer.endswith("?"), answer
+    assert "guess" not in below
+
+
+def test_another_language_gets_the_guess_warning_under_the_answer(page):
+    answer, below = _type(page, "Je ne sais pas ce que tu veux dire")
+    page.screenshot(path="/tmp/tr32_browser_guess.png", full_page=False)
+    assert answer
+    assert below.startswith("This answer is a guess"), below
