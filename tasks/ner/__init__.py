@@ -186,7 +186,10 @@ class NERTask(Task):
                  "f1_PER": Metric("F1 on people (PER)", "%"), "f1_ORG": Metric("F1 on organisations (ORG)", "%"),
                  "f1_LOC": Metric("F1 on places (LOC)", "%"), "f1_MISC": Metric("F1 on other names (MISC)", "%"),
                  "token_accuracy": Metric("tags right, word by word", "%"),
-                 "probe_accuracy": Metric("accuracy on the 36 everyday sentences", "%")},
+                 "probe_accuracy": Metric("accuracy on the 36 everyday sentences", "%"),
+                 "f1_lower": Metric("F1 over whole names, the text all in lower case", "%"),
+                 "f1_upper": Metric("F1 over whole names, the text all in capitals", "%"),
+                 "f1_cases": Metric("F1 over whole names, mean of as written, lower case and capitals", "%")},
         variants=variant_names,
         inputs="a sentence of English text, one tag per word")
     metric_notes = {"probe_accuracy": "not from the test split: the project's 36 everyday sentences (the same in "

@@ -137,7 +137,18 @@ class TranslationTask(Task):
                  "sentences": Metric("test sentences (greedy)", "", ""),
                  "references": Metric("reference translations", "", ""),
                  "beam_sentences": Metric("test sentences (beam search)", "", ""),
-                 "beam_sentences_le10": Metric("test sentences of up to 10 words (beam search)", "", "")},
+                 "beam_sentences_le10": Metric("test sentences of up to 10 words (beam search)", "", ""),
+                 "bleu_greedy_written": Metric("BLEU, greedy decoding, English as written", "points (0-100)"),
+                 "bleu_greedy_casual": Metric("BLEU, greedy decoding, English typed in lower case without the final "
+                                              "punctuation", "points (0-100)"),
+                 "bleu_greedy_le10_casual": Metric("BLEU, greedy decoding, sentences of up to 10 words typed in lower "
+                                                   "case without the final punctuation", "points (0-100)"),
+                 "bleu_le10_casual": Metric("BLEU, beam search, sentences of up to 10 words typed in lower case "
+                                            "without the final punctuation", "points (0-100)"),
+                 "chrf_le10_casual": Metric("chrF, beam search, sentences of up to 10 words typed in lower case "
+                                            "without the final punctuation", "points (0-100)"),
+                 "names_kept": Metric("names the model never saw, written unchanged in the French", "%"),
+                 "names": Metric("names the model never saw, in the test sentences", "", "")},
         variants={"attention": "with attention", "plain": "without attention"},
         inputs="an English sentence")
     ensemble_words = EnsembleWords(
