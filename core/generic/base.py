@@ -17,6 +17,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -57,6 +58,26 @@ def pad_steps(seqs: list[list[int]], value: int = PAD) -> tuple[torch.Tensor, to
 
 def upto_eos(ids: list[int]) -> list[int]:
     return ids[:ids.index(EOS)] if EOS in ids else ids
+
+
+def read_pairs(path: Path) -> list[tuple[str, str]]:
+    """``left<TAB>right`` per line -> (left, right) rows (blank lines skipped); text<TAB>label, source<TAB>target, words<TAB>tags."""
+    rows = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        left, sep, right = line.rpartition("\t")
+        if not sep or not left.strip() or not right.strip():
+            raise ValueError(f"{path}:{n}: expected two columns separated by a tab")
+        rows.append((left.strip(), right.strip()))
+    return rows
+
+
+def write_pairs(path: Path, rows: list[tuple[str, str]]) -> Path:
+    """Write ``rows`` in the format the reader above reads (the folder is made when missing)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text("".join(f"{a}\t{b}\n" for a, b in rows), encoding="utf-8")
+    return Path(path)
 
 
 class Cut:
@@ -189,7 +210,8 @@ class SequenceTask(Task):
                          + (" ..." if len(unknown) > 10 else ""))
         return toks, ids, notes
 
-    # ---- contract ----------------------------------------------------------------------------------------------
-    def synthetic_data(self, seed: int = 0) -> Splits:
-        """Subclasses with toy rows: ``self.make_splits(toy_rows(seed), [], "toy rows", seed)``."""
-        raise NotImplementedError
+    def train_command(self) -> str:
+        """How to train it: on its real data once that is there, else on its synthetic data."""
+        if self.resolve_data_dir().exists():
+            return super().train_command()
+        return f"python -m core.train {self.name} --synthetic"

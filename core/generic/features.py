@@ -46,6 +46,8 @@ def read_csv(path: Path) -> tuple[list[str], list[tuple[list[float], str]]]:
 
 
 def write_csv(path: Path, features: list[str], rows: list[tuple[list[float], str]], label: str = "label") -> Path:
+    """Write ``rows`` in the format the reader above reads (the folder is made when missing)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(list(features) + [label])

@@ -37,6 +37,8 @@ def read_lines(path: Path) -> list[str]:
 
 
 def write_lines(path: Path, rows: list[str]) -> Path:
+    """Write ``rows`` in the format the reader above reads (the folder is made when missing)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text("".join(r + "\n" for r in rows), encoding="utf-8")
     return Path(path)
 

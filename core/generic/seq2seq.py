@@ -16,8 +16,6 @@ Raw examples: (source, target) texts. meta: tokens, split_punct, src_vocab, tgt_
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
 
@@ -30,24 +28,6 @@ from core.task import Recipe
 
 MAX_EXACT_ROWS = 500  # rows decoded greedily for the exact-match score (the first ones)
 EXACT_VAL_STEPS = 6000  # ... and during training, at most this many rows x output steps at each validation check
-
-
-def read_pairs(path: Path) -> list[tuple[str, str]]:
-    """``left<TAB>right`` per line -> (left, right) rows (blank lines skipped); a classifier's text<TAB>label too."""
-    rows = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        left, sep, right = line.rpartition("\t")
-        if not sep or not left.strip() or not right.strip():
-            raise ValueError(f"{path}:{n}: expected two columns separated by a tab")
-        rows.append((left.strip(), right.strip()))
-    return rows
-
-
-def write_pairs(path: Path, rows: list[tuple[str, str]]) -> Path:
-    Path(path).write_text("".join(f"{a}\t{b}\n" for a, b in rows), encoding="utf-8")
-    return Path(path)
 
 
 class Seq2SeqTask(SequenceTask):

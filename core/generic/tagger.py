@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from core.data import PAD
-from core.generic.base import IGNORE, Cut, SequenceTask, most_common, pad_steps
+from core.generic.base import IGNORE, Cut, SequenceTask, most_common, pad_steps, read_pairs
 from core.generic.text import steps, tokenize
 from core.shapes import ManyToMany
 
@@ -52,27 +52,13 @@ def punct_split(seqs, share: float = 0.98) -> bool:
     return n > 0 and whole >= share * n and punct > 0
 
 
-def read_conll(path: Path) -> list[tuple[str, str]]:
-    """``word<TAB>tag`` per line, a blank line between sentences -> (sentence, tags) rows, words joined by spaces."""
-    rows, words, tags = [], [], []
-    for n, line in enumerate(list(Path(path).read_text(encoding="utf-8").splitlines()) + [""], 1):
-        if not line.strip():
-            if words:
-                rows.append((" ".join(words), " ".join(tags)))
-            words, tags = [], []
-            continue
-        word, sep, tag = line.strip().partition("\t")
-        if not sep or not word.strip() or not tag.strip() or " " in word.strip():
-            raise ValueError(f"{path}:{n}: expected 'word<TAB>tag' (one word, no spaces)")
-        words.append(word.strip())
-        tags.append(tag.strip())
+def read_tagged(path: Path) -> list[tuple[str, str]]:
+    """``words<TAB>tags`` per line, one tag per word -> (sentence, tags) rows."""
+    rows = read_pairs(path)
+    for n, (text, tags) in enumerate(rows, 1):
+        if len(text.split()) != len(tags.split()):
+            raise ValueError(f"{path}: row {n}: {len(text.split())} words but {len(tags.split())} tags")
     return rows
-
-
-def write_conll(path: Path, rows: list[tuple[str, str]]) -> Path:
-    Path(path).write_text("".join("".join(f"{w}\t{t}\n" for w, t in zip(s.split(), g.split())) + "\n"
-                                  for s, g in rows), encoding="utf-8")
-    return Path(path)
 
 
 class SequenceTagger(SequenceTask):
