@@ -27,6 +27,12 @@ and is an error, as is a reference that is an empty string (sacrebleu would read
 made of emoji, and its confidence then means nothing. When most of the words of an input are outside what it learnt
 (never seen, or seen too rarely to have learnt anything about them), the answer is a guess and the page says so.
 
+**Vocabularies** (``Vocab``): a model reads ids, a person types tokens. A vocabulary is the special tokens
+first (padding, unknown, start, end: ids 0-3 by default), then the tokens learnt from the training split, by count
+(ties alphabetical) or alphabetically, at most ``max_size`` of them and each seen at least ``min_count`` times.
+A card stores the learnt tokens as a plain list under a key of its meta (``to_meta`` / ``from_meta``), so the
+weights rebuild the same ids without the training data.
+
 **Configs from dicts** (``config_from_dict``): a model's settings are a dataclass (one field per setting, each with
 its reason), and a card stores them as a JSON dict. Rebuilding the dataclass from the dict must not guess: a key
 the dataclass does not know (a typo, a setting that was removed) or a setting the dict does not give is a clear
@@ -153,6 +159,104 @@ def corpus_chrf(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> float:
     return float(CHRF().corpus_score(list(hyps), reference_streams(refs)).score)
 
 
+# ---- vocabularies ------------------------------------------------------------------------------------------------
+
+SPECIALS = ("<pad>", "<unk>", "<s>", "</s>")  # ids 0-3 of a Vocab unless it is given others
+PAD, UNK, BOS, EOS = 0, 1, 2, 3  # their ids
+
+
+class Vocab:
+    """Tokens <-> ids: ``specials`` first (ids 0 .. len(specials) - 1), then the learnt ``words``.
+
+    encode() maps a token it lacks to ``unk`` (or, with ``fold_case``, first to the id of its most frequent form in
+    any case: "Boring" reads as "boring" when only that was seen). decode() stops at ``stop`` and drops the other
+    specials, writing ``unk_as`` for the unknown token when given."""
+
+    def __init__(self, words: Sequence[str], specials: Sequence[str] = SPECIALS, unk: str | None = "<unk>",
+                 fold_case: bool = False):
+        self.specials = tuple(specials)  # their ids are their positions
+        self.words = list(words)  # the learnt tokens; id = len(specials) + position
+        self.itos = list(self.specials) + self.words  # id -> token
+        self.stoi = {t: i for i, t in enumerate(self.itos)}  # token -> id (a word equal to a special: the word)
+        self.index = {t: i + len(self.specials) for i, t in enumerate(self.words)}  # what text encodes to
+        self.unk_id = self.specials.index(unk) if unk is not None else None
+        self.fold_case = fold_case
+        self.lower: dict[str, int] = {}  # lower-cased token -> id of its first (most frequent) form
+        if fold_case:
+            for t, i in self.index.items():
+                self.lower.setdefault(t.lower(), i)
+
+    @classmethod
+    def build(cls, token_lists, specials: Sequence[str] = SPECIALS, max_size: int | None = None, min_count: int = 1,
+              first: Sequence[str] = (), order: str = "count", **kwargs) -> Vocab:
+        """From the training split's token lists: ``first`` always (in its order), then every other token seen at
+        least ``min_count`` times, by ``order`` -- "count" (most frequent first, ties alphabetical) or "alpha" --
+        and at most ``max_size`` learnt tokens in all."""
+        counts: dict[str, int] = {}
+        for toks in token_lists:
+            for t in toks:
+                counts[t] = counts.get(t, 0) + 1
+        fixed = list(dict.fromkeys(first))
+        seen = set(fixed)
+        rest = [t for t, c in counts.items() if c >= min_count and t not in seen]
+        rest.sort(key=(lambda t: (-counts[t], t)) if order == "count" else None)
+        words = fixed + rest
+        return cls(words[:max_size] if max_size is not None else words, specials, **kwargs)
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, Any], key: str = "vocab", specials: Sequence[str] = SPECIALS,
+                  with_specials: bool = False, **kwargs) -> Vocab:
+        """The vocabulary a card's meta stores under ``key``: the learnt tokens alone (``with_specials=False``, how
+        Your data, the shape classes and rnnlab-names store it) or every id's token, specials first (captioning)."""
+        tokens = list(meta[key])
+        if with_specials:
+            if tuple(tokens[:len(specials)]) != tuple(specials):
+                raise ValueError(f"meta[{key!r}] should start with the specials {list(specials)}")
+            tokens = tokens[len(specials):]
+        return cls(tokens, specials, **kwargs)
+
+    def to_meta(self, key: str = "vocab", with_specials: bool = False) -> dict[str, list[str]]:
+        """{key: tokens} for a card's meta; from_meta with the same arguments reads it back."""
+        return {key: list(self.itos if with_specials else self.words)}
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Vocab) and (self.itos, self.unk_id) == (other.itos, other.unk_id)
+
+    def id_of(self, token: str) -> int | None:
+        """The id ``token`` encodes to, or None when it is unknown (and there is no ``unk`` to read it as)."""
+        i = self.index.get(token)
+        if i is None and self.fold_case:
+            i = self.lower.get(token.lower())
+        return i if i is not None else self.unk_id
+
+    def encode(self, tokens: Sequence[str]) -> list[int]:
+        """Tokens -> ids (a vocabulary without ``unk`` drops the tokens it lacks)."""
+        ids = [self.id_of(t) for t in tokens]
+        return [i for i in ids if i is not None]
+
+    def unknown(self, tokens: Sequence[str]) -> list[str]:
+        """The different tokens of ``tokens`` that encode() reads as unknown, sorted."""
+        return sorted({t for t in tokens if self.id_of(t) in (None, self.unk_id)})
+
+    def decode(self, ids: Sequence[int], stop: int | None = EOS, unk_as: str | None = None) -> list[str]:
+        """Ids -> learnt tokens, up to ``stop`` (not included); other specials are dropped, the unknown one
+        written as ``unk_as`` when given."""
+        out = []
+        n = len(self.specials)
+        for i in ids:
+            i = int(i)
+            if i == stop:
+                break
+            if i >= n:
+                out.append(self.itos[i])
+            elif i == self.unk_id and unk_as is not None:
+                out.append(unk_as)
+        return out
+
+
 # ---- strict config-from-dict --------------------------------------------------------------------------------------
 
 def config_from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
@@ -175,8 +279,8 @@ def config_from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
     return cls(**data)
 
 
-__all__ = ["pad", "seq_lengths", "bucket_batches", "split_rows", "reference_streams", "corpus_bleu", "corpus_chrf",
-           "config_from_dict"]
+__all__ = ["Vocab", "SPECIALS", "pad", "seq_lengths", "bucket_batches", "split_rows", "reference_streams", "corpus_bleu",
+           "corpus_chrf", "config_from_dict"]
 
 
 # ---- inputs the model barely knows ----------------------------------------------------------------------------------

@@ -65,8 +65,8 @@ def test_every_classifier_can_be_calibrated_and_the_others_not():
 
 
 def test_training_writes_a_calibration_the_card_reads_back_and_predict_uses(tmp_path):
-    from core.serving import load_served
     from core.cli.train import main as train_main
+    from core.serving import load_served
     from tasks.sentiment import TASK
 
     out = tmp_path / "w"

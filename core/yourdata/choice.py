@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-import regex
-
+from core.generic.text import steps, tokenize, words  # noqa: F401 -- Your data's names for them
 from core.shapes import shape_spec
 from core.yourdata.parse import DataError, Table, _plural, is_number, problem_list
 
@@ -35,36 +34,6 @@ class Choice:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def words(text: str) -> list[str]:
-    """Whitespace-separated words: how a row of tags lines up with its sentence (one tag per word)."""
-    return text.split()
-
-
-_WORD_RE = regex.compile(
-    r"(?:https?://|www\.)\S+?(?=[.,;:!?)\]}'\"]*(?:\s|$))"  # a URL, without the punctuation after it
-    r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"  # an e-mail address
-    r"|(?:\p{L}\.){2,}"  # U.S.  e.g.  i.e.
-    r"|[$€£¥]?\d+(?:[.,:]\d+)*%?(?![\p{L}\p{N}_])"  # 37  $37.5  1,000  12:30  50% (3rd and 1990s are words)
-    r"|[#@]?[\p{L}\p{M}\p{N}_]+(?:[-'’][\p{L}\p{M}\p{N}_]+)*"  # don't  e-mail  Saint-Étienne  हिन्दी  #tag  @name
-    r"|(\p{P}|\p{S})\1*"  # punctuation or a symbol, a run of the same one kept whole: .  ,  ...  !!!  --
-    r"|\S",  # anything else, one character at a time
-)
-
-
-def tokenize(text: str) -> list[str]:
-    """Text as people write it -> words and punctuation: "a mess." -> a, mess, . ; "boring," -> boring, , ;
-    "don't", "$37.5", "e-mail", a URL and a word of any script stay whole. Case is kept."""
-    return [m.group() for m in _WORD_RE.finditer(text)]
-
-
-def steps(text: str, tokens: str, split_punct: bool = False) -> list[str]:
-    """A cell cut into the steps the network reads: characters, or words -- whitespace-separated (the default: a
-    row of tags lines up with them), or with punctuation split from the words (``split_punct``: text people wrote)."""
-    if tokens == "char":
-        return list(text)
-    return tokenize(text) if split_punct else text.split()
 
 
 @dataclass

@@ -37,9 +37,9 @@ A {shape_words} task made on RNN Lab's "Your data" page from {file}.
     streamlit run streamlit_app.py                         # its page is in the navigation
 
 load_data reads {file} in {name}-data/ exactly as the page read it (delimiter, header, columns and checks are in
-spec.json, with the tokens, the model sizes, a sample of the rows for the synthetic data and the demos). The model,
-batches, loss and metrics are {base_module}.{Base}'s, built on core's {core_class}. Make it yours from
-here.
+spec.json, with the tokens, the model sizes, a sample of the rows for the synthetic data and the demos).
+{base_module}.{Base} reads the table; {core_class} (its ``head``) builds the model and owns the batches, loss,
+metrics with their baselines and answers. Make it yours from here.
 """
 
 from __future__ import annotations
@@ -196,8 +196,6 @@ def _try_it(task, model):
     return text
 '''
 
-CORE_CLASS = {"one_to_one": "OneToOne", "one_to_many": "OneToMany", "many_to_one": "ManyToOne",
-              "many_to_many": "ManyToMany", "encoder_decoder": "EncoderDecoder"}
 
 
 def check_name(name: str) -> str:
@@ -277,6 +275,14 @@ def weights_zip(task: YourDataTask, result: RunResult, data_bytes: bytes) -> byt
     return _zip({f"{task.name}/{k}": v for k, v in weights_files(task, result, data_bytes).items()})
 
 
+def core_class(task: YourDataTask) -> str:
+    """The class that trains and serves the exported plugin: its shape class (core.generic), or the forecaster's
+    network for a time series (ForecastTask keeps its own batches, loss and metrics)."""
+    if task.choice.kind == "forecast":
+        return "core.shapes.ManyToOne"
+    return f"core.generic.{type(task.head).__name__}"
+
+
 def plugin_files(task: YourDataTask, table: Table) -> dict[str, bytes]:
     """{path in the zip: bytes}: the plugin folder <name>/ and the data folder <name>-data/."""
     name, title, shape = task.name, task.title, task.shape
@@ -298,7 +304,7 @@ def plugin_files(task: YourDataTask, table: Table) -> dict[str, bytes]:
                                                                             ("core.yourdata.task", "YourDataTask"))
     info = dict(fields, shape_words="forecasting (many-to-one over time windows)" if forecast else
                 "many-to-one regression (a sequence -> one number)" if regression else shape_spec(shape).words,
-                file=file, core_class=CORE_CLASS[shape], cells=cells, base_module=base[0], Base=base[1])
+                file=file, core_class=core_class(task), cells=cells, base_module=base[0], Base=base[1])
     init = INIT.format(**info)
     compile(init, f"{name}/__init__.py", "exec")  # a template bug must never reach a person
     compile(page, f"{name}/page.py", "exec")

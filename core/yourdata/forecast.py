@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from core.data import config_from_dict
+from core.generic.regressor import std_or_one
 from core.shapes import ManyToOne
 from core.task import BadInput, Demo, Splits
 from core.yourdata.choice import MIN_ROWS, Choice
@@ -408,12 +409,7 @@ def check_forecast(table: Table, choice: Choice, skip_bad: bool = False) -> Tabl
 
 # ---- windows ----------------------------------------------------------------------------------------------------------
 
-def _std(v: list[float]) -> float:
-    if len(v) < 2:
-        return 1.0
-    m = sum(v) / len(v)
-    s = math.sqrt(sum((x - m) ** 2 for x in v) / len(v))
-    return s if s > 1e-9 else 1.0
+_std = std_or_one  # the standard deviation, 1.0 for a constant column
 
 
 def step_scales(values: list[list[float]], upto: int) -> list[float]:

@@ -26,6 +26,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.generic.text import CONTROL  # noqa: F401 -- Unicode's control characters but tab and newline
+from core.generic.text import control_char as _control_char
 from core.yourdata import formats
 from core.yourdata.basics import (
     MAX_BYTES,
@@ -117,14 +119,6 @@ def _clean_cell(cell: str) -> str:
     if len(cell) >= 2 and cell[0] == "'" and cell[1] in "=+-@":  # our own escaping (write_table) undone
         cell = cell[1:]
     return cell
-
-
-CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # Unicode's control characters (Cc) but tab and newline
-
-
-def _control_char(text: str) -> str | None:
-    m = CONTROL.search(text)
-    return f"U+{ord(m.group()):04X}" if m else None
 
 
 # ---- delimiter and header ------------------------------------------------------------------------------------------

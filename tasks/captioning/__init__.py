@@ -117,9 +117,9 @@ class CaptioningTask(Task):
 
     # ---- model -------------------------------------------------------------------------------------------------
     def build_model(self, config, meta):
-        model = build(config, len(meta["vocab"]))
-        model.vocab = list(meta["vocab"])
-        model.stoi = {w: i for i, w in enumerate(model.vocab)}
+        vocab = D.vocab_of(meta)
+        model = build(config, len(vocab))
+        model.vocab, model.stoi = vocab.itos, vocab.stoi  # id -> word, word -> id
         return model
 
     def ensemble(self, models, weights):
@@ -133,7 +133,7 @@ class CaptioningTask(Task):
     # ---- data --------------------------------------------------------------------------------------------------
     def load_data(self, data_dir):
         sets, vocab, files = D.load_flickr8k(Path(data_dir))
-        meta = {"vocab": vocab, "size": D.SIZE, "max_words": D.MAX_WORDS, "min_count": D.MIN_COUNT,
+        meta = {**D.vocab_meta(vocab), "size": D.SIZE, "max_words": D.MAX_WORDS, "min_count": D.MIN_COUNT,
                 "sizes": {s: len(v) for s, v in sets.items()}}
         desc = (f"Flickr8k official split: {len(sets['train'])} train / {len(sets['val'])} dev / "
                 f"{len(sets['test'])} test images, 5 captions each, images at 128x128. Tokens: lowercase, "
@@ -146,7 +146,7 @@ class CaptioningTask(Task):
 
     def synthetic_data(self, seed: int = 0):
         sets, vocab = D.synthetic_sets(seed)
-        meta = {"vocab": vocab, "size": D.SIZE, "max_words": D.MAX_WORDS, "min_count": 1,
+        meta = {**D.vocab_meta(vocab), "size": D.SIZE, "max_words": D.MAX_WORDS, "min_count": 1,
                 "sizes": {s: len(v) for s, v in sets.items()}}
         return Splits(train=sets["train"], val=sets["val"], test=sets["test"], meta=meta,
                       dataset="synthetic: drawn scenes with generated captions, 32/8/8")

@@ -5,7 +5,6 @@ the official Flickr_8k.{train,dev,test}Images.txt lists (6,000 / 1,000 / 1,000),
 from __future__ import annotations
 
 import re
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .model import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID
+from core.data import Vocab
+
+from .model import BOS_ID, EOS_ID, PAD_ID, SPECIALS
 
 SIZE = 128
 TEXT_DIR, IMAGE_DIR = "Flickr8k_text", "images_128"
@@ -49,14 +50,22 @@ def read_list(path: Path) -> list[str]:
     return [ln.strip() for ln in Path(path).read_text(encoding="utf-8").splitlines() if ln.strip()]
 
 
-def build_vocab(token_lists, min_count: int = MIN_COUNT) -> list[str]:
-    counts = Counter(t for toks in token_lists for t in toks)
-    words = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
-    return SPECIALS + words
+def build_vocab(token_lists, min_count: int = MIN_COUNT) -> Vocab:
+    """The training words used at least ``min_count`` times, most frequent first, after the four specials (the
+    card's meta stores every id's word, specials included: ``vocab_meta`` / ``vocab_of``)."""
+    return Vocab.build(token_lists, specials=SPECIALS, min_count=min_count)
 
 
-def encode(tokens: list[str], stoi: dict[str, int], max_words: int = MAX_WORDS) -> list[int]:
-    return [BOS_ID] + [stoi.get(t, UNK_ID) for t in tokens[:max_words]] + [EOS_ID]
+def vocab_meta(vocab: Vocab) -> dict[str, list[str]]:
+    return vocab.to_meta("vocab", with_specials=True)
+
+
+def vocab_of(meta: dict) -> Vocab:
+    return Vocab.from_meta(meta, "vocab", specials=SPECIALS, with_specials=True)
+
+
+def encode(tokens: list[str], vocab: Vocab, max_words: int = MAX_WORDS) -> list[int]:
+    return [BOS_ID] + vocab.encode(tokens[:max_words]) + [EOS_ID]
 
 
 @dataclass
@@ -73,10 +82,10 @@ class CapSet:
         return len(self.names)
 
 
-def make_set(images: torch.Tensor, caps: list[list[str]], names: list[str], stoi, role: str) -> CapSet:
+def make_set(images: torch.Tensor, caps: list[list[str]], names: list[str], vocab: Vocab, role: str) -> CapSet:
     toks = [[tokenize(c) for c in cs] for cs in caps]
     toks = [(ts + ts * REFS)[:REFS] for ts in toks]  # exactly 5 per image (repeat if an image had fewer)
-    ids = [[encode(t, stoi) for t in ts] for ts in toks]
+    ids = [[encode(t, vocab) for t in ts] for ts in toks]
     T = max(len(x) for row in ids for x in row)
     cap = torch.full((len(ids), REFS, T), PAD_ID, dtype=torch.long)
     for i, row in enumerate(ids):
@@ -105,7 +114,7 @@ def load_images(folder: Path, names: list[str], workers: int = 8) -> torch.Tenso
 
 
 def load_flickr8k(data_dir: Path):
-    """-> (sets {"train","val","test"}: CapSet, vocab, files read)."""
+    """-> (sets {"train","val","test"}: CapSet, Vocab, files read)."""
     data_dir = Path(data_dir)
     tok_path = data_dir / TEXT_DIR / TOKEN_FILE
     if not tok_path.exists():
@@ -113,11 +122,10 @@ def load_flickr8k(data_dir: Path):
     caps = read_captions(tok_path)
     lists = {s: [n for n in read_list(data_dir / TEXT_DIR / f) if n in caps] for s, f in SPLIT_FILES.items()}
     vocab = build_vocab(tokenize(c) for n in lists["train"] for c in caps[n])
-    stoi = {w: i for i, w in enumerate(vocab)}
     sets = {}
     for s, names in lists.items():
         imgs = load_images(data_dir / IMAGE_DIR, names)
-        sets[s] = make_set(imgs, [caps[n] for n in names], names, stoi, s)
+        sets[s] = make_set(imgs, [caps[n] for n in names], names, vocab, s)
     files = [tok_path] + [data_dir / TEXT_DIR / f for f in SPLIT_FILES.values()]
     return sets, vocab, files
 
@@ -143,6 +151,5 @@ def synthetic_sets(seed: int = 0):
 
     raw = {"train": make(32, "train"), "val": make(8, "val"), "test": make(8, "test")}
     vocab = build_vocab((tokenize(c) for cs in raw["train"][1] for c in cs), min_count=1)
-    stoi = {w: i for i, w in enumerate(vocab)}
-    sets = {s: make_set(im, cs, nm, stoi, s) for s, (im, cs, nm) in raw.items()}
+    sets = {s: make_set(im, cs, nm, vocab, s) for s, (im, cs, nm) in raw.items()}
     return sets, vocab

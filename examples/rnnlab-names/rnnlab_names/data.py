@@ -20,8 +20,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PAD, UNK, BOS, EOS = 0, 1, 2, 3  # special ids shared by both tasks
-SPECIALS = ["<pad>", "<unk>", "<s>", "</s>"]
+from core.data import SPECIALS as CORE_SPECIALS
+from core.data import Vocab
+
+PAD, UNK, BOS, EOS = 0, 1, 2, 3  # special ids shared by both tasks: core.data.Vocab's
+SPECIALS = list(CORE_SPECIALS)  # <pad> <unk> <s> </s>
 # Always in the vocabulary, whatever the training data held: every ASCII letter can be typed and generated from.
 BASE_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz '-"
 MAX_NAME_CHARS = 40  # the longest real surname has 20 characters; longer input is truncated (and the user told)
@@ -102,26 +105,20 @@ def make_sets(parts: dict[str, list[tuple[str, str]]], labels: list[str] | None 
 
 
 def build_vocab(names: list[str]) -> list[str]:
-    """The characters a model reads and writes: the ASCII letters plus every character of the training names."""
-    extra = sorted({c for n in names for c in n} - set(BASE_CHARS))
-    return list(BASE_CHARS) + extra
+    """The characters a model reads and writes: the ASCII letters plus every character of the training names
+    (sorted); the card's meta stores this list as "chars", the learnt tokens of a core.data.Vocab."""
+    return Vocab.build((list(n) for n in names), first=BASE_CHARS, order="alpha").words
 
 
 def encode(name: str, chars: list[str]) -> tuple[list[int], list[str]]:
     """Character ids (unknown characters -> <unk>) and the list of characters that were unknown."""
-    index = {c: i + len(SPECIALS) for i, c in enumerate(chars)}
-    ids = [index.get(c, UNK) for c in name]
-    return ids, sorted({c for c in name if c not in index})
+    vocab = Vocab(chars)
+    return vocab.encode(list(name)), vocab.unknown(list(name))
 
 
 def decode(ids: list[int], chars: list[str]) -> str:
-    out = []
-    for i in ids:
-        if i == EOS:
-            break
-        if i >= len(SPECIALS):
-            out.append(chars[i - len(SPECIALS)])
-    return "".join(out)
+    """Ids -> the name, up to </s> (the other specials dropped)."""
+    return "".join(Vocab(chars).decode(ids))
 
 
 # ---- synthetic data ---------------------------------------------------------------------------------------------
