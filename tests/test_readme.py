@@ -36,3 +36,12 @@ def test_models_table_matches_the_cards():
     made = subprocess.run([sys.executable, "scripts/models_table.py"], cwd=REPO, capture_output=True, text=True,
                           check=True).stdout.rstrip("\n")
     assert shown == made, "README's Models table is stale: run python scripts/models_table.py and paste it"
+
+
+def test_the_readme_is_short_and_its_links_lead_somewhere():
+    """What it is, the two commands, the API, what is where, the models, where the rest is: under 200 lines, and
+    every relative link (README and docs/) names a file that exists."""
+    assert len(README.splitlines()) < 200
+    for page in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#:\s]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
+            assert (page.parent / target).exists(), f"{page.name} links to {target}, which does not exist"
