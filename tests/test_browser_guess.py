@@ -145,6 +145,7 @@ def test_cat_dog_unfamiliar_picture_is_called_a_guess(browser_app, tmp_path):
         while time.time() - t0 < 60 and not any("far from anything" in w for w in _warnings(page)):
             time.sleep(0.5)
         settle(page)
+        _shot(page, "catdog_noise")
         check(page, "cat/dog, a noise picture")
         assert any("far from anything the models saw" in w and "guesses" in w for w in _warnings(page)), \
             _warnings(page)
