@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from core.data import corpus_bleu
 from core.images import SAMPLE_PHOTOS, check_array, decode_image, sample_photo, unlike
 from core.serving import EnsembleWords
-from core.task import BadInput, Demo, Display, Metric, Recipe, Splits, Task
+from core.task import BadInput, Demo, Display, Headline, Metric, Recipe, Splits, Task
 
 from . import data as D
 from .drawing import SCENES, draw_scene
@@ -100,6 +100,7 @@ class CaptioningTask(Task):
                    "ships with this app.")
     primary_input = "image"
     variant_names = {"default": "main captioner", "small": "small captioner"}  # how the Model card names the variants
+    headlines = (Headline("bleu4", ">= 12", "width {beam}"), Headline("bleu1", ">= 55", "width {beam}"))
     display = Display(  # the words for the card's metrics and variants (core.task.check_task holds the card to them)
         metrics={**{f"bleu{n}": Metric(f"BLEU-{n}, beam search", "points (0-100)") for n in range(1, 5)},
                  **{f"greedy_bleu{n}": Metric(f"BLEU-{n}, greedy decoding", "points (0-100)") for n in range(1, 5)},

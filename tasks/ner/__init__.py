@@ -17,7 +17,7 @@ import torch.nn as nn
 
 from core.data import bucket_batches, config_from_dict
 from core.serving import EnsembleWords
-from core.task import BadInput, Demo, Display, Metric, Recipe, Splits, Task
+from core.task import BadInput, Demo, Display, Headline, Metric, Recipe, Splits, Task
 from tasks.ner.data import (
     CASES,
     ENTITY_TYPES,
@@ -179,6 +179,7 @@ class NERTask(Task):
     data_source = ("CoNLL-2003 English (Tjong Kim Sang & De Meulder 2003): Reuters news 1996-97, the standard "
                    "eng.train / eng.testa (dev) / eng.testb (test) split. Research use.")
     primary_input = "text"
+    headlines = (Headline("f1", ">= 88", "CoNLL-2003, seqeval"), Headline("probe_accuracy", ">= 90% (aim)", "ours"))
     display = Display(  # the words for the card's metrics and variants (core.task.check_task holds the card to them)
         metrics={"f1": Metric("F1 over whole names (entity spans)", "%"),
                  "precision": Metric("precision: names found that are right", "%"),

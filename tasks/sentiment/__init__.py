@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from core.calibrate import temperature_of
 from core.data import bucket_batches, guess_note, pad, rare_ids_from, seq_lengths
-from core.task import BadInput, Demo, Display, Metric, Recipe, Splits, Task
+from core.task import BadInput, Demo, Display, Headline, Metric, Recipe, Splits, Task
 from tasks.sentiment import data as D
 from tasks.sentiment.model import PAD_ID, UNK_ID, build, default_config
 
@@ -115,6 +115,7 @@ class SentimentTask(Task):
     data_source = ("Stanford Sentiment Treebank v1.0 (Socher et al., EMNLP 2013), PTB-tree release "
                    "trainDevTestTrees_PTB.zip; snippets from Rotten Tomatoes (Pang & Lee 2005). Research use.")
     primary_input = "text"
+    headlines = (Headline("accuracy", ">= 85%", "SST-2"), Headline("negation_accuracy", ">= 80%", "ours"))
     display = Display(  # the words for the card's metrics and variants (core.task.check_task holds the card to them)
         metrics={"accuracy": Metric("accuracy", "%"),
                  "nll": Metric("negative log-likelihood per review", "nats", "lower"),

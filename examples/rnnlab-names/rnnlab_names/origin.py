@@ -18,7 +18,7 @@ from core.calibrate import temperature_of
 from core.data import config_from_dict, pad, seq_lengths, shuffled_batches
 from core.layers import last_real_step
 from core.shapes import ManyToOne
-from core.task import BadInput, Demo, Display, Metric, Recipe, Splits, Task
+from core.task import BadInput, Demo, Display, Headline, Metric, Recipe, Splits, Task
 from rnnlab_names.data import (
     MAX_NAME_CHARS,
     PAD,
@@ -119,6 +119,7 @@ class NamesOrigin(Task):
     data_source = SOURCE
     weights_dir = Path(__file__).parent / "weights" / "names_origin"
     primary_input = "text"
+    headlines = (Headline("accuracy", note="18 languages"),)  # the README's Models table
     display = Display(  # the words for the card's metrics and variants (core.task.check_task holds the card to them)
         metrics={"accuracy": Metric("accuracy", "%"), "macro_f1": Metric("F1 averaged over the 18 languages", "%")},
         variants={"default": "BiGRU (a GRU reading both ways)", "mingru": "two-way minGRU", "minlstm": "two-way minLSTM"},
