@@ -61,7 +61,7 @@ def repository_tasks(reg, repo: Path = REPO) -> list[str]:
 
 def rows(reg=None) -> list[str]:
     from core.registry import discover
-    from core.shapes import shape_spec
+    from core.ui.shapes import shape_spec  # plain data: no Streamlit
     from core.weights import read_card
 
     reg = reg or discover()

@@ -17,8 +17,8 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from core.shapes import SHAPE_SPECS
 from core.task import BadInput, Demo
+from core.ui.shapes import SHAPE_SPECS
 
 log = logging.getLogger("rnnlab.ui")
 
@@ -334,7 +334,7 @@ def show_tokens(tokens: Sequence[Any], values: Sequence[float], **kwargs) -> Non
 # ---- small formatting helpers -------------------------------------------------------------------------------------
 
 def shape_badge(shape: str) -> None:
-    """The shape's label, icon and colour (core.shapes.SHAPE_SPECS) as a badge; an unknown shape as a grey one."""
+    """The shape's label, icon and colour (core.ui.shapes.SHAPE_SPECS) as a badge; an unknown shape as a grey one."""
     spec = SHAPE_SPECS.get(shape)
     if spec is None:
         st.badge(shape, color="gray")

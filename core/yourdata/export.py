@@ -22,7 +22,7 @@ from pathlib import Path
 
 from core.modelcard import DataFile, Dataset, ModelCard, Training, Variant
 from core.new_task import TEMPLATES, ScaffoldError, class_name, render_template, validate_name
-from core.shapes import shape_spec
+from core.shape_words import shape_words
 from core.weights import save_weights
 from core.yourdata.build import CELLS, RunResult
 from core.yourdata.parse import Table, safe_file_name, write_table
@@ -303,7 +303,7 @@ def plugin_files(task: YourDataTask, table: Table) -> dict[str, bytes]:
             "regression": ("core.yourdata.regression", "RegressionTask")}.get(task.choice.kind,
                                                                             ("core.yourdata.task", "YourDataTask"))
     info = dict(fields, shape_words="forecasting (many-to-one over time windows)" if forecast else
-                "many-to-one regression (a sequence -> one number)" if regression else shape_spec(shape).words,
+                "many-to-one regression (a sequence -> one number)" if regression else shape_words(shape),
                 file=file, core_class=core_class(task), cells=cells, base_module=base[0], Base=base[1])
     init = INIT.format(**info)
     compile(init, f"{name}/__init__.py", "exec")  # a template bug must never reach a person
