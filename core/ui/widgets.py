@@ -119,16 +119,6 @@ def recall(key: str, default: Any = None) -> Any:
     return (st.session_state.get(_KEPT) or {}).get(key, default)
 
 
-def restore_widget(key: str, default: Any = None) -> None:
-    """Before drawing the widget ``key``: if Streamlit forgot it (the person left the page and came back), give it
-    the value it had, else ``default`` (when not None). A value already in the session is left alone."""
-    if key in st.session_state:
-        return
-    value = recall(key, default)
-    if value is not None:
-        st.session_state[key] = value
-
-
 _UNLINKED = "_rnnlab_unlinked"  # session state: {widget key: why its value is not in the link}, rebuilt every run
 
 

@@ -37,11 +37,10 @@ MAX_TOKENS = 200  # the same bound in words; CoNLL-2003 sentences are ~14 words,
 
 # Everyday sentences written for this project (not from CoNLL-2003), each with the spans a careful reader would
 # mark under CoNLL's conventions (a country playing a match is a LOC, a football club an ORG, a nationality or a
-# language MISC, titles such as "Dr." and "President" outside the name; money and dates are never tagged). They
-# were written before the first model was trained; every evaluation reports how many come out exactly right (the
-# same spans with the same types, nothing more), so the card shows it for every variant and epoch. Not a blind
-# test: the first run tagged the classic example's "Manhattan" ORG, which prompted the recipe's lexicon dropout;
-# the second run was served because its validation F1 was higher (91.85 against 91.60), not for these sentences.
+# language MISC, titles such as "Dr." and "President" outside the name; money and dates are never tagged). Every
+# evaluation reports how many come out exactly right (the same spans with the same types, nothing more), so the
+# card shows it for every variant and epoch. Not a blind test: they guided one recipe choice, the lexicon dropout
+# (docs/models.md); the served run is picked on validation F1 alone.
 PROBE_SET: list[tuple[str, list[tuple[str, str]], str]] = [
     ("Adam lists his Manhattan house for $37.5 million.", [("Adam", "PER"), ("Manhattan", "LOC")],
      "the lesson's example"),

@@ -95,9 +95,8 @@ class SentimentTask(Task):
             "gru": {"cell": "gru"},
             "lstm": {"cell": "lstm"},
             # 256 units per direction: "same budget" is the same wall-clock minutes, in which the wider two-way
-            # LSTM reads fewer epochs. The width was chosen with the negation set in view: narrower or two-layer
-            # BiLSTMs got 11-13 of its 18 sentences right, 256 units got 17. Validation accuracy alone picks the
-            # served epoch.
+            # LSTM reads fewer epochs. The negation set guided the width (docs/models.md); validation accuracy
+            # alone picks the served epoch.
             "bilstm": {"cell": "lstm", "bidirectional": True, "hidden_size": 256},
             # the 2024 linear recurrences, one way, with the GRU's recurrent-layer parameter count (154,560): their
             # gates read only x_t, so they are wider for the same weights
