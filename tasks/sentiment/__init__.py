@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from core.calibrate import temperature_of
+from core.calibrate import split_logits, temperature_of
 from core.data import bucket_batches, guess_note, pad, rare_ids_from, seq_lengths
 from core.task import BadInput, Demo, Display, Headline, Metric, Recipe, Splits, Task
 from tasks.sentiment import data as D
@@ -204,15 +204,7 @@ class SentimentTask(Task):
     @torch.no_grad()
     def class_logits(self, model, data: Examples) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits (N, 2) and labels (N,) of a split, for core.calibrate."""
-        was = model.training
-        model.eval()
-        device = next(model.parameters()).device
-        logits, labels = [], []
-        for batch in self.batches(data, 256, shuffle=False):
-            logits.append(model(batch["x"].to(device), batch["lengths"].to(device)).float().cpu())  # (B, 2)
-            labels.append(batch["y"])
-        model.train(was)
-        return torch.cat(logits), torch.cat(labels)
+        return split_logits(model, self.batches(data, 256, shuffle=False), lambda m, b: m(b["x"], b["lengths"]))
 
     # ---- serving -----------------------------------------------------------------------------------------------
     def demos(self) -> list[Demo]:
