@@ -68,6 +68,15 @@ def guarded(fn: Callable, *args, what: str = "", **kwargs):
         return None
 
 
+def answer(task, model, input, what: str = "predicting") -> dict | None:
+    """``task.predict(model, input)`` for a Try-it tab: a bad input (or any failure) is shown with ``show_error``
+    and gives None; the answer's ``notes`` are shown as captions."""
+    out = guarded(task.predict, model, input, what=what)
+    for note in (out or {}).get("notes", []):
+        st.caption(md_escape(note))
+    return out
+
+
 # ---- demos ------------------------------------------------------------------------------------------------------
 
 def demo_buttons(task, key: str, label: str = "One-click demos") -> Demo | None:
