@@ -15,7 +15,7 @@ import logging
 import streamlit as st
 
 from core.registry import discover
-from core.shapes import SHAPE_SPECS, SHAPES, shape_spec
+from core.shapes import SHAPES
 from core.ui.navguard import commit_before_navigating
 from core.ui.pages import FIXED_PATHS, task_url_path
 from core.ui.server import (
@@ -25,6 +25,7 @@ from core.ui.server import (
     release_free_memory,
     settle_heap,
 )
+from core.ui.shapes import SHAPE_SPECS, shape_spec
 from core.ui.warm import warm_browser
 from core.ui.widgets import glossary, md_code, show_error
 

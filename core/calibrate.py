@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 
 import torch
@@ -26,6 +27,23 @@ from core.modelcard import Calibration
 from core.task import Task
 
 BINS = 15  # confidence bins of the ECE, as in Guo et al. 2017
+
+
+def split_logits(model: torch.nn.Module, batches: Iterable[dict], forward: Callable[[torch.nn.Module, dict], torch.Tensor],
+                 label_key: str = "y") -> tuple[torch.Tensor, torch.Tensor]:
+    """The logits (N, C) ``forward(model, batch)`` gives over every batch, and the labels (N,) under ``label_key``:
+    what a classifier's ``Task.class_logits`` returns. Eval mode, no gradients; the model's mode is restored."""
+    was = model.training
+    model.eval()
+    dev = next(model.parameters()).device
+    logits, labels = [], []
+    with torch.no_grad():
+        for batch in batches:
+            on_dev = {k: v.to(dev) if torch.is_tensor(v) else v for k, v in batch.items()}
+            logits.append(forward(model, on_dev).float().cpu())  # (B, C)
+            labels.append(batch[label_key])  # (B,)
+    model.train(was)
+    return torch.cat(logits), torch.cat(labels)
 
 
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, steps: int = 100) -> float:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,31 @@ def decode_image(raw: bytes) -> tuple[np.ndarray, list[str]]:
     except (UnidentifiedImageError, OSError, ValueError, EOFError, SyntaxError, MemoryError):
         raise BadInput("this file could not be read as an image (not an image, or truncated/corrupted)") from None
     return _shrink(rgb), notes
+
+
+def image_input(input, named: Callable[[str], dict | None], to_pixels: Callable[[np.ndarray], np.ndarray],
+                squeeze: tuple[float, str], example: str) -> dict:
+    """What an image task's ``predict`` reads -- image file bytes (upload, camera), an (H, W, 3|4) uint8 array, a
+    name that ``named`` turns into its ready record (None: no such name), or {"image": one of those} -- as
+    {"pixels": to_pixels(rgb), "original" (H, W, 3) uint8, "notes" [str], "source"}. ``squeeze`` = (ratio, note):
+    an upload whose long side exceeds ratio x its short side gets the note. ``example``: a name, for messages."""
+    if isinstance(input, dict):
+        input = input.get("image", input.get("bytes"))
+    if isinstance(input, str):
+        record = named(input)
+        if record is None:
+            raise BadInput(f"expected an image file (JPEG, PNG, GIF, WebP, BMP) or {example}")
+        return record
+    if isinstance(input, np.ndarray):
+        arr = check_array(input)
+        return {"pixels": to_pixels(arr), "original": arr, "notes": [], "source": "array"}
+    if isinstance(input, (bytes, bytearray, memoryview)):
+        rgb, notes = decode_image(bytes(input))
+        ratio, note = squeeze
+        if min(rgb.shape[:2]) * ratio < max(rgb.shape[:2]):
+            notes.append(note)
+        return {"pixels": to_pixels(rgb), "original": rgb, "notes": notes, "source": "upload"}
+    raise BadInput(f"expected image bytes or {example}, got {type(input).__name__}")
 
 
 def check_array(arr) -> np.ndarray:

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from core import toys
 from core.layers import Recurrent, cell_label, recording
-from core.shapes import SHAPE_SPECS
+from core.shape_words import shape_words
 
 # ---- the models a reveal runs ------------------------------------------------------------------------------------
 
@@ -261,8 +261,8 @@ def reveal_shapes(models: Models) -> Reveal:
     sent_one, tag_each = n_sent == 1, n_tags == n_words and n_words > 1
     right = {(True, False): 0, (True, True): 1, (False, False): 2, (False, True): 3}[(sent_one, tag_each)]
     said = (f"Sentiment: {n_sent} answer ({s['label']}); tagger: {n_tags} tags for {n_words} words.")
-    why = (f"Sentiment is **{SHAPE_SPECS['many_to_one'].words}**: it reads all {len(s['tokens'])} words and answers "
-           f"once, from its last state. The tagger is **{SHAPE_SPECS['many_to_many'].words}**: one tag per input "
+    why = (f"Sentiment is **{shape_words('many_to_one')}**: it reads all {len(s['tokens'])} words and answers "
+           f"once, from its last state. The tagger is **{shape_words('many_to_many')}**: one tag per input "
            f"step ({', '.join(f'{w} = {t}' for w, t in zip(n['tokens'], n['tags']) if t != 'O') or 'no entity'}).")
     table = pd.DataFrame({"word": n["tokens"], "tagger's tag": n["tags"]})
     return Reveal((right,), said, why, table=table)

@@ -145,6 +145,35 @@ class Display:
         return self.metric_label(key)
 
 
+@dataclass(frozen=True)
+class Headline:
+    """A card metric that sums a task up (the README's Models table shows it), with the target its issue set.
+    Its words are the task's Display label for ``key``; ``note`` adds only what the label leaves out."""
+
+    key: str  # metric key on the card (evaluate()'s dict); a "%" metric shows as a percentage
+    target: str = "--"  # the target in words, e.g. ">= 85%" ("--": none set)
+    note: str = ""  # context in brackets after the label, e.g. "SST-2"; "{beam}" is the card's metric "beam"
+
+    def label(self, display: Display, metrics: dict) -> str:
+        """The metric's words, with the note (its ``{key}`` fields read from the card's ``metrics``). Pure."""
+        fields = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in metrics.items()}
+        note = self.note.format_map(_Missing(fields)) if self.note else ""
+        words = display.metric_label(self.key)
+        if not note:
+            return words
+        return f"{words[:-1]}; {note})" if words.endswith(")") else f"{words} ({note})"
+
+    def scale(self, display: Display) -> int:
+        """100 for a fraction shown as a percentage, else 1."""
+        m = display.metric(self.key)
+        return 100 if m is not None and m.unit == "%" else 1
+
+
+class _Missing(dict):
+    def __missing__(self, key: str) -> str:  # a note naming a metric the card lacks shows "?"
+        return "?"
+
+
 def card_vocabulary(card: dict) -> tuple[set[str], set[str]]:
     """(metric keys, variant keys) a card.json names: its test and validation metrics, every variant's, the served
     variant and the ensemble's members. Pure: reads the parsed JSON."""
@@ -216,6 +245,7 @@ class Task:
     metric_notes: dict = {}  # metric key -> a caveat the model card prints under its metrics table
     ensemble_words: EnsembleWords | None = None  # how the page names the served variant and its ensemble (if any)
     display: Display = Display()  # the words for every metric and variant its card shows (check_task holds it)
+    headlines: tuple[Headline, ...] = ()  # the card metrics that sum it up (README's table); () = recipe.metric
 
     # ---- model -------------------------------------------------------------------------------------------------
     def build_model(self, config: dict, meta: dict) -> nn.Module:
@@ -278,6 +308,10 @@ class Task:
             batch = batch[0]
         return int(batch.shape[0])
 
+    def headline_metrics(self) -> tuple[Headline, ...]:
+        """The declared headlines, else the recipe's metric without a target."""
+        return tuple(self.headlines) or (Headline(self.recipe.metric),)
+
     def weights_path(self) -> Path:
         return Path(self.weights_dir) if self.weights_dir else WEIGHTS_ROOT / self.name
 
@@ -320,6 +354,12 @@ def check_task(task: Any) -> list[str]:
                  "inspect_loss"):
         if getattr(type(task), meth, None) is getattr(Task, meth):
             problems.append(f"method {meth}() is not implemented")
+    heads = getattr(task, "headlines", ())
+    if not isinstance(heads, (tuple, list)) or not all(isinstance(h, Headline) for h in heads):
+        problems.append("headlines must be a tuple of core.task.Headline")
+    elif isinstance(task.display, Display):
+        problems += [f"headline {h.key!r} has no words: add it to the task's display.metrics" for h in heads
+                     if task.display.metric(h.key) is None]
     problems += display_problems(getattr(task, "display", None), _card_json(task))
     return problems
 

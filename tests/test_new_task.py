@@ -190,3 +190,52 @@ def test_scaffold_page_renders(scaffolds, tmp_path, shape, trained):
         assert "No trained weights" not in text
     else:
         assert f"core.train {task.name} --synthetic" in text
+
+
+def test_package_installs_trains_and_passes_the_check(tmp_path):
+    """--package writes an installable plugin: pip installs it (no dependencies fetched), RNN Lab discovers it
+    through its entry point, core.train writes its weights inside the installed package, and core.check passes
+    (contract, weights card, the card's metrics reproduced) on the toy data written in the real format."""
+    name = f"pkg_{uuid.uuid4().hex[:8]}"
+    root, site, data = tmp_path / "plugin", tmp_path / "site", tmp_path / "data"
+    out = subprocess.run([sys.executable, "-m", "core.new_task", name, "--shape", "many_to_one", "--package", str(root)],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert f"pip install --no-deps -e {root}" in out.stdout
+    pyproject = (root / "pyproject.toml").read_text()
+    assert f'{name} = "{name}:TASK"' in pyproject and '[project.entry-points."rnnlab.tasks"]' in pyproject
+    assert (root / name / "weights" / name).is_dir()
+    task_file = (root / name / "__init__.py").read_text()
+    assert "weights_dir = Path(__file__)" in task_file and f"python -m {name} DIR" in task_file
+    assert len(task_file.splitlines()) < 95
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                          "--target", str(site), str(root)], capture_output=True, text=True, timeout=300)
+    assert pip.returncode == 0, pip.stdout + pip.stderr
+    env = {**__import__("os").environ, "PYTHONPATH": str(site)}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+    where = run("-c", f"from core.registry import discover; r = discover(); print(r.sources[{name!r}]); "
+                      f"print(r.get({name!r}).weights_path())")
+    assert where.returncode == 0, where.stderr
+    source, weights = where.stdout.splitlines()
+    assert source == f"entry point {name} = {name}:TASK"
+    assert Path(weights) == site / name / "weights" / name
+    assert run("-m", name, str(data)).returncode == 0  # the toy data in the real format
+    train = run("-m", "core.train", name, "--data-dir", str(data), "--max-steps", "3", "--threads", "1", "--no-progress")
+    assert train.returncode == 0, train.stderr
+    assert (site / name / "weights" / name / "model.safetensors").is_file()
+    check = run("-m", "core.check", name, "--data-dir", str(data), "--skip-page", "--threads", "1")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "every check passed" in check.stdout
+
+
+def test_package_refuses_a_folder_in_use_or_a_taken_module_name(tmp_path, capsys):
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    assert new_task.main(["fine_name", "--shape", "many_to_one", "--package", str(tmp_path / "busy"), "--no-check"]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert new_task.main(["json", "--shape", "many_to_one", "--package", str(tmp_path / "p"), "--no-check"]) == 2
+    assert "already importable" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()

@@ -45,3 +45,57 @@ def test_the_readme_is_short_and_its_links_lead_somewhere():
     for page in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
         for target in re.findall(r"\]\(([^)#:\s]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
             assert (page.parent / target).exists(), f"{page.name} links to {target}, which does not exist"
+
+
+def _models_table():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("models_table", REPO / "scripts" / "models_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_models_table_leaves_out_tasks_the_repository_does_not_hold(tmp_path, monkeypatch):
+    """A task just scaffolded into tasks/ (not committed) and an installed third-party plugin are left out of the
+    table, so neither breaks the check above; the repository's own tasks all stay in it."""
+    import importlib
+    import sys
+    import uuid
+
+    from core import new_task
+    from core.registry import discover
+
+    table = _models_table()
+    before = table.rows()
+    pkg = f"tasks_{uuid.uuid4().hex[:8]}"
+    new_task.scaffold("fresh_task", "many_to_one", tmp_path / pkg)
+    new_task.scaffold("third_party", "one_to_one", tmp_path / pkg)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reg = discover()
+    repo_names = table.repository_tasks(reg)
+    reg.add(importlib.import_module(f"{pkg}.fresh_task"), "tasks/fresh_task")  # as discover() names tasks/ folders
+    reg.add(importlib.import_module(f"{pkg}.third_party"), "entry point third_party = other_pkg:TASK")
+    assert {"fresh_task", "third_party"} <= set(reg.tasks)
+    assert table.repository_tasks(reg) == repo_names
+    assert table.rows(reg) == before
+    assert "names_origin" in repo_names and "sentiment" in repo_names  # tasks/ and examples/ both count
+    sys.modules.pop(f"{pkg}.fresh_task", None)
+    sys.modules.pop(f"{pkg}.third_party", None)
+
+
+def test_headlines_are_named_in_the_tasks_words():
+    """Every headline's words are its task's Display label; a headline the Display cannot name breaks the contract;
+    a task that declares none shows its recipe's metric."""
+    from core.registry import discover
+    from core.task import Headline, check_task
+
+    reg = discover()
+    for task in reg.tasks.values():
+        for head in task.headline_metrics():
+            assert task.display.metric(head.key) is not None, (task.name, head.key)
+    task = reg.get("names_generate")
+    assert task.headlines == () and task.headline_metrics() == (Headline(task.recipe.metric),)
+    broken = type(task)()
+    broken.headlines = (Headline("no_such_metric"),)
+    assert any("no_such_metric" in p for p in check_task(broken))

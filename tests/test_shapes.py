@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from core.shapes import (
-    SHAPE_SPECS,
     SHAPES,
     EncoderDecoder,
     ManyToMany,
@@ -12,8 +11,8 @@ from core.shapes import (
     OneToMany,
     OneToOne,
     check_shape,
-    shape_spec,
 )
+from core.ui.shapes import SHAPE_SPECS, shape_spec
 
 
 def test_shape_names():

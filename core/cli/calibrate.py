@@ -6,38 +6,26 @@ from __future__ import annotations
 import argparse
 import sys
 
-import torch
-
 from core.calibrate import calibration_record, can_calibrate
-from core.cli.common import cli_data, cli_task
+from core.cli.common import add_task_arguments, cli_data, cli_served
 from core.paths import command_line
-from core.serving import load_served
-from core.weights import WeightsError, write_card
+from core.weights import write_card
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m core.calibrate",
                                  description="Fit a classifier's temperature on validation and write it to its card.")
-    ap.add_argument("task")
-    ap.add_argument("--data-dir")
-    ap.add_argument("--weights", help="weights folder (default: the task's)")
-    ap.add_argument("--threads", type=int)
+    add_task_arguments(ap)
     args = ap.parse_args(argv)
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    task = cli_task(args.task)
-    if task is None:
+    got = cli_served(args)
+    if got is None:
         return 2
+    task, served = got
     if not can_calibrate(task):
         print(f"{task.name} gives no class logits (it is not a classifier): nothing to calibrate", file=sys.stderr)
         return 2
     folder = args.weights or task.weights_path()
-    try:
-        served = load_served(task, folder)
-    except WeightsError as exc:
-        print(f"cannot load weights: {exc}", file=sys.stderr)
-        return 2
     got = cli_data(task, args.data_dir)
     if got is None:
         return 2

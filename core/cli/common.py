@@ -3,13 +3,40 @@ the data files that changed since a card was written."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from pathlib import Path
 
+import torch
+
 from core import registry
+from core.serving import Served, load_served
 from core.task import Task
-from core.weights import sha256_file
+from core.weights import WeightsError, sha256_file
+
+
+def add_task_arguments(ap: argparse.ArgumentParser) -> None:
+    """The arguments every command on a trained task takes: the task, --data-dir, --weights, --threads."""
+    ap.add_argument("task", help="task name (the Plugins page of the app lists them)")
+    ap.add_argument("--data-dir", help="the task's data directory (else $RNNLAB_DATA_<TASK>, $RNNLAB_DATA_ROOT)")
+    ap.add_argument("--weights", help="weights folder (default: the task's)")
+    ap.add_argument("--threads", type=int, help="torch.set_num_threads (CPU)")
+
+
+def cli_served(args: argparse.Namespace) -> tuple[Task, Served] | None:
+    """(task, its served model) for ``add_task_arguments``' arguments, or None after saying on stderr what is
+    missing (an unknown task, weights that do not load)."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    task = cli_task(args.task)
+    if task is None:
+        return None
+    try:
+        return task, load_served(task, args.weights or task.weights_path())
+    except WeightsError as exc:
+        print(f"cannot load weights: {exc}", file=sys.stderr)
+        return None
 
 
 def cli_task(name: str, show_plugin_errors: bool = False) -> Task | None:

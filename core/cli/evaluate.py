@@ -13,32 +13,21 @@ import sys
 
 import torch
 
-from core.cli.common import changed_data_files, cli_data, cli_task
+from core.cli.common import add_task_arguments, changed_data_files, cli_data, cli_served
 from core.evaluate import compare
-from core.serving import load_served
-from core.weights import WeightsError
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m core.evaluate",
                                  description="Recompute a task's test metrics from its weights; compare with its card.")
-    ap.add_argument("task")
-    ap.add_argument("--data-dir")
-    ap.add_argument("--weights", help="weights folder (default: the task's)")
+    add_task_arguments(ap)
     ap.add_argument("--tol", type=float, default=1e-3, help="relative tolerance (default 1e-3)")
-    ap.add_argument("--threads", type=int)
     args = ap.parse_args(argv)
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    task = cli_task(args.task)
-    if task is None:
+    got = cli_served(args)
+    if got is None:
         return 2
-    try:
-        served = load_served(task, args.weights)
-    except WeightsError as exc:
-        print(f"cannot load weights: {exc}", file=sys.stderr)
-        return 2
+    task, served = got
     card = served.card
     if served.ensemble_problem:
         print(f"warning: the card's ensemble cannot be put together, evaluating the served variant alone: "

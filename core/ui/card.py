@@ -16,9 +16,9 @@ import streamlit as st
 from core.layers import cell_label
 from core.modelcard import ModelCard
 from core.paths import shown_command
-from core.shapes import shape_spec
 from core.task import Display
 from core.ui import charts
+from core.ui.shapes import shape_spec
 from core.ui.widgets import md_escape
 
 # ---- architecture diagram ---------------------------------------------------------------------------------------

@@ -307,16 +307,6 @@ LESSON_NAME = "parameter"  # the lesson's notation (w, w', b_o, w1, b_y); torch'
 TORCH_NAME = "PyTorch name"
 
 
-def param_grad_chart(params: pd.DataFrame, log: bool = True) -> alt.Chart:
-    df = params.rename(columns={"lesson_name": LESSON_NAME})
-    df = df.rename(columns={"name": TORCH_NAME})
-    df["shape"] = df["shape"].astype(str)
-    df["grad / param"] = df["grad_norm"] / df["param_norm"].replace(0, np.nan)
-    return bar_chart(df, LESSON_NAME, "grad_norm", horizontal=True, log=log, sort=None, fmt=".3e",
-                     tooltip=[LESSON_NAME, TORCH_NAME, "shape", "numel", "grad_norm", "param_norm", "grad / param"],
-                     x_title="parameter", y_title="‖dL/dθ‖")
-
-
 def clip_chart(clip: pd.DataFrame, threshold: float | None = None) -> alt.Chart:
     long = clip.rename(columns={"lesson_name": LESSON_NAME}).melt(id_vars=["name", LESSON_NAME, "value_clip_cosine"],
                      value_vars=["before", "after_clip_norm", "after_clip_value"], var_name="gradient",

@@ -22,9 +22,9 @@ import pandas as pd
 import streamlit as st
 
 from core.inspect import Inspection, clip_report, clip_reports, decay_rate, inspect_model, reach_summary
-from core.shapes import shape_spec
 from core.task import BadInput
 from core.ui import charts
+from core.ui.shapes import shape_spec
 from core.ui.widgets import VISIBLE, md_code, md_escape, show_error, show_tokens
 
 SECTIONS = {  # anchor -> title, in the order the page shows them

@@ -113,8 +113,8 @@ class ServerBusy(Exception):
 
 # At most this many page scripts run their page at once; the rest wait their turn (first come, first served).
 # Scripts are Python holding one GIL and each inference uses one torch thread, so running twenty at once is not
-# faster than a few at a time -- but twenty models' activations in memory at once is: the peak heap, which glibc
-# keeps, grew the server by ~16% the first time 20 sessions clicked together (bench/latency.py). A few slots per
+# faster than a few at a time -- but twenty models' activations in memory at once grow the peak heap, which glibc
+# keeps: by ~16% when 20 sessions click together (bench/latency.py). A few slots per
 # core keep a long job (the Gradient Lab's live training, ~10 s) from blocking everyone. $RNNLAB_PAGE_SLOTS overrides.
 PAGE_SLOTS = int(os.environ.get("RNNLAB_PAGE_SLOTS") or 0) or max(4, 2 * _cores())
 _SLOTS = threading.BoundedSemaphore(PAGE_SLOTS)

@@ -17,8 +17,8 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from core.shapes import SHAPE_SPECS
 from core.task import BadInput, Demo
+from core.ui.shapes import SHAPE_SPECS
 
 log = logging.getLogger("rnnlab.ui")
 
@@ -66,6 +66,15 @@ def guarded(fn: Callable, *args, what: str = "", **kwargs):
     except Exception as exc:  # noqa: BLE001 -- the point of the guard
         show_error(exc, what)
         return None
+
+
+def answer(task, model, input, what: str = "predicting") -> dict | None:
+    """``task.predict(model, input)`` for a Try-it tab: a bad input (or any failure) is shown with ``show_error``
+    and gives None; the answer's ``notes`` are shown as captions."""
+    out = guarded(task.predict, model, input, what=what)
+    for note in (out or {}).get("notes", []):
+        st.caption(md_escape(note))
+    return out
 
 
 # ---- demos ------------------------------------------------------------------------------------------------------
@@ -117,16 +126,6 @@ def remember(key: str, value: Any) -> None:
 def recall(key: str, default: Any = None) -> Any:
     """The value ``remember`` kept for ``key`` in this session (``default`` if none)."""
     return (st.session_state.get(_KEPT) or {}).get(key, default)
-
-
-def restore_widget(key: str, default: Any = None) -> None:
-    """Before drawing the widget ``key``: if Streamlit forgot it (the person left the page and came back), give it
-    the value it had, else ``default`` (when not None). A value already in the session is left alone."""
-    if key in st.session_state:
-        return
-    value = recall(key, default)
-    if value is not None:
-        st.session_state[key] = value
 
 
 _UNLINKED = "_rnnlab_unlinked"  # session state: {widget key: why its value is not in the link}, rebuilt every run
@@ -334,7 +333,7 @@ def show_tokens(tokens: Sequence[Any], values: Sequence[float], **kwargs) -> Non
 # ---- small formatting helpers -------------------------------------------------------------------------------------
 
 def shape_badge(shape: str) -> None:
-    """The shape's label, icon and colour (core.shapes.SHAPE_SPECS) as a badge; an unknown shape as a grey one."""
+    """The shape's label, icon and colour (core.ui.shapes.SHAPE_SPECS) as a badge; an unknown shape as a grey one."""
     spec = SHAPE_SPECS.get(shape)
     if spec is None:
         st.badge(shape, color="gray")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from core.generic.text import steps, tokenize, words  # noqa: F401 -- Your data's names for them
-from core.shapes import shape_spec
+from core.shape_words import shape_words
 from core.yourdata.parse import DataError, Table, _plural, is_number, problem_list
 
 MIN_ROWS = 10  # fewer cannot be split into training and validation rows
@@ -64,7 +64,7 @@ def check_rows(table: Table, choice: Choice, skip_bad: bool = False) -> Table:
     elif choice.input is None:
         raise DataError("Pick the column that holds the sequences.")
     if choice.shape != "one_to_many" and choice.target is None:
-        raise DataError(f"{shape_spec(choice.shape).words} needs a column to predict.")
+        raise DataError(f"{shape_words(choice.shape)} needs a column to predict.")
     if choice.input is not None and choice.input == choice.target:
         raise DataError("The input column and the column to predict must differ.")
     if choice.tokens not in ("char", "word"):
@@ -91,11 +91,11 @@ def check_rows(table: Table, choice: Choice, skip_bad: bool = False) -> Table:
             lines.append(line)
     notes = []
     if problems and not skip_bad:
-        raise DataError(f"{_plural(len(problems), 'row')} do not fit {shape_spec(choice.shape).words} -- "
+        raise DataError(f"{_plural(len(problems), 'row')} do not fit {shape_words(choice.shape)} -- "
                         f"{problem_list(problems)}. "
                         "Fix them, pick another shape, or tick 'leave out the rows with problems'.")
     if problems:
-        notes.append(f"{_plural(len(problems), 'row')} that do not fit {shape_spec(choice.shape).words} left out (first: "
+        notes.append(f"{_plural(len(problems), 'row')} that do not fit {shape_words(choice.shape)} left out (first: "
                      f"line {problems[0][0]}, {problems[0][1]}).")
     if len(keep) < MIN_ROWS:
         raise DataError(f"Only {_plural(len(keep), 'row')} to learn from; at least {MIN_ROWS} are needed (some are "

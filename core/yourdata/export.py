@@ -22,7 +22,7 @@ from pathlib import Path
 
 from core.modelcard import DataFile, Dataset, ModelCard, Training, Variant
 from core.new_task import TEMPLATES, ScaffoldError, class_name, render_template, validate_name
-from core.shapes import shape_spec
+from core.shape_words import shape_words
 from core.weights import save_weights
 from core.yourdata.build import CELLS, RunResult
 from core.yourdata.parse import Table, safe_file_name, write_table
@@ -132,18 +132,14 @@ def render(task):
 def _try_it(task, model):
     """Draw the Try-it tab; return the current input, which the Inspect tab then takes apart."""
     from core.ui.charts import forecast_lines
-    from core.ui.widgets import md_escape, show_error, text_input_with_demos
+    from core.ui.widgets import answer, md_escape, text_input_with_demos
     from core.yourdata.forecast import forecast_rows
 
     W, H = model.meta["window"], model.meta["horizon"]
     text = text_input_with_demos(task, key="q", label=f"The last {{W}} values (empty: the end of the series)")
-    try:
-        out = task.predict(model, text)
-    except Exception as exc:  # noqa: BLE001 -- BadInput becomes a friendly warning
-        show_error(exc, "forecasting")
+    out = answer(task, model, text, "forecasting")  # a bad input: a warning and None
+    if out is None:
         return None
-    for note in out["notes"]:
-        st.caption(md_escape(note))
     st.markdown(f"**The next {{H}} values of {{md_escape(out['target'])}}:** "
                 + ", ".join(f"{{v:.5g}}" for v in out["forecast"]))
     chart = forecast_lines(pd.DataFrame(forecast_rows(out)), alt.X("step:Q", title="steps from now"), 260)
@@ -173,19 +169,15 @@ def render(task):
 def _try_it(task, model):
     """Draw the Try-it tab; return the current input, which the Inspect tab then takes apart."""
     from core.ui.charts import line_chart
-    from core.ui.widgets import md_escape, show_error, text_input_with_demos
+    from core.ui.widgets import answer, md_escape, text_input_with_demos
 
     text = text_input_with_demos(task, key="q", label="Text")  # ?q=... in the URL shares the input
     if not text.strip():
         st.info("Type a text or pick a demo.")
         return None
-    try:
-        out = task.predict(model, text)
-    except Exception as exc:  # noqa: BLE001 -- BadInput becomes a friendly warning
-        show_error(exc, "predicting")
+    out = answer(task, model, text, "predicting")  # a bad input: a warning and None
+    if out is None:
         return None
-    for note in out["notes"]:
-        st.caption(md_escape(note))
     st.markdown(f"**{{md_escape(out['target'])}}: {{out['value']:.4g}}** (the training rows' mean is "
                 f"{{out['mean']:.4g}})")
     steps = pd.DataFrame(out["after_each_step"])
@@ -303,7 +295,7 @@ def plugin_files(task: YourDataTask, table: Table) -> dict[str, bytes]:
             "regression": ("core.yourdata.regression", "RegressionTask")}.get(task.choice.kind,
                                                                             ("core.yourdata.task", "YourDataTask"))
     info = dict(fields, shape_words="forecasting (many-to-one over time windows)" if forecast else
-                "many-to-one regression (a sequence -> one number)" if regression else shape_spec(shape).words,
+                "many-to-one regression (a sequence -> one number)" if regression else shape_words(shape),
                 file=file, core_class=core_class(task), cells=cells, base_module=base[0], Base=base[1])
     init = INIT.format(**info)
     compile(init, f"{name}/__init__.py", "exec")  # a template bug must never reach a person

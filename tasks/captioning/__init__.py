@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from core.data import corpus_bleu
-from core.images import SAMPLE_PHOTOS, check_array, decode_image, sample_photo, unlike
+from core.images import SAMPLE_PHOTOS, image_input, sample_photo, unlike
 from core.serving import EnsembleWords
-from core.task import BadInput, Demo, Display, Metric, Recipe, Splits, Task
+from core.task import Demo, Display, Headline, Metric, Recipe, Splits, Task
 
 from . import data as D
 from .drawing import SCENES, draw_scene
@@ -100,6 +100,7 @@ class CaptioningTask(Task):
                    "ships with this app.")
     primary_input = "image"
     variant_names = {"default": "main captioner", "small": "small captioner"}  # how the Model card names the variants
+    headlines = (Headline("bleu4", ">= 12", "width {beam}"), Headline("bleu1", ">= 55", "width {beam}"))
     display = Display(  # the words for the card's metrics and variants (core.task.check_task holds the card to them)
         metrics={**{f"bleu{n}": Metric(f"BLEU-{n}, beam search", "points (0-100)") for n in range(1, 5)},
                  **{f"greedy_bleu{n}": Metric(f"BLEU-{n}, greedy decoding", "points (0-100)") for n in range(1, 5)},
@@ -212,10 +213,8 @@ class CaptioningTask(Task):
     def image_from_input(self, input) -> dict:
         """Bytes (upload/camera), "scene:<i>", an (H, W, 3|4) uint8 array, or {"image": one of those, "beam": k}
         -> {"pixels" (128, 128, 3) uint8, "original", "notes", "source"}."""
-        if isinstance(input, dict):
-            input = input.get("image", input.get("bytes"))
-        if isinstance(input, str):
-            parts = input.split(":")
+        def named(text: str) -> dict | None:
+            parts = text.split(":")
             if len(parts) == 2 and parts[0] == "scene" and parts[1].isdigit() and int(parts[1]) < len(SCENES):
                 label, things, ground, night, seed = SCENES[int(parts[1])]
                 arr = draw_scene(things, ground, night, seed)
@@ -224,17 +223,10 @@ class CaptioningTask(Task):
                 arr = sample_photo(parts[1])
                 return {"pixels": _resize128(arr), "original": arr, "notes": [], "source": "photo",
                         "label": SAMPLE_PHOTOS[parts[1]][1]}
-            raise BadInput("expected an image file (JPEG, PNG, GIF, WebP, BMP) or a sample name like "
-                           "'photo:astronaut'")
-        if isinstance(input, np.ndarray):
-            arr = check_array(input)
-            return {"pixels": _resize128(arr), "original": arr, "notes": [], "source": "array"}
-        if isinstance(input, (bytes, bytearray, memoryview)):
-            rgb, notes = decode_image(bytes(input))
-            if min(rgb.shape[:2]) * 2 < max(rgb.shape[:2]):
-                notes.append("elongated image: it is squeezed into a square, as the training photos were")
-            return {"pixels": _resize128(rgb), "original": rgb, "notes": notes, "source": "upload"}
-        raise BadInput(f"expected image bytes or a sample name, got {type(input).__name__}")
+            return None
+
+        return image_input(input, named, _resize128, example="a sample name like 'photo:astronaut'", squeeze=(
+            2, "elongated image: it is squeezed into a square, as the training photos were"))
 
     @staticmethod
     def _beam_of(input) -> int:

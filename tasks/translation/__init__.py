@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from core.data import bucket_batches, corpus_bleu, corpus_chrf, guess_note, pad, seq_lengths
 from core.ensemble import EncoderDecoderEnsemble
 from core.serving import EnsembleWords
-from core.task import BadInput, Demo, Display, Metric, Recipe, Splits, Task
+from core.task import BadInput, Demo, Display, Headline, Metric, Recipe, Splits, Task
 from tasks.translation import data as D
 from tasks.translation.model import BOS_ID, EOS_ID, PAD_ID, UNK_ID, build, default_config, greedy, ids_to_tokens
 
@@ -126,6 +126,8 @@ class TranslationTask(Task):
     data_source = ("Tatoeba English-French sentence pairs as exported by ManyThings.org for Anki "
                    "(fra-eng.zip, 2017-09-29). CC-BY 2.0 (France): www.manythings.org/anki and tatoeba.org.")
     primary_input = "text"
+    headlines = (Headline("bleu_le10", ">= 37", "several references"), Headline("bleu_le10_casual", ">= 95% of the above"),
+                 Headline("bleu"))
     display = Display(  # the words for the card's metrics and variants (core.task.check_task holds the card to them)
         metrics={"bleu_greedy": Metric("BLEU, greedy decoding", "points (0-100)"),
                  "chrf_greedy": Metric("chrF, greedy decoding", "points (0-100)"),

@@ -364,7 +364,6 @@ def render_settings_clip(settings: dict, bank: Bank | None = None) -> Clip:
 MAX_GIF_BYTES = 2_000_000  # an upload larger than this is refused before it is parsed
 MAX_GIF_SIDE = 512  # pixels per side
 MAX_GIF_FRAMES = 60  # frames
-MIN_GIF_FRAMES = 1
 
 
 class GifError(ValueError):

@@ -1,5 +1,5 @@
 """Home: the five shapes of recurrent network side by side -- a diagram of each (inline SVG, drawn here from the
-shape registry, core.shapes.SHAPE_SPECS, which also gives each shape's name, text and table row), the lesson's
+shape registry, core.ui.shapes.SHAPE_SPECS, which also gives each shape's name, text and table row), the lesson's
 equations, a "when to use what" table -- and links to every task of each shape, saying which ones still need
 training (with the command that trains them). Also the way into the Gradient Lab.
 """
@@ -14,7 +14,8 @@ from pathlib import Path
 import streamlit as st
 
 from core.layers import MIN_CELLS, cell_label
-from core.shapes import SHAPE_SPECS, SHAPES
+from core.shapes import SHAPES
+from core.ui.shapes import SHAPE_SPECS
 
 # ---- diagrams ----------------------------------------------------------------------------------------------------
 BOX_W, BOX_H, STEP = 34, 24, 50
@@ -41,7 +42,7 @@ def shape_svg(shape: str) -> str:
     """A small boxes-and-arrows diagram of one shape: inputs x (blue, bottom), hidden states (green; the decoder's
     in amber), outputs y (pink, top); right arrows carry the state o_{t-1} -> o_t, dashed arrows feed an output
     back in as the next input."""
-    cols = SHAPE_SPECS[shape].diagram  # one DiagramStep per column (core.shapes)
+    cols = SHAPE_SPECS[shape].diagram  # one DiagramStep per column (core.ui.shapes)
     n = len(cols)
     width = max(4, n) * STEP + 16
     x0 = (width - (n - 1) * STEP) / 2

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.shapes import shape_spec
 from core.ui.load import weights_status
+from core.ui.shapes import shape_spec
 from core.ui.widgets import md_escape
 from core.weights import read_card
 

@@ -21,9 +21,10 @@ import pandas as pd
 import streamlit as st
 
 from core.data import split_rows
-from core.shapes import SHAPES, shape_spec
+from core.shapes import SHAPES
 from core.task import BadInput
 from core.ui.charts import forecast_lines
+from core.ui.shapes import shape_spec
 from core.ui.widgets import md_escape, show_error
 from core.yourdata import parse
 from core.yourdata.build import CELLS, MAX_SECONDS, MAX_TRAIN_STEPS, SIZES, TrainQueue, make_task, train_run

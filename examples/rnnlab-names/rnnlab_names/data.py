@@ -142,3 +142,18 @@ def synthetic_pairs(seed: int = 0, per_language: int = 12) -> list[tuple[str, st
             name = (body + _ENDINGS[k]).capitalize()
             pairs.append((name, lang))
     return pairs
+
+
+class NamesData:
+    """load_data and synthetic_data for both tasks (a mixin): the same files and split, each task's ``_splits``
+    (pairs, files, seed, dataset description) building its own sets and meta."""
+
+    split_note: str = ""  # the end of the dataset description: what this task's split adds
+
+    def load_data(self, data_dir: Path):
+        pairs, files = read_names(data_dir)
+        return self._splits(pairs, files, 0, f"{len(pairs)} lines, {len(set(pairs))} distinct (name, language) pairs; "
+                                             f"stratified 80/10/10 split by language (seed 0), {self.split_note}")
+
+    def synthetic_data(self, seed: int = 0):
+        return self._splits(synthetic_pairs(seed), [], seed, "synthetic made-up names, 12 per language")

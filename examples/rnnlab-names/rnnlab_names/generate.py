@@ -24,15 +24,14 @@ from rnnlab_names.data import (
     EOS,
     PAD,
     SPECIALS,
+    NamesData,
     NameSet,
     build_vocab,
     clean_name,
     decode,
     encode,
     make_sets,
-    read_names,
     stratified_split,
-    synthetic_pairs,
 )
 from rnnlab_names.origin import SOURCE
 
@@ -59,7 +58,7 @@ def batch_of(names: list[str], langs: list[int], n_langs: int, chars: list[str])
     return {"x": x, "y": y, "lengths": seq_lengths([s[1:] for s in seqs]), "cond": cond}
 
 
-class NamesGenerate(Task):
+class NamesGenerate(NamesData, Task):
     name = "names_generate"
     title = "Names: generate by language"
     shape = "one_to_many"
@@ -89,6 +88,8 @@ class NamesGenerate(Task):
         return model
 
     # ---- data --------------------------------------------------------------------------------------------------
+    split_note = "as names_origin"  # the end of the dataset description on the card
+
     def _splits(self, pairs, files, seed: int, dataset: str) -> Splits:
         sets = make_sets(stratified_split(pairs, seed=seed))
         chars = build_vocab(sets["train"].names)
@@ -100,14 +101,6 @@ class NamesGenerate(Task):
                                                if sets["train"].labels[li] == lab})
                                   for lab in sets["train"].labels}}
         return Splits(sets["train"], sets["val"], sets["test"], meta, files=files, dataset=dataset)
-
-    def load_data(self, data_dir: Path) -> Splits:
-        pairs, files = read_names(data_dir)
-        return self._splits(pairs, files, 0, f"{len(pairs)} lines, {len(set(pairs))} distinct (name, language) "
-                                             "pairs; stratified 80/10/10 split by language (seed 0), as names_origin")
-
-    def synthetic_data(self, seed: int = 0) -> Splits:
-        return self._splits(synthetic_pairs(seed), [], seed, "synthetic made-up names, 12 per language")
 
     def batches(self, data: NameSet, batch_size: int, shuffle: bool, seed: int = 0):
         for idx in shuffled_batches(len(data), batch_size, shuffle, seed):

@@ -14,23 +14,22 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from core.calibrate import temperature_of
+from core.calibrate import split_logits, temperature_of
 from core.data import config_from_dict, pad, seq_lengths, shuffled_batches
 from core.layers import last_real_step
 from core.shapes import ManyToOne
-from core.task import BadInput, Demo, Display, Metric, Recipe, Splits, Task
+from core.task import BadInput, Demo, Display, Headline, Metric, Recipe, Splits, Task
 from rnnlab_names.data import (
     MAX_NAME_CHARS,
     PAD,
     SPECIALS,
+    NamesData,
     NameSet,
     build_vocab,
     clean_name,
     encode,
     make_sets,
-    read_names,
     stratified_split,
-    synthetic_pairs,
 )
 from rnnlab_names.spelling import spelling_note, spelling_record
 
@@ -99,7 +98,7 @@ class PooledManyToOne(ManyToOne):
         return self.head(self.drop(torch.cat([summary, pooled], dim=-1)))  # (B, C)
 
 
-class NamesOrigin(Task):
+class NamesOrigin(NamesData, Task):
     name = "names_origin"
     title = "Names: language of origin"
     shape = "many_to_one"
@@ -119,6 +118,7 @@ class NamesOrigin(Task):
     data_source = SOURCE
     weights_dir = Path(__file__).parent / "weights" / "names_origin"
     primary_input = "text"
+    headlines = (Headline("accuracy", note="18 languages"),)  # the README's Models table
     display = Display(  # the words for the card's metrics and variants (core.task.check_task holds the card to them)
         metrics={"accuracy": Metric("accuracy", "%"), "macro_f1": Metric("F1 averaged over the 18 languages", "%")},
         variants={"default": "BiGRU (a GRU reading both ways)", "mingru": "two-way minGRU", "minlstm": "two-way minLSTM"},
@@ -135,6 +135,8 @@ class NamesOrigin(Task):
         return model
 
     # ---- data --------------------------------------------------------------------------------------------------
+    split_note = "a name in one split only"  # the end of the dataset description on the card
+
     def _splits(self, pairs, files, seed: int, dataset: str) -> Splits:
         sets = make_sets(stratified_split(pairs, seed=seed))
         chars = build_vocab([fold(n) for n in sets["train"].names])
@@ -144,15 +146,6 @@ class NamesOrigin(Task):
                 "split_seed": seed, "spelling": spelling_record(sets["train"].names, sets["val"].names)}
         sets["test"].meta = meta
         return Splits(sets["train"], sets["val"], sets["test"], meta, files=files, dataset=dataset)
-
-    def load_data(self, data_dir: Path) -> Splits:
-        pairs, files = read_names(data_dir)
-        n = len(set(pairs))
-        return self._splits(pairs, files, 0, f"{len(pairs)} lines, {n} distinct (name, language) pairs; "
-                                             "stratified 80/10/10 split by language (seed 0), a name in one split only")
-
-    def synthetic_data(self, seed: int = 0) -> Splits:
-        return self._splits(synthetic_pairs(seed), [], seed, "synthetic made-up names, 12 per language")
 
     def batches(self, data: NameSet, batch_size: int, shuffle: bool, seed: int = 0):
         for idx in shuffled_batches(len(data), batch_size, shuffle, seed):
@@ -187,14 +180,7 @@ class NamesOrigin(Task):
 
     def class_logits(self, model, data: NameSet) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits (N, C) and labels (N,) of a split, for core.calibrate."""
-        model.eval()
-        logits, labels = [], []
-        with torch.no_grad():
-            for b in self.batches(data, 512, shuffle=False):
-                dev = next(model.parameters()).device
-                logits.append(model(b["x"].to(dev), b["lengths"]).float().cpu())  # (B, C)
-                labels.append(b["y"])
-        return torch.cat(logits), torch.cat(labels)
+        return split_logits(model, self.batches(data, 512, shuffle=False), lambda m, b: m(b["x"], b["lengths"]))
 
     # ---- serving -----------------------------------------------------------------------------------------------
     def demos(self) -> list[Demo]:
