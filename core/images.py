@@ -124,13 +124,16 @@ UNLIKE = {  # (stat, too low?) -> what a person is told: "Unlike every training 
     ("flat", False): "large areas of one flat colour", ("flat", True): "no patch of even colour at all (like noise)",
     ("colour", False): "brighter, more saturated colours", ("colour", True): "almost no colour (grey)",
     ("brightness", True): "a darker picture overall", ("brightness", False): "a lighter picture overall",
+    ("grain", False): "neighbouring pixels that have nothing to do with each other (like noise or static)",
+    ("grain", True): "",
 }
 
 
 def image_stats(pixels: np.ndarray) -> dict[str, np.ndarray]:
     """(N, H, W, 3) or (H, W, 3) uint8 -> per picture: detail (mean |difference| of neighbouring pixels),
     contrast (std), flat (share of pixels in the commonest of 512 colour bins), colour (mean saturation),
-    brightness (mean)."""
+    brightness (mean), grain (detail / contrast: about 1.1 when neighbouring pixels are unrelated, as in noise;
+    photos, whose neighbours are alike, sit far lower)."""
     x = pixels[None] if pixels.ndim == 3 else pixels
     if len(x) > 256:  # in chunks: a float copy of thousands of pictures would take gigabytes
         parts = [image_stats(x[i:i + 256]) for i in range(0, len(x), 256)]
@@ -140,8 +143,10 @@ def image_stats(pixels: np.ndarray) -> dict[str, np.ndarray]:
     q = (x // 32).astype(np.int64)
     code = (q[..., 0] * 64 + q[..., 1] * 8 + q[..., 2]).reshape(len(x), -1)  # (N, H*W) colour bins
     flat = np.array([np.bincount(c, minlength=512).max() / c.size for c in code])
-    return {"detail": detail, "contrast": f.std((1, 2, 3)), "flat": flat,
-            "colour": (f.max(-1) - f.min(-1)).mean((1, 2)), "brightness": f.mean((1, 2, 3))}
+    contrast = f.std((1, 2, 3))
+    return {"detail": detail, "contrast": contrast, "flat": flat,
+            "colour": (f.max(-1) - f.min(-1)).mean((1, 2)), "brightness": f.mean((1, 2, 3)),
+            "grain": detail / np.maximum(contrast, 1e-3)}
 
 
 def stat_ranges(pixels: np.ndarray, q: float = 0.001) -> dict[str, tuple[float, float]]:

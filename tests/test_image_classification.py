@@ -265,7 +265,7 @@ def test_unlike_training_flags_patterns_but_not_photos_or_drawings():
 
 def test_training_ranges_match_the_training_photos():
     """TRAIN_RANGES are the 0.1%/99.9% quantiles of image_stats over the training photos; on the test photos about
-    1% fall outside some range (5 statistics, 0.2% each)."""
+    1% fall outside some range (6 statistics, 0.2% each)."""
     import os
     from pathlib import Path
 

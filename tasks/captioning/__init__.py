@@ -35,7 +35,7 @@ TOPK = 5  # alternatives shown per step
 # Flickr8k training images (core.images.stat_ranges; tests/test_captioning.py recomputes them when the data is there).
 # A picture outside a range is unlike every training photo: its caption is a guess.
 TRAIN_RANGES = {"detail": (0.009, 0.1), "contrast": (0.086, 0.395), "flat": (0.048, 0.854), "colour": (0.011, 0.562),
-                "brightness": (0.062, 0.85)}
+                "brightness": (0.062, 0.85), "grain": (0.044, 0.511)}
 
 GPU_CONFIG = {"widths": [32, 64, 128, 256], "blocks": [2, 2, 2, 2], "embed_size": 256, "hidden_size": 512,
               "dropout": 0.5}

@@ -36,7 +36,7 @@ VARIANT_NAMES = {"onestep": "CNN with one RNN step", "cnn2": "smaller CNN with o
 # there). A picture outside a range is unlike every photo the models learned from: their answer is a guess, however
 # sure it sounds (a CNN can say "cat 100%" for stripes -- a high probability is no sign of a familiar picture).
 TRAIN_RANGES = {"detail": (0.018, 0.112), "contrast": (0.079, 0.392), "flat": (0.053, 0.726),
-                "colour": (0.0, 0.532), "brightness": (0.126, 0.879)}
+                "colour": (0.0, 0.532), "brightness": (0.126, 0.879), "grain": (0.107, 0.54)}
 
 
 def unlike_training(pixels: np.ndarray) -> list[str]:
