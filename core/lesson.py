@@ -462,9 +462,9 @@ STEP_KEYS = tuple(s.key for s in STEPS)
 
 # Words the lesson uses beyond the app's glossary (core.ui.widgets.GLOSSARY); the page lists both, with anchors.
 LESSON_TERMS: dict[str, str] = {
-    "state": "The vector o_t (also written h_t) a recurrent network carries from one step to the next: what it "
+    "state": "The vector $o_t$ (also written $h_t$) a recurrent network carries from one step to the next: what it "
              "remembers of everything it has read so far.",
-    "recurrent weight w'": "The weight that multiplies the old state o_{t-1} at every step. The same w' acts at every "
+    "recurrent weight w'": "The weight that multiplies the old state $o_{t-1}$ at every step. The same w' acts at every "
                            "step, so its size decides whether memories (and gradients) fade, hold or grow.",
     "shape": "Where inputs go in and answers come out: one-to-one, one-to-many, many-to-one, many-to-many (aligned) "
              "and encoder-decoder.",
