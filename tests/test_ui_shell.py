@@ -654,6 +654,42 @@ def test_chart_specs_are_valid(tmp_path):
     assert seen >= 5, f"only {seen} charts drawn"
 
 
+def test_model_card_draws_every_training_curve(tmp_path):
+    """The Model card's training curves come from one cached spec per card: every series a chart, every variant a
+    line, the data sent once; opening the tab again draws the same charts."""
+    import json
+
+    task = make_task(tmp_path)
+    for _ in range(2):
+        at = run_page(task, tab="Model card")
+        assert not at.exception, [e.value for e in at.exception]
+        specs = [json.loads(el.proto.spec) for el in at.get("vega_lite_chart")]
+        curves = [s for s in specs if "concat" in s]
+        assert len(curves) == 1, f"{len(curves)} training-curve charts"
+        titles = [c["title"] for c in curves[0]["concat"]]
+        assert len(titles) == 3 and all(t and "_" not in t for t in titles), titles
+        el = next(el for el in at.get("vega_lite_chart") if "concat" in json.loads(el.proto.spec))
+        assert [d.name for d in el.proto.datasets] == ["curves"]
+
+
+def test_long_training_histories_are_thinned_evenly():
+    from core.ui import charts
+
+    assert charts.thin(list(range(10))) == list(range(10))
+    kept = charts.thin(list(range(1000)), limit=150)
+    assert len(kept) <= 150 and kept[0] == 0 and kept[-1] == 999
+    gaps = {b - a for a, b in zip(kept, kept[1:])}
+    assert max(gaps) - min(gaps) <= 1, "evenly spaced"
+    hist = {"long": [{"epoch": e, "train_loss": 1.0 / (e + 1), "val": {"accuracy": e / 1000}, "grad_norm": 1.0}
+                     for e in range(1000)], "short": [{"epoch": 0, "train_loss": 1.0, "val": {"accuracy": 0.1}}]}
+    spec = charts.training_curves(hist, ["train_loss", "val accuracy"])
+    rows = spec["datasets"]["curves"]
+    long_loss = [r["epoch"] for r in rows if r["variant"] == "long" and r["series"] == "train_loss"]
+    assert len(long_loss) <= charts.CURVE_POINTS and long_loss[0] == 0 and long_loss[-1] == 999
+    assert any(r["variant"] == "short" for r in rows), "a short history is kept whole"
+    assert spec["concat"][0]["encoding"]["y"]["scale"] == {"type": "log"}
+
+
 def test_reused_schema_lookup_gives_the_same_specs(monkeypatch):
     """core.ui.charts.reuse_schema_lookup keeps Altair's schema lookup table instead of rebuilding it on every
     from_dict: the charts the inspector draws (a click selection, conditions, a log-axis datum, layers, heatmaps)
