@@ -287,6 +287,35 @@ def test_inspect_tab_renders(tmp_path):
     assert "update gate" in texts(at)
 
 
+def test_inspect_expanders_draw_their_charts_only_when_open(tmp_path):
+    """"All singular values" and "Hidden state h_t, unit by unit" are computed only while open (core.ui.widgets.
+    lazy_expander): closed, the tab draws neither chart; opened, both are drawn and valid."""
+    import json
+
+    import altair as alt
+    from altair.utils.schemapi import validate_jsonschema
+
+    def charts_drawn(at):
+        return [json.loads(el.proto.spec) for el in at.get("vega_lite_chart")]
+
+    task = make_task(tmp_path)
+    at = run_page(task, tab="Inspect")
+    assert not at.exception, [e.value for e in at.exception]
+    closed = charts_drawn(at)
+    assert [e.label for e in at.expander if e.label in ("All singular values", "Hidden state h_t, unit by unit")] == [
+        "All singular values", "Hidden state h_t, unit by unit"]
+    assert "Singular values bound" not in texts(at) and "Each row is one hidden unit" not in texts(at)
+    at.session_state["insp_fake_ab_sv_open"] = True
+    at.session_state["insp_fake_ab_hid_open"] = True
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    opened = charts_drawn(at)
+    assert len(opened) == len(closed) + 2
+    assert "Singular values bound" in texts(at) and "Each row is one hidden unit" in texts(at)
+    for spec in opened:
+        validate_jsonschema(spec, alt.Chart._rootschema)
+
+
 def test_the_open_tab_stays_on_its_page(tmp_path):
     """Model card left open on one task page does not open on the next one; the same page, or a link naming the
     tab, keeps it."""
@@ -753,6 +782,8 @@ def test_every_chart_of_every_task_page_is_valid_vega_lite(name):
     for tab in ("Try it", "Inspect", "Model card"):
         at = AppTest.from_function(_task_page, args=(task,), default_timeout=240)
         at.query_params["tab"] = tab
+        for part in ("sv", "hid"):  # the inspector's lazy expanders, open
+            at.session_state[f"insp_{name}_{part}_open"] = True
         at.run()
         assert not at.exception, [e.value for e in at.exception]
         for el in at.get("vega_lite_chart"):
