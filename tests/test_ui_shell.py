@@ -567,6 +567,20 @@ def test_malloc_arena_cap(monkeypatch):
         assert _limit_malloc_arenas() is True
 
 
+def test_mmap_threshold_fixed(monkeypatch):
+    """The server fixes glibc's mmap threshold from inside (big blocks go back to the system when freed); an
+    operator's own MALLOC_MMAP_THRESHOLD_ wins."""
+    import platform
+
+    from core.ui.server import _fix_mmap_threshold
+
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    assert _fix_mmap_threshold() is False
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert _fix_mmap_threshold() is True
+
+
 def test_preload_in_background_runs_once_and_survives_a_bad_module(monkeypatch):
     import sys
     import threading
