@@ -407,14 +407,14 @@ def _variants(task, card: ModelCard) -> None:
 
 
 def card_version(card: ModelCard) -> str:
-    """What tells two cards apart for caching what is drawn from them: the weights' checksum and the card's
-    creation time (a retrained model has both new); a card without them (a test's) by a digest of its history."""
-    if card.weights_sha256:
-        return f"{card.weights_sha256}:{card.created}"
+    """What tells two cards apart for caching what is drawn from them: a digest of what the curves are drawn from
+    (the histories, the metric, the served variant, the creation time; ~1 ms), so a retrained model or a variant
+    joined to the card later draws its new curves."""
     import hashlib
     import pickle
 
-    return hashlib.sha256(pickle.dumps((card.history, card.metric, card.created), protocol=4)).hexdigest()
+    what = (card.history, card.metric, card.served_variant, card.created, card.weights_sha256)
+    return hashlib.sha256(pickle.dumps(what, protocol=4)).hexdigest()
 
 
 # One entry per task and card: the specs are a few tens of KB, the same for every session.
