@@ -54,7 +54,9 @@ COLD_RATIO = 1.5
 BARE_IMPORTS = "torch, streamlit, altair, pandas"
 # A page rerun after a demo click / the model call inside it (that demo's predict p50, in process, this run): the
 # issue's aim, what the UI adds on top of the model. Also the Inspect tab's rerun / its inspect_model call
-# (bench/run_all.py, from bench/visitor.py's clicks).
+# (bench/run_all.py, from bench/visitor.py's clicks). Both are information, not verdicts (issue 34): a Streamlit
+# rerun's own floor exceeds this ratio on a page whose model answers in milliseconds; what a visitor waits for is
+# judged by bench/visitor.py against its reference page.
 RERUN_RATIO = 1.5
 CONCURRENCY_RATIO, FLAT_GROWTH = 3.0, 10.0
 # Burst: all N sessions click in the same millisecond. The reruns queue on the server's cores (the scripts hold the
@@ -397,8 +399,8 @@ def browser_sequential(rerun_repeats: int, env: dict, status: dict, ctx: dict) -
             pred = ctx.get("predict_p50", {}).get(label, [])
             r = rerun_ratio(t, pred)
             rows.append(Row(f"page rerun {label}: demo click p50 {ms(C.median(t))}, p95 {ms(C.pct(t, 95))}; "
-                            f"predict {ms(C.median(pred))}", C.fmt_x(r, 1), f"<= {RERUN_RATIO:g}x predict",
-                            r <= RERUN_RATIO if t and pred else None, key=f"page rerun/predict {label}"))
+                            f"predict {ms(C.median(pred))}", C.fmt_x(r, 1), f"info (aim <= {RERUN_RATIO:g}x predict)",
+                            None, key=f"page rerun/predict {label}"))
             print(rows[-1])
         ctx["rss_before_conc"] = C.rss_mb(ctx["pid"])
         browser.close()

@@ -6,13 +6,13 @@ beside each ratio, as information (issue 25).
      (bench/latency.py, in process; targets per task, reasons there)
   2. cold start (process start -> Home drawn) / the same for a bare Streamlit page importing torch, streamlit,
      altair and pandas (and, as information, / a bare `python -c "import torch, streamlit, altair, pandas"`);
-     each page rerun after a demo click / that demo's predict p50 (bench/latency.py, Chromium)
+     each page rerun after a demo click / that demo's predict p50 (bench/latency.py, Chromium; information)
   3. concurrency: N websocket sessions' p95 / one session's p95; a burst / (N x one rerun); RSS flat during it
   4. memory: what the app adds over a bare process, after every page and after a long session (bench/memory.py)
   5. core ratios (bench/core_speed.py, its own lines and verdict); training throughput of each task's recipe
      (samples/s: information)
   6. speed as a visitor feels it (bench/visitor.py, Chromium: ratios to a reference page's rerun), and from the
-     same clicks: the Inspect tab's rerun / its inspect_model call (--no-visitor skips them)
+     same clicks: the Inspect tab's rerun / its inspect_model call (information; --no-visitor skips them)
 
 Usage: python bench/run_all.py [--quick] [--no-browser] [--busy [N]] [--verdicts FILE]   (nice -n 10 on a shared
 machine);  python bench/run_all.py --compare QUIET.tsv BUSY.tsv
@@ -155,7 +155,7 @@ def inspect_tab(out: dict) -> list[L.Row]:
         model = calls[name][1]
         r = C.ratio(C.pct(fig.values, 95), model)
         rows.append(L.Row(f"Inspect tab {name}: rerun p95 {L.ms(C.pct(fig.values, 95))}; inspect_model "
-                          f"{L.ms(model)}", C.fmt_x(r, 1), f"<= {L.RERUN_RATIO:g}x inspect_model", r <= L.RERUN_RATIO,
+                          f"{L.ms(model)}", C.fmt_x(r, 1), f"info (aim <= {L.RERUN_RATIO:g}x inspect_model)", None,
                           key=f"Inspect tab rerun/inspect_model {name}"))
         print(rows[-1])
     return rows

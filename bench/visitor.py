@@ -4,6 +4,8 @@ has them. Five figures, p95, each judged as a RATIO to a reference rerun timed i
   demo click -> answer drawn, text pages              (sentiment, translation, NER, names)   intent <= 0.6 s
   demo click -> answer drawn, image and music pages   (captioning, cat/dog, video, music)    intent <= 1.0 s
   opening the Inspect tab (a demo's first inspection: what a visitor meets after an answer)   intent <= 1.5 s
+  opening the Model card tab after a demo                                                     intent <= 1.5 s
+    (both tabs are opened in a 1400x3000 window, every chart of the tab in view; the other figures in 1400x1000)
   a task page opened from the sidebar (model already loaded; first opens: bench/latency.py)  intent <= 1.0 s
   the Lesson: a step's "Show the model's answer" click -> the live model's answer drawn      intent <= 1.0 s
     (each step opened by its teacher's link, the first choice picked, then the reveal timed; the first round
@@ -11,9 +13,9 @@ has them. Five figures, p95, each judged as a RATIO to a reference rerun timed i
 
 "Drawn" is the end of the rerun the click caused, timed inside the page with its own clock (the script-state
 attribute going busy -> notRunning: every element of the page has arrived; charts may still be painting). Every
-demo of a task page is clicked ``--rounds`` times (the first round also opens Inspect after each demo, then goes
-back to Try it), then every task page is opened from the sidebar ``--rounds`` times. One figure per page, judged
-by its kind's target, and one pooled figure per kind.
+demo of a task page is clicked ``--rounds`` times (the first round also opens Inspect, then the Model card, after
+each demo, going back to Try it after each), then every task page is opened from the sidebar ``--rounds`` times.
+One figure per page, judged by its kind's target, and one pooled figure per kind.
 
 The reference. Machines of this kind differ 2-3x in speed, so a verdict in absolute seconds would flip with the
 host. Each figure's p95 is divided by the p50 of the rerun of a fixed reference page over the whole run. The page
@@ -145,6 +147,9 @@ def open_from_sidebar(page, path: str, **kw) -> float:
 REFERENCE_S = 0.25  # s: the reference rerun p50 on the 2-core dev box (0.26 s measured at nice 0 with one core busy)
 TEXT_CLICK, MEDIA_CLICK, INSPECT_OPEN, SIDEBAR_OPEN = 0.6, 1.0, 1.5, 1.0  # s: issue 22's intents (p95)
 LESSON_REVEAL = 1.0  # s: issue 37's intent for a lesson step's reveal (p95)
+CARD_OPEN = 1.5  # s: issue 34's intent for opening the Model card tab (p95), as for Inspect
+VIEWPORT = {"width": 1400, "height": 1000}  # the app's tab
+TALL = {"width": 1400, "height": 3000}  # the app's tab while a Try-it -> Inspect / Model card switch is timed
 
 # ---- measuring ------------------------------------------------------------------------------------------------------
 
@@ -226,7 +231,7 @@ def measure(app_base: str, ref_base: str, tasks: dict, rounds: int, inspect_demo
                 app.evaluate(FRAMES_JS)
                 fig.refs.append(click(ref_button, quiet=0.05))
 
-            app = browser.new_page(viewport={"width": 1400, "height": 1000})
+            app = browser.new_page(viewport=VIEWPORT)
             app.goto(app_base + "/")
             app.wait_for_selector('[data-testid="stSidebarNav"] a', timeout=120_000)
             C.settle(app, timeout=120)
@@ -234,6 +239,7 @@ def measure(app_base: str, ref_base: str, tasks: dict, rounds: int, inspect_demo
             for path, name in pages:
                 demo_fig = figs.setdefault(("demo", name), Figure())
                 insp_fig = figs.setdefault(("inspect", name), Figure())
+                card_fig = figs.setdefault(("card", name), Figure())
                 open_from_sidebar(app, path, timeout=180)  # the first open loads the model: bench/latency.py's figure
                 names = tabs(app)
                 if names and selected_tab(app) != names[0]:
@@ -256,9 +262,13 @@ def measure(app_base: str, ref_base: str, tasks: dict, rounds: int, inspect_demo
                 for r in range(rounds):
                     for i, (key, _) in enumerate(demos):
                         timed_ref(demo_fig, click_demo(app, key))
-                        if r == 0 and "Inspect" in names and (inspect_demos is None or i < inspect_demos):
-                            timed_ref(insp_fig, click_tab(app, "Inspect"))
-                            click_tab(app, names[0])
+                        if r == 0 and (inspect_demos is None or i < inspect_demos):
+                            for tab, fig in (("Inspect", insp_fig), ("Model card", card_fig)):
+                                if tab in names:  # opened in a tall window: every chart of the tab in view
+                                    app.set_viewport_size(TALL)
+                                    timed_ref(fig, click_tab(app, tab))
+                                    click_tab(app, names[0])
+                                    app.set_viewport_size(VIEWPORT)
                 problems += [f"{name}: {f}" for f in faults(app)]
             for _ in range(rounds):
                 for path, name in pages:
@@ -301,6 +311,7 @@ def report(figs: dict, tasks: dict, calls: dict) -> list[Row]:
             ("demo", "demo click", "demo click -> answer drawn", lambda k: TEXT_CLICK if k == "text" else MEDIA_CLICK,
              "predict"),
             ("inspect", "Inspect open", "Inspect tab opened", lambda k: INSPECT_OPEN, "inspect_model"),
+            ("card", "Model card open", "Model card tab opened", lambda k: CARD_OPEN, ""),
             ("sidebar", "sidebar open", "task page opened from the sidebar", lambda k: SIDEBAR_OPEN, "")):
         print(f"\n== {title} (p95 / the reference rerun's p50 in this run) ==")
         pooled: dict[str, Figure] = {}
@@ -514,8 +525,9 @@ def _print_profile(what: str, prof: dict) -> None:
 
 
 def profile(names: list[str]) -> None:
-    """For each page: a demo click on Try it (first time, then again with warm caches) and the Inspect tab (first
-    inspection of that input, then again), each rerun in AppTest with the page under cProfile."""
+    """For each page: a demo click on Try it (first time, then again with warm caches), the Inspect tab (first
+    inspection of that input, then again) and the Model card tab (twice), each rerun in AppTest with the page under
+    cProfile."""
     import torch
     from streamlit.testing.v1 import AppTest
 
@@ -549,6 +561,10 @@ def profile(names: list[str]) -> None:
         at2.query_params["tab"] = "Inspect"
         _print_profile("Inspect tab opened (the default demo's first inspection)", _profile_run(at2, lambda a: a.run()))
         _print_profile("Inspect tab, rerun (inspection cached)", _profile_run(at2, lambda a: a.run()))
+        at3 = AppTest.from_string(script, default_timeout=300)
+        at3.query_params["tab"] = "Model card"
+        _print_profile("Model card tab opened", _profile_run(at3, lambda a: a.run()))
+        _print_profile("Model card tab, rerun", _profile_run(at3, lambda a: a.run()))
 
 
 # ---- main ---------------------------------------------------------------------------------------------------------

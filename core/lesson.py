@@ -106,7 +106,7 @@ def train_tiny(seed: int = TINY_SEED, steps: int = TINY_STEPS) -> TinyRNN:
     """The step-through's network, trained from a fixed seed (about 0.3 s on one core)."""
     torch.manual_seed(int(seed))
     model = TinyRNN()
-    opt = torch.optim.Adam(model.parameters(), lr=0.1)
+    opt = toys.PlainOptimizer(model.parameters(), lr=0.1)  # torch.optim would import torch._dynamo
     gen = torch.Generator().manual_seed(int(seed) + 1)
     with torch.enable_grad():
         for _ in range(int(steps)):

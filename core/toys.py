@@ -320,6 +320,54 @@ def learning_trend(history: pd.DataFrame) -> dict:
     return out
 
 
+class PlainOptimizer:
+    """SGD with momentum, or Adam, with the arithmetic of torch.optim's single-tensor path (what it runs on the CPU),
+    for the toys trained live on the Gradient Lab and the Lesson. Not torch.optim itself: creating any torch.optim
+    optimizer imports torch._dynamo (its methods are wrapped in torch._disable_dynamo), which pulls in sympy and
+    triton -- ~150 MiB resident in the server for good, for a toy of a few thousand weights."""
+
+    def __init__(self, params, lr: float, kind: str = "adam", momentum: float = 0.9,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        if kind not in ("sgd", "adam"):
+            raise ValueError(f"unknown optimizer {kind!r}; valid optimizers are: sgd, adam")
+        self.params = [p for p in params]
+        self.lr, self.kind, self.momentum, self.betas, self.eps = float(lr), kind, float(momentum), betas, float(eps)
+        self.steps = 0
+        self.state: list[tuple[torch.Tensor, torch.Tensor] | torch.Tensor | None] = [None] * len(self.params)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.zero_()
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.steps += 1
+        b1, b2 = self.betas
+        for i, p in enumerate(self.params):
+            g = p.grad
+            if g is None:
+                continue
+            if self.kind == "sgd":
+                buf = self.state[i]
+                if buf is None:
+                    buf = self.state[i] = g.clone().detach()
+                else:
+                    buf.mul_(self.momentum).add_(g)
+                p.add_(buf, alpha=-self.lr)
+                continue
+            if self.state[i] is None:
+                self.state[i] = (torch.zeros_like(p), torch.zeros_like(p))
+            m, v = self.state[i]
+            m.lerp_(g, 1 - b1)
+            v.mul_(b2).addcmul_(g, g, value=1 - b2)
+            step_size = self.lr / (1 - b1 ** self.steps)
+            denom = (v.sqrt() / (1 - b2 ** self.steps) ** 0.5).add_(self.eps)
+            p.addcdiv_(m, denom, value=-step_size)
+
+
 def _total_norm(params: list[torch.Tensor]) -> float:
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
@@ -364,8 +412,7 @@ def fit_toy(cell: str = "rnn_tanh", length: int = 50, steps: int = 300, clip_mod
     rho = measured_spectral_radius(model)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = (torch.optim.SGD(params, lr=lr, momentum=0.9) if optimizer == "sgd"
-           else torch.optim.Adam(params, lr=lr))
+    opt = PlainOptimizer(params, lr, optimizer, momentum=0.9)
     gen = torch.Generator().manual_seed(int(seed) + 1)
     rows, diverged_at, t0 = [], None, time.perf_counter()
     with torch.enable_grad():

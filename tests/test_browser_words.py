@@ -102,6 +102,7 @@ def _open_every_expander(page) -> None:
 def _read(page, where: str, found: dict) -> None:
     settle(page, timeout=180)
     _open_every_expander(page)
+    settle(page, timeout=180)  # an expander that computes its content only when opened reruns the page
     for p in problems(page.evaluate(TEXT_JS, DEV), ids=not page.url.split("?")[0].endswith("/" + PLUGINS)):
         found.setdefault(where, []).append(p)
 

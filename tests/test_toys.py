@@ -375,3 +375,45 @@ def test_parity_teaching_point_at_full_size():
     assert outcome["gru"] == outcome["lstm"] == "generalised", outcome
     for c in set(cells) & {"mingru", "minlstm"}:
         assert outcome[c] == "not learned", outcome
+
+
+@pytest.mark.parametrize("kind", ["sgd", "adam"])
+def test_plain_optimizer_takes_torch_optims_steps(kind):
+    """core.toys.PlainOptimizer (the live toys' optimizer, which keeps torch._dynamo out of the server) updates the
+    weights exactly as torch.optim's SGD with momentum / Adam do."""
+    from core.toys import PlainOptimizer
+
+    torch.manual_seed(0)
+    a = torch.nn.GRU(3, 5, batch_first=True)
+    b = torch.nn.GRU(3, 5, batch_first=True)
+    b.load_state_dict(a.state_dict())
+    ours = PlainOptimizer(a.parameters(), lr=0.05, kind=kind)
+    theirs = (torch.optim.SGD(b.parameters(), lr=0.05, momentum=0.9) if kind == "sgd"
+              else torch.optim.Adam(b.parameters(), lr=0.05))
+    for step in range(5):
+        x = torch.randn(4, 6, 3, generator=torch.Generator().manual_seed(step))
+        for model, opt in ((a, ours), (b, theirs)):
+            opt.zero_grad(set_to_none=True)
+            model(x)[0].pow(2).mean().backward()
+            opt.step()
+    for (n, p), q in zip(a.named_parameters(), b.parameters()):
+        assert torch.equal(p, q), n
+    with pytest.raises(ValueError, match="valid optimizers"):
+        PlainOptimizer(a.parameters(), lr=0.1, kind="rmsprop")
+
+
+def test_training_a_toy_keeps_torch_dynamo_out():
+    """Creating a torch.optim optimizer imports torch._dynamo, sympy and triton (~150 MiB resident in the server for
+    good); the toys trained live on the Gradient Lab and the Lesson do not."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, torch\nfrom core import toys, lesson\n"
+            "toys.fit_toy('gru', 10, 3, 'norm', 1.0, 0.01, 0, optimizer='adam')\n"
+            "toys.fit_toy('rnn_tanh', 10, 3, 'value', 1.0, 0.01, 0, optimizer='sgd')\n"
+            "lesson.train_tiny(steps=2)\n"
+            "print(sorted(m for m in ('torch._dynamo', 'sympy', 'triton') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parent.parent, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr

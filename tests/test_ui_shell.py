@@ -287,6 +287,35 @@ def test_inspect_tab_renders(tmp_path):
     assert "update gate" in texts(at)
 
 
+def test_inspect_expanders_draw_their_charts_only_when_open(tmp_path):
+    """"All singular values" and "Hidden state h_t, unit by unit" are computed only while open (core.ui.widgets.
+    lazy_expander): closed, the tab draws neither chart; opened, both are drawn and valid."""
+    import json
+
+    import altair as alt
+    from altair.utils.schemapi import validate_jsonschema
+
+    def charts_drawn(at):
+        return [json.loads(el.proto.spec) for el in at.get("vega_lite_chart")]
+
+    task = make_task(tmp_path)
+    at = run_page(task, tab="Inspect")
+    assert not at.exception, [e.value for e in at.exception]
+    closed = charts_drawn(at)
+    assert [e.label for e in at.expander if e.label in ("All singular values", "Hidden state h_t, unit by unit")] == [
+        "All singular values", "Hidden state h_t, unit by unit"]
+    assert "Singular values bound" not in texts(at) and "Each row is one hidden unit" not in texts(at)
+    at.session_state["insp_fake_ab_sv_open"] = True
+    at.session_state["insp_fake_ab_hid_open"] = True
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    opened = charts_drawn(at)
+    assert len(opened) == len(closed) + 2
+    assert "Singular values bound" in texts(at) and "Each row is one hidden unit" in texts(at)
+    for spec in opened:
+        validate_jsonschema(spec, alt.Chart._rootschema)
+
+
 def test_the_open_tab_stays_on_its_page(tmp_path):
     """Model card left open on one task page does not open on the next one; the same page, or a link naming the
     tab, keeps it."""
@@ -538,6 +567,20 @@ def test_malloc_arena_cap(monkeypatch):
         assert _limit_malloc_arenas() is True
 
 
+def test_mmap_threshold_fixed(monkeypatch):
+    """The server fixes glibc's mmap threshold from inside (big blocks go back to the system when freed); an
+    operator's own MALLOC_MMAP_THRESHOLD_ wins."""
+    import platform
+
+    from core.ui.server import _fix_mmap_threshold
+
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    assert _fix_mmap_threshold() is False
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert _fix_mmap_threshold() is True
+
+
 def test_preload_in_background_runs_once_and_survives_a_bad_module(monkeypatch):
     import sys
     import threading
@@ -654,6 +697,42 @@ def test_chart_specs_are_valid(tmp_path):
     assert seen >= 5, f"only {seen} charts drawn"
 
 
+def test_model_card_draws_every_training_curve(tmp_path):
+    """The Model card's training curves come from one cached spec per card: every series a chart, every variant a
+    line, the data sent once; opening the tab again draws the same charts."""
+    import json
+
+    task = make_task(tmp_path)
+    for _ in range(2):
+        at = run_page(task, tab="Model card")
+        assert not at.exception, [e.value for e in at.exception]
+        specs = [json.loads(el.proto.spec) for el in at.get("vega_lite_chart")]
+        curves = [s for s in specs if "concat" in s]
+        assert len(curves) == 1, f"{len(curves)} training-curve charts"
+        titles = [c["title"] for c in curves[0]["concat"]]
+        assert len(titles) == 3 and all(t and "_" not in t for t in titles), titles
+        el = next(el for el in at.get("vega_lite_chart") if "concat" in json.loads(el.proto.spec))
+        assert [d.name for d in el.proto.datasets] == ["curves"]
+
+
+def test_long_training_histories_are_thinned_evenly():
+    from core.ui import charts
+
+    assert charts.thin(list(range(10))) == list(range(10))
+    kept = charts.thin(list(range(1000)), limit=150)
+    assert len(kept) <= 150 and kept[0] == 0 and kept[-1] == 999
+    gaps = {b - a for a, b in zip(kept, kept[1:])}
+    assert max(gaps) - min(gaps) <= 1, "evenly spaced"
+    hist = {"long": [{"epoch": e, "train_loss": 1.0 / (e + 1), "val": {"accuracy": e / 1000}, "grad_norm": 1.0}
+                     for e in range(1000)], "short": [{"epoch": 0, "train_loss": 1.0, "val": {"accuracy": 0.1}}]}
+    spec = charts.training_curves(hist, ["train_loss", "val accuracy"])
+    rows = spec["datasets"]["curves"]
+    long_loss = [r["epoch"] for r in rows if r["variant"] == "long" and r["series"] == "train_loss"]
+    assert len(long_loss) <= charts.CURVE_POINTS and long_loss[0] == 0 and long_loss[-1] == 999
+    assert any(r["variant"] == "short" for r in rows), "a short history is kept whole"
+    assert spec["concat"][0]["encoding"]["y"]["scale"] == {"type": "log"}
+
+
 def test_reused_schema_lookup_gives_the_same_specs(monkeypatch):
     """core.ui.charts.reuse_schema_lookup keeps Altair's schema lookup table instead of rebuilding it on every
     from_dict: the charts the inspector draws (a click selection, conditions, a log-axis datum, layers, heatmaps)
@@ -717,6 +796,8 @@ def test_every_chart_of_every_task_page_is_valid_vega_lite(name):
     for tab in ("Try it", "Inspect", "Model card"):
         at = AppTest.from_function(_task_page, args=(task,), default_timeout=240)
         at.query_params["tab"] = tab
+        for part in ("sv", "hid"):  # the inspector's lazy expanders, open
+            at.session_state[f"insp_{name}_{part}_open"] = True
         at.run()
         assert not at.exception, [e.value for e in at.exception]
         for el in at.get("vega_lite_chart"):

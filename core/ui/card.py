@@ -319,16 +319,6 @@ def _ensemble_section(card: ModelCard, task=None) -> None:
     st.caption("The commands that trained the members and chose the weights are under *For developers* below.")
 
 
-def _legend_below(chart):
-    """The variants' legend under the curves, names in full (readable variant names are longer than ids)."""
-    if chart is None:
-        return None
-    try:
-        return chart.configure_legend(orient="bottom", labelLimit=0, direction="horizontal")
-    except Exception:  # noqa: BLE001 -- a chart that takes no top-level config keeps its own legend
-        return chart
-
-
 def _minutes(seconds) -> str:
     """Seconds from a card as minutes for people; "n/a" for anything that is not a number."""
     ok = isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
@@ -416,25 +406,46 @@ def _variants(task, card: ModelCard) -> None:
     st.dataframe(comp, hide_index=True, width="stretch")
 
 
-def _curves(task, card: ModelCard) -> None:
-    """Training curves per epoch and variant; the other validation metrics in an expander."""
+def card_version(card: ModelCard) -> str:
+    """What tells two cards apart for caching what is drawn from them: a digest of what the curves are drawn from
+    (the histories, the metric, the served variant, the creation time; ~1 ms), so a retrained model or a variant
+    joined to the card later draws its new curves."""
+    import hashlib
+    import pickle
+
+    what = (card.history, card.metric, card.served_variant, card.created, card.weights_sha256)
+    return hashlib.sha256(pickle.dumps(what, protocol=4)).hexdigest()
+
+
+# One entry per task and card: the specs are a few tens of KB, the same for every session.
+@st.cache_data(show_spinner=False, max_entries=32, ttl=3600)
+def _curve_specs(task_name: str, version: str, _task, _card: ModelCard) -> tuple[dict | None, dict | None, int]:
+    """(the main training curves, the other validation metrics' curves, how many of those) as Vega-Lite specs."""
+    task, card = _task, _card
     hist = {variant_name(task, k): [dataclasses.asdict(r) for r in recs] for k, recs in card.history.items()}
+    names = display_of(task).series_label
     main_series = ["train_loss", f"val {card.metric}", "grad_norm"]
-    chart = _legend_below(charts.training_curves(hist, main_series, names=display_of(task).series_label))
-    if chart is None:
+    main = charts.training_curves(hist, main_series, names=names)
+    rest = charts.history_frame(hist)
+    rest = sorted(set(rest.series[rest.series.str.startswith("val ")]) - set(main_series)) if not rest.empty else []
+    more = charts.training_curves(hist, rest, names=names) if rest else None
+    return main, more, len(rest)
+
+
+def _curves(task, card: ModelCard) -> None:
+    """Training curves per epoch and variant; the other validation metrics in an expander. The specs are built once
+    per card (``_curve_specs``), so opening the tab again costs only sending them."""
+    main, more, n_more = _curve_specs(task.name, card_version(card), task, card)
+    if main is None:
         return
     st.markdown("#### Training curves")
     st.caption(f"Per epoch and per variant: training loss, {metric_name(task, card.metric)} on validation and the "
                "mean gradient size ‖g‖ "
                "before clipping (log scales where positive). Hover for values.")
-    st.altair_chart(chart, width="content", key=f"card_{task.name}_hist")
-    rest = charts.history_frame(hist)
-    rest = sorted(set(rest.series[rest.series.str.startswith("val ")]) - set(main_series)) if not rest.empty else []
-    if rest:
-        with st.expander(f"The other validation metrics ({len(rest)})"):
-            more = _legend_below(charts.training_curves(hist, rest, names=display_of(task).series_label))
-            if more is not None:
-                st.altair_chart(more, width="content", key=f"card_{task.name}_hist_more")
+    st.vega_lite_chart(spec=main, width="content", key=f"card_{task.name}_hist")
+    if more is not None:
+        with st.expander(f"The other validation metrics ({n_more})"):
+            st.vega_lite_chart(spec=more, width="content", key=f"card_{task.name}_hist_more")
 
 
 def _architecture(task, card: ModelCard, model) -> None:

@@ -25,7 +25,7 @@ from core.inspect import Inspection, clip_report, clip_reports, decay_rate, insp
 from core.task import BadInput
 from core.ui import charts
 from core.ui.shapes import shape_spec
-from core.ui.widgets import VISIBLE, md_code, md_escape, show_error, show_tokens
+from core.ui.widgets import VISIBLE, lazy_expander, md_code, md_escape, show_error, show_tokens
 
 SECTIONS = {  # anchor -> title, in the order the page shows them
     "inspect-through-time": "Gradient through time",
@@ -234,6 +234,9 @@ def _through_time(task, ins: Inspection, key: str) -> None:
                 f"{charts.GATE_NAMES.get(k, k)} **{v:.2f}**" for k, v in gsum.items()))
 
 
+# The sections with a control of their own (the saliency's colouring, the clipping threshold) are fragments: moving
+# the control reruns that section alone, not the page, its Try-it tab and every other chart of the inspector.
+@st.fragment
 def _saliency(ins: Inspection, key: str) -> None:
     _heading("inspect-saliency", ins)
     sal = ins.saliency
@@ -295,6 +298,7 @@ def _parameters(ins: Inspection, key: str) -> None:
                                                                                               "‖weights‖")})
 
 
+@st.fragment
 def _clipping(task, ins: Inspection, key: str) -> None:
     _heading("inspect-clipping", ins)
     st.caption(
@@ -350,10 +354,12 @@ def _spectra(ins: Inspection, key: str) -> None:
     st.markdown(f"Largest spectral radius: **{rho:.3g}** "
                 + ("(< 1: on its own, w' makes gradients vanish)." if rho < 1 else
                    "(≥ 1: w' can amplify; a saturating tanh usually tames it, clipping catches the rest)."))
-    with st.expander("All singular values"):
-        st.caption("Singular values bound how much w' can stretch a vector in any direction; the largest one "
-                   "bounds the growth per step.")
-        st.altair_chart(charts.singular_values_chart(sp), width="stretch", key=f"{key}_sv")
+    box = lazy_expander("All singular values", key=f"{key}_sv_open")
+    with box:
+        if box.open:
+            st.caption("Singular values bound how much w' can stretch a vector in any direction; the largest one "
+                       "bounds the growth per step.")
+            st.altair_chart(charts.singular_values_chart(sp), width="stretch", key=f"{key}_sv")
 
 
 GATE_WORDS = {  # cell -> how to read its gates, said under the heatmap for the cells on this model
@@ -469,7 +475,10 @@ def _reach_section(ins: Inspection, key: str) -> None:
 def _hidden_states(ins: Inspection, key: str) -> None:
     if not ins.hidden_states:
         return
-    with st.expander("Hidden state h_t, unit by unit"):
+    box = lazy_expander("Hidden state h_t, unit by unit", key=f"{key}_hid_open")
+    with box:
+        if not box.open:
+            return
         st.caption("Each row is one hidden unit (the busiest first), each column a step; red positive, blue "
                    "negative. This is the memory the network carries from step to step.")
         names = list(ins.hidden_states)

@@ -2,8 +2,8 @@
 
 A Streamlit server runs every session's script in its own thread of ONE process, so what is tuned here is shared by
 every visitor: torch gets one intra-op thread per script run (``configure_torch``: $RNNLAB_TORCH_THREADS), glibc at
-most two malloc arenas and a ``malloc_trim`` at most every 30 s (``release_free_memory``: freed heap goes back to the
-OS instead of staying in the process), at most ``PAGE_SLOTS`` pages compute at once (``page_slot``:
+most two malloc arenas, a fixed mmap threshold and a ``malloc_trim`` at most every 30 s (``release_free_memory``:
+freed heap goes back to the OS instead of staying in the process), at most ``PAGE_SLOTS`` pages compute at once (``page_slot``:
 $RNNLAB_PAGE_SLOTS; the others wait their turn instead of sharing two cores twenty ways), and the start-up heap is
 frozen out of the garbage collector's full passes (``settle_heap``). ``core.ui.load`` loads the models; the router
 (streamlit_app.py) calls these. Nothing here imports Streamlit.
@@ -44,6 +44,7 @@ def configure_torch(threads: int | None = None) -> int:
         except RuntimeError:
             pass
         _limit_malloc_arenas()
+        _fix_mmap_threshold()
         _CONFIGURED = True
         return torch.get_num_threads()
 
@@ -58,6 +59,24 @@ def _limit_malloc_arenas(arenas: int = 2) -> bool:
     libc = _glibc()
     try:
         return bool(libc and libc.mallopt(-8, int(arenas)))  # M_ARENA_MAX = -8 in glibc's malloc.h
+    except (OSError, AttributeError):
+        return False
+
+
+MMAP_THRESHOLD = 1 << 20  # bytes: a block this big or bigger gets its own mapping, handed back when freed
+
+
+def _fix_mmap_threshold(threshold: int = MMAP_THRESHOLD) -> bool:
+    """Fix glibc's mmap threshold (like MALLOC_MMAP_THRESHOLD_=1048576, from inside the process). By default glibc
+    raises it up to 32 MiB each time a big block is freed, after which an activation, an image or a chart's data of
+    a few MiB is carved from the heap, and what is freed around the blocks that stay is kept by the process. Fixed at
+    1 MiB, every bigger block is mapped on its own and goes back to the system when freed: the server after every
+    page held ~55 MiB less (bench/memory.py). Returns False without glibc, or when the operator chose already."""
+    if os.environ.get("MALLOC_MMAP_THRESHOLD_"):
+        return False
+    libc = _glibc()
+    try:
+        return bool(libc and libc.mallopt(-3, int(threshold)))  # M_MMAP_THRESHOLD = -3 in glibc's malloc.h
     except (OSError, AttributeError):
         return False
 

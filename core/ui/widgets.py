@@ -79,6 +79,13 @@ def answer(task, model, input, what: str = "predicting") -> dict | None:
 
 # ---- demos ------------------------------------------------------------------------------------------------------
 
+def lazy_expander(label: str, key: str, **kwargs):
+    """An expander whose content is computed only while it is open: ``with box: if box.open: ...``. Opening it
+    reruns the page (a widget, ``key`` its state); closed, the charts inside cost neither the server nor the browser
+    anything. For what a visitor opens on purpose (all singular values, the hidden state unit by unit)."""
+    return st.expander(label, key=key, on_change="rerun", **kwargs)
+
+
 def demo_buttons(task, key: str, label: str = "One-click demos") -> Demo | None:
     """A row of buttons, one per ``task.demos()``; returns the Demo clicked in this run (else None).
 
