@@ -412,14 +412,20 @@ def test_ensemble_min_gain_keeps_one_model(tmp_path, capsys):
     assert "stays a single model" in said
 
 
-def test_text_in_one_case_is_called_a_guess():
-    """All lower case or all capitals is unlike the training news: the answer says it is a guess; mixed case not."""
+def test_text_in_one_case_gets_a_note():
+    """All lower case or all capitals is unlike the training news: the page says so -- with the card's scores for
+    text written that way when it has them, else that the tags are a guess; mixed case gets no note."""
     from tasks.ner import case_note
 
     assert "lower case" in case_note("adam lists his manhattan house".split())
     assert "capitals" in case_note("ADAM LISTS HIS MANHATTAN HOUSE".split())
     assert case_note("Adam lists his Manhattan house".split()) is None
     assert case_note(["hi", "there"]) is None  # too short to judge
+    measured = {"f1": 0.865, "f1_lower": 0.833, "f1_upper": 0.8}  # a tagger trained on lower-case and capitals copies
+    lower = case_note("adam lists his manhattan house".split(), measured)
+    assert "83%" in lower and "86%" in lower and "guess" not in lower  # the card's scores, not a blanket warning
+    assert "80%" in case_note("ADAM LISTS HIS MANHATTAN HOUSE".split(), measured)
+    assert case_note("Adam lists his Manhattan house".split(), measured) is None
     assert case_note("the U.S. and EU met".split()) is None
 
 

@@ -120,20 +120,32 @@ def _sentence(input) -> tuple[str, int | None]:
 
 
 
-def case_note(tokens: list[str]) -> str | None:
-    """A warning when the text's case is unlike the training news (names capitalised, the rest not): all in lower
-    case, or all in capitals (3 words with letters at least); None otherwise."""
+def case_note(tokens: list[str], scores: dict | None = None) -> str | None:
+    """A note when the text is all in lower case or all in capitals (3 words with letters at least), unlike the
+    training news (names capitalised, the rest not); None otherwise. ``scores``: the card's test metrics -- when they
+    hold the F1 on test news written that way (``f1_lower`` / ``f1_upper``: a tagger trained on such copies), the
+    note says that score beside the one as written; without them, that the tags are a guess."""
     words = [t for t in tokens if any(ch.isalpha() for ch in t)]
     if len(words) < 3:
         return None
     if not any(ch.isupper() for w in words for ch in w):
+        case, how = "lower", "all in lower case"
+    elif all(w.isupper() for w in words if len(w) > 1):
+        case, how = "upper", "all in capitals"
+    else:
+        return None
+    scores = scores or {}
+    if f"f1_{case}" in scores and "f1" in scores:
+        return (f"Written {how}: this tagger also trained on its news sentences written {how}. On test news written "
+                f"so it finds {scores[f'f1_{case}']:.0%} of the names whole and right (F1), against "
+                f"{scores['f1']:.0%} as written: without capitals, expect a few more names missed.")
+    if case == "lower":
         return ("Written all in lower case: this tagger learnt from news text, where every name starts with a "
                 "capital letter, and it leans on that. In lower case it misses most names, so the tags here are a "
                 "guess -- a name left untagged may well be one.")
-    if all(w.isupper() for w in words if len(w) > 1):
-        return ("Written all in capitals: this tagger learnt from news text, where only names start with a capital "
-                "letter, so in capitals every word looks like a name to it. The tags here are a guess.")
-    return None
+    return ("Written all in capitals: this tagger learnt from news text, where only names start with a capital "
+            "letter, so in capitals every word looks like a name to it. The tags here are a guess.")
+
 
 class NERTask(Task):
     name = "ner"
@@ -371,7 +383,6 @@ class NERTask(Task):
         unknown = [t for (t, _, _), row in zip(toks, x[0]) if int(row[0]) == 1 or int(row[0]) >= n_emb]
         return {"tokens": [t for t, _, _ in toks], "offsets": [(s, e) for _, s, e in toks], "tags": tags,
                 "confidences": conf, "spans": spans, "unknown_words": unknown, "note": note,
-                "guess": case_note([t for t, _, _ in toks]),
                 "probs": {lab: [float(p) for p in probs[:, k]] for k, lab in enumerate(model.labels)}}
 
     def direction_parts(self, model: nn.Module, input) -> dict:

@@ -8,6 +8,8 @@ import html
 import pandas as pd
 import streamlit as st
 
+from tasks.ner import case_note
+
 COLORS = {"PER": "rgba(31,119,180,0.28)", "ORG": "rgba(255,127,14,0.30)", "LOC": "rgba(44,160,44,0.30)",
           "MISC": "rgba(148,103,189,0.30)"}
 BORDER = {"PER": "rgb(31,119,180)", "ORG": "rgb(255,127,14)", "LOC": "rgb(44,160,44)", "MISC": "rgb(148,103,189)"}
@@ -238,8 +240,15 @@ def _try_it(task, model):
     st.html(highlight_html(shown, out["spans"]))
     if not out["spans"]:
         st.caption("No person, organisation, location or other name found.")
-    if out.get("guess"):
-        st.warning(out["guess"], icon=":material/help:")
+    served = get_served(task, quiet=True)
+    scores = None  # the answering model's test scores: lower case and capitals beside as written, when measured
+    if served is not None:
+        card = served.card
+        alone = card.comparison.get(card.served_variant) if card.comparison else None
+        scores = card.metrics if answered_by_ensemble(task) or alone is None else alone.test
+    guess = case_note(out["tokens"], scores)
+    if guess:
+        st.warning(guess, icon=":material/help:")
     if out["unknown_words"]:
         unk = ", ".join(dict.fromkeys(out["unknown_words"]))
         st.caption(f"Not in the vocabulary (read by spelling only, through the character CNN): {md_escape(unk[:400])}")
