@@ -133,7 +133,7 @@ def test_the_page_frame_draws_the_toggle_and_hands_try_it_the_answering_module(t
     assert toggle.label == "The fake LSTM alone (switch the ensemble off)" and toggle.value is False
     shown = lambda kind: " ".join(str(e.value) for e in getattr(at, kind))  # noqa: E731
     assert "handed: MeanOfProbs" in shown("markdown")
-    assert "Counted by an **ensemble**: lstm × 0.70 + gru × 0.30 -- their probabilities are averaged." in shown("caption")
+    assert "Counted by an **ensemble**: LSTM × 0.70 + GRU × 0.30 -- their probabilities are averaged." in shown("caption")
     toggle.set_value(True).run()
     assert not at.exception, [e.message for e in at.exception]
     assert "handed: ManyToOne" in shown("markdown")
@@ -162,6 +162,7 @@ def test_no_toggle_without_the_tasks_words_or_an_ensemble(tmp_path):
 def test_core_evaluate_scores_what_is_served(tmp_path, monkeypatch, capsys, broken):
     """core.evaluate recomputes the metrics of the card's ensemble (the served system); with a member missing it
     says so and scores the served variant alone."""
+    import core.cli.common as C
     import core.cli.evaluate as R
     from core.cli.evaluate import main
 
@@ -174,7 +175,7 @@ def test_core_evaluate_scores_what_is_served(tmp_path, monkeypatch, capsys, brok
     card = json.loads((task.weights_path() / CARD_FILE).read_text())
     card["metrics"] = {"accuracy": want}
     (task.weights_path() / CARD_FILE).write_text(json.dumps(card))
-    monkeypatch.setattr(R, "cli_task", lambda name: task)
+    monkeypatch.setattr(C, "cli_task", lambda name: task)  # cli_served looks the task up through core.cli.common
     monkeypatch.setattr(R, "cli_data", lambda t, d: (splits, tmp_path))
     assert main(["fake_ab"]) == 0
     out, err = capsys.readouterr()
