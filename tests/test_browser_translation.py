@@ -52,7 +52,8 @@ def _type(page, text: str) -> tuple[str, str]:
     check(page, f"after typing {text!r}")
     answer = page.locator(ANSWER).first
     below = answer.locator("xpath=ancestor::div[@data-testid='stElementContainer'][1]/following-sibling::div[1]")
-    return answer.inner_text().strip(), below.inner_text().strip()
+    said = below.locator('[data-testid="stMarkdownContainer"]')  # the words, without the alert's icon ligature
+    return answer.inner_text().strip(), (said.first.inner_text() if said.count() else below.inner_text()).strip()
 
 
 def test_lesson_example_typed_in_lower_case(page):
