@@ -249,3 +249,19 @@ def test_page_labels_an_uploaded_gif_of_any_length(n_frames):
     else:
         assert sliders and sliders[0].max == n_frames - 1 and sliders[0].value == n_frames - 1
     assert any("frame-only CNN" in str(m.value) for m in at.markdown)  # every model labelled the clip
+
+
+def test_a_link_carries_the_frame_and_a_bad_one_lands_inside_the_clip():
+    """The frame slider is in the link (video_frame); a link naming a frame outside the clip, or no number at all,
+    opens a frame of the clip without an error."""
+    from test_contract import page_app
+
+    for linked, want in (("2", 2), ("abc", None), ("-5", None), ("999", None), ("1e999", None)):
+        at = page_app("video")
+        at.query_params["video_frame"] = linked
+        at.run(timeout=120)
+        assert not at.exception and not at.error, (linked, [e.message for e in at.exception])
+        frame = next(s for s in at.slider if s.label == "frame")
+        assert 0 <= frame.value <= frame.max, (linked, frame.value)
+        if want is not None:
+            assert frame.value == want

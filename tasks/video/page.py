@@ -151,10 +151,19 @@ def _frame_picker(T: int) -> int:
                    "to use and can only read that frame, like the frame-only model. Upload a GIF with more frames "
                    "to see what reading in time adds.")
         return 0
-    # The clip may be shorter than the last one: keep the chosen frame inside it before the slider is drawn.
+    # The clip may be shorter than the last one, and a link may name any frame: keep the chosen frame inside the
+    # clip (in the session and in the link) before the slider is drawn.
     if int(st.session_state.get("video_frame", 0)) > T - 1:
         st.session_state["video_frame"] = T - 1
-    return int(st.slider("frame", 0, T - 1, key="video_frame"))
+    linked = st.query_params.get("video_frame")
+    if linked is not None:
+        try:
+            frame = min(max(int(float(linked)), 0), T - 1)
+        except (TypeError, ValueError, OverflowError):
+            frame = 0
+        if str(frame) != linked:
+            st.query_params["video_frame"] = str(frame)
+    return int(st.slider("frame", 0, T - 1, key="video_frame", bind="query-params"))
 
 
 def _card_comparison(model) -> None:
