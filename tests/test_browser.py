@@ -143,6 +143,21 @@ def app_server(env: dict | None = None):
         os.unlink(log.name)
 
 
+@contextlib.contextmanager
+def app_and_browser(env: dict | None = None):
+    """(base URL, a Chromium browser) over a fresh app server (``app_server``); skips the test when Debian's chromium
+    or playwright is missing. A module's browser fixture is ``with app_and_browser() as got: yield got``."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with app_server(env) as base, playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield base, browser
+        finally:
+            browser.close()
+
+
 def test_every_page_in_chromium():
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_browser import ARGS, CHROMIUM, app_server, check, settle
+from test_browser import app_and_browser, check, settle
 
 pytestmark = pytest.mark.browser
 
@@ -23,15 +23,8 @@ ALERT = '[data-testid="stMain"] [data-testid="stAlert"]'
 
 @pytest.fixture(scope="module")
 def browser_app():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
-    playwright = pytest.importorskip("playwright.sync_api")
-    with app_server() as base, playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield base, browser
-        finally:
-            browser.close()
+    with app_and_browser() as got:
+        yield got
 
 
 def _open(browser, url: str):

@@ -13,12 +13,10 @@ Run: pytest -m browser tests/test_browser_state.py
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from bench.visitor import nav_links
-from tests.test_browser import ARGS, CHROMIUM, app_server, settle
+from tests.test_browser import app_and_browser, settle
 
 pytestmark = pytest.mark.browser
 
@@ -36,15 +34,8 @@ VALUES_JS = """() => { const m = document.querySelector('[data-testid="stMain"]'
 
 @pytest.fixture(scope="module")
 def browser_and_base():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
-    playwright = pytest.importorskip("playwright.sync_api")
-    with app_server() as base, playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield browser, base
-        finally:
-            browser.close()
+    with app_and_browser() as (base, browser):
+        yield browser, base
 
 
 def text_pages() -> list[tuple[str, str]]:

@@ -8,12 +8,11 @@ pytest -m browser tests/test_browser_visitor_c.py
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
-from tests.test_browser import ARGS, CHROMIUM, app_server, check, settle
+from tests.test_browser import app_and_browser, check, settle
 
 pytestmark = pytest.mark.browser
 
@@ -36,15 +35,8 @@ WIDTH_JS = """() => { const m = document.querySelector('[data-testid="stMain"]')
 
 @pytest.fixture(scope="module")
 def browser_app():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
-    playwright = pytest.importorskip("playwright.sync_api")
-    with app_server() as base, playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield base, browser
-        finally:
-            browser.close()
+    with app_and_browser() as got:
+        yield got
 
 
 def _open(browser, url: str, width: int = 1400, height: int = 1200):
