@@ -44,9 +44,9 @@ MIN_PARAM_NAMES = {  # core.layers.MinCellWeights' tag -> (weights, what they co
 }
 
 
-GATE_PARTS = {  # cell -> what torch stacks inside one weight_ih / weight_hh / bias tensor, in its order (core.layers.GATES)
-    "gru": "reset gate r, update gate z, candidate n",
-    "lstm": "input gate i, forget gate f, candidate g, output gate o",
+GATE_PARTS = {  # cell -> what torch stacks inside one weight_ih / weight_hh / bias tensor, in its order (core.layers.GATES):
+    "gru": "gates r, z, n",  # reset gate r, update gate z, candidate n (the glossary's words; short: chart labels)
+    "lstm": "gates i, f, g, o",  # input gate i, forget gate f, candidate g, output gate o
 }
 PART_WORDS = {  # a model's top-level part (the first component of torch's name) -> the lesson's words for it
     "embed": "input embedding", "embedding": "input embedding", "src_embed": "source embedding",
@@ -76,9 +76,9 @@ def lesson_name(param_name: str, cell: str | None = None) -> str:
         gates = GATE_PARTS.get(cell or "")
         if kind == "weight":
             base = "w (input weights" if part == "ih" else "w' (recurrent weights"
-            return f"{base} of the {gates}, {where})" if gates else f"{base[:-1]}, {where})"
+            return f"{base} of {gates}; {where})" if gates else f"{base[:-1]}, {where})"
         half = "input" if part == "ih" else "recurrent"
-        return f"b_o (biases of the {gates}, {half} half, {where})" if gates else \
+        return f"b_o (biases of {gates}, {half} half; {where})" if gates else \
             f"b_o (hidden bias, {half} half, {where})"
     if re.search(r"(^|\.)head\.weight$", param_name):
         return "w1 (output weight)"

@@ -71,8 +71,8 @@ def test_display_labels_and_series():
 def test_lesson_names_of_parameters():
     assert lesson_name("rnn.weight_hh_l0") == "w' (recurrent weight, layer 0)"
     assert lesson_name("rnn.weight_ih_l1_reverse", "gru") == \
-        "w (input weights of the reset gate r, update gate z, candidate n, layer 1, backward)"
-    assert lesson_name("encoder.rnn.bias_hh_l0", "lstm").startswith("b_o (biases of the input gate i, forget gate f")
+        "w (input weights of gates r, z, n; layer 1, backward)"
+    assert lesson_name("encoder.rnn.bias_hh_l0", "lstm").startswith("b_o (biases of gates i, f, g, o, recurrent half")
     assert lesson_name("head.weight") == "w1 (output weight)"
     assert lesson_name("head.bias") == "b_y (output bias)"
     names = ["encoder.net.1.0.weight", "encoder.net.1.0.bias", "encoder.net.4.0.weight", "rnn.weight_ih_l0",

@@ -287,7 +287,8 @@ def _parameters(ins: Inspection, key: str) -> None:
         min_words = (" minGRU / minLSTM have no w': one input weight per layer stacks the paper's W_z, W_h "
                      "(minGRU) or W_f, W_i, W_h (minLSTM), and one bias." if not _reach(ins).empty else "")
         st.caption("Named in the lesson's notation: oₜ = f(xₜ·w + oₜ₋₁·w' + b_o), yₜ = f(w1·oₜ + b_y); a GRU or "
-                   "LSTM stacks its gates' weights in one tensor, named with the gates it holds. PyTorch keeps two "
+                   "LSTM stacks its gates' weights in one tensor, named with the gates it holds (GRU: r reset, z update, "
+                   "n candidate; LSTM: i input, f forget, g candidate, o output). PyTorch keeps two "
                    "biases where the lesson has one b_o; only their sum matters. PyTorch's own name of each "
                    "parameter is in the tooltip of the clipping chart's bars." + min_words)
         t = ranked[["lesson_name", "shape", "numel", "grad_norm", "param_norm"]].copy()
