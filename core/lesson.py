@@ -23,9 +23,14 @@ Pure PyTorch + pandas, no Streamlit.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -340,6 +345,13 @@ def reveal_paris(models: Models) -> Reveal:
 
 _RACE_LOCK = threading.Lock()
 _RACE_CACHE: dict[tuple, pd.DataFrame] = {}
+_RACE_PENDING: dict[tuple, threading.Event] = {}  # races being computed by a background process
+RACE_PROCESS_TIMEOUT_S = 300.0  # a background race that takes longer is given up; recall_race then computes it here
+_ROOT = Path(__file__).resolve().parent.parent  # the folder that holds the core package
+
+
+def _race_key(length: int, cells: tuple[str, ...], steps: int, seed: int) -> tuple:
+    return (int(length), tuple(cells), int(steps), int(seed))
 
 
 def recall_race(length: int = RECALL_LENGTH, cells: tuple[str, ...] = RACE_CELLS, steps: int = RACE["steps"],
@@ -347,7 +359,10 @@ def recall_race(length: int = RECALL_LENGTH, cells: tuple[str, ...] = RACE_CELLS
     """Each cell trained on recall over ``length`` steps (Adam, clip by norm 1, gated cells start remembering) for
     ``steps`` steps, then tested on 500 fresh sequences. Columns: cell, label, accuracy, solved, seconds.
     Computed once per process and arguments (a few seconds on a busy 2-core machine), then kept in memory."""
-    key = (int(length), tuple(cells), int(steps), int(seed))
+    key = _race_key(length, cells, steps, seed)
+    pending = _RACE_PENDING.get(key)
+    if pending is not None:  # a background process is computing it: wait for that rather than train twice
+        pending.wait(RACE_PROCESS_TIMEOUT_S)
     with _RACE_LOCK:
         if key in _RACE_CACHE:
             return _RACE_CACHE[key]
@@ -363,6 +378,45 @@ def recall_race(length: int = RECALL_LENGTH, cells: tuple[str, ...] = RACE_CELLS
         df = pd.DataFrame(rows)
         _RACE_CACHE[key] = df
         return df
+
+
+def race_in_background(length: int = RECALL_LENGTH, cells: tuple[str, ...] = RACE_CELLS, steps: int = RACE["steps"],
+                       seed: int = 0) -> bool:
+    """Start ``recall_race`` in a separate process at the lowest CPU priority (``python -m core.cli.race``), so its
+    training shares neither this process's interpreter lock nor its memory, and keep its table when it ends.
+    False when the table is known or already under way. If the process fails, ``recall_race`` computes it here."""
+    key = _race_key(length, cells, steps, seed)
+    with _RACE_LOCK:
+        if key in _RACE_CACHE or key in _RACE_PENDING:
+            return False
+        done = _RACE_PENDING[key] = threading.Event()
+    threading.Thread(target=_race_from_process, args=(key, done), name="lesson-recall-race", daemon=True).start()
+    return True
+
+
+def race_records(df: pd.DataFrame) -> str:
+    """The race table as JSON (what the background process prints)."""
+    return json.dumps(df.to_dict(orient="records"))
+
+
+def _race_from_process(key: tuple, done: threading.Event) -> None:
+    length, cells, steps, seed = key
+    cmd = [sys.executable, "-m", "core.cli.race", "--length", str(length), "--cells", ",".join(cells),
+           "--steps", str(steps), "--seed", str(seed)]
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    try:
+        out = subprocess.run(cmd, cwd=_ROOT, env=env, capture_output=True, text=True, check=True,
+                             timeout=RACE_PROCESS_TIMEOUT_S)
+        df = pd.DataFrame(json.loads(out.stdout))
+        if list(df.get("cell", [])) == list(cells):
+            with _RACE_LOCK:
+                _RACE_CACHE.setdefault(key, df)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        pass  # recall_race computes it in this process when a reveal asks
+    finally:
+        with _RACE_LOCK:
+            _RACE_PENDING.pop(key, None)
+        done.set()
 
 
 def reveal_cells(models: Models, race: Callable[[], pd.DataFrame] = recall_race) -> Reveal:
@@ -554,4 +608,4 @@ def step_index(value) -> int:
 
 __all__ = ["STEPS", "STEP_KEYS", "Step", "Reveal", "Models", "Answer", "TinyRNN", "train_tiny", "recurrence_steps",
            "stepwise_path", "parse_bits", "encode_progress", "decode_progress", "is_right", "score", "step_index",
-           "recall_race", "LESSON_TERMS", "term_anchor"]
+           "recall_race", "race_in_background", "race_records", "LESSON_TERMS", "term_anchor"]

@@ -132,6 +132,31 @@ def test_cells_reveal_trains_each_cell():
     assert untrained.right == ()
 
 
+def test_race_in_a_background_process_matches_the_race_here():
+    """The Lesson starts the race in a low-priority process; its table is the one recall_race computes here."""
+    key = dict(length=12, cells=("rnn_tanh", "gru"), steps=3, seed=5)
+    assert L.race_in_background(**key) is True
+    assert L.race_in_background(**key) is False  # under way: not started twice
+    k = L._race_key(**key)
+    L._RACE_PENDING[k].wait(120)
+    assert k in L._RACE_CACHE, "the background process gave no table"
+    there = L.recall_race(**key)
+    assert not L._RACE_PENDING
+    L._RACE_CACHE.clear()
+    here = L.recall_race(**key)
+    assert list(there["cell"]) == list(here["cell"]) == ["rnn_tanh", "gru"]
+    assert list(there["solved"]) == list(here["solved"])
+    assert abs(there["accuracy"] - here["accuracy"]).max() < 0.05
+
+
+def test_race_falls_back_to_this_process_when_the_background_one_fails(monkeypatch):
+    monkeypatch.setattr(L.sys, "executable", "/nonexistent/python")
+    key = dict(length=10, cells=("gru",), steps=1, seed=6)
+    L.race_in_background(**key)
+    df = L.recall_race(**key)
+    assert list(df["cell"]) == ["gru"] and not L._RACE_PENDING
+
+
 def test_step_through_matches_the_stepwise_path(tiny):
     gen = torch.Generator().manual_seed(3)
     for model in (tiny, L.TinyRNN()):

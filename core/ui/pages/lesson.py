@@ -10,8 +10,6 @@ visitor opens the lesson, so it is ready long before a student reaches that step
 
 from __future__ import annotations
 
-import threading
-
 import altair as alt
 import pandas as pd
 import streamlit as st
@@ -22,9 +20,6 @@ from core.ui.widgets import GLOSSARY, md_escape, show_error
 
 STEP_PARAM, PROGRESS_PARAM = "lesson_step", "lesson_p"  # the page's query parameters
 SS_STEP, SS_PROGRESS, SS_REVEALS = "lesson_step_i", "lesson_progress", "lesson_reveals"  # session state
-_WARM = threading.Event()
-
-
 class ModelMissing(Exception):
     """A model a reveal needs cannot be loaded here (the loader has shown why)."""
 
@@ -36,11 +31,8 @@ def tiny_network() -> L.TinyRNN:
 
 
 def _warm_race() -> None:
-    """Start the cell comparison's training in the background, once per process."""
-    if _WARM.is_set():
-        return
-    _WARM.set()
-    threading.Thread(target=L.recall_race, name="lesson-recall-race", daemon=True).start()
+    """Start the cell comparison in a background process, once per server process (it is ready by step 7)."""
+    L.race_in_background()
 
 
 def _models(reg) -> L.Models:
