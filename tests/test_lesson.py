@@ -5,7 +5,9 @@ link."""
 from __future__ import annotations
 
 import copy
+import os
 import re
+import time
 
 import pytest
 import torch
@@ -155,6 +157,36 @@ def test_race_falls_back_to_this_process_when_the_background_one_fails(monkeypat
     L.race_in_background(**key)
     df = L.recall_race(**key)
     assert list(df["cell"]) == ["gru"] and not L._RACE_PENDING
+
+
+def test_a_reveal_waiting_for_the_background_race_gives_it_full_priority(monkeypatch):
+    key = dict(length=40, cells=("gru", "lstm"), steps=30, seed=7)
+    k = L._race_key(**key)
+    L.race_in_background(**key)
+    t0 = time.time()
+    while k not in L._RACE_PROCS and time.time() - t0 < 10:
+        time.sleep(0.01)
+    proc = L._RACE_PROCS[k]
+    assert os.getpriority(os.PRIO_PROCESS, proc.pid) == os.getpriority(os.PRIO_PROCESS, 0) + L.RACE_PRIORITY
+    assert L._hurry(proc)
+    assert os.getpriority(os.PRIO_PROCESS, proc.pid) == os.getpriority(os.PRIO_PROCESS, 0)
+    L._RACE_PENDING[k].wait(120)
+    assert k in L._RACE_CACHE
+
+
+def test_a_race_that_may_not_be_hurried_is_computed_here(monkeypatch):
+    def refuse(*a):
+        raise PermissionError("not allowed")
+
+    monkeypatch.setattr(L.os, "setpriority", refuse)
+    key = dict(length=40, cells=("gru",), steps=30, seed=8)
+    k = L._race_key(**key)
+    L.race_in_background(**key)
+    t0 = time.time()
+    while k not in L._RACE_PROCS and time.time() - t0 < 10:
+        time.sleep(0.01)
+    df = L.recall_race(**key)
+    assert list(df["cell"]) == ["gru"] and not L._RACE_PENDING and not L._RACE_PROCS
 
 
 def test_step_through_matches_the_stepwise_path(tiny):
