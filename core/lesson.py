@@ -348,7 +348,7 @@ _RACE_CACHE: dict[tuple, pd.DataFrame] = {}
 _RACE_PENDING: dict[tuple, threading.Event] = {}  # races being computed by a background process
 _RACE_PROCS: dict[tuple, subprocess.Popen] = {}  # and those processes
 _RACE_WANTED: set[tuple] = set()  # races a reveal is waiting for (a process started for one runs at full priority)
-RACE_PRIORITY = 19  # niceness of the background race: the lowest priority, while no student waits for it
+RACE_PRIORITY = 19  # niceness added to the background race while no student waits for it: the lowest
 RACE_PROCESS_TIMEOUT_S = 300.0  # a background race that takes longer is given up; recall_race then computes it here
 _ROOT = Path(__file__).resolve().parent.parent  # the folder that holds the core package
 
