@@ -135,8 +135,14 @@ def main(argv=None) -> int:
     return 0 if ok else 1
 
 
-def _devices(n: int, threads: list[int]) -> list[torch.device]:
-    return [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() and n == threads[0] else [])
+def _settings(threads: list[int]):
+    """(device, threads shown) for each thread count (set as it comes) and device: the GPU once, with the first."""
+    for n in threads:
+        if n:
+            torch.set_num_threads(n)
+        cuda = [torch.device("cuda")] if torch.cuda.is_available() and n == threads[0] else []
+        for dev in [torch.device("cpu"), *cuda]:
+            yield dev, (str(torch.get_num_threads()) if dev.type == "cpu" else "-")
 
 
 def _scan_table(args, threads: list[int]) -> bool:
@@ -145,20 +151,16 @@ def _scan_table(args, threads: list[int]) -> bool:
           f"B=8 H=128, median of {args.scan_repeats} paired ratios of interleaved runs")
     print(f"{'device':<6} {'threads':>7} {'cell':<8} {'T':>5} {'scan ms':>9} {'loop ms':>9} {'GRU ms':>9} "
           f"{'loop/scan':>10} {'scan/GRU':>9}")
-    for n in threads:
-        if n:
-            torch.set_num_threads(n)
-        for dev in _devices(n, threads):
-            for cell in MIN_CELLS:
-                for T in SCAN_T:
-                    r = bench_scan(cell, dev, 8, T, 128, args.scan_repeats)
-                    good = scan_verdict(r)
-                    ok &= good is not False
-                    shown = str(torch.get_num_threads()) if dev.type == "cpu" else "-"
-                    verdict = "-" if good is None else ("PASS" if good else "FAIL")
-                    print(f"{r['device']:<6} {shown:>7} {cell:<8} {T:>5} {r['scan_ms']:9.1f} {r['loop_ms']:9.1f} "
-                          f"{r['gru_ms']:9.1f} {r['loop_over_scan']:9.1f}x {r['scan_over_gru']:9.2f}  {verdict:<4}  "
-                          f"({r['clock']} time)", flush=True)
+    for dev, shown in _settings(threads):
+        for cell in MIN_CELLS:
+            for T in SCAN_T:
+                r = bench_scan(cell, dev, 8, T, 128, args.scan_repeats)
+                good = scan_verdict(r)
+                ok &= good is not False
+                verdict = "-" if good is None else ("PASS" if good else "FAIL")
+                print(f"{r['device']:<6} {shown:>7} {cell:<8} {T:>5} {r['scan_ms']:9.1f} {r['loop_ms']:9.1f} "
+                      f"{r['gru_ms']:9.1f} {r['loop_over_scan']:9.1f}x {r['scan_over_gru']:9.2f}  {verdict:<4}  "
+                      f"({r['clock']} time)", flush=True)
     print(f"targets: loop/scan >= {TARGET_SCAN_LOOP:g} at T={SCAN_LOOP_AT}, scan/GRU <= {TARGET_SCAN_GRU:g} at T >= "
           f"{SCAN_GRU_FROM} (- = no target at this length): {'PASS' if ok else 'FAIL'}")
     return ok
@@ -170,20 +172,16 @@ def _cells_table(args, threads: list[int]) -> bool:
           f"torch {torch.__version__}")
     print(f"{'device':<6} {'threads':>7} {'cell':<9} {'raw ms':>8} {'fused ms':>9} {'step ms':>9} {'fused/raw':>10} "
           f"{'step/fused':>11}")
-    for n in threads:
-        if n:
-            torch.set_num_threads(n)
-        for dev in _devices(n, threads):
-            for cell in (c for c in CELLS if c not in MIN_CELLS):  # the min cells have no torch module: see _scan_table
-                r = bench(cell, dev, args.B, args.T, args.H, args.repeats)
-                judged_fused = r["clock"] == "cpu" or dev.type == "cuda"
-                good = (r["fused_over_raw"] <= TARGET_FUSED or not judged_fused) and \
-                    r["stepwise_over_fused"] <= TARGET_STEPWISE
-                ok &= good
-                shown = str(torch.get_num_threads()) if dev.type == "cpu" else "-"
-                print(f"{r['device']:<6} {shown:>7} {cell:<9} {r['raw_ms']:8.1f} {r['fused_ms']:9.1f} "
-                      f"{r['stepwise_ms']:9.1f} {r['fused_over_raw']:10.3f}{'' if judged_fused else '*'} "
-                      f"{r['stepwise_over_fused']:10.2f}  {'PASS' if good else 'FAIL'}  ({r['clock']} time)")
+    for dev, shown in _settings(threads):
+        for cell in (c for c in CELLS if c not in MIN_CELLS):  # the min cells have no torch module: see _scan_table
+            r = bench(cell, dev, args.B, args.T, args.H, args.repeats)
+            judged_fused = r["clock"] == "cpu" or dev.type == "cuda"
+            good = (r["fused_over_raw"] <= TARGET_FUSED or not judged_fused) and \
+                r["stepwise_over_fused"] <= TARGET_STEPWISE
+            ok &= good
+            print(f"{r['device']:<6} {shown:>7} {cell:<9} {r['raw_ms']:8.1f} {r['fused_ms']:9.1f} "
+                  f"{r['stepwise_ms']:9.1f} {r['fused_over_raw']:10.3f}{'' if judged_fused else '*'} "
+                  f"{r['stepwise_over_fused']:10.2f}  {'PASS' if good else 'FAIL'}  ({r['clock']} time)")
     print(f"targets: fused/raw <= {TARGET_FUSED} (* = information only: wall time at 2 threads), stepwise/fused <= "
           f"{TARGET_STEPWISE}: {'PASS' if ok else 'FAIL'}")
     return ok

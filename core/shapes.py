@@ -38,14 +38,21 @@ def _inputs(vocab_size: int | None, input_size: int, pad_id: int = 0) -> nn.Modu
     return nn.Embedding(vocab_size, input_size, padding_idx=pad_id) if vocab_size else nn.Identity()
 
 
-def _reader(m: nn.Module, input_size, hidden_size, num_classes, cell, num_layers, bidirectional, dropout, vocab_size,
-            pad_id, encoder) -> None:
+class SequenceReader(nn.Module):
     """The parts a sequence reader has (ManyToOne, ManyToMany): inputs -> recurrent layer -> dropout -> linear head
-    over every direction's state."""
-    m.embed = encoder or _inputs(vocab_size, input_size, pad_id)
-    m.rnn = Recurrent(cell, input_size, hidden_size, num_layers, bidirectional, dropout)
-    m.drop = nn.Dropout(dropout)
-    m.head = nn.Linear(hidden_size * m.rnn.num_directions, num_classes)
+    over every direction's state. ``bidirectional=None`` takes the shape's own default (``BIDIRECTIONAL``)."""
+
+    BIDIRECTIONAL = False  # a reader's default direction when none is given
+
+    def __init__(self, input_size: int, hidden_size: int, num_classes: int, cell: str = "lstm",
+                 num_layers: int = 1, bidirectional: bool | None = None, dropout: float = 0.0,
+                 vocab_size: int | None = None, pad_id: int = 0, encoder: nn.Module | None = None):
+        super().__init__()
+        bidirectional = self.BIDIRECTIONAL if bidirectional is None else bool(bidirectional)
+        self.embed = encoder or _inputs(vocab_size, input_size, pad_id)
+        self.rnn = Recurrent(cell, input_size, hidden_size, num_layers, bidirectional, dropout)
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden_size * self.rnn.num_directions, num_classes)
 
 
 class OneToOne(nn.Module):
@@ -69,18 +76,13 @@ class OneToOne(nn.Module):
         return self.head(self.drop(out[:, 0]))  # (B, C)
 
 
-class ManyToOne(nn.Module):
+class ManyToOne(SequenceReader):
     """Reads x_1..x_n, answers once from the last *real* step (both directions' summaries if bidirectional).
 
-    forward(x (B, T) ids or (B, T, F), lengths (B,)) -> logits (B, C)
+    forward(x (B, T) ids or (B, T, F), lengths (B,)) -> logits (B, C). One-way unless asked.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_classes: int, cell: str = "lstm",
-                 num_layers: int = 1, bidirectional: bool = False, dropout: float = 0.0,
-                 vocab_size: int | None = None, pad_id: int = 0, encoder: nn.Module | None = None):
-        super().__init__()
-        _reader(self, input_size, hidden_size, num_classes, cell, num_layers, bidirectional, dropout, vocab_size,
-                pad_id, encoder)
+    BIDIRECTIONAL = False
 
     def features(self, x, lengths=None):
         out, _ = self.rnn(self.drop(self.embed(x)), lengths)  # (B, T, D*H)
@@ -109,18 +111,14 @@ class ManyToOne(nn.Module):
         return torch.stack(rows, dim=1)  # (B, T, C)
 
 
-class ManyToMany(nn.Module):
-    """An aligned tagger: one output per input step. With bidirectional=True each y_t sees the whole sentence.
+class ManyToMany(SequenceReader):
+    """An aligned tagger: one output per input step. With bidirectional=True (the default) each y_t sees the whole
+    sentence.
 
     forward(x, lengths) -> logits (B, T, C)
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_classes: int, cell: str = "lstm",
-                 num_layers: int = 1, bidirectional: bool = True, dropout: float = 0.0,
-                 vocab_size: int | None = None, pad_id: int = 0, encoder: nn.Module | None = None):
-        super().__init__()
-        _reader(self, input_size, hidden_size, num_classes, cell, num_layers, bidirectional, dropout, vocab_size,
-                pad_id, encoder)
+    BIDIRECTIONAL = True
 
     def forward(self, x, lengths=None):
         out, _ = self.rnn(self.drop(self.embed(x)), lengths)  # (B, T, D*H)

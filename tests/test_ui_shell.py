@@ -553,32 +553,21 @@ def test_plugins_page_alone(tmp_path):
     assert set(df.weights) == {"ready", "missing"}
 
 
-def test_malloc_arena_cap(monkeypatch):
-    """The server caps glibc's malloc arenas from inside (memory stays flat under many session threads); an
-    operator's own MALLOC_ARENA_MAX wins."""
+@pytest.mark.parametrize("setting, env, operators", [
+    ("_limit_malloc_arenas", "MALLOC_ARENA_MAX", "4"),  # memory stays flat under many session threads
+    ("_fix_mmap_threshold", "MALLOC_MMAP_THRESHOLD_", "65536"),  # big blocks go back to the system when freed
+])
+def test_malloc_settings_from_inside_the_server(monkeypatch, setting, env, operators):
+    """The server sets glibc's malloc arenas and mmap threshold from inside; an operator's own variable wins."""
     import platform
 
-    from core.ui.server import _limit_malloc_arenas
+    import core.ui.server as server
 
-    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
-    assert _limit_malloc_arenas() is False
-    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    monkeypatch.setenv(env, operators)
+    assert getattr(server, setting)() is False
+    monkeypatch.delenv(env)
     if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
-        assert _limit_malloc_arenas() is True
-
-
-def test_mmap_threshold_fixed(monkeypatch):
-    """The server fixes glibc's mmap threshold from inside (big blocks go back to the system when freed); an
-    operator's own MALLOC_MMAP_THRESHOLD_ wins."""
-    import platform
-
-    from core.ui.server import _fix_mmap_threshold
-
-    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
-    assert _fix_mmap_threshold() is False
-    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
-    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
-        assert _fix_mmap_threshold() is True
+        assert getattr(server, setting)() is True
 
 
 def test_preload_in_background_runs_once_and_survives_a_bad_module(monkeypatch):

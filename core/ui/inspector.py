@@ -54,10 +54,15 @@ def _min_cells_only(ins: Inspection) -> bool:
     return ins.spectra.empty and not _reach(ins).empty
 
 
-def _heading(anchor: str, ins: Inspection) -> None:
+def _heading(anchor: str, ins: Inspection, data=None, empty: str = "") -> bool:
+    """The section's numbered title; with ``data``, False (after saying ``empty``) when that frame is empty."""
     shown = _shown(ins)
     n = shown.index(anchor) + 1 if anchor in shown else len(shown)
     st.subheader(f"{n} · {SECTIONS[anchor]}", anchor=anchor)
+    if data is not None and data.empty:
+        st.info(empty)
+        return False
+    return True
 
 
 def _contents(ins: Inspection) -> None:
@@ -238,10 +243,9 @@ def _through_time(task, ins: Inspection, key: str) -> None:
 # the control reruns that section alone, not the page, its Try-it tab and every other chart of the inspector.
 @st.fragment
 def _saliency(ins: Inspection, key: str) -> None:
-    _heading("inspect-saliency", ins)
     sal = ins.saliency
-    if sal.empty:
-        st.info("No input gradient for this model (its first recurrent layer reads no differentiable input).")
+    if not _heading("inspect-saliency", ins, sal,
+                    "No input gradient for this model (its first recurrent layer reads no differentiable input)."):
         return
     mode = st.radio("Colour by", ["sensitivity ‖dL/dx_t‖", "gradient × input (signed)"], horizontal=True,
                     key=f"{key}_salmode", label_visibility="collapsed")
@@ -269,10 +273,8 @@ def _saliency(ins: Inspection, key: str) -> None:
 
 
 def _parameters(ins: Inspection, key: str) -> None:
-    _heading("inspect-parameters", ins)
     p = ins.params
-    if p.empty:
-        st.info("No parameter received a gradient.")
+    if not _heading("inspect-parameters", ins, p, "No parameter received a gradient."):
         return
     ranked = p.sort_values("grad_norm", ascending=False)
     top, low = ranked.iloc[0], ranked.iloc[-1]
@@ -338,12 +340,11 @@ def _clipping(task, ins: Inspection, key: str) -> None:
 
 
 def _spectra(ins: Inspection, key: str) -> None:
-    _heading("inspect-matrix", ins)
     sp = ins.spectra
-    if sp.empty:
-        st.info("minGRU and minLSTM have no recurrent matrix w': their gates read only the input x_t, so nothing "
-                "multiplies h_{t−1} but the fraction each unit keeps (see *How far back each step reaches*)."
-                if _min_cells_only(ins) else "No recurrent matrix found.")
+    if not _heading("inspect-matrix", ins, sp,
+                    "minGRU and minLSTM have no recurrent matrix w': their gates read only the input x_t, so nothing "
+                    "multiplies h_{t−1} but the fraction each unit keeps (see *How far back each step reaches*)."
+                    if _min_cells_only(ins) else "No recurrent matrix found."):
         return
     st.caption(
         "Going one step back in time multiplies the gradient by w' (times the activation's slope). The spectral "

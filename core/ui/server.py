@@ -49,18 +49,24 @@ def configure_torch(threads: int | None = None) -> int:
         return torch.get_num_threads()
 
 
+def _mallopt(param: int, value: int, env: str) -> bool:
+    """glibc's ``mallopt(param, value)`` from inside the process, unless the operator set ``env`` already. False
+    where there is no glibc (macOS, musl), it refuses, or the operator chose."""
+    if os.environ.get(env):
+        return False
+    libc = _glibc()
+    try:
+        return bool(libc and libc.mallopt(int(param), int(value)))
+    except (OSError, AttributeError):
+        return False
+
+
 def _limit_malloc_arenas(arenas: int = 2) -> bool:
     """Cap glibc's malloc arenas (like MALLOC_ARENA_MAX=2, but from inside the process, so it also holds where the
     host starts the server for us). Streamlit runs every session's script in its own thread; by default glibc
     gives busy threads arenas of their own (up to 8 per core) and rarely returns their memory, so a server under many
-    sessions keeps growing. Returns False where there is no glibc (macOS, musl) or it refuses."""
-    if os.environ.get("MALLOC_ARENA_MAX"):  # the operator chose already
-        return False
-    libc = _glibc()
-    try:
-        return bool(libc and libc.mallopt(-8, int(arenas)))  # M_ARENA_MAX = -8 in glibc's malloc.h
-    except (OSError, AttributeError):
-        return False
+    sessions keeps growing."""
+    return _mallopt(-8, arenas, "MALLOC_ARENA_MAX")  # M_ARENA_MAX = -8 in glibc's malloc.h
 
 
 MMAP_THRESHOLD = 1 << 20  # bytes: a block this big or bigger gets its own mapping, handed back when freed
@@ -71,14 +77,8 @@ def _fix_mmap_threshold(threshold: int = MMAP_THRESHOLD) -> bool:
     raises it up to 32 MiB each time a big block is freed, after which an activation, an image or a chart's data of
     a few MiB is carved from the heap, and what is freed around the blocks that stay is kept by the process. Fixed at
     1 MiB, every bigger block is mapped on its own and goes back to the system when freed: the server after every
-    page held ~55 MiB less (bench/memory.py). Returns False without glibc, or when the operator chose already."""
-    if os.environ.get("MALLOC_MMAP_THRESHOLD_"):
-        return False
-    libc = _glibc()
-    try:
-        return bool(libc and libc.mallopt(-3, int(threshold)))  # M_MMAP_THRESHOLD = -3 in glibc's malloc.h
-    except (OSError, AttributeError):
-        return False
+    page held ~55 MiB less (bench/memory.py)."""
+    return _mallopt(-3, threshold, "MALLOC_MMAP_THRESHOLD_")  # M_MMAP_THRESHOLD = -3 in glibc's malloc.h
 
 
 @functools.lru_cache(maxsize=1)
