@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from bench._common import free_port, wait_health
 
 pytestmark = pytest.mark.browser
 
@@ -29,27 +29,6 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 CRASH_TEXT = ("Something went wrong", "could not be loaded")  # what core.ui's guards show instead of a traceback
 STATE_JS = """() => { const a = document.querySelector('[data-testid="stApp"]');
     return a ? a.getAttribute('data-test-script-state') : 'none'; }"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_health(base: str, proc: subprocess.Popen, timeout: float = 60) -> None:
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {proc.returncode}")
-        try:
-            with urllib.request.urlopen(base + "/_stcore/health", timeout=2) as r:
-                if r.read().decode().strip() == "ok":
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise TimeoutError("the app did not become healthy in time")
 
 
 def settle(page, timeout: float = 60, quiet: float = 0.6) -> None:

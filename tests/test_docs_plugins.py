@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from bench._common import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 GUIDE = REPO / "docs" / "plugins.md"
@@ -81,15 +82,9 @@ def workspace(tmp_path_factory):
     return {"repo": repo, "env": env, "failed": []}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _serve(cmd: str, repo: Path, env: dict, timeout: float = 90.0) -> None:
     """Start the server command, wait for Streamlit's health check and the page, then stop it."""
-    port = _free_port()
+    port = free_port()
     env = {**env, "STREAMLIT_SERVER_HEADLESS": "true", "STREAMLIT_SERVER_PORT": str(port),
            "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none"}
     proc = subprocess.Popen(cmd, shell=True, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
