@@ -59,35 +59,17 @@ def bench(cell: str, device: torch.device, B: int, T: int, H: int, repeats: int)
     raw = type(core.rnn)(H, H, batch_first=True, **({"nonlinearity": core.rnn.nonlinearity} if cell.startswith("rnn")
                                                    else {})).to(device)
     raw.load_state_dict(core.rnn.state_dict())
-    x = torch.randn(B, T, H, device=device)
     runs = {"raw": (lambda v: raw(v)), "fused": (lambda v: core(v)),
             "stepwise": (lambda v: core.forward_stepwise(v)[0])}
-    times = {k: [] for k in runs}
-    one_thread_cpu = device.type == "cpu" and torch.get_num_threads() == 1
-    clock = time.thread_time if one_thread_cpu else time.perf_counter
-    for fn in runs.values():  # warm-up
-        time_fb(fn, x, device)
-    for _ in range(repeats):
-        for k, fn in runs.items():
-            times[k].append(time_fb(fn, x, device, clock))
-    best = {k: min(v) for k, v in times.items()}
-
-    def paired(a: str, b: str) -> float:  # median over the repeats of a_i / b_i, each pair timed back to back
-        return statistics.median(x / y for x, y in zip(times[a], times[b]))
-
-    return {"cell": cell, "device": device.type, "clock": "cpu" if one_thread_cpu else "wall",
-            **{f"{k}_ms": 1000 * v for k, v in best.items()},
-            "fused_over_raw": paired("fused", "raw"), "stepwise_over_fused": paired("stepwise", "fused")}
+    r = _interleaved(runs, torch.randn(B, T, H, device=device), device, repeats)
+    paired = r.pop("paired")
+    return {"cell": cell, **r, "fused_over_raw": paired("fused", "raw"), "stepwise_over_fused": paired("stepwise", "fused")}
 
 
-def bench_scan(cell: str, device: torch.device, B: int, T: int, H: int, repeats: int) -> dict:
-    """One min cell at one length: its parallel scan, its own stepwise loop (the inspector's path) and torch's fused
-    nn.GRU of the same size, forward+backward, interleaved; paired ratios as in ``bench``."""
-    torch.manual_seed(0)
-    core = Recurrent(cell, H, H).to(device)
-    gru = torch.nn.GRU(H, H, batch_first=True).to(device)
-    x = torch.randn(B, T, H, device=device)
-    runs = {"scan": (lambda v: core(v)), "loop": (lambda v: core.forward_stepwise(v)[0]), "gru": (lambda v: gru(v))}
+def _interleaved(runs: dict, x: torch.Tensor, device: torch.device, repeats: int) -> dict:
+    """Each run timed forward+backward ``repeats`` times, interleaved after a warm-up: device, clock, best ms per run
+    (``<name>_ms``) and ``paired(a, b)``, the median over the repeats of a_i / b_i (each pair timed back to back).
+    One thread on a CPU is timed by the thread's CPU clock (other processes do not count), else by the wall clock."""
     times = {k: [] for k in runs}
     one_thread_cpu = device.type == "cpu" and torch.get_num_threads() == 1
     clock = time.thread_time if one_thread_cpu else time.perf_counter
@@ -100,9 +82,20 @@ def bench_scan(cell: str, device: torch.device, B: int, T: int, H: int, repeats:
     def paired(a: str, b: str) -> float:
         return statistics.median(p / q for p, q in zip(times[a], times[b]))
 
-    return {"cell": cell, "device": device.type, "T": T, "clock": "cpu" if one_thread_cpu else "wall",
-            **{f"{k}_ms": 1000 * min(v) for k, v in times.items()},
-            "loop_over_scan": paired("loop", "scan"), "scan_over_gru": paired("scan", "gru")}
+    return {"device": device.type, "clock": "cpu" if one_thread_cpu else "wall",
+            **{f"{k}_ms": 1000 * min(v) for k, v in times.items()}, "paired": paired}
+
+
+def bench_scan(cell: str, device: torch.device, B: int, T: int, H: int, repeats: int) -> dict:
+    """One min cell at one length: its parallel scan, its own stepwise loop (the inspector's path) and torch's fused
+    nn.GRU of the same size, forward+backward, interleaved; paired ratios as in ``bench``."""
+    torch.manual_seed(0)
+    core = Recurrent(cell, H, H).to(device)
+    gru = torch.nn.GRU(H, H, batch_first=True).to(device)
+    runs = {"scan": (lambda v: core(v)), "loop": (lambda v: core.forward_stepwise(v)[0]), "gru": (lambda v: gru(v))}
+    r = _interleaved(runs, torch.randn(B, T, H, device=device), device, repeats)
+    paired = r.pop("paired")
+    return {"cell": cell, "T": T, **r, "loop_over_scan": paired("loop", "scan"), "scan_over_gru": paired("scan", "gru")}
 
 
 def scan_verdict(r: dict) -> bool | None:
