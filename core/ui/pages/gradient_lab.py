@@ -465,13 +465,19 @@ def _parity_controls() -> dict:
                 runs=int(runs), go=go)
 
 
+def _intro(title: str, text: str) -> None:
+    """A section's title and its opening paragraph (``text`` may be indented and wrapped: lines are joined)."""
+    st.subheader(title, anchor=False)
+    st.markdown(" ".join(text.split()))
+
+
 def _parity_section() -> None:
-    st.subheader("3 · Parity: does what a cell learned hold at longer lengths?", anchor=False)
-    st.markdown("Each sequence is a string of random bits; the answer is whether it holds an **odd number of 1s** "
-                "(chance: 50%). Every bit matters, and each 1 flips the answer — so the state must flip too. "
-                "Each cell trains on sequences of 1 to T bits, then is tested on fresh sequences of exactly T, 2T, "
-                "4T and 8T bits: **length generalisation**. Same seed, data, optimiser (Adam) and budget for every "
-                "cell; the answer is read from the last state by the same small two-layer network.")
+    _intro("3 · Parity: does what a cell learned hold at longer lengths?", """
+        Each sequence is a string of random bits; the answer is whether it holds an **odd number of 1s** (chance:
+        50%). Every bit matters, and each 1 flips the answer — so the state must flip too. Each cell trains on
+        sequences of 1 to T bits, then is tested on fresh sequences of exactly T, 2T, 4T and 8T bits: **length
+        generalisation**. Same seed, data, optimiser (Adam) and budget for every cell; the answer is read from the
+        last state by the same small two-layer network.""")
     p = _parity_controls()
     steps = toys.parity_steps(p["asked"], p["length"], p["runs"])
     if steps < p["asked"]:
@@ -646,14 +652,13 @@ def _speed_store() -> dict:
 
 
 def _speed_section() -> None:
-    st.subheader("4 · Speed: one step after another, or all at once?", anchor=False)
-    st.markdown("A plain RNN, a GRU and an LSTM must finish step t before step t+1 can start — each state needs "
-                "the previous one — so a sequence of T steps is T rounds of work in a row, even in torch's fused "
-                "kernel. minGRU and minLSTM compute their gates from the input alone: every step's gate is known "
-                "at once, and the recurrence becomes a **parallel scan**, about log₂ T rounds that each run many "
-                "steps side by side. Here each cell's **training step** (forward and backward, a batch of "
-                f"{SPEED_CONFIG.batch} sequences, {SPEED_CONFIG.hidden} units) is timed on this "
-                "server at lengths 64 to 4,096.")
+    _intro("4 · Speed: one step after another, or all at once?", f"""
+        A plain RNN, a GRU and an LSTM must finish step t before step t+1 can start — each state needs the previous
+        one — so a sequence of T steps is T rounds of work in a row, even in torch's fused kernel. minGRU and minLSTM
+        compute their gates from the input alone: every step's gate is known at once, and the recurrence becomes a
+        **parallel scan**, about log₂ T rounds that each run many steps side by side. Here each cell's **training
+        step** (forward and backward, a batch of {SPEED_CONFIG.batch} sequences, {SPEED_CONFIG.hidden} units) is
+        timed on this server at lengths 64 to 4,096.""")
     store = _speed_store()
     with st.container(horizontal=True, gap="small"):
         go = st.button("Measure on this server" if store["table"] is None else "Measure again",
