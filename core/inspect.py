@@ -341,9 +341,13 @@ def matrix_spectrum(block: torch.Tensor) -> tuple[float, float, list[float]]:
 PARALLEL_FROM = 256  # blocks this wide or wider are decomposed two at a time (~0.05 s each below, 0.18 s at 512)
 
 
-def recurrent_blocks(model: nn.Module) -> tuple[list[tuple[str, int, str, str]], list[torch.Tensor]]:
-    """Every recurrent matrix w' of the model, per gate block: (module, layer, direction, gate) and the (H, H)
-    block (a view of the weights)."""
+def recurrent_spectra(model: nn.Module) -> pd.DataFrame:
+    """Singular values and spectral radius of each recurrent matrix w' (per gate block for GRU/LSTM).
+
+    A spectral radius below 1 makes dL/dh_t shrink geometrically going back in time (vanishing); above 1 (with a
+    non-saturated activation) it can grow (exploding). Big blocks not yet remembered (``matrix_spectrum``) are
+    decomposed on two threads: LAPACK runs without the GIL, so the four blocks of a 512-unit LSTM take half as
+    long on two cores."""
     where, blocks = [], []
     for mname, mod in model.named_modules():
         if not isinstance(mod, Recurrent):
@@ -356,17 +360,6 @@ def recurrent_blocks(model: nn.Module) -> tuple[list[tuple[str, int, str, str]],
                 for gname, block in zip(GATES[mod.cell], w_hh.chunk(len(GATES[mod.cell]), dim=0)):
                     where.append((mname or "rnn", layer, DIRECTIONS[d], gname))
                     blocks.append(block)
-    return where, blocks
-
-
-def recurrent_spectra(model: nn.Module) -> pd.DataFrame:
-    """Singular values and spectral radius of each recurrent matrix w' (per gate block for GRU/LSTM).
-
-    A spectral radius below 1 makes dL/dh_t shrink geometrically going back in time (vanishing); above 1 (with a
-    non-saturated activation) it can grow (exploding). Big blocks not yet remembered (``matrix_spectrum``) are
-    decomposed on two threads: LAPACK runs without the GIL, so the four blocks of a 512-unit LSTM take half as
-    long on two cores."""
-    where, blocks = recurrent_blocks(model)
     if len(blocks) > 1 and max(b.shape[-1] for b in blocks) >= PARALLEL_FROM:
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="rnnlab-spectra") as pool:
             spectra = list(pool.map(matrix_spectrum, blocks))

@@ -182,20 +182,3 @@ def test_a_kept_variant_shares_the_served_models_card(tmp_path, monkeypatch):
     again = L.get_model(task, "gru", quiet=True)
     assert again is not gru and again.card is not served.card and again.card.served_variant == "lstm"
 
-
-def test_warm_spectra_leaves_the_inspection_nothing_to_decompose(tmp_path, monkeypatch):
-    """core.ui.load.warm_spectra: after a model loads, its recurrent matrices are decomposed in a background thread
-    (the numbers the Inspect tab shows, the same as computed there), so the first inspection finds them ready."""
-    from core import inspect as I
-
-    monkeypatch.setattr(I, "_spectra", type(I._spectra)())
-    model = L.get_model(_task(tmp_path, "a"), quiet=True)  # loading starts the warm-up
-    for t in [t for t in threading.enumerate() if t.name == "rnnlab-spectra"]:
-        t.join(30)
-    warmed = len(I._spectra)
-    assert warmed > 0
-    calls = []
-    monkeypatch.setattr(I.torch.linalg, "eigvals", lambda m: calls.append(m) or torch.zeros(1))
-    df = I.recurrent_spectra(model)  # what the inspection calls: every block is read back
-    assert not calls and len(I._spectra) == warmed and len(df) == warmed
-    assert (df.spectral_radius > 0).all()

@@ -9,7 +9,6 @@ inference runs under ``torch.inference_mode`` and the inspector uses ``torch.aut
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
@@ -145,35 +144,6 @@ class ModelCache:
 MODELS = ModelCache()
 
 
-def warm_spectra(model: torch.nn.Module) -> threading.Thread | None:
-    """Decompose the model's recurrent matrices in a background thread at the lowest priority, once it is loaded;
-    None when it has none.
-
-    The spectra depend on the weights alone and ``core.inspect.matrix_spectrum`` remembers them by content, but
-    the first inspection of a model computed them while the visitor waited for the Inspect tab: 0.6 s of its ~1 s
-    on captioning (four 512x512 eigen-decompositions). Here they are ready long before a visitor has clicked a demo
-    and opened Inspect; at nice 19 the thread takes only cores nobody else wants (Linux: a thread's nice value is its
-    own). The thread holds the weight blocks, not the model: a model dropped meanwhile goes at once."""
-    from core.inspect import matrix_spectrum, recurrent_blocks
-
-    blocks = recurrent_blocks(model)[1]
-    if not blocks:
-        return None
-
-    def run():
-        with contextlib.suppress(AttributeError, OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-        try:
-            for block in blocks:
-                matrix_spectrum(block)
-        except Exception:  # noqa: BLE001 -- the Inspect tab computes (and reports) them itself
-            log.debug("warming the spectra failed", exc_info=True)
-
-    thread = threading.Thread(target=run, name="rnnlab-spectra", daemon=True)
-    thread.start()
-    return thread
-
-
 def _served_card(name: str, folder: str) -> ModelCard | None:
     """The card of the task's served system when it is loaded from the card file as it is now (a kept variant then
     shares it instead of holding a second copy of the vocabularies in its meta); else None."""
@@ -189,7 +159,6 @@ def _load(name: str, variant: str | None, folder: str, task) -> Served | torch.n
     model = (load_served(task, Path(folder)) if variant is None
              else load_model(task, Path(folder), variant=variant, card=_served_card(name, folder)))
     log.info("loaded %s%s from %s", name, f" ({variant})" if variant else "", folder)
-    warm_spectra(model.model if isinstance(model, Served) else model)
     settle_heap()
     release_free_memory(min_interval=0)  # what reading the file and building the model freed goes back at once
     return model
