@@ -43,31 +43,63 @@ TABS = ("Try it", "Inspect", "Model card")  # core.ui.page.TABS; ?tab=<name> ope
 BARE_IMPORTS = "torch, streamlit, altair, pandas"
 
 _RSS_SNIPPET = """
-import time, json, re
+import time, json, re, sys
 t0 = time.perf_counter()
 import {mods}
 dt = time.perf_counter() - t0
-rss = cuda = 0.0
+rss = 0.0
 for line in open('/proc/self/status'):
     if line.startswith('VmRSS:'):
         rss = int(line.split()[1]) / 1024
-name = ''
-for line in open('/proc/self/smaps'):  # resident pages of each mapped file: the CUDA libraries' share
-    if re.match(r'^[0-9a-f]+-[0-9a-f]+ ', line):
-        parts = line.split()
-        name = parts[5] if len(parts) > 5 else ''
-    elif line.startswith('Rss:') and re.search(r'/nvidia/|cuda|cudnn|cublas|cusparse|nccl|nvrtc|nvJitLink', name):
-        cuda += int(line.split()[1]) / 1024
-print(json.dumps({{"rss": rss, "seconds": dt, "cuda": cuda}}))
+print(json.dumps({{"rss": rss, "seconds": dt}}), flush=True)
+sys.stdin.read()  # stay alive while the parent reads /proc/<pid>/smaps
 """
+
+# Resident memory by kind, read from /proc/<pid>/smaps (MiB), the same way for the bare process and the server
+KINDS = ("model weights", "torch libraries", "CUDA libraries", "other libraries", "anonymous")
+_CUDA = re.compile(r"/nvidia/|cuda|cudnn|cublas|cusparse|nccl|nvrtc|nvJitLink|cufft|curand|cusolver|nvshmem|cupti|cufile")
+
+
+def smaps_kinds(pid: int | str) -> dict[str, float]:
+    """{kind: MiB resident} of a process: its models' memory-mapped weights (*.safetensors), torch's own libraries
+    (code and data), the CUDA libraries that PyPI's torch wheel loads, every other mapped file (Python extensions,
+    pyarrow, ...), and anonymous memory (Python objects, tensors, malloc's heap, thread stacks)."""
+    kinds = dict.fromkeys(KINDS, 0.0)
+    name = ""
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                parts = line.split()
+                name = parts[5] if len(parts) > 5 else ""
+            elif line.startswith("Rss:"):
+                mib = int(line.split()[1]) / 1024
+                kind = ("model weights" if name.endswith(".safetensors") else "CUDA libraries" if _CUDA.search(name)
+                        else "torch libraries" if "/torch/lib/" in name else "other libraries" if name.startswith("/")
+                        else "anonymous")
+                kinds[kind] += mib
+    return kinds
 
 
 def bare_rss(mods: str = BARE_IMPORTS) -> dict:
-    """{rss, seconds, cuda} (MiB, s, MiB) of a fresh interpreter of this venv after ``import <mods>``; ``cuda`` is
-    what the CUDA libraries' mapped pages account for (a CPU-only torch wheel does not load them)."""
-    out = subprocess.run([sys.executable, "-c", _RSS_SNIPPET.format(mods=mods)], capture_output=True, text=True,
-                         cwd=C.REPO, timeout=300, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    """{rss, seconds, cuda, kinds} (MiB, s, MiB, {kind: MiB}) of a fresh interpreter of this venv after
+    ``import <mods>``; ``cuda`` is what the CUDA libraries' mapped pages account for (a CPU-only torch wheel does not
+    load them)."""
+    proc = subprocess.Popen([sys.executable, "-c", _RSS_SNIPPET.format(mods=mods)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, cwd=C.REPO)
+    try:
+        out = json.loads(proc.stdout.readline())
+        out["kinds"] = smaps_kinds(proc.pid)
+    finally:
+        proc.stdin.close()
+        proc.wait(60)
+    out["cuda"] = out["kinds"]["CUDA libraries"]
+    return out
+
+
+def print_kinds(server: dict[str, float], bare: dict[str, float], label: str) -> None:
+    """The server's resident memory by kind beside the bare process's, and what the app adds of each."""
+    print(f"   {label}, by kind (server - bare):  " + ";  ".join(
+        f"{k} {server[k]:.0f} - {bare[k]:.0f} = {server[k] - bare[k]:+.0f}" for k in KINDS), flush=True)
 
 
 def model_events(log_path: Path) -> tuple[int, int]:
@@ -153,6 +185,7 @@ def run(args, figures: list | None = None) -> bool:
         pages_now = C.rss_mb(pid)
         pages = asyncio.run(settled(base, pid))
         print(f"   right after the last page {pages_now:.0f} MiB; settled {pages:.0f} MiB", flush=True)
+        print_kinds(smaps_kinds(pid), b["kinds"], "settled after every page")
         loaded_pages, _ = model_events(log)
         print(f"every page opened in {time.perf_counter() - t0:.0f} s: server {pages:.0f} MiB, {loaded_pages} models "
               "loaded", flush=True)
@@ -163,6 +196,7 @@ def run(args, figures: list | None = None) -> bool:
             long_now = C.rss_mb(pid)
             long = asyncio.run(settled(base, pid))
             print(f"   right after the long session {long_now:.0f} MiB; settled {long:.0f} MiB", flush=True)
+            print_kinds(smaps_kinds(pid), b["kinds"], "settled after the long session")
             loaded, evicted = model_events(log)
             print(f"long session ({args.rounds} rounds, {time.perf_counter() - t0:.0f} s): {loaded} model loads, "
                   f"{evicted} evictions")

@@ -132,7 +132,8 @@ class Inspection:
     params: pd.DataFrame  # name, lesson_name, shape, numel, grad_norm, param_norm
     saliency: pd.DataFrame  # step, label, grad_norm, grad_x_input
     gates: pd.DataFrame  # module, layer, direction, step, gate, mean, saturated, cell
-    spectra: pd.DataFrame  # module, layer, direction, gate, spectral_radius, max_singular, singular_values
+    spectra: pd.DataFrame  # module, layer, direction, gate, spectral_radius, max_singular, singular_values (None
+    # until asked for: recurrent_spectra(model) gives them)
     total_grad_norm: float
     grads: dict[str, torch.Tensor] = field(repr=False, default_factory=dict)  # name -> gradient (CPU copy)
     # threshold -> clip_report(grads, threshold): the app keeps these and drops the model-sized grads
@@ -238,7 +239,7 @@ def inspect_model(model: nn.Module, loss_fn: Callable[[nn.Module], torch.Tensor 
     reach_df = pd.concat(reach, ignore_index=True)[REACH_COLUMNS] if reach else pd.DataFrame(columns=REACH_COLUMNS)
 
     return Inspection(loss=float(loss.detach()), hidden=hidden, params=pdf, saliency=sal, gates=gates,
-                      spectra=recurrent_spectra(model), total_grad_norm=total, grads=gdict,
+                      spectra=recurrent_spectra(model, singular=False), total_grad_norm=total, grads=gdict,
                       hidden_states=hidden_states, labels=[_clean(x) for x in labels], reach=reach_df)
 
 
@@ -310,16 +311,18 @@ def _clean(label) -> str:
 
 
 SPECTRA_KEEP = 512  # matrices whose spectrum is remembered (a few KB each): every block of every model served
-_spectra: OrderedDict[str, tuple[float, float, list[float]]] = OrderedDict()
+_spectra: OrderedDict[str, tuple[float, float | None, list[float] | None]] = OrderedDict()
 _spectra_lock = threading.Lock()
 
 
-def matrix_spectrum(block: torch.Tensor) -> tuple[float, float, list[float]]:
+def matrix_spectrum(block: torch.Tensor, singular: bool = True) -> tuple[float, float | None, list[float] | None]:
     """(spectral radius, largest singular value, all singular values largest first to 5 decimals) of a square
-    matrix, remembered by its content.
+    matrix, remembered by its content. ``singular=False``: the spectral radius alone, (rho, None, None), unless the
+    singular values are remembered already (the inspection's first view shows rho; its singular values are shown
+    only when a visitor opens them, ~0.05 s more per 512x512 block).
 
     They depend on the weights alone, not on the input, and an eigen-decomposition is the slowest part of an
-    inspection (~0.18 s for a 512x512 block on one CPU core; captioning's LSTM has four): every later inspection of
+    inspection (~0.14 s for a 512x512 block on one CPU core; captioning's LSTM has four): every later inspection of
     the same weights, for any input and any session, reads them back. Keyed by a digest of the matrix's bytes, so
     weights changed in place (the Gradient Lab, a visitor's own training) get their own entry."""
     m = block.detach().float().cpu().contiguous()  # (H, H)
@@ -328,9 +331,14 @@ def matrix_spectrum(block: torch.Tensor) -> tuple[float, float, list[float]]:
         hit = _spectra.get(key)
         if hit is not None:
             _spectra.move_to_end(key)
-            return hit
-    sv = torch.linalg.svdvals(m)
-    out = (float(torch.linalg.eigvals(m).abs().max()), float(sv[0]), [round(float(v), 5) for v in sv])
+            if hit[1] is not None or not singular:
+                return hit
+    rho = hit[0] if hit is not None else float(torch.linalg.eigvals(m).abs().max())
+    if singular:
+        sv = torch.linalg.svdvals(m)  # (H,) largest first
+        out = (rho, float(sv[0]), [round(float(v), 5) for v in sv])
+    else:
+        out = (rho, None, None)
     with _spectra_lock:
         _spectra[key] = out
         while len(_spectra) > SPECTRA_KEEP:
@@ -341,8 +349,10 @@ def matrix_spectrum(block: torch.Tensor) -> tuple[float, float, list[float]]:
 PARALLEL_FROM = 256  # blocks this wide or wider are decomposed two at a time (~0.05 s each below, 0.18 s at 512)
 
 
-def recurrent_spectra(model: nn.Module) -> pd.DataFrame:
-    """Singular values and spectral radius of each recurrent matrix w' (per gate block for GRU/LSTM).
+def recurrent_spectra(model: nn.Module, singular: bool = True) -> pd.DataFrame:
+    """Singular values and spectral radius of each recurrent matrix w' (per gate block for GRU/LSTM);
+    ``singular=False``: the spectral radius only where the singular values are not remembered yet (their columns
+    None there: ``matrix_spectrum``).
 
     A spectral radius below 1 makes dL/dh_t shrink geometrically going back in time (vanishing); above 1 (with a
     non-saturated activation) it can grow (exploding). Big blocks not yet remembered (``matrix_spectrum``) are
@@ -362,9 +372,9 @@ def recurrent_spectra(model: nn.Module) -> pd.DataFrame:
                     blocks.append(block)
     if len(blocks) > 1 and max(b.shape[-1] for b in blocks) >= PARALLEL_FROM:
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="rnnlab-spectra") as pool:
-            spectra = list(pool.map(matrix_spectrum, blocks))
+            spectra = list(pool.map(lambda b: matrix_spectrum(b, singular), blocks))
     else:
-        spectra = [matrix_spectrum(b) for b in blocks]
+        spectra = [matrix_spectrum(b, singular) for b in blocks]
     rows = [(*w, rho, top, sv) for w, (rho, top, sv) in zip(where, spectra)]
     return pd.DataFrame(rows, columns=["module", "layer", "direction", "gate", "spectral_radius", "max_singular",
                                        "singular_values"])

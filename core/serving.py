@@ -114,7 +114,7 @@ def _build_ensemble(task, model: nn.Module, card: ModelCard, folder: Path, devic
     if not members or len(members) != len(weights) or members[0] != card.served_variant:
         raise WeightsMismatch(f"model card {display_path(folder / CARD_FILE)} has an ensemble whose members "
                               f"({members}) and weights ({weights}) do not fit its served variant. Fix it with: {fix}")
-    models = [model] + [load_model(task, folder, device, variant=name) for name in members[1:]]
+    models = [model] + [load_model(task, folder, device, variant=name, card=card) for name in members[1:]]
     try:
         return build(task, models, weights).to(device)
     except (NotImplementedError, ValueError, TypeError) as exc:

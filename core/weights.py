@@ -167,16 +167,17 @@ def load_into(model: nn.Module, state: dict[str, torch.Tensor], path: Path, fix:
 
 
 def load_model(task, folder: Path | None = None, device: str | torch.device = "cpu",
-               variant: str | None = None) -> nn.Module:
+               variant: str | None = None, card: ModelCard | None = None) -> nn.Module:
     """Build a task's model from its card and load its weights. Raises a WeightsError subclass on any fault.
 
     ``variant`` loads one of the other trained variants kept beside the served model (Recipe.keep_variants).
     The returned module is in eval mode and carries ``.card`` (the ModelCard), ``.config``, ``.meta`` and
     ``.variant`` (which of the card's trained variants it is). This is one trained variant; the served system with
-    the card's ensemble is ``core.serving.load_served``."""
+    the card's ensemble is ``core.serving.load_served``. ``card``: the folder's card already read (an ensemble's
+    members share it: one copy of its vocabularies in memory, not one per member)."""
     folder = Path(folder or task.weights_path())
     fix = task.train_command()
-    card = read_card(folder, fix)
+    card = card if card is not None else read_card(folder, fix)
     if variant and variant == card.served_variant:
         variant = None
     config = card.config

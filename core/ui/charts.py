@@ -359,8 +359,9 @@ def clip_chart(clip: pd.DataFrame, threshold: float | None = None) -> alt.Chart:
 def spectra_chart(spectra: pd.DataFrame) -> alt.Chart:
     df = label_series(spectra)
     df["matrix"] = [s if g == "h" else f"{s} · gate {g}" for s, g in zip(df["series"], df["gate"])]
+    top = ["max_singular"] if "max_singular" in df and df["max_singular"].notna().all() else []  # not yet computed
     return bar_chart(df, "matrix", "spectral_radius", horizontal=True, rule=1.0, fmt=".3f",
-                     tooltip=["module", "layer", "direction", "gate", "spectral_radius", "max_singular"],
+                     tooltip=["module", "layer", "direction", "gate", "spectral_radius", *top],
                      x_title="recurrent matrix w' (per gate block)", y_title="spectral radius ρ (red line: 1)")
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.inspect import Inspection, clip_report, clip_reports, decay_rate, inspect_model, reach_summary
+from core.inspect import Inspection, clip_report, clip_reports, decay_rate, inspect_model, reach_summary, recurrent_spectra
 from core.task import BadInput
 from core.ui import charts
 from core.ui.shapes import shape_spec
@@ -339,7 +339,7 @@ def _clipping(task, ins: Inspection, key: str) -> None:
     st.altair_chart(charts.clip_chart(df, thr), width="stretch", key=f"{key}_clipchart")
 
 
-def _spectra(ins: Inspection, key: str) -> None:
+def _spectra(ins: Inspection, key: str, model) -> None:
     sp = ins.spectra
     if not _heading("inspect-matrix", ins, sp,
                     "minGRU and minLSTM have no recurrent matrix w': their gates read only the input x_t, so nothing "
@@ -361,7 +361,9 @@ def _spectra(ins: Inspection, key: str) -> None:
         if box.open:
             st.caption("Singular values bound how much w' can stretch a vector in any direction; the largest one "
                        "bounds the growth per step.")
-            st.altair_chart(charts.singular_values_chart(sp), width="stretch", key=f"{key}_sv")
+            # computed here, on first opening (the inspection computed the spectral radius alone), then remembered
+            full = recurrent_spectra(model) if sp.singular_values.isna().any() else sp
+            st.altair_chart(charts.singular_values_chart(full), width="stretch", key=f"{key}_sv")
 
 
 GATE_WORDS = {  # cell -> how to read its gates, said under the heatmap for the cells on this model
@@ -522,7 +524,7 @@ def render_inspector(task, model, input, key: str | None = None) -> Inspection |
     _contents(ins)
     for section in (lambda: _through_time(task, ins, key), lambda: _saliency(ins, key), lambda: _gates(ins, key),
                     lambda: _reach_section(ins, key),
-                    lambda: _clipping(task, ins, key), lambda: _spectra(ins, key), lambda: _parameters(ins, key),
+                    lambda: _clipping(task, ins, key), lambda: _spectra(ins, key, model), lambda: _parameters(ins, key),
                     lambda: _hidden_states(ins, key)):
         try:
             section()

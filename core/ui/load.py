@@ -144,9 +144,20 @@ class ModelCache:
 MODELS = ModelCache()
 
 
+def _served_card(name: str, folder: str) -> ModelCard | None:
+    """The card of the task's served system when it is loaded from the card file as it is now (a kept variant then
+    shares it instead of holding a second copy of the vocabularies in its meta); else None."""
+    with MODELS._lock:
+        item = MODELS._items.get((name, None, folder))
+    if item is None or not isinstance(item[1], Served) or item[0][0] != _stamp(Path(folder), None)[0]:
+        return None
+    return item[1].card
+
+
 def _load(name: str, variant: str | None, folder: str, task) -> Served | torch.nn.Module:
     """The served system (``variant`` None) or one kept variant, from the files."""
-    model = load_served(task, Path(folder)) if variant is None else load_model(task, Path(folder), variant=variant)
+    model = (load_served(task, Path(folder)) if variant is None
+             else load_model(task, Path(folder), variant=variant, card=_served_card(name, folder)))
     log.info("loaded %s%s from %s", name, f" ({variant})" if variant else "", folder)
     settle_heap()
     release_free_memory(min_interval=0)  # what reading the file and building the model freed goes back at once
