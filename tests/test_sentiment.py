@@ -181,7 +181,7 @@ def test_bidirectional_prefixes_are_sampled_and_exact_at_the_end():
     assert out["prefix_ends"][-1] == len(out["tokens"])
     assert abs(out["prefix_p"][-1] - out["p_positive"]) < 1e-5
     short = TASK.predict(m, "not good")
-    x = torch.tensor([[m.stoi.get(t, 1) for t in short["tokens"]]])
+    x = torch.tensor([[m.runtime.vocab.stoi.get(t, 1) for t in short["tokens"]]])
     exact = torch.softmax(m.prefix_logits(x)[0], -1)[:, 1]
     assert torch.allclose(exact, torch.tensor(short["prefix_p"]), atol=1e-5)
 

@@ -311,7 +311,7 @@ def test_exported_plugin_trains_with_core_train_and_the_app_serves_it(trained, t
     assert rc == 0
     card = json.loads((out / "card.json").read_text())
     assert card["served_variant"] == "GRU" and card["dataset"]["files"][0]["path"] == "reviews.csv"
-    assert load_model(plugin, out).meta["labels"] == ["negative", "positive"]
+    assert load_model(plugin, out).runtime.labels == ("negative", "positive")
 
 
 def test_plugin_source_holds_no_string_of_the_person(tmp_path):

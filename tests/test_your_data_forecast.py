@@ -249,7 +249,7 @@ def test_exported_forecast_plugin_trains_with_core_train_and_is_served(trained, 
     assert rc == 0
     card = json.loads((out / "card.json").read_text())
     assert card["metric"] == "mae" and "last value mae" in card["metrics"]
-    assert load_model(plugin, out).meta["window"] == 24
+    assert load_model(plugin, out).runtime.meta["window"] == 24
     # the plugin's own synthetic data (the rows kept in spec.json) is a series of the same form
     synthetic = plugin.synthetic_data(0)
     assert synthetic.train and synthetic.val and synthetic.test

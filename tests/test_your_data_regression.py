@@ -182,7 +182,7 @@ def test_exported_regression_plugin_trains_with_core_train(trained, tmp_path, mo
     assert rc == 0
     card = json.loads((out / "card.json").read_text())
     assert card["metric"] == "mae" and "mean mae" in card["metrics"]
-    assert "target_mean" in load_model(plugin, out).meta
+    assert "target_mean" in load_model(plugin, out).runtime.meta
 
 
 def test_plugin_page_shows_the_number(trained, tmp_path):

@@ -144,7 +144,7 @@ class SequenceTask(Task):
         return Vocab.build(token_lists, max_size=self.max_vocab, fold_case=True)
 
     def vocab(self, meta: dict, key: str = "vocab") -> Vocab:
-        """The vocabulary a card's meta stores under ``key`` (a list of the learnt tokens)."""
+        """The vocabulary a card's meta stores under ``key`` (a list of the learnt tokens), read case-folding."""
         return Vocab.from_meta(meta, key, fold_case=True)
 
     def encoder(self, train: list, examples: list, meta: dict, cut: Cut):
@@ -208,7 +208,7 @@ class SequenceTask(Task):
         return F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=IGNORE, reduction=reduction)
 
     # ---- serving -----------------------------------------------------------------------------------------------
-    def read_text(self, model, text, vocab_key: str = "vocab") -> tuple[list[str], list[int], list[str]]:
+    def read_text(self, model, text) -> tuple[list[str], list[int], list[str]]:
         """Typed text -> (its steps, their ids, notes for the person: cut, unknown tokens). BadInput for no text."""
         if isinstance(text, dict):
             text = text.get("text", "")
@@ -216,16 +216,16 @@ class SequenceTask(Task):
             raise BadInput("Type some text.")
         if control_char(text.replace("\n", " ")):
             raise BadInput("The text contains a control character; type plain text.")
-        mode = model.meta["tokens"]
-        toks = steps(" ".join(text.split()), mode, bool(model.meta.get("split_punct")))
+        rt = model.runtime
+        mode = rt.meta["tokens"]
+        toks = steps(" ".join(text.split()), mode, bool(rt.meta.get("split_punct")))
         notes = []
         limit = self.max_steps[mode]
         if len(toks) > limit:
             toks = toks[:limit]
             notes.append(f"Only the first {limit} {'characters' if mode == 'char' else 'words'} were read.")
-        vocab = self.vocab(model.meta, vocab_key)
-        ids = vocab.encode(toks)
-        unknown = vocab.unknown(toks)
+        ids = rt.vocab.encode(toks)
+        unknown = rt.vocab.unknown(toks)
         if unknown:
             notes.append(f"Never seen in training, read as unknown: {' '.join(unknown[:10])}"
                          + (" ..." if len(unknown) > 10 else ""))

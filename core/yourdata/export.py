@@ -135,7 +135,7 @@ def _try_it(task, model):
     from core.ui.widgets import answer, md_escape, text_input_with_demos
     from core.yourdata.forecast import forecast_rows
 
-    W, H = model.meta["window"], model.meta["horizon"]
+    W, H = model.runtime.meta["window"], model.runtime.meta["horizon"]
     text = text_input_with_demos(task, key="q", label=f"The last {{W}} values (empty: the end of the series)")
     out = answer(task, model, text, "forecasting")  # a bad input: a warning and None
     if out is None:
