@@ -220,10 +220,10 @@ def test_committed_card_negation_score_is_real():
     if not (TASK.weights_path() / "card.json").exists():
         pytest.skip("no trained sentiment weights")
     served = load_model(TASK)
-    if "negation_accuracy" not in served.card.metrics:
+    if "negation_accuracy" not in served.runtime.card.metrics:
         pytest.skip("this card predates the negation score")
     rows = TASK.negation_report(served)
-    assert served.card.metrics["negation_accuracy"] == pytest.approx(sum(r["right"] for r in rows) / len(rows))
+    assert served.runtime.card.metrics["negation_accuracy"] == pytest.approx(sum(r["right"] for r in rows) / len(rows))
 
 
 def test_model_card_says_the_negation_score_is_not_blind(monkeypatch):

@@ -395,7 +395,7 @@ def test_served_translator_on_the_visitors_inputs():
     unknown = [D.surface(t) for t, u in zip(out["source_tokens"], out["source_unknown"]) if u]
     assert unknown and all(w in out["translation"] for w in unknown), out["translation"]
     assert "' " not in out["translation"] and "’ " not in out["translation"]
-    limit = served.card.meta["train_max_words"]
+    limit = served.runtime.meta["train_max_words"]
     longer = next(d for d in TASK.demos() if d.label == "longer").input
     assert D.n_words(longer) > limit
     assert f"more than the longest sentences the model was trained on ({limit} words" in \

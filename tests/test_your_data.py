@@ -295,7 +295,7 @@ def test_exported_plugin_trains_with_core_train_and_the_app_serves_it(trained, t
     plugin = reg.get("yd_reviews")
     # the weights from the page load into the plugin and answer as the page's model did
     served = load_model(plugin, tmp_path / "weights" / "yd_reviews")
-    card = served.card  # what tests/test_contract.py asks of committed weights
+    card = served.runtime.card  # what tests/test_contract.py asks of committed weights
     assert card.name == "yd_reviews" and card.shape == plugin.shape and not card.dataset.synthetic
     assert "core.train yd_reviews" in card.training.command and plugin.recipe.metric in card.metrics
     assert card.comparison[card.served_variant].test == card.metrics and card.history[result.served]

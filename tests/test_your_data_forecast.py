@@ -240,7 +240,7 @@ def test_exported_forecast_plugin_trains_with_core_train_and_is_served(trained, 
     plugin = reg.get("yd_sales")
     assert isinstance(plugin, ForecastTask) and check_task(plugin) == []
     served = load_model(plugin, tmp_path / "weights" / "yd_sales")
-    assert served.card.metric == "mae" and "last value mae" in served.card.metrics
+    assert served.runtime.card.metric == "mae" and "last value mae" in served.runtime.card.metrics
     assert plugin.predict(served, "")["forecast"] == pytest.approx(
         task.predict(result.runs["GRU"].model, "")["forecast"], rel=1e-5)
     out = tmp_path / "retrained"

@@ -172,7 +172,7 @@ def test_exported_regression_plugin_trains_with_core_train(trained, tmp_path, mo
     plugin = reg.get("yd_rating")
     assert isinstance(plugin, RegressionTask) and check_task(plugin) == []
     served = load_model(plugin, tmp_path / "weights" / "yd_rating")
-    assert served.card.metric == "mae" and "mean mae" in served.card.metrics
+    assert served.runtime.card.metric == "mae" and "mean mae" in served.runtime.card.metrics
     text = "great film"
     assert plugin.predict(served, text)["value"] == pytest.approx(
         task.predict(result.runs["GRU"].model, text)["value"], rel=1e-5)
