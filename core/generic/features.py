@@ -62,6 +62,15 @@ class FeatureClassifier(SequenceClassifier):
     summary = "A row of numbers -> one label, in a single step (no recurrence)."
     primary_input = "text"
     features: list[str] = []  # the input columns' names, in order
+    data_file = "data.csv"  # a header row, the feature columns, the label last
+
+    def read_rows(self, path: Path) -> list:
+        """The CSV's rows; its header names ``features``."""
+        self.features, rows = read_csv(path)
+        return rows
+
+    def write_rows(self, path: Path, rows: list) -> Path:
+        return write_csv(path, list(self.features), rows)
 
     def encoder(self, train: list, examples: list, meta: dict, cut: Cut):
         cols = list(zip(*[x for x, _ in train]))  # feature-major

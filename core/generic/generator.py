@@ -54,6 +54,13 @@ class SequenceGenerator(SequenceTask):
                     max_minutes=5.0, clip_norm=1.0)
     max_gen: dict = MAX_GEN  # tokens mode -> steps a generated sequence has at most
     input_type = dict  # {start, temperature, seed, count} (a bare start text is read as {"start": text})
+    data_file = "data.txt"  # one sequence per line
+
+    def read_rows(self, path: Path) -> list:
+        return read_lines(path)
+
+    def write_rows(self, path: Path, rows: list) -> Path:
+        return write_lines(path, rows)
 
     # ---- data --------------------------------------------------------------------------------------------------
     def encoder(self, train: list, examples: list, meta: dict, cut: Cut):

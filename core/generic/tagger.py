@@ -71,6 +71,9 @@ class SequenceTagger(SequenceTask):
     tokens = "word"
 
     # ---- data --------------------------------------------------------------------------------------------------
+    def read_rows(self, path: Path) -> list:
+        return read_tagged(path)
+
     def split_punct(self, train: list) -> bool:
         """Tags line up with whitespace words; typed text is split like the training rows were."""
         return self.tokens == "word" and punct_split(steps(t, self.tokens) for t, _ in train)
