@@ -104,6 +104,12 @@ RUNTIME_NAMES = {"vocab", "stoi", "itos", "labels", "meta", "card", "config", "v
 MODEL_NAMES = {"model", "m", "ens", "first", "net", "tagger", "member", "fitted", "served_model"}
 
 
+def model_name(node: ast.AST) -> str | None:
+    """``model`` for the expressions ``model`` and ``run.model`` (a name of MODEL_NAMES, alone or as an attribute)."""
+    name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
+    return name if name in MODEL_NAMES else None
+
+
 def loose_runtime(source: str) -> list[str]:
     """What a module's source does with a model's run-time needs outside model.runtime: ``model.vocab = ...``,
     ``setattr(ens, ...)``, ``hasattr(model, "vocab")`` / ``getattr(model, "meta", ...)``, reads such as
@@ -114,22 +120,20 @@ def loose_runtime(source: str) -> list[str]:
                and any((b.attr if isinstance(b, ast.Attribute) else getattr(b, "id", "")) == "Module" for b in c.bases)]
     found = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in MODEL_NAMES \
-                and node.attr in RUNTIME_NAMES:
+        if isinstance(node, ast.Attribute) and model_name(node.value) and node.attr in RUNTIME_NAMES:
             if isinstance(node.ctx, ast.Load) and any(node.lineno in r for r in modules):
                 continue
-            found.append(f"line {node.lineno}: {node.value.id}.{node.attr}")
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args \
-                and isinstance(node.args[0], ast.Name) and node.args[0].id in MODEL_NAMES:
+            found.append(f"line {node.lineno}: {model_name(node.value)}.{node.attr}")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args and model_name(node.args[0]):
             attr = node.args[1].value if len(node.args) > 1 and isinstance(node.args[1], ast.Constant) else None
             if node.func.id == "setattr" or (node.func.id in ("hasattr", "getattr") and attr in RUNTIME_NAMES):
-                found.append(f"line {node.lineno}: {node.func.id}({node.args[0].id}, {attr!r})")
+                found.append(f"line {node.lineno}: {node.func.id}({model_name(node.args[0])}, {attr!r})")
     return sorted(found, key=lambda f: int(f.split(":")[0].split()[1]))
 
 
 def test_the_checker_finds_each_loose_form():
     src = ("model.vocab = v\nsetattr(ens, name, value)\nif hasattr(model, 'stoi'): pass\n"
-           "x = getattr(model, 'meta', None)\ny = model.labels[0]\nz = model.runtime.labels\nm.own = 1\n"
+           "x = getattr(run.model, 'meta', None)\ny = model.labels[0]\nz = model.runtime.labels\nm.own = 1\n"
            "class E(nn.Module):\n    def f(self, first):\n        first.labels = 1\n        return first.labels\n")
     assert loose_runtime(src) == ["line 1: model.vocab", "line 2: setattr(ens, None)", "line 3: hasattr(model, 'stoi')",
                                   "line 4: getattr(model, 'meta')", "line 5: model.labels", "line 10: first.labels"]

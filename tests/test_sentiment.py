@@ -24,13 +24,6 @@ TREES = "\n".join([
 ])
 
 
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    splits = TASK.synthetic_data(0)
-    return TASK.build_model(TASK.config, splits.meta).eval()
-
-
 # ---- trees -------------------------------------------------------------------------------------------------------
 def test_parse_tree_structure_and_labels():
     t = D.parse_tree("(3 (2 (2 The) (2 film)) (3 (2 is) (4 (4 wonderful) (2 .))))")

@@ -23,13 +23,6 @@ LINES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    splits = TASK.synthetic_data(0)
-    return TASK.build_model(TASK.config, splits.meta).eval()
-
-
 def _zip(tmp_path, lines):
     path = tmp_path / D.ZIP_NAME
     with zipfile.ZipFile(path, "w") as zf:

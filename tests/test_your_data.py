@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 from streamlit.testing.v1 import AppTest
+from yd_export import render_exported_page, unzip
 
 from core.paths import REPO
 from core.task import check_task
@@ -267,13 +268,6 @@ def test_queue_one_at_a_time_and_places():
 
 # ---- take it home -------------------------------------------------------------------------------------------------
 
-def _unzip(files: dict[str, bytes], root):
-    for path, data in files.items():
-        p = root / path
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(data)
-
-
 def test_exported_plugin_trains_with_core_train_and_the_app_serves_it(trained, tmp_path, monkeypatch):
     from core import registry
     from core.cli.train import main as train_main
@@ -283,8 +277,8 @@ def test_exported_plugin_trains_with_core_train_and_the_app_serves_it(trained, t
     table, raw, task, _splits, result, _ = trained
     named = task_for_spec(task.spec, name="yd_reviews", title="Yd reviews")
     tasks_dir = tmp_path / "ydtasks"
-    _unzip(plugin_files(named, table), tasks_dir)
-    _unzip(weights_files(named, result, raw), tmp_path / "weights" / "yd_reviews")
+    unzip(plugin_files(named, table), tasks_dir)
+    unzip(weights_files(named, result, raw), tmp_path / "weights" / "yd_reviews")
     assert sorted(p.name for p in (tasks_dir / "yd_reviews").iterdir()) == [
         "README.md", "__init__.py", "__main__.py", "page.py", "spec.json"]
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -332,18 +326,7 @@ def test_plugin_page_renders_with_the_downloaded_weights(trained, tmp_path):
 
     table, raw, task, _splits, result, _ = trained
     named = task_for_spec(task.spec, name="yd_page", title="Yd page")
-    _unzip(plugin_files(named, table), tmp_path / "ydpages")
-    _unzip(weights_files(named, result, raw), tmp_path / "w" / "yd_page")
-    script = f"""
-import sys
-sys.path.insert(0, {str(tmp_path)!r})
-from core.registry import discover
-task = discover(__import__("pathlib").Path({str(tmp_path / "ydpages")!r}), entry_points_on=False).get("yd_page")
-task.weights_dir = {str(tmp_path / "w" / "yd_page")!r}
-from ydpages.yd_page.page import render
-render(task)
-"""
-    at = AppTest.from_string(script, default_timeout=TIMEOUT).run()
+    at = render_exported_page(named, table, result, raw, tmp_path, "ydpages", TIMEOUT)
     assert not at.exception and not at.error
     assert any("%" in m.value and "**" in m.value for m in at.markdown)  # the answer to the first demo
 

@@ -12,6 +12,7 @@ import random
 
 import pytest
 import torch
+from yd_export import render_exported_page
 
 from core.task import BadInput, check_task
 from core.yourdata.build import make_task, train_run
@@ -186,27 +187,10 @@ def test_exported_regression_plugin_trains_with_core_train(trained, tmp_path, mo
 
 
 def test_plugin_page_shows_the_number(trained, tmp_path):
-    from streamlit.testing.v1 import AppTest
 
-    from core.yourdata.export import plugin_files, weights_files
 
     table_, task, _splits, result = trained
     named = task_for_spec(task.spec, name="yd_rpage", title="Yd rpage")
-    for root, files in ((tmp_path / "regpages", plugin_files(named, table_)),
-                        (tmp_path / "w" / "yd_rpage", weights_files(named, result, reviews(300)))):
-        for path, data in files.items():
-            p = root / path
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_bytes(data)
-    script = f"""
-import sys
-sys.path.insert(0, {str(tmp_path)!r})
-from core.registry import discover
-task = discover(__import__("pathlib").Path({str(tmp_path / "regpages")!r}), entry_points_on=False).get("yd_rpage")
-task.weights_dir = {str(tmp_path / "w" / "yd_rpage")!r}
-from regpages.yd_rpage.page import render
-render(task)
-"""
-    at = AppTest.from_string(script, default_timeout=120).run()
+    at = render_exported_page(named, table_, result, reviews(300), tmp_path, "regpages")
     assert not at.exception and not at.error
     assert any("rating:" in m.value and "mean" in m.value for m in at.markdown)

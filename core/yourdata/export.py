@@ -242,7 +242,7 @@ def card_for(task: YourDataTask, result: RunResult, data_bytes: bytes) -> ModelC
                      metrics=run.test, val_metrics=run.fit.best_val, served_variant=served, comparison=comparison,
                      history={label: list(r.fit.history) for label, r in runs.items()},
                      metric=task.recipe.metric, higher_is_better=task.recipe.higher_is_better, anchors={},
-                     meta=getattr(run.model, "meta", {}), dataset=dataset, training=training)
+                     meta=dict(run.model.runtime.meta), dataset=dataset, training=training)
 
 
 def _zip(files: dict[str, bytes]) -> bytes:

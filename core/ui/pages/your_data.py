@@ -419,7 +419,7 @@ def _results(run: dict) -> None:
         st.warning(where + (flat[:1].lower() + flat[1:] if where else flat), icon=":material/trending_flat:")
     if trust_words(metric, val, test):
         st.warning(trust_words(metric, val, test), icon=":material/straighten:")
-    cut = (getattr(best.model, "meta", None) or {}).get("cut_rows", 0)
+    cut = best.model.runtime.meta.get("cut_rows", 0)
     if cut:
         unit = "characters" if task.choice.tokens == "char" else "words"
         from core.yourdata.task import MAX_STEPS

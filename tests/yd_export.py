@@ -1,0 +1,34 @@
+"""Shared by the Your data tests: an exported plugin (core.yourdata.export) unpacked and its page drawn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def unzip(files: dict[str, bytes], root: Path) -> None:
+    """Write export's {relative path: bytes} under ``root``."""
+    for path, data in files.items():
+        p = Path(root) / path
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+
+
+def render_exported_page(task, table, result, raw, tmp_path: Path, folder: str, timeout: int = 120):
+    """Export ``task`` (its plugin into tmp_path/``folder``, its weights beside it), discover it from there and draw
+    its page in AppTest; returns the AppTest after the run."""
+    from streamlit.testing.v1 import AppTest
+
+    from core.yourdata.export import plugin_files, weights_files
+
+    unzip(plugin_files(task, table), tmp_path / folder)
+    unzip(weights_files(task, result, raw), tmp_path / "w" / task.name)
+    script = f"""
+import sys
+sys.path.insert(0, {str(tmp_path)!r})
+from core.registry import discover
+task = discover(__import__("pathlib").Path({str(tmp_path / folder)!r}), entry_points_on=False).get({task.name!r})
+task.weights_dir = {str(tmp_path / "w" / task.name)!r}
+from {folder}.{task.name}.page import render
+render(task)
+"""
+    return AppTest.from_string(script, default_timeout=timeout).run()
