@@ -14,6 +14,7 @@ import pytest
 import torch
 from yd_export import render_exported_page
 
+from core.runtime import IN_MEMORY, Runtime
 from core.task import BadInput, check_task
 from core.yourdata.build import make_task, train_run
 from core.yourdata.kinds import task_for_spec
@@ -79,7 +80,8 @@ class Fixed(torch.nn.Module):
 
     def __init__(self, answers: list[float], meta: dict):
         super().__init__()
-        self.answers, self.meta, self.w = answers, meta, torch.nn.Parameter(torch.zeros(1))
+        self.answers, self.w = answers, torch.nn.Parameter(torch.zeros(1))
+        self.runtime = Runtime(task="fixed", variant=IN_MEMORY, config={}, meta=meta)  # what evaluate reads
 
     def forward(self, x, lengths=None):
         return torch.tensor(self.answers[:len(x)])[:, None]  # (B, 1)
