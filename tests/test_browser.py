@@ -74,6 +74,22 @@ def check(page, what: str) -> None:
         assert text not in body, f"{what}: the page shows '{text}' ({page.url})"
 
 
+def fewest_training_steps(page) -> None:
+    """The Your data page's "Training steps" slider at its minimum, so that a browser test trains in seconds."""
+    slider = page.locator('[data-testid="stSlider"]').filter(has_text="Training steps").get_by_role("slider")
+    slider.focus()
+    slider.press("Home")
+    settle(page, 30)
+
+
+def train_your_data(page) -> str:
+    """Click Train on the Your data page, wait for it and check the page; returns the main area's text."""
+    page.get_by_role("button", name="Train", exact=True).click()
+    settle(page, 180)
+    check(page, "after training")
+    return page.locator('[data-testid="stMain"]').inner_text()
+
+
 def use_one_widget(page, is_task: bool) -> str:
     main = page.locator('[data-testid="stMain"]')
     if is_task:

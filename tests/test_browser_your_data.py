@@ -11,7 +11,7 @@ import io
 import zipfile
 
 import pytest
-from test_browser import ARGS, CHROMIUM, check, settle
+from test_browser import ARGS, CHROMIUM, check, fewest_training_steps, settle, train_your_data
 
 from core.yourdata.examples import EXAMPLES
 
@@ -38,14 +38,8 @@ def test_upload_train_try_inspect_download(app_without_plugins, tmp_path):
             check(page, "after the upload")
             text = main.inner_text()
             assert "points.csv" in text and "Proposed: one-to-one" in text
-            slider = page.locator('[data-testid="stSlider"]').filter(has_text="Training steps").get_by_role("slider")
-            slider.focus()
-            slider.press("Home")  # the fewest steps
-            settle(page, 30)
-            page.get_by_role("button", name="Train", exact=True).click()
-            settle(page, 180)
-            check(page, "after training")
-            text = main.inner_text()
+            fewest_training_steps(page)
+            text = train_your_data(page)
             assert "Best on the held-out rows" in text and "training loss" in text
             box = page.get_by_label("Your input (numbers, separated by commas)")
             box.fill("0.1, 0.2")

@@ -12,7 +12,7 @@ import io
 import zipfile
 
 import pytest
-from test_browser import ARGS, CHROMIUM, check, settle
+from test_browser import ARGS, CHROMIUM, check, fewest_training_steps, settle, train_your_data
 from test_your_data_forecast import monthly_csv, seasonal
 
 pytestmark = pytest.mark.browser
@@ -38,15 +38,9 @@ def test_upload_a_series_forecast_try_inspect_download(app_without_plugins, tmp_
             text = main.inner_text()
             assert "Proposed: forecasting (many-to-one over time windows)" in text and "season of 12" in text
             assert "Column to forecast" in text and "Window (steps read)" in text and "Horizon" in text
-            slider = page.locator('[data-testid="stSlider"]').filter(has_text="Training steps").get_by_role("slider")
-            slider.focus()
-            slider.press("Home")  # the fewest steps
-            settle(page, 30)
+            fewest_training_steps(page)
             charts = main.locator('[data-testid="stVegaLiteChart"]').count()
-            page.get_by_role("button", name="Train", exact=True).click()
-            settle(page, 180)
-            check(page, "after training")
-            text = main.inner_text()
+            text = train_your_data(page)
             assert "on the test part" in text and "the last-value forecast" in text
             assert "the seasonal-naive forecast" in text and ("The network beats" in text or "does not beat" in text)
             assert main.locator('[data-testid="stVegaLiteChart"]').count() >= charts + 3  # curves, forecast, try

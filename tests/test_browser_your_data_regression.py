@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from test_browser import ARGS, CHROMIUM, check, settle
+from test_browser import ARGS, CHROMIUM, check, fewest_training_steps, settle, train_your_data
 from test_your_data_regression import reviews
 
 pytestmark = pytest.mark.browser
@@ -36,14 +36,8 @@ def test_upload_reviews_regression_train_try_inspect(app_without_plugins, tmp_pa
             check(page, "after the upload")
             text = main.inner_text()
             assert "Proposed: many-to-one regression" in text and "answers one number" in text
-            slider = page.locator('[data-testid="stSlider"]').filter(has_text="Training steps").get_by_role("slider")
-            slider.focus()
-            slider.press("Home")  # the fewest steps
-            settle(page, 30)
-            page.get_by_role("button", name="Train", exact=True).click()
-            settle(page, 180)
-            check(page, "after training")
-            text = main.inner_text()
+            fewest_training_steps(page)
+            text = train_your_data(page)
             assert re.search(r"validation MAE [\d.]+ (?:--|—) always answering the training mean gets [\d.]+", text), text
             assert "test MAE" in text
             page.get_by_role("button", name="Held-out row", exact=False).first.click()

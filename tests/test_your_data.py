@@ -15,14 +15,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 from streamlit.testing.v1 import AppTest
-from yd_export import render_exported_page, unzip
+from yd_export import export_and_discover, render_exported_page
 
 from core.paths import REPO
 from core.task import check_task
 from core.yourdata import parse
 from core.yourdata.build import BudgetError, TrainQueue, make_task, train_run
 from core.yourdata.examples import EXAMPLES
-from core.yourdata.export import plugin_files, weights_files
+from core.yourdata.export import plugin_files
 from core.yourdata.parse import DataError, read_table, write_table
 from core.yourdata.propose import Choice, check_choice, propose
 
@@ -269,22 +269,16 @@ def test_queue_one_at_a_time_and_places():
 # ---- take it home -------------------------------------------------------------------------------------------------
 
 def test_exported_plugin_trains_with_core_train_and_the_app_serves_it(trained, tmp_path, monkeypatch):
-    from core import registry
     from core.cli.train import main as train_main
     from core.weights import load_model
     from core.yourdata.kinds import task_for_spec
 
     table, raw, task, _splits, result, _ = trained
     named = task_for_spec(task.spec, name="yd_reviews", title="Yd reviews")
+    reg = export_and_discover(named, table, result, raw, tmp_path, "ydtasks", monkeypatch)
     tasks_dir = tmp_path / "ydtasks"
-    unzip(plugin_files(named, table), tasks_dir)
-    unzip(weights_files(named, result, raw), tmp_path / "weights" / "yd_reviews")
     assert sorted(p.name for p in (tasks_dir / "yd_reviews").iterdir()) == [
         "README.md", "__init__.py", "__main__.py", "page.py", "spec.json"]
-    monkeypatch.syspath_prepend(str(tmp_path))
-    real = registry.discover
-    monkeypatch.setattr(registry, "discover", lambda *a, **k: real(tasks_dir, entry_points_on=False))
-    reg = registry.discover()
     assert not reg.errors and check_task(reg.get("yd_reviews")) == []
     plugin = reg.get("yd_reviews")
     # the weights from the page load into the plugin and answer as the page's model did

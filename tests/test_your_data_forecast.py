@@ -13,7 +13,7 @@ import random
 
 import pytest
 import torch
-from yd_export import render_exported_page, unzip
+from yd_export import export_and_discover, render_exported_page
 
 from core.task import BadInput, check_task
 from core.yourdata.build import make_task, train_run
@@ -214,22 +214,14 @@ def test_inspect_reads_the_gradient_through_the_window(trained):
 # ---- take it home ----------------------------------------------------------------------------------------------------
 
 def test_exported_forecast_plugin_trains_with_core_train_and_is_served(trained, tmp_path, monkeypatch):
-    from core import registry
     from core.cli.train import main as train_main
     from core.weights import load_model
-    from core.yourdata.export import plugin_files, weights_files
 
     table_, task, _splits, result = trained
     named = task_for_spec(task.spec, name="yd_sales", title="Yd sales")
     assert isinstance(named, ForecastTask)
     raw = monthly_csv(seasonal(240))
-    tasks_dir = tmp_path / "fctasks"
-    unzip(plugin_files(named, table_), tasks_dir)
-    unzip(weights_files(named, result, raw), tmp_path / "weights" / "yd_sales")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    real = registry.discover
-    monkeypatch.setattr(registry, "discover", lambda *a, **k: real(tasks_dir, entry_points_on=False))
-    reg = registry.discover()
+    reg = export_and_discover(named, table_, result, raw, tmp_path, "fctasks", monkeypatch)
     assert not reg.errors
     plugin = reg.get("yd_sales")
     assert isinstance(plugin, ForecastTask) and check_task(plugin) == []
@@ -238,7 +230,7 @@ def test_exported_forecast_plugin_trains_with_core_train_and_is_served(trained, 
     assert plugin.predict(served, "")["forecast"] == pytest.approx(
         task.predict(result.runs["GRU"].model, "")["forecast"], rel=1e-5)
     out = tmp_path / "retrained"
-    rc = train_main(["yd_sales", "--data-dir", str(tasks_dir / "yd_sales-data"), "--out", str(out),
+    rc = train_main(["yd_sales", "--data-dir", str(tmp_path / "fctasks" / "yd_sales-data"), "--out", str(out),
                      "--max-steps", "3", "--epochs", "1", "--no-progress", "--variants", "GRU"])
     assert rc == 0
     card = json.loads((out / "card.json").read_text())

@@ -12,7 +12,7 @@ import random
 
 import pytest
 import torch
-from yd_export import render_exported_page
+from yd_export import export_and_discover, render_exported_page
 
 from core.runtime import IN_MEMORY, Runtime
 from core.task import BadInput, check_task
@@ -152,25 +152,13 @@ def test_inspect_reads_the_gradient_through_the_words(trained):
 
 
 def test_exported_regression_plugin_trains_with_core_train(trained, tmp_path, monkeypatch):
-    from core import registry
     from core.cli.train import main as train_main
     from core.weights import load_model
-    from core.yourdata.export import plugin_files, weights_files
 
     table_, task, _splits, result = trained
     named = task_for_spec(task.spec, name="yd_rating", title="Yd rating")
     assert isinstance(named, RegressionTask)
-    tasks_dir = tmp_path / "regtasks"
-    for root, files in ((tasks_dir, plugin_files(named, table_)),
-                        (tmp_path / "weights" / "yd_rating", weights_files(named, result, reviews(300)))):
-        for path, data in files.items():
-            p = root / path
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_bytes(data)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    real = registry.discover
-    monkeypatch.setattr(registry, "discover", lambda *a, **k: real(tasks_dir, entry_points_on=False))
-    reg = registry.discover()
+    reg = export_and_discover(named, table_, result, reviews(300), tmp_path, "regtasks", monkeypatch)
     assert not reg.errors
     plugin = reg.get("yd_rating")
     assert isinstance(plugin, RegressionTask) and check_task(plugin) == []
@@ -180,7 +168,7 @@ def test_exported_regression_plugin_trains_with_core_train(trained, tmp_path, mo
     assert plugin.predict(served, text)["value"] == pytest.approx(
         task.predict(result.runs["GRU"].model, text)["value"], rel=1e-5)
     out = tmp_path / "retrained"
-    rc = train_main(["yd_rating", "--data-dir", str(tasks_dir / "yd_rating-data"), "--out", str(out),
+    rc = train_main(["yd_rating", "--data-dir", str(tmp_path / "regtasks" / "yd_rating-data"), "--out", str(out),
                      "--max-steps", "3", "--epochs", "1", "--no-progress", "--variants", "GRU"])
     assert rc == 0
     card = json.loads((out / "card.json").read_text())

@@ -32,3 +32,17 @@ from {folder}.{task.name}.page import render
 render(task)
 """
     return AppTest.from_string(script, default_timeout=timeout).run()
+
+
+def export_and_discover(task, table, result, raw, tmp_path: Path, folder: str, monkeypatch):
+    """Export ``task`` as a plugin package into tmp_path/``folder`` with its weights under tmp_path/weights/<name>,
+    and make core.registry.discover find only that folder's plugins (as the commands do); returns the Registry."""
+    from core import registry
+    from core.yourdata.export import plugin_files, weights_files
+
+    unzip(plugin_files(task, table), tmp_path / folder)
+    unzip(weights_files(task, result, raw), tmp_path / "weights" / task.name)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    real = registry.discover
+    monkeypatch.setattr(registry, "discover", lambda *a, **k: real(tmp_path / folder, entry_points_on=False))
+    return registry.discover()
