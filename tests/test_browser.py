@@ -74,6 +74,17 @@ def check(page, what: str) -> None:
         assert text not in body, f"{what}: the page shows '{text}' ({page.url})"
 
 
+def upload_to_your_data(page, path, shows: str) -> str:
+    """Give the Your data page the file ``path``, wait until the words ``shows`` are on it and check the page;
+    returns the main area's text."""
+    main = page.locator('[data-testid="stMain"]')
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+    main.get_by_text(shows).wait_for(timeout=60_000)
+    settle(page, 60)
+    check(page, "after the upload")
+    return main.inner_text()
+
+
 def fewest_training_steps(page) -> None:
     """The Your data page's "Training steps" slider at its minimum, so that a browser test trains in seconds."""
     slider = page.locator('[data-testid="stSlider"]').filter(has_text="Training steps").get_by_role("slider")

@@ -11,7 +11,7 @@ import io
 import zipfile
 
 import pytest
-from test_browser import ARGS, CHROMIUM, check, fewest_training_steps, settle, train_your_data
+from test_browser import ARGS, CHROMIUM, check, fewest_training_steps, settle, train_your_data, upload_to_your_data
 
 from core.yourdata.examples import EXAMPLES
 
@@ -33,10 +33,7 @@ def test_upload_train_try_inspect_download(app_without_plugins, tmp_path):
             check(page, "Your data, empty")
             main = page.locator('[data-testid="stMain"]')
             assert "Pick an example" in main.inner_text()
-            page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(upload))
-            settle(page, 60)
-            check(page, "after the upload")
-            text = main.inner_text()
+            text = upload_to_your_data(page, upload, "Proposed: one-to-one")
             assert "points.csv" in text and "Proposed: one-to-one" in text
             fewest_training_steps(page)
             text = train_your_data(page)

@@ -12,7 +12,7 @@ import io
 import zipfile
 
 import pytest
-from test_browser import ARGS, CHROMIUM, check, fewest_training_steps, settle, train_your_data
+from test_browser import ARGS, CHROMIUM, check, fewest_training_steps, settle, train_your_data, upload_to_your_data
 from test_your_data_forecast import monthly_csv, seasonal
 
 pytestmark = pytest.mark.browser
@@ -31,11 +31,7 @@ def test_upload_a_series_forecast_try_inspect_download(app_without_plugins, tmp_
             page.goto(app_without_plugins + "/your-data")
             settle(page, 120)
             main = page.locator('[data-testid="stMain"]')
-            page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(upload))
-            main.get_by_text("Window (steps read)").wait_for(timeout=60_000)
-            settle(page, 60)
-            check(page, "after the upload")
-            text = main.inner_text()
+            text = upload_to_your_data(page, upload, "Window (steps read)")
             assert "Proposed: forecasting (many-to-one over time windows)" in text and "season of 12" in text
             assert "Column to forecast" in text and "Window (steps read)" in text and "Horizon" in text
             fewest_training_steps(page)

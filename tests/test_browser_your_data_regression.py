@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from test_browser import ARGS, CHROMIUM, check, fewest_training_steps, settle, train_your_data
+from test_browser import ARGS, CHROMIUM, check, fewest_training_steps, settle, train_your_data, upload_to_your_data
 from test_your_data_regression import reviews
 
 pytestmark = pytest.mark.browser
@@ -30,11 +30,7 @@ def test_upload_reviews_regression_train_try_inspect(app_without_plugins, tmp_pa
             page.goto(app_without_plugins + "/your-data")
             settle(page, 120)
             main = page.locator('[data-testid="stMain"]')
-            page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(upload))
-            main.get_by_text("Number column to predict").wait_for(timeout=60_000)
-            settle(page, 60)
-            check(page, "after the upload")
-            text = main.inner_text()
+            text = upload_to_your_data(page, upload, "Number column to predict")
             assert "Proposed: many-to-one regression" in text and "answers one number" in text
             fewest_training_steps(page)
             text = train_your_data(page)

@@ -281,14 +281,9 @@ def test_word_pushes_do_not_vanish_when_the_model_is_sure(model):
 
 
 def _page(text: str | None = None):
+    from test_contract import typed_page
 
-    from test_contract import page_app
-
-    at = page_app("sentiment").run()
-    if text is not None:
-        next(t for t in at.text_area if t.label == "A movie review").set_value(text).run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
+    return typed_page("sentiment", "A movie review", text)
 
 
 def _pushes_shown(at) -> tuple[dict[str, float], float]:

@@ -346,14 +346,9 @@ def test_more_characters_than_read_is_said(model):
 
 
 def _page(text: str | None = None):
+    from test_contract import typed_page
 
-    from test_contract import page_app
-
-    at = page_app("translation").run()
-    if text is not None:
-        next(t for t in at.text_input if t.label == "English sentence").set_value(text).run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
+    return typed_page("translation", "English sentence", text)
 
 
 def test_page_box_takes_more_than_is_read_so_a_long_paste_is_not_cut_silently():
