@@ -74,6 +74,23 @@ def check(page, what: str) -> None:
         assert text not in body, f"{what}: the page shows '{text}' ({page.url})"
 
 
+@contextlib.contextmanager
+def your_data_page(base: str, height: int = 3000, **page_args):
+    """The Your data page of the app at ``base``, open and settled in a fresh Chromium (1400 x ``height``;
+    ``page_args``: more new_page settings, e.g. accept_downloads); the browser closes afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": height}, **page_args)
+            page.goto(base + "/your-data")
+            settle(page, 120)
+            yield page
+        finally:
+            browser.close()
+
+
 def upload_to_your_data(page, path, shows: str) -> str:
     """Give the Your data page the file ``path``, wait until the words ``shows`` are on it and check the page;
     returns the main area's text."""
