@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 from streamlit.testing.v1 import AppTest
-from yd_export import export_and_discover, render_exported_page
+from yd_export import export_and_discover, render_exported_page, retrain_exported
 
 from core.paths import REPO
 from core.task import check_task
@@ -269,7 +269,6 @@ def test_queue_one_at_a_time_and_places():
 # ---- take it home -------------------------------------------------------------------------------------------------
 
 def test_exported_plugin_trains_with_core_train_and_the_app_serves_it(trained, tmp_path, monkeypatch):
-    from core.cli.train import main as train_main
     from core.weights import load_model
     from core.yourdata.kinds import task_for_spec
 
@@ -293,11 +292,7 @@ def test_exported_plugin_trains_with_core_train_and_the_app_serves_it(trained, t
     assert load_model(plugin, tmp_path / "weights" / "yd_reviews", variant=[c for c in result.runs
                                                                              if c != result.served][0])
     # core.train trains it from the person's file format
-    out = tmp_path / "retrained"
-    rc = train_main(["yd_reviews", "--data-dir", str(tasks_dir / "yd_reviews-data"), "--out", str(out),
-                     "--max-steps", "3", "--epochs", "1", "--no-progress", "--variants", "GRU"])
-    assert rc == 0
-    card = json.loads((out / "card.json").read_text())
+    card, out = retrain_exported("yd_reviews", tmp_path, "ydtasks")
     assert card["served_variant"] == "GRU" and card["dataset"]["files"][0]["path"] == "reviews.csv"
     assert load_model(plugin, out).runtime.labels == ("negative", "positive")
 

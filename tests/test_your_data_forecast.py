@@ -13,7 +13,7 @@ import random
 
 import pytest
 import torch
-from yd_export import export_and_discover, render_exported_page
+from yd_export import export_and_discover, render_exported_page, retrain_exported
 
 from core.task import BadInput, check_task
 from core.yourdata.build import make_task, train_run
@@ -214,7 +214,6 @@ def test_inspect_reads_the_gradient_through_the_window(trained):
 # ---- take it home ----------------------------------------------------------------------------------------------------
 
 def test_exported_forecast_plugin_trains_with_core_train_and_is_served(trained, tmp_path, monkeypatch):
-    from core.cli.train import main as train_main
     from core.weights import load_model
 
     table_, task, _splits, result = trained
@@ -229,11 +228,7 @@ def test_exported_forecast_plugin_trains_with_core_train_and_is_served(trained, 
     assert served.runtime.card.metric == "mae" and "last value mae" in served.runtime.card.metrics
     assert plugin.predict(served, "")["forecast"] == pytest.approx(
         task.predict(result.runs["GRU"].model, "")["forecast"], rel=1e-5)
-    out = tmp_path / "retrained"
-    rc = train_main(["yd_sales", "--data-dir", str(tmp_path / "fctasks" / "yd_sales-data"), "--out", str(out),
-                     "--max-steps", "3", "--epochs", "1", "--no-progress", "--variants", "GRU"])
-    assert rc == 0
-    card = json.loads((out / "card.json").read_text())
+    card, out = retrain_exported("yd_sales", tmp_path, "fctasks")
     assert card["metric"] == "mae" and "last value mae" in card["metrics"]
     assert load_model(plugin, out).runtime.meta["window"] == 24
     # the plugin's own synthetic data (the rows kept in spec.json) is a series of the same form

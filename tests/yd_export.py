@@ -46,3 +46,17 @@ def export_and_discover(task, table, result, raw, tmp_path: Path, folder: str, m
     real = registry.discover
     monkeypatch.setattr(registry, "discover", lambda *a, **k: real(tmp_path / folder, entry_points_on=False))
     return registry.discover()
+
+
+def retrain_exported(name: str, tmp_path: Path, folder: str) -> tuple[dict, Path]:
+    """``python -m core.train <name>`` on the exported plugin's own data folder (tmp_path/``folder``/<name>-data;
+    3 steps, the GRU only) into tmp_path/retrained: (its card.json parsed, the folder)."""
+    import json
+
+    from core.cli.train import main as train_main
+
+    out = tmp_path / "retrained"
+    rc = train_main([name, "--data-dir", str(tmp_path / folder / f"{name}-data"), "--out", str(out),
+                     "--max-steps", "3", "--epochs", "1", "--no-progress", "--variants", "GRU"])
+    assert rc == 0
+    return json.loads((out / "card.json").read_text()), out
