@@ -83,7 +83,7 @@ def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, bins: 
 
 def temperature_of(model) -> float:
     """The temperature ``load_served`` gave this model (1.0: none, the raw softmax)."""
-    return float(getattr(model, "temperature", 1.0))
+    return float(model.runtime.temperature)
 
 
 def scores(logits: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0) -> dict[str, float]:

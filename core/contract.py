@@ -4,7 +4,8 @@
 
     fields            check_task's rules, a recipe metric, variants as name -> config changes
     training_step     forward, backward and one optimizer step on the synthetic data; evaluate names the metric
-    demos             every demo answers with a non-empty dict (on the trained model where weights exist)
+    demos             every demo is of the task's input_type and answers with a non-empty dict (on the trained
+                      model where weights exist, which carries its run-time record)
     inspector         gradients through time come out finite on the first demo, and leave no .grad behind
     empty_input       free text: empty, blank, control characters, markup, emoji -> an answer or a clear BadInput
     weights_card      the card matches the weights file, the model and the recipe (None: no weights yet)
@@ -19,6 +20,7 @@ from collections.abc import Callable
 import torch
 
 from core.inspect import inspect_model
+from core.runtime import Runtime
 from core.task import BadInput, Splits, Task, check_task
 from core.train import fit, to_device
 from core.weights import CARD_FILE, WEIGHTS_FILE, load_model, sha256_file
@@ -38,6 +40,11 @@ def served_or_fresh(task: Task, splits: Splits) -> torch.nn.Module:
     if (task.weights_path() / CARD_FILE).exists():
         return load_model(task)
     return fresh_model(task, splits).eval()
+
+
+def input_type_words(kind) -> str:
+    """A declared input_type as the contract's messages name it: "str", "str | dict"."""
+    return " | ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
 
 
 def fields(task: Task) -> list[str]:
@@ -85,8 +92,15 @@ def demos(task: Task, model: torch.nn.Module) -> list[str]:
     found = task.demos()
     if not found:
         return ["a task needs at least one demo input"]
+    rt = getattr(model, "runtime", None)
+    if not isinstance(rt, Runtime) or rt.task != task.name:
+        return [f"the model must carry its run-time record for {task.name!r} (model.runtime, set by Task.build_model)"]
     problems = []
     for d in found:
+        if not isinstance(d.input, task.input_type):
+            problems.append(f"demo {d.label!r} gives predict a {type(d.input).__name__}, not the task's input_type "
+                            f"({input_type_words(task.input_type)})")
+            continue
         out = task.predict(model, d.input)
         if not isinstance(out, dict) or not out:
             problems.append(f"predict({d.label!r}) must return a non-empty dict")
@@ -127,7 +141,7 @@ def weights_card(task: Task) -> list[str] | None:
     if not (folder / CARD_FILE).exists():
         return None
     model = load_model(task)  # checksum + strict load: a WeightsError says what is wrong
-    card, problems = model.card, []
+    card, problems = model.runtime.card, []
     if card.name != task.name or card.shape != task.shape:
         problems.append(f"the card is for {card.name!r} ({card.shape}), not {task.name!r} ({task.shape})")
     if card.weights_sha256 != sha256_file(folder / WEIGHTS_FILE):

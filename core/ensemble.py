@@ -28,11 +28,12 @@ may instead average the probabilities themselves, p = sum_m w_m p_m: the image t
 w_1 = 1 the ensemble is the served model alone, which is why the sweep always tries it.
 
 A task makes its ensemble module in ``Task.ensemble(models, weights)``; ``build`` below is the one place that calls it
-and gives the module what a task's ``predict`` and ``evaluate`` read from a model (card, vocabularies, labels).
+and gives the module the run-time record a task's ``predict`` and ``evaluate`` read (core.runtime.Runtime).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import torch
@@ -119,20 +120,13 @@ class EncoderDecoderEnsemble(nn.Module):
 
 
 def build(task, models: list[nn.Module], weights: list[float]) -> nn.Module:
-    """``task.ensemble(models, weights)`` in eval mode, dressed like its first member (the served variant): every
-    plain attribute that member carries and the ensemble module lacks (the card, config, meta and variant that
-    core.weights.load_model sets; the vocabularies and labels a task's build_model sets) is shared with it, so the
-    task's ``predict`` and ``evaluate`` take the ensemble wherever they take a model. Its ``variant`` names the
-    mixture ("ensemble 0.6/0.4"), not the first member."""
+    """``task.ensemble(models, weights)`` in eval mode, with its first member's (the served variant's) run-time
+    record -- card, vocabularies, labels -- so the task's ``predict`` and ``evaluate`` take the ensemble wherever
+    they take a model. Its ``runtime.variant`` names the mixture ("ensemble 0.6/0.4"), not the first member: caches
+    keyed by (weights, variant) tell the two apart."""
     ens = task.ensemble(list(models), list(weights))
-    first = models[0]
-    for name, value in vars(first).items():
-        if name.startswith("_") or name == "training" or isinstance(value, (nn.Module, torch.Tensor)):
-            continue
-        if name not in vars(ens) and not hasattr(type(ens), name):
-            setattr(ens, name, value)
-    # Not the served variant's name: caches keyed by (weights, variant) must tell the ensemble from its first member.
-    ens.variant = "ensemble " + "/".join(f"{w:.6g}" for w in getattr(ens, "weights", weights))
+    name = "ensemble " + "/".join(f"{w:.6g}" for w in getattr(ens, "weights", weights))
+    ens.runtime = dataclasses.replace(models[0].runtime, variant=name)
     return ens.eval()
 
 

@@ -24,6 +24,10 @@ import numpy as np
 
 from core.task import BadInput
 
+# What an image task's predict takes (its Task.input_type): a sample photo's name, image file bytes, an (H, W, 3|4)
+# uint8 array, or {"image": one of these} -- image_input below reads each.
+IMAGE_INPUT = (str, bytes, np.ndarray, dict)
+
 MAX_BYTES = 10 * 1024 * 1024  # uploads larger than this are refused before decoding
 MAX_PIXELS = 12_000_000  # width x height above this is refused from the header (decompression and memory bombs)
 FORMATS = ["PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF"]  # the decoders PIL may use; nothing exotic

@@ -38,12 +38,12 @@ MAIN = '''"""Write the toy data as files in the real format, to try core.train -
 
 import sys
 
-from {module} import write_example_data
+from {module} import TASK
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: python -m {module} DIR")
-    print(f"wrote {{write_example_data(sys.argv[1])}}")
+    print(f"wrote {{TASK.write_example_data(sys.argv[1])}}")
 '''
 
 # --package: the plugin as its own distribution, laid out as examples/rnnlab-names is.
@@ -144,7 +144,11 @@ def scaffold(name: str, shape: str, tasks_dir: Path | str | None = None, title: 
         if anchor not in task_file:  # a template bug, not a user error
             raise RuntimeError(f"template {shape}.py.tmpl has no data_source line to put weights_dir after")
         at = task_file.index(anchor) + 1
-        files["__init__.py"] = task_file[:at] + WEIGHTS_LINE.format(name=name) + task_file[at:]
+        task_file = task_file[:at] + WEIGHTS_LINE.format(name=name) + task_file[at:]
+        stdlib = "from dataclasses import asdict, dataclass\n"  # weights_dir needs Path: imported beside it
+        if stdlib not in task_file:  # a template bug, not a user error
+            raise RuntimeError(f"template {shape}.py.tmpl has no dataclasses import to put the Path import after")
+        files["__init__.py"] = task_file.replace(stdlib, stdlib + "from pathlib import Path\n", 1)
     root.mkdir(parents=True, exist_ok=True)
     target.mkdir()
     for fname, text in files.items():

@@ -16,7 +16,7 @@ Nothing here imports Streamlit: ``core.ui.load`` caches ``Served`` objects for t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -56,7 +56,7 @@ DEFAULT_ENSEMBLE_WORDS = EnsembleWords(
 class Served:
     """One task's served system: the served variant, its card, and the ensemble the card asks for, if any."""
 
-    model: nn.Module  # the served variant: eval mode, with .card, .config, .meta and .variant (core.weights)
+    model: nn.Module  # the served variant: eval mode, with its run-time record .runtime (core.weights)
     card: ModelCard  # the weights card the model was loaded from (card.json)
     ensemble: nn.Module | None = None  # the card's ensemble (core.ensemble.build), None when it has none or failed
     ensemble_problem: str | None = None  # why the card's ensemble could not be built; None when it was (or none)
@@ -90,7 +90,7 @@ def load_served(task, folder: Path | str | None = None, device: str | torch.devi
     served variant itself cannot be loaded; a broken ensemble member only sets ``ensemble_problem``."""
     folder = Path(folder or task.weights_path())
     model = load_model(task, folder, device)
-    card = model.card
+    card = model.runtime.card
     served = Served(model=model, card=card, kept_variants=kept_variants(card))
     if card.ensemble is not None:
         try:
@@ -101,7 +101,7 @@ def load_served(task, folder: Path | str | None = None, device: str | torch.devi
     if cal is not None:
         fitted = served.ensemble if cal.answering == "ensemble" else served.model
         if fitted is not None:
-            fitted.temperature = float(cal.temperature)
+            fitted.runtime = replace(fitted.runtime, temperature=float(cal.temperature))
     return served
 
 

@@ -17,7 +17,9 @@ import torch
 import torch.nn as nn
 
 from core import paths
+from core.data import Vocab
 from core.paths import WEIGHTS_ROOT, display_path
+from core.runtime import IN_MEMORY, Runtime
 from core.shapes import SHAPES
 
 if TYPE_CHECKING:
@@ -246,10 +248,47 @@ class Task:
     ensemble_words: EnsembleWords | None = None  # how the page names the served variant and its ensemble (if any)
     display: Display = Display()  # the words for every metric and variant its card shows (check_task holds it)
     headlines: tuple[Headline, ...] = ()  # the card metrics that sum it up (README's table); () = recipe.metric
+    # what predict() takes (every demo's input is one; the contract checks): str, dict, np.ndarray, a tuple of these
+    input_type: type | tuple[type, ...] = str
+
+    def __init_subclass__(cls, **kwargs):
+        # Every module a subclass's build_model returns carries its run-time record (model.runtime), however it is
+        # built -- training, loading, a test -- so predict and evaluate always find it there.
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("build_model")
+        if own is None or getattr(own, "sets_runtime", False):
+            return
+
+        def build_model(self, config: dict, meta: dict, _build=own) -> nn.Module:
+            model = _build(self, config, meta)
+            if isinstance(model, nn.Module):
+                model.runtime = self.runtime(meta, config)
+            return model
+
+        build_model.__doc__, build_model.__qualname__ = own.__doc__, own.__qualname__
+        build_model.sets_runtime = True
+        cls.build_model = build_model
 
     # ---- model -------------------------------------------------------------------------------------------------
     def build_model(self, config: dict, meta: dict) -> nn.Module:
+        """The module for ``config`` and a card's ``meta``; core sets its ``runtime`` (``self.runtime``)."""
         raise NotImplementedError
+
+    def runtime(self, meta: dict, config: dict) -> Runtime:
+        """The run-time record (core.runtime.Runtime) of a model built from ``meta`` and ``config``: its labels (meta
+        "labels", or a tagger's "tags") and its vocabularies (``self.vocab``): the input's under "vocab" (or an
+        encoder-decoder's "src_vocab"), the output's under "tgt_vocab". A task that needs more overrides this."""
+        def vocab(key: str) -> Vocab | None:
+            return self.vocab(meta, key) if isinstance(meta.get(key), list) else None
+
+        return Runtime(task=self.name, variant=IN_MEMORY, config=dict(config), meta=meta,
+                       vocab=vocab("vocab") if "vocab" in meta else vocab("src_vocab"), target_vocab=vocab("tgt_vocab"),
+                       labels=tuple(meta.get("labels") or meta.get("tags") or ()))
+
+    def vocab(self, meta: dict, key: str = "vocab") -> Vocab:
+        """The vocabulary a card's meta stores under ``key``, the standard way (core.data.Vocab.to_meta: the learnt
+        tokens after the four specials). A task that stores its own form overrides this."""
+        return Vocab.from_meta(meta, key)
 
     # ---- data --------------------------------------------------------------------------------------------------
     def load_data(self, data_dir: Path) -> Splits:
@@ -354,6 +393,9 @@ def check_task(task: Any) -> list[str]:
                  "inspect_loss"):
         if getattr(type(task), meth, None) is getattr(Task, meth):
             problems.append(f"method {meth}() is not implemented")
+    kind = task.input_type
+    if not (isinstance(kind, type) or (isinstance(kind, tuple) and kind and all(isinstance(k, type) for k in kind))):
+        problems.append("input_type must be a type, or a tuple of types, that predict() takes (str, dict, ...)")
     heads = getattr(task, "headlines", ())
     if not isinstance(heads, (tuple, list)) or not all(isinstance(h, Headline) for h in heads):
         problems.append("headlines must be a tuple of core.task.Headline")

@@ -328,12 +328,12 @@ def load_start(task: Task, folder, name: str, meta: dict, overrides: dict | None
         model = load_model(task, folder, variant=name)
     except WeightsError as exc:  # no weights for this variant, a checksum that lies, ...: say so, no traceback
         raise SystemExit(f"--init-from: {exc}") from None
-    differ = sorted(k for k, v in meta.items() if isinstance(v, (list, tuple)) and k in model.meta
-                    and list(model.meta[k]) != list(v))
+    differ = sorted(k for k, v in meta.items() if isinstance(v, (list, tuple)) and k in model.runtime.meta
+                    and list(model.runtime.meta[k]) != list(v))
     if differ:
         raise SystemExit(f"cannot continue from {folder}: the data gives other {', '.join(differ)} than the "
                          "weights were trained with")
-    config = {**model.config, **(overrides or {})}
+    config = {**model.runtime.config, **(overrides or {})}
     if overrides:  # rebuild with the changed config, then take the trained weights over (strict: same shapes)
         trained = model
         model = task.build_model(config, meta)

@@ -171,10 +171,11 @@ def load_model(task, folder: Path | None = None, device: str | torch.device = "c
     """Build a task's model from its card and load its weights. Raises a WeightsError subclass on any fault.
 
     ``variant`` loads one of the other trained variants kept beside the served model (Recipe.keep_variants).
-    The returned module is in eval mode and carries ``.card`` (the ModelCard), ``.config``, ``.meta`` and
-    ``.variant`` (which of the card's trained variants it is). This is one trained variant; the served system with
-    the card's ensemble is ``core.serving.load_served``. ``card``: the folder's card already read (an ensemble's
-    members share it: one copy of its vocabularies in memory, not one per member)."""
+    The returned module is in eval mode and carries its run-time record ``.runtime`` (core.runtime.Runtime: the
+    card, config, meta, vocabularies and labels, and ``variant``, which of the card's trained variants it is). This is
+    one trained variant; the served system with the card's ensemble is ``core.serving.load_served``. ``card``: the
+    folder's card already read (an ensemble's members share it: one copy of its vocabularies in memory, not one per
+    member)."""
     folder = Path(folder or task.weights_path())
     fix = task.train_command()
     card = card if card is not None else read_card(folder, fix)
@@ -193,7 +194,6 @@ def load_model(task, folder: Path | None = None, device: str | torch.device = "c
         raise WeightsMismatch(f"model card {display_path(folder / CARD_FILE)} has a config this task cannot build "
                               f"({str(exc)[:200] or 'its settings do not fit'}). Fix it with: {fix}") from None
     load_into(model, state, folder / (variant_file(variant) if variant else WEIGHTS_FILE), fix)
-    model.card, model.config, model.meta = card, config, card.meta
-    model.variant = variant or card.served_variant  # which of the card's trained variants this is
+    model.runtime = task.runtime(card.meta, config).loaded(card, variant or card.served_variant)
     model = model.to(device).eval()
     return model

@@ -53,6 +53,50 @@ def check(page, what: str) -> None:
         assert text not in body, f"{what}: the page shows '{text}' ({page.url})"
 
 
+@contextlib.contextmanager
+def your_data_page(base: str, height: int = 3000, **page_args):
+    """The Your data page of the app at ``base``, open and settled in a fresh Chromium (1400 x ``height``;
+    ``page_args``: more new_page settings, e.g. accept_downloads); the browser closes afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": height}, **page_args)
+            page.goto(base + "/your-data")
+            settle(page, 120)
+            yield page
+        finally:
+            browser.close()
+
+
+def upload_to_your_data(page, path, shows: str) -> str:
+    """Give the Your data page the file ``path``, wait until the words ``shows`` are on it and check the page;
+    returns the main area's text."""
+    main = page.locator('[data-testid="stMain"]')
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+    main.get_by_text(shows).wait_for(timeout=60_000)
+    settle(page, 60)
+    check(page, "after the upload")
+    return main.inner_text()
+
+
+def fewest_training_steps(page) -> None:
+    """The Your data page's "Training steps" slider at its minimum, so that a browser test trains in seconds."""
+    slider = page.locator('[data-testid="stSlider"]').filter(has_text="Training steps").get_by_role("slider")
+    slider.focus()
+    slider.press("Home")
+    settle(page, 30)
+
+
+def train_your_data(page) -> str:
+    """Click Train on the Your data page, wait for it and check the page; returns the main area's text."""
+    page.get_by_role("button", name="Train", exact=True).click()
+    settle(page, 180)
+    check(page, "after training")
+    return page.locator('[data-testid="stMain"]').inner_text()
+
+
 def use_one_widget(page, is_task: bool) -> str:
     main = page.locator('[data-testid="stMain"]')
     if is_task:

@@ -7,6 +7,7 @@ Run: pytest -m browser tests/test_browser_guess.py
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -27,12 +28,19 @@ def browser_app():
         yield got
 
 
-def _open(browser, url: str):
+@contextlib.contextmanager
+def _task_page(browser_app, name: str):
+    """The task's page open and settled (the test skips when the task has no trained weights); closed afterwards."""
+    _weights_ready(name)
+    base, browser = browser_app
     page = browser.new_page(viewport={"width": 1400, "height": 3000})
-    page.goto(url)
-    page.wait_for_selector('[data-testid="stApp"]', timeout=60_000)
-    settle(page, timeout=120)
-    return page
+    try:
+        page.goto(f"{base}/{name}")
+        page.wait_for_selector('[data-testid="stApp"]', timeout=60_000)
+        settle(page, timeout=120)
+        yield page
+    finally:
+        page.close()
 
 
 def _type(page, text: str) -> None:
@@ -69,10 +77,7 @@ def _weights_ready(name: str) -> None:
 
 
 def test_ner_lesson_example_in_lower_case(browser_app):
-    _weights_ready("ner")
-    base, browser = browser_app
-    page = _open(browser, base + "/ner")
-    try:
+    with _task_page(browser_app, "ner") as page:
         _type(page, "adam lists his manhattan house for $37.5 million")
         check(page, "NER, lower case")
         page.wait_for_selector('[data-testid="stMain"] mark', timeout=60_000)
@@ -80,15 +85,10 @@ def test_ner_lesson_example_in_lower_case(browser_app):
         _shot(page, "ner_lower")
         assert any(t.startswith("adam") and "PER" in t for t in tagged), tagged
         assert any(t.startswith("manhattan") and "LOC" in t for t in tagged), tagged
-    finally:
-        page.close()
 
 
 def test_sentiment_lower_case_example_and_a_guess_in_another_language(browser_app):
-    _weights_ready("sentiment")
-    base, browser = browser_app
-    page = _open(browser, base + "/sentiment")
-    try:
+    with _task_page(browser_app, "sentiment") as page:
         _type(page, "the movie was not at all good")
         check(page, "sentiment, lower case")
         assert re.search(r"The model says\s*negative", _main(page)), _main(page)[:800]
@@ -98,15 +98,10 @@ def test_sentiment_lower_case_example_and_a_guess_in_another_language(browser_ap
             check(page, f"sentiment: {text}")
             assert any("This answer is a guess" in w for w in _warnings(page)), (text, _warnings(page))
         _shot(page, "sentiment_emoji")
-    finally:
-        page.close()
 
 
 def test_names_origin_made_up_name_is_called_a_guess(browser_app):
-    _weights_ready("names_origin")
-    base, browser = browser_app
-    page = _open(browser, base + "/names_origin")
-    try:
+    with _task_page(browser_app, "names_origin") as page:
         _type(page, "kowalczyk")
         check(page, "names origin, a real name")
         assert "Polish" in _main(page) and not any("spelt unlike" in w for w in _warnings(page))
@@ -118,19 +113,14 @@ def test_names_origin_made_up_name_is_called_a_guess(browser_app):
         body = _main(page)
         assert body.index("spelt unlike") < body.index("All 18 languages")
         _shot(page, "names_madeup")
-    finally:
-        page.close()
 
 
 def test_cat_dog_unfamiliar_picture_is_called_a_guess(browser_app, tmp_path):
-    _weights_ready("image_classification")
     from PIL import Image
 
     noise = tmp_path / "noise.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (96, 96, 3)).astype(np.uint8)).save(noise)
-    base, browser = browser_app
-    page = _open(browser, base + "/image_classification")
-    try:
+    with _task_page(browser_app, "image_classification") as page:
         page.get_by_text("upload", exact=True).first.click()
         settle(page)
         page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(noise))
@@ -143,5 +133,3 @@ def test_cat_dog_unfamiliar_picture_is_called_a_guess(browser_app, tmp_path):
         assert any("far from anything the models saw" in w and "guesses" in w for w in _warnings(page)), \
             _warnings(page)
         _shot(page, "catdog_noise")
-    finally:
-        page.close()

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 
 import pytest
-from test_browser import ARGS, CHROMIUM, app_server, check, settle
+from test_browser import app_and_browser, check, settle
 
 pytestmark = pytest.mark.browser
 
@@ -22,34 +21,27 @@ GRACE_S = 2.0  # how long placeholders may stay once the run has ended (1-3 s be
 
 @pytest.fixture(scope="module")
 def browser_page():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
-    playwright = pytest.importorskip("playwright.sync_api")
     from core.ui.load import weights_status
     from tasks.ner import TASK
 
     if weights_status(TASK) != "ready":
         pytest.skip("the NER weights are not trained")
-    with app_server() as base, playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 3000})
-            page.goto(base + "/ner")
-            page.wait_for_selector('[data-testid="stApp"]', timeout=30_000)
-            # The run has ended once its last section is on the page and the script state says so.
-            page.wait_for_function("document.querySelector('[data-testid=\"stMain\"]').innerText"
-                                   ".includes('Everyday sentences')", timeout=120_000)
-            settle(page, timeout=120, quiet=0.05)
-            # After the run ends: the element code was loaded while the page computed (core.ui.warm), so the
-            # placeholders go within a moment (React swapping them for the elements). Before, 5-7 of them stayed
-            # grey for 1-3 s on a busy 2-core machine.
-            t0 = time.time()
-            while page.locator(SKELETONS).count() and time.time() - t0 < GRACE_S:
-                time.sleep(0.05)
-            left = page.locator(SKELETONS).count()
-            yield page, left
-        finally:
-            browser.close()
+    with app_and_browser() as (base, browser):
+        page = browser.new_page(viewport={"width": 1400, "height": 3000})
+        page.goto(base + "/ner")
+        page.wait_for_selector('[data-testid="stApp"]', timeout=30_000)
+        # The run has ended once its last section is on the page and the script state says so.
+        page.wait_for_function("document.querySelector('[data-testid=\"stMain\"]').innerText"
+                               ".includes('Everyday sentences')", timeout=120_000)
+        settle(page, timeout=120, quiet=0.05)
+        # After the run ends: the element code was loaded while the page computed (core.ui.warm), so the
+        # placeholders go within a moment (React swapping them for the elements). Before, 5-7 of them stayed
+        # grey for 1-3 s on a busy 2-core machine.
+        t0 = time.time()
+        while page.locator(SKELETONS).count() and time.time() - t0 < GRACE_S:
+            time.sleep(0.05)
+        left = page.locator(SKELETONS).count()
+        yield page, left
 
 
 def test_no_placeholders_after_the_run(browser_page):

@@ -7,10 +7,8 @@ Run: pytest -m browser tests/test_browser_translation.py
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from test_browser import ARGS, CHROMIUM, app_server, check, settle
+from test_browser import app_and_browser, check, settle
 
 pytestmark = pytest.mark.browser
 
@@ -20,25 +18,18 @@ ANSWER = MAIN + " h3"  # the translation is the page's only level-3 heading abov
 
 @pytest.fixture(scope="module")
 def page():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
-    playwright = pytest.importorskip("playwright.sync_api")
     from core.ui.load import weights_status
     from core.ui.pages import task_url_path
     from tasks.translation import TASK
 
     if weights_status(TASK) != "ready":
         pytest.skip("the translation weights are not trained")
-    with app_server() as base, playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 3000})
-            page.goto(base + "/" + task_url_path(TASK.name))
-            page.wait_for_selector(ANSWER, timeout=120_000)
-            settle(page, timeout=120)
-            yield page
-        finally:
-            browser.close()
+    with app_and_browser() as (base, browser):
+        page = browser.new_page(viewport={"width": 1400, "height": 3000})
+        page.goto(base + "/" + task_url_path(TASK.name))
+        page.wait_for_selector(ANSWER, timeout=120_000)
+        settle(page, timeout=120)
+        yield page
 
 
 def _type(page, text: str) -> tuple[str, str]:

@@ -11,7 +11,7 @@ import io
 import zipfile
 
 import pytest
-from test_browser import ARGS, CHROMIUM, check, settle
+from test_browser import check, fewest_training_steps, settle, train_your_data, upload_to_your_data, your_data_page
 
 from core.yourdata.examples import EXAMPLES
 
@@ -19,54 +19,36 @@ pytestmark = pytest.mark.browser
 
 
 def test_upload_train_try_inspect_download(app_without_plugins, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     name, raw = EXAMPLES["points"].make()
     upload = tmp_path / name
     upload.write_bytes(raw)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 2400}, accept_downloads=True)
-            page.goto(app_without_plugins + "/your-data")
-            settle(page, 120)
-            check(page, "Your data, empty")
-            main = page.locator('[data-testid="stMain"]')
-            assert "Pick an example" in main.inner_text()
-            page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(upload))
-            settle(page, 60)
-            check(page, "after the upload")
-            text = main.inner_text()
-            assert "points.csv" in text and "Proposed: one-to-one" in text
-            slider = page.locator('[data-testid="stSlider"]').filter(has_text="Training steps").get_by_role("slider")
-            slider.focus()
-            slider.press("Home")  # the fewest steps
-            settle(page, 30)
-            page.get_by_role("button", name="Train", exact=True).click()
-            settle(page, 180)
-            check(page, "after training")
-            text = main.inner_text()
-            assert "Best on the held-out rows" in text and "training loss" in text
-            box = page.get_by_label("Your input (numbers, separated by commas)")
-            box.fill("0.1, 0.2")
-            box.press("Enter")
-            settle(page, 60)
-            assert "inside" in main.inner_text() or "outside" in main.inner_text()
-            page.get_by_role("tab", name="Inspect").click()
-            settle(page, 30)
-            check(page, "Inspect tab")
-            assert "loss on this input" in main.inner_text()
-            for label, must in (("Download the plugin", "my_points/__init__.py"),
-                                ("Download the weights", "my_points/card.json")):
-                with page.expect_download() as dl:
-                    page.get_by_role("button", name=label).click()
-                data = open(dl.value.path(), "rb").read()
-                names = zipfile.ZipFile(io.BytesIO(data)).namelist()
-                assert must in names, names
-            settle(page, 30)
-            page.get_by_role("button", name="Dates → ISO dates").click()
-            settle(page, 60)
-            check(page, "an example clicked")
-            assert "Proposed: encoder-decoder" in main.inner_text()
-        finally:
-            browser.close()
+    with your_data_page(app_without_plugins, 2400, accept_downloads=True) as page:
+        check(page, "Your data, empty")
+        main = page.locator('[data-testid="stMain"]')
+        assert "Pick an example" in main.inner_text()
+        text = upload_to_your_data(page, upload, "Proposed: one-to-one")
+        assert "points.csv" in text and "Proposed: one-to-one" in text
+        fewest_training_steps(page)
+        text = train_your_data(page)
+        assert "Best on the held-out rows" in text and "training loss" in text
+        box = page.get_by_label("Your input (numbers, separated by commas)")
+        box.fill("0.1, 0.2")
+        box.press("Enter")
+        settle(page, 60)
+        assert "inside" in main.inner_text() or "outside" in main.inner_text()
+        page.get_by_role("tab", name="Inspect").click()
+        settle(page, 30)
+        check(page, "Inspect tab")
+        assert "loss on this input" in main.inner_text()
+        for label, must in (("Download the plugin", "my_points/__init__.py"),
+                            ("Download the weights", "my_points/card.json")):
+            with page.expect_download() as dl:
+                page.get_by_role("button", name=label).click()
+            data = open(dl.value.path(), "rb").read()
+            names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+            assert must in names, names
+        settle(page, 30)
+        page.get_by_role("button", name="Dates → ISO dates").click()
+        settle(page, 60)
+        check(page, "an example clicked")
+        assert "Proposed: encoder-decoder" in main.inner_text()

@@ -12,7 +12,7 @@ import io
 import zipfile
 
 import pytest
-from test_browser import ARGS, CHROMIUM, check, settle
+from test_browser import check, fewest_training_steps, settle, train_your_data, upload_to_your_data, your_data_page
 from test_your_data_forecast import monthly_csv, seasonal
 
 pytestmark = pytest.mark.browser
@@ -20,56 +20,37 @@ SHOT = "/tmp/your-data-forecast.png"
 
 
 def test_upload_a_series_forecast_try_inspect_download(app_without_plugins, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     upload = tmp_path / "sales.csv"
     upload.write_bytes(monthly_csv(seasonal(180)))
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 3000}, accept_downloads=True)
-            page.goto(app_without_plugins + "/your-data")
-            settle(page, 120)
-            main = page.locator('[data-testid="stMain"]')
-            page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(upload))
-            main.get_by_text("Window (steps read)").wait_for(timeout=60_000)
-            settle(page, 60)
-            check(page, "after the upload")
-            text = main.inner_text()
-            assert "Proposed: forecasting (many-to-one over time windows)" in text and "season of 12" in text
-            assert "Column to forecast" in text and "Window (steps read)" in text and "Horizon" in text
-            slider = page.locator('[data-testid="stSlider"]').filter(has_text="Training steps").get_by_role("slider")
-            slider.focus()
-            slider.press("Home")  # the fewest steps
-            settle(page, 30)
-            charts = main.locator('[data-testid="stVegaLiteChart"]').count()
-            page.get_by_role("button", name="Train", exact=True).click()
-            settle(page, 180)
-            check(page, "after training")
-            text = main.inner_text()
-            assert "on the test part" in text and "the last-value forecast" in text
-            assert "the seasonal-naive forecast" in text and ("The network beats" in text or "does not beat" in text)
-            assert main.locator('[data-testid="stVegaLiteChart"]').count() >= charts + 3  # curves, forecast, try
-            assert "The next 12 values:" in text
-            page.get_by_role("button", name="Held out: before", exact=False).first.click()
-            settle(page, 60)
-            box = page.get_by_label("The last 24 values of 'sales' (commas or spaces; empty: the end of the series)")
-            typed = box.input_value()
-            assert len(typed.split(",")) == 24
-            box.fill(", ".join(["50"] * 24))
-            box.press("Enter")
-            settle(page, 60)
-            check(page, "a typed window")
-            assert "The next 12 values:" in main.inner_text()
-            page.screenshot(path=SHOT, full_page=True)
-            page.get_by_role("tab", name="Inspect").click()
-            settle(page, 60)
-            check(page, "Inspect tab")
-            assert "loss on this input" in main.inner_text()
-            with page.expect_download() as dl:
-                page.get_by_role("button", name="Download the plugin").click()
-            z = zipfile.ZipFile(io.BytesIO(open(dl.value.path(), "rb").read()))
-            init = next(n for n in z.namelist() if n.endswith("/__init__.py"))
-            assert "(ForecastTask)" in z.read(init).decode()
-        finally:
-            browser.close()
+    with your_data_page(app_without_plugins, accept_downloads=True) as page:
+        main = page.locator('[data-testid="stMain"]')
+        text = upload_to_your_data(page, upload, "Window (steps read)")
+        assert "Proposed: forecasting (many-to-one over time windows)" in text and "season of 12" in text
+        assert "Column to forecast" in text and "Window (steps read)" in text and "Horizon" in text
+        fewest_training_steps(page)
+        charts = main.locator('[data-testid="stVegaLiteChart"]').count()
+        text = train_your_data(page)
+        assert "on the test part" in text and "the last-value forecast" in text
+        assert "the seasonal-naive forecast" in text and ("The network beats" in text or "does not beat" in text)
+        assert main.locator('[data-testid="stVegaLiteChart"]').count() >= charts + 3  # curves, forecast, try
+        assert "The next 12 values:" in text
+        page.get_by_role("button", name="Held out: before", exact=False).first.click()
+        settle(page, 60)
+        box = page.get_by_label("The last 24 values of 'sales' (commas or spaces; empty: the end of the series)")
+        typed = box.input_value()
+        assert len(typed.split(",")) == 24
+        box.fill(", ".join(["50"] * 24))
+        box.press("Enter")
+        settle(page, 60)
+        check(page, "a typed window")
+        assert "The next 12 values:" in main.inner_text()
+        page.screenshot(path=SHOT, full_page=True)
+        page.get_by_role("tab", name="Inspect").click()
+        settle(page, 60)
+        check(page, "Inspect tab")
+        assert "loss on this input" in main.inner_text()
+        with page.expect_download() as dl:
+            page.get_by_role("button", name="Download the plugin").click()
+        z = zipfile.ZipFile(io.BytesIO(open(dl.value.path(), "rb").read()))
+        init = next(n for n in z.namelist() if n.endswith("/__init__.py"))
+        assert "(ForecastTask)" in z.read(init).decode()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from test_browser import ARGS, CHROMIUM, check, settle
+from test_browser import check, fewest_training_steps, settle, train_your_data, upload_to_your_data, your_data_page
 from test_your_data_regression import reviews
 
 pytestmark = pytest.mark.browser
@@ -19,47 +19,28 @@ SHOT = "/tmp/your-data-regression.png"
 
 
 def test_upload_reviews_regression_train_try_inspect(app_without_plugins, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     upload = tmp_path / "ratings.csv"
     upload.write_bytes(reviews(300))
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 3000})
-            page.goto(app_without_plugins + "/your-data")
-            settle(page, 120)
-            main = page.locator('[data-testid="stMain"]')
-            page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(upload))
-            main.get_by_text("Number column to predict").wait_for(timeout=60_000)
-            settle(page, 60)
-            check(page, "after the upload")
-            text = main.inner_text()
-            assert "Proposed: many-to-one regression" in text and "answers one number" in text
-            slider = page.locator('[data-testid="stSlider"]').filter(has_text="Training steps").get_by_role("slider")
-            slider.focus()
-            slider.press("Home")  # the fewest steps
-            settle(page, 30)
-            page.get_by_role("button", name="Train", exact=True).click()
-            settle(page, 180)
-            check(page, "after training")
-            text = main.inner_text()
-            assert re.search(r"validation MAE [\d.]+ (?:--|—) always answering the training mean gets [\d.]+", text), text
-            assert "test MAE" in text
-            page.get_by_role("button", name="Held-out row", exact=False).first.click()
-            settle(page, 60)
-            box = page.get_by_label("Your input (a sequence)")
-            box.fill("great superb lovely film")
-            box.press("Enter")
-            settle(page, 60)
-            check(page, "a typed review")
-            assert re.search(r"rating: [\d.]+ \(always answering the training rows' mean would say [\d.]+\)",
-                             main.inner_text())
-            page.screenshot(path=SHOT, full_page=True)
-            page.get_by_role("tab", name="Inspect").click()
-            settle(page, 60)
-            check(page, "Inspect tab")
-            assert "loss on this input" in main.inner_text()
-            page.screenshot(path="/tmp/your-data-regression-inspect.png", full_page=True)
-        finally:
-            browser.close()
+    with your_data_page(app_without_plugins) as page:
+        main = page.locator('[data-testid="stMain"]')
+        text = upload_to_your_data(page, upload, "Number column to predict")
+        assert "Proposed: many-to-one regression" in text and "answers one number" in text
+        fewest_training_steps(page)
+        text = train_your_data(page)
+        assert re.search(r"validation MAE [\d.]+ (?:--|—) always answering the training mean gets [\d.]+", text), text
+        assert "test MAE" in text
+        page.get_by_role("button", name="Held-out row", exact=False).first.click()
+        settle(page, 60)
+        box = page.get_by_label("Your input (a sequence)")
+        box.fill("great superb lovely film")
+        box.press("Enter")
+        settle(page, 60)
+        check(page, "a typed review")
+        assert re.search(r"rating: [\d.]+ \(always answering the training rows' mean would say [\d.]+\)",
+                         main.inner_text())
+        page.screenshot(path=SHOT, full_page=True)
+        page.get_by_role("tab", name="Inspect").click()
+        settle(page, 60)
+        check(page, "Inspect tab")
+        assert "loss on this input" in main.inner_text()
+        page.screenshot(path="/tmp/your-data-regression-inspect.png", full_page=True)

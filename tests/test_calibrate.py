@@ -3,6 +3,7 @@ calibration record, and the classifiers answering with the temperature the card 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -82,7 +83,7 @@ def test_training_writes_a_calibration_the_card_reads_back_and_predict_uses(tmp_
     assert temperature_of(model) == pytest.approx(cal.temperature)
     text = "a warm , funny film"
     calibrated = TASK.predict(model, text)
-    model.temperature = 1.0
+    model.runtime = dataclasses.replace(model.runtime, temperature=1.0)
     raw = TASK.predict(model, text)
     assert calibrated["label"] == raw["label"]  # the temperature changes the confidence, never the answer
     logit_margin = abs(torch.logit(torch.tensor(raw["p_positive"])))

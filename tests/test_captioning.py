@@ -205,7 +205,7 @@ def test_ensemble_with_a_captioner_trained_elsewhere(tmp_path, capsys):
     served = load_served(TASK, main_dir)
     assert served.members.names == ("default", "small") and served.members.weights == (0.5, 0.5)
     ens = served.answering()
-    assert ens is served.ensemble and ens.variant != served.model.variant  # caches tell the two apart
+    assert ens is served.ensemble and ens.runtime.variant != served.model.runtime.variant  # caches tell the two apart
     assert TASK.evaluate(ens, TASK.synthetic_data(0).test) == card["metrics"]  # what core.evaluate recomputes
     both = TASK.predict(ens, {"image": "scene:0", "beam": 2})
     alone = TASK.predict(served.answering(alone=True), {"image": "scene:0", "beam": 2})

@@ -85,6 +85,16 @@ def page_app(name: str):
     return _page_app(name, [REPO, os.path.join(REPO, "tests", "plugins", "rnnlab-fixture")], "rnnlab_fixture")
 
 
+def typed_page(name: str, label: str, text: str | None = None):
+    """The task's page in AppTest, run, then (given ``text``) with it typed into the text box or area ``label``;
+    no exception on it either time."""
+    at = page_app(name).run()
+    if text is not None:
+        next(t for t in [*at.text_area, *at.text_input] if t.label == label).set_value(text).run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
 def ensemble_page(name: str):
     """The task's page in AppTest, run once, when its committed weights are served as an ensemble (else skip)."""
     from core.weights import read_card

@@ -11,6 +11,7 @@ import weakref
 import pytest
 import torch
 
+from core.runtime import IN_MEMORY, Runtime
 from core.ui import load as L
 from core.weights import save_weights
 
@@ -114,7 +115,7 @@ def test_get_model_keeps_at_most_the_bound(tmp_path, monkeypatch):
 
     # retraining b while the app runs: the new files' model replaces the old one instead of sitting beside it
     time.sleep(0.01)
-    save_weights(b.weights_path(), b_model, b_model.card)
+    save_weights(b.weights_path(), b_model, b_model.runtime.card)
     assert L.get_model(b, quiet=True) is not b_model and len(L.MODELS) == 2
 
 
@@ -137,7 +138,7 @@ def test_the_served_variant_by_name_is_the_served_model(tmp_path, monkeypatch):
     monkeypatch.setattr(L, "MODELS", L.ModelCache())
     task = _task(tmp_path, "a")
     served = L.get_model(task, quiet=True)
-    assert served.card.served_variant == "lstm"
+    assert served.runtime.card.served_variant == "lstm"
     assert L.get_model(task, "lstm", quiet=True) is served and len(L.MODELS) == 1
     assert L.get_model(task, "gru", quiet=True) is not served and len(L.MODELS) == 2
 
@@ -159,6 +160,7 @@ def test_predict_cached_answers_each_input_once():
 
     st.cache_data.clear()
     model = torch.nn.Linear(2, 2)
+    model.runtime = Runtime(task="count_calls", variant=IN_MEMORY, config={}, meta={})
     assert predict_cached(Task(), model, {"x": 1}) == {"echo": {"x": 1}}
     assert predict_cached(Task(), model, {"x": 1}) == {"echo": {"x": 1}}
     assert predict_cached(Task(), model, {"x": 2}) == {"echo": {"x": 2}}

@@ -306,6 +306,7 @@ def test_meta_caps_vocabulary():
 
 # ---- the served ensemble (core.ensemble) -------------------------------------------------------------------------
 def test_ensemble_is_one_mixed_crf(splits):
+    from core.ensemble import build
 
     torch.manual_seed(0)
     a = TASK.build_model(TASK.config, splits.meta).eval()
@@ -314,12 +315,12 @@ def test_ensemble_is_one_mixed_crf(splits):
         a.crf.trans.normal_()
         b.crf.trans.normal_()
     text = "Alice Okafor works in Lisbon."
-    alone = TASK.ensemble([a, b], [1.0, 0.0])
+    alone = build(TASK, [a, b], [1.0, 0.0])
     assert TASK.predict(alone, text)["tags"] == TASK.predict(a, text)["tags"]
-    ens = TASK.ensemble([a, b], [3.0, 1.0])
+    ens = build(TASK, [a, b], [3.0, 1.0])
     assert ens.weights == [0.75, 0.25]
     assert torch.allclose(ens.crf.trans, 0.75 * a.crf.trans + 0.25 * b.crf.trans)
-    b_ = collate([splits.test.encoded(a.vocab).rows[0]], lead=splits.test.lead)
+    b_ = collate([splits.test.encoded(a.runtime.reader).rows[0]], lead=splits.test.lead)
     emit = ens(b_["x"], b_["lengths"])
     assert torch.allclose(emit, 0.75 * a(b_["x"], b_["lengths"]) + 0.25 * b(b_["x"], b_["lengths"]), atol=1e-6)
     probs = ens.probabilities(emit, b_["lengths"])[0]

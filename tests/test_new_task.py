@@ -82,7 +82,7 @@ def test_scaffold_trains_one_step_and_serves(scaffolds, shape):
 def test_scaffold_real_format_round_trip(scaffolds, shape, tmp_path):
     """write_example_data (python -m tasks.<name> DIR) writes files that load_data reads back."""
     mod = scaffolds[0][shape]
-    path = mod.write_example_data(tmp_path)
+    path = mod.TASK.write_example_data(tmp_path)
     splits = mod.TASK.load_data(tmp_path)
     assert splits.files == [path]
     assert len(splits.train) > len(splits.val) > 0 and len(splits.test) > 0
@@ -207,7 +207,7 @@ def test_package_installs_trains_and_passes_the_check(tmp_path):
     assert (root / name / "weights" / name).is_dir()
     task_file = (root / name / "__init__.py").read_text()
     assert "weights_dir = Path(__file__)" in task_file and f"python -m {name} DIR" in task_file
-    assert len(task_file.splitlines()) < 95
+    assert len(task_file.splitlines()) < 80  # the shape class owns the rest (issue 35)
     pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
                           "--target", str(site), str(root)], capture_output=True, text=True, timeout=300)
     assert pip.returncode == 0, pip.stdout + pip.stderr

@@ -59,12 +59,18 @@ def _write_pkg(root: Path, name: str, body: str) -> None:
     (root / name / "__init__.py").write_text(textwrap.dedent(body))
 
 
-def test_tasks_dir_isolation_and_duplicates(tmp_path, monkeypatch):
-    pkgdir = tmp_path / "mytasks_iso"
+def _tasks_dir(tmp_path: Path, monkeypatch, name: str) -> Path:
+    """An empty tasks package ``name`` under tmp_path, importable, with the fixture plugin importable beside it."""
+    pkgdir = tmp_path / name
     pkgdir.mkdir()
     (pkgdir / "__init__.py").write_text("")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.syspath_prepend(str(REPO / "tests" / "plugins" / "rnnlab-fixture"))
+    return pkgdir
+
+
+def test_tasks_dir_isolation_and_duplicates(tmp_path, monkeypatch):
+    pkgdir = _tasks_dir(tmp_path, monkeypatch, "mytasks_iso")
     _write_pkg(pkgdir, "good", "from rnnlab_fixture import TASK\n")
     _write_pkg(pkgdir, "zdup", "from rnnlab_fixture import SignTask\nTASK = SignTask()\n")
     _write_pkg(pkgdir, "raises", "raise ImportError('no module named nonexistent_dep')\n")
@@ -87,11 +93,7 @@ def test_a_command_line_says_when_two_plugins_claim_a_name(tmp_path, monkeypatch
     import core.registry as registry
     from core.cli.common import cli_task
 
-    pkgdir = tmp_path / "mytasks_dup"
-    pkgdir.mkdir()
-    (pkgdir / "__init__.py").write_text("")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.syspath_prepend(str(REPO / "tests" / "plugins" / "rnnlab-fixture"))
+    pkgdir = _tasks_dir(tmp_path, monkeypatch, "mytasks_dup")
     _write_pkg(pkgdir, "a_first", "from rnnlab_fixture import TASK\n")
     _write_pkg(pkgdir, "b_second", "from rnnlab_fixture import SignTask\nTASK = SignTask()\n")
     real = registry.discover

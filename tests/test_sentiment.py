@@ -24,13 +24,6 @@ TREES = "\n".join([
 ])
 
 
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    splits = TASK.synthetic_data(0)
-    return TASK.build_model(TASK.config, splits.meta).eval()
-
-
 # ---- trees -------------------------------------------------------------------------------------------------------
 def test_parse_tree_structure_and_labels():
     t = D.parse_tree("(3 (2 (2 The) (2 film)) (3 (2 is) (4 (4 wonderful) (2 .))))")
@@ -181,7 +174,7 @@ def test_bidirectional_prefixes_are_sampled_and_exact_at_the_end():
     assert out["prefix_ends"][-1] == len(out["tokens"])
     assert abs(out["prefix_p"][-1] - out["p_positive"]) < 1e-5
     short = TASK.predict(m, "not good")
-    x = torch.tensor([[m.stoi.get(t, 1) for t in short["tokens"]]])
+    x = torch.tensor([[m.runtime.vocab.stoi.get(t, 1) for t in short["tokens"]]])
     exact = torch.softmax(m.prefix_logits(x)[0], -1)[:, 1]
     assert torch.allclose(exact, torch.tensor(short["prefix_p"]), atol=1e-5)
 
@@ -220,10 +213,10 @@ def test_committed_card_negation_score_is_real():
     if not (TASK.weights_path() / "card.json").exists():
         pytest.skip("no trained sentiment weights")
     served = load_model(TASK)
-    if "negation_accuracy" not in served.card.metrics:
+    if "negation_accuracy" not in served.runtime.card.metrics:
         pytest.skip("this card predates the negation score")
     rows = TASK.negation_report(served)
-    assert served.card.metrics["negation_accuracy"] == pytest.approx(sum(r["right"] for r in rows) / len(rows))
+    assert served.runtime.card.metrics["negation_accuracy"] == pytest.approx(sum(r["right"] for r in rows) / len(rows))
 
 
 def test_model_card_says_the_negation_score_is_not_blind(monkeypatch):
@@ -288,14 +281,9 @@ def test_word_pushes_do_not_vanish_when_the_model_is_sure(model):
 
 
 def _page(text: str | None = None):
+    from test_contract import typed_page
 
-    from test_contract import page_app
-
-    at = page_app("sentiment").run()
-    if text is not None:
-        next(t for t in at.text_area if t.label == "A movie review").set_value(text).run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
+    return typed_page("sentiment", "A movie review", text)
 
 
 def _pushes_shown(at) -> tuple[dict[str, float], float]:

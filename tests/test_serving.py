@@ -23,7 +23,7 @@ class MeanOfProbs(nn.Module):
 
         self.weights = ensemble_weights(members, weights)
         self.members = nn.ModuleList(members)
-        self.own = "mine"  # an attribute of its own: build must not overwrite it with the first member's
+        self.own = "mine"  # an attribute of its own: build leaves it alone
 
     def forward(self, x):
         return sum(w * torch.softmax(m(x), -1) for m, w in zip(self.members, self.weights)).log()  # (B, C)
@@ -54,7 +54,7 @@ def test_served_without_an_ensemble_answers_with_its_model(tmp_path):
     assert not served.has_ensemble and served.ensemble is None and served.ensemble_problem is None
     assert served.answering() is served.model and served.answering(alone=True) is served.model
     assert served.members is None and served.kept_variants == ("gru",)
-    assert served.card is served.model.card and served.model.variant == "lstm"
+    assert served.card is served.model.runtime.card and served.model.runtime.variant == "lstm"
 
 
 def test_load_served_builds_the_cards_ensemble(tmp_path):
@@ -71,20 +71,25 @@ def test_load_served_builds_the_cards_ensemble(tmp_path):
         assert torch.allclose(ens(x).exp(), want, atol=1e-6)
 
 
-def test_build_dresses_the_ensemble_like_its_first_member(tmp_path):
-    """core.ensemble.build: what predict reads from a model (card, meta, vocabularies) is on the ensemble too; its own
-    attributes stay; its variant names the mixture, so caches keyed by (weights, variant) tell the two apart."""
+def test_the_ensembles_record_is_its_first_members_but_for_the_variant(tmp_path):
+    """core.ensemble.build: the run-time record predict reads (card, meta, vocabularies, labels) is the first
+    member's; its variant names the mixture, so caches keyed by (weights, variant) tell the two apart. Nothing else
+    of the first member is copied onto the ensemble."""
+    from dataclasses import replace
+
     from core.ensemble import build
     from core.ui.inspector import model_key
     from core.weights import load_model
 
     task = _ensemble_task(tmp_path)
     first = load_model(task)
-    first.vocab, first.own = ["x", "y"], "first's"
+    first.own = "first's"
     ens = build(task, [first, load_model(task, variant="gru")], [3.0, 1.0])
-    assert ens.card is first.card and ens.meta is first.meta and ens.vocab == ["x", "y"]
+    assert ens.runtime.variant == "ensemble 0.75/0.25" and first.runtime.variant == "lstm"
+    assert ens.runtime == replace(first.runtime, variant="ensemble 0.75/0.25")
+    assert ens.runtime.card is first.runtime.card and ens.runtime.meta is first.runtime.meta
     assert ens.own == "mine" and ens.weights == [0.75, 0.25] and not ens.training
-    assert ens.variant == "ensemble 0.75/0.25" and model_key(ens) != model_key(first)
+    assert model_key(ens) != model_key(first)
 
 
 @pytest.mark.parametrize("fault", ["member_missing", "members_out_of_order", "task_cannot"])

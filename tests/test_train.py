@@ -139,7 +139,7 @@ def test_init_from_continues_training_and_keeps_the_story(tmp_path, registered, 
     a, b = load_model(fixture_task, first), load_model(fixture_task, second)
     for (k, va), (_, vb) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(va, vb), k
-    old, new = a.card, b.card
+    old, new = a.runtime.card, b.runtime.card
     served = new.served_variant
     assert [h.epoch for h in new.history[served]] == [1, 2, 3]
     assert new.history[served][:2] == old.history[served]
@@ -196,20 +196,20 @@ def test_init_from_keeps_the_start_when_training_only_hurts(tmp_path, registered
     assert train_main(["fixture_sign", "--synthetic", "--out", str(worse), "--epochs", "2", "--lr", "50",
                        "--init-from", str(first), "--no-progress"]) == 0
     a, b = load_model(fixture_task, first), load_model(fixture_task, worse)
-    served = a.card.served_variant
-    hist = b.card.history[served]
+    served = a.runtime.card.served_variant
+    hist = b.runtime.card.history[served]
     new_vals = [h.val[fixture_task.recipe.metric] for h in hist[3:]]
-    start_val = a.card.comparison[served].val[fixture_task.recipe.metric]
+    start_val = a.runtime.card.comparison[served].val[fixture_task.recipe.metric]
     assert all(v < start_val for v in new_vals), (start_val, new_vals)  # seeded: lr 50 wrecks every epoch
     for (k, va), (_, vb) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(va, vb), k
-    assert b.card.comparison[served].best_epoch == a.card.comparison[served].best_epoch
-    assert b.card.comparison[served].val == a.card.comparison[served].val
+    assert b.runtime.card.comparison[served].best_epoch == a.runtime.card.comparison[served].best_epoch
+    assert b.runtime.card.comparison[served].val == a.runtime.card.comparison[served].val
     assert train_main(["fixture_sign", "--synthetic", "--out", str(again), "--epochs", "0",
                        "--init-from", str(first), "--no-progress"]) == 0
     c = load_model(fixture_task, again)
-    assert c.card.metrics == a.card.metrics and len(c.card.history[served]) == 3
-    assert c.card.comparison[served].best_epoch == a.card.comparison[served].best_epoch
+    assert c.runtime.card.metrics == a.runtime.card.metrics and len(c.runtime.card.history[served]) == 3
+    assert c.runtime.card.comparison[served].best_epoch == a.runtime.card.comparison[served].best_epoch
 
 
 def test_init_from_refuses_other_vocabularies(tmp_path, fixture_task):

@@ -23,13 +23,6 @@ LINES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    splits = TASK.synthetic_data(0)
-    return TASK.build_model(TASK.config, splits.meta).eval()
-
-
 def _zip(tmp_path, lines):
     path = tmp_path / D.ZIP_NAME
     with zipfile.ZipFile(path, "w") as zf:
@@ -353,14 +346,9 @@ def test_more_characters_than_read_is_said(model):
 
 
 def _page(text: str | None = None):
+    from test_contract import typed_page
 
-    from test_contract import page_app
-
-    at = page_app("translation").run()
-    if text is not None:
-        next(t for t in at.text_input if t.label == "English sentence").set_value(text).run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
+    return typed_page("translation", "English sentence", text)
 
 
 def test_page_box_takes_more_than_is_read_so_a_long_paste_is_not_cut_silently():
@@ -395,7 +383,7 @@ def test_served_translator_on_the_visitors_inputs():
     unknown = [D.surface(t) for t, u in zip(out["source_tokens"], out["source_unknown"]) if u]
     assert unknown and all(w in out["translation"] for w in unknown), out["translation"]
     assert "' " not in out["translation"] and "’ " not in out["translation"]
-    limit = served.card.meta["train_max_words"]
+    limit = served.runtime.meta["train_max_words"]
     longer = next(d for d in TASK.demos() if d.label == "longer").input
     assert D.n_words(longer) > limit
     assert f"more than the longest sentences the model was trained on ({limit} words" in \

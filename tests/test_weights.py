@@ -35,7 +35,7 @@ def test_round_trip(saved):
         assert k == k2 and torch.equal(a, b)
     assert card["num_params"] == sum(p.numel() for p in model.parameters())
     assert card["weights_sha256"] == sha256_file(folder / "model.safetensors")
-    assert not loaded.training and loaded.card.metrics["accuracy"] == 0.5
+    assert not loaded.training and loaded.runtime.card.metrics["accuracy"] == 0.5
 
 
 def test_missing_files(tmp_path, fixture_task):

@@ -15,13 +15,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 from streamlit.testing.v1 import AppTest
+from yd_export import export_and_discover, render_exported_page, retrain_exported
 
 from core.paths import REPO
 from core.task import check_task
 from core.yourdata import parse
 from core.yourdata.build import BudgetError, TrainQueue, make_task, train_run
 from core.yourdata.examples import EXAMPLES
-from core.yourdata.export import plugin_files, weights_files
+from core.yourdata.export import plugin_files
 from core.yourdata.parse import DataError, read_table, write_table
 from core.yourdata.propose import Choice, check_choice, propose
 
@@ -267,35 +268,21 @@ def test_queue_one_at_a_time_and_places():
 
 # ---- take it home -------------------------------------------------------------------------------------------------
 
-def _unzip(files: dict[str, bytes], root):
-    for path, data in files.items():
-        p = root / path
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(data)
-
-
 def test_exported_plugin_trains_with_core_train_and_the_app_serves_it(trained, tmp_path, monkeypatch):
-    from core import registry
-    from core.cli.train import main as train_main
     from core.weights import load_model
     from core.yourdata.kinds import task_for_spec
 
     table, raw, task, _splits, result, _ = trained
     named = task_for_spec(task.spec, name="yd_reviews", title="Yd reviews")
+    reg = export_and_discover(named, table, result, raw, tmp_path, "ydtasks", monkeypatch)
     tasks_dir = tmp_path / "ydtasks"
-    _unzip(plugin_files(named, table), tasks_dir)
-    _unzip(weights_files(named, result, raw), tmp_path / "weights" / "yd_reviews")
     assert sorted(p.name for p in (tasks_dir / "yd_reviews").iterdir()) == [
         "README.md", "__init__.py", "__main__.py", "page.py", "spec.json"]
-    monkeypatch.syspath_prepend(str(tmp_path))
-    real = registry.discover
-    monkeypatch.setattr(registry, "discover", lambda *a, **k: real(tasks_dir, entry_points_on=False))
-    reg = registry.discover()
     assert not reg.errors and check_task(reg.get("yd_reviews")) == []
     plugin = reg.get("yd_reviews")
     # the weights from the page load into the plugin and answer as the page's model did
     served = load_model(plugin, tmp_path / "weights" / "yd_reviews")
-    card = served.card  # what tests/test_contract.py asks of committed weights
+    card = served.runtime.card  # what tests/test_contract.py asks of committed weights
     assert card.name == "yd_reviews" and card.shape == plugin.shape and not card.dataset.synthetic
     assert "core.train yd_reviews" in card.training.command and plugin.recipe.metric in card.metrics
     assert card.comparison[card.served_variant].test == card.metrics and card.history[result.served]
@@ -305,13 +292,9 @@ def test_exported_plugin_trains_with_core_train_and_the_app_serves_it(trained, t
     assert load_model(plugin, tmp_path / "weights" / "yd_reviews", variant=[c for c in result.runs
                                                                              if c != result.served][0])
     # core.train trains it from the person's file format
-    out = tmp_path / "retrained"
-    rc = train_main(["yd_reviews", "--data-dir", str(tasks_dir / "yd_reviews-data"), "--out", str(out),
-                     "--max-steps", "3", "--epochs", "1", "--no-progress", "--variants", "GRU"])
-    assert rc == 0
-    card = json.loads((out / "card.json").read_text())
+    card, out = retrain_exported("yd_reviews", tmp_path, "ydtasks")
     assert card["served_variant"] == "GRU" and card["dataset"]["files"][0]["path"] == "reviews.csv"
-    assert load_model(plugin, out).meta["labels"] == ["negative", "positive"]
+    assert load_model(plugin, out).runtime.labels == ("negative", "positive")
 
 
 def test_plugin_source_holds_no_string_of_the_person(tmp_path):
@@ -332,18 +315,7 @@ def test_plugin_page_renders_with_the_downloaded_weights(trained, tmp_path):
 
     table, raw, task, _splits, result, _ = trained
     named = task_for_spec(task.spec, name="yd_page", title="Yd page")
-    _unzip(plugin_files(named, table), tmp_path / "ydpages")
-    _unzip(weights_files(named, result, raw), tmp_path / "w" / "yd_page")
-    script = f"""
-import sys
-sys.path.insert(0, {str(tmp_path)!r})
-from core.registry import discover
-task = discover(__import__("pathlib").Path({str(tmp_path / "ydpages")!r}), entry_points_on=False).get("yd_page")
-task.weights_dir = {str(tmp_path / "w" / "yd_page")!r}
-from ydpages.yd_page.page import render
-render(task)
-"""
-    at = AppTest.from_string(script, default_timeout=TIMEOUT).run()
+    at = render_exported_page(named, table, result, raw, tmp_path, "ydpages", TIMEOUT)
     assert not at.exception and not at.error
     assert any("%" in m.value and "**" in m.value for m in at.markdown)  # the answer to the first demo
 

@@ -13,6 +13,7 @@ import random
 
 import pytest
 import torch
+from yd_export import export_and_discover, render_exported_page, retrain_exported
 
 from core.task import BadInput, check_task
 from core.yourdata.build import make_task, train_run
@@ -212,67 +213,34 @@ def test_inspect_reads_the_gradient_through_the_window(trained):
 
 # ---- take it home ----------------------------------------------------------------------------------------------------
 
-def _unzip(files: dict[str, bytes], root):
-    for path, data in files.items():
-        p = root / path
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(data)
-
-
 def test_exported_forecast_plugin_trains_with_core_train_and_is_served(trained, tmp_path, monkeypatch):
-    from core import registry
-    from core.cli.train import main as train_main
     from core.weights import load_model
-    from core.yourdata.export import plugin_files, weights_files
 
     table_, task, _splits, result = trained
     named = task_for_spec(task.spec, name="yd_sales", title="Yd sales")
     assert isinstance(named, ForecastTask)
     raw = monthly_csv(seasonal(240))
-    tasks_dir = tmp_path / "fctasks"
-    _unzip(plugin_files(named, table_), tasks_dir)
-    _unzip(weights_files(named, result, raw), tmp_path / "weights" / "yd_sales")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    real = registry.discover
-    monkeypatch.setattr(registry, "discover", lambda *a, **k: real(tasks_dir, entry_points_on=False))
-    reg = registry.discover()
+    reg = export_and_discover(named, table_, result, raw, tmp_path, "fctasks", monkeypatch)
     assert not reg.errors
     plugin = reg.get("yd_sales")
     assert isinstance(plugin, ForecastTask) and check_task(plugin) == []
     served = load_model(plugin, tmp_path / "weights" / "yd_sales")
-    assert served.card.metric == "mae" and "last value mae" in served.card.metrics
+    assert served.runtime.card.metric == "mae" and "last value mae" in served.runtime.card.metrics
     assert plugin.predict(served, "")["forecast"] == pytest.approx(
         task.predict(result.runs["GRU"].model, "")["forecast"], rel=1e-5)
-    out = tmp_path / "retrained"
-    rc = train_main(["yd_sales", "--data-dir", str(tasks_dir / "yd_sales-data"), "--out", str(out),
-                     "--max-steps", "3", "--epochs", "1", "--no-progress", "--variants", "GRU"])
-    assert rc == 0
-    card = json.loads((out / "card.json").read_text())
+    card, out = retrain_exported("yd_sales", tmp_path, "fctasks")
     assert card["metric"] == "mae" and "last value mae" in card["metrics"]
-    assert load_model(plugin, out).meta["window"] == 24
+    assert load_model(plugin, out).runtime.meta["window"] == 24
     # the plugin's own synthetic data (the rows kept in spec.json) is a series of the same form
     synthetic = plugin.synthetic_data(0)
     assert synthetic.train and synthetic.val and synthetic.test
 
 
 def test_plugin_page_renders_a_forecast(trained, tmp_path):
-    from streamlit.testing.v1 import AppTest
 
-    from core.yourdata.export import plugin_files, weights_files
 
     table_, task, _splits, result = trained
     named = task_for_spec(task.spec, name="yd_fpage", title="Yd fpage")
-    _unzip(plugin_files(named, table_), tmp_path / "fcpages")
-    _unzip(weights_files(named, result, monthly_csv(seasonal(240))), tmp_path / "w" / "yd_fpage")
-    script = f"""
-import sys
-sys.path.insert(0, {str(tmp_path)!r})
-from core.registry import discover
-task = discover(__import__("pathlib").Path({str(tmp_path / "fcpages")!r}), entry_points_on=False).get("yd_fpage")
-task.weights_dir = {str(tmp_path / "w" / "yd_fpage")!r}
-from fcpages.yd_fpage.page import render
-render(task)
-"""
-    at = AppTest.from_string(script, default_timeout=120).run()
+    at = render_exported_page(named, table_, result, monthly_csv(seasonal(240)), tmp_path, "fcpages")
     assert not at.exception and not at.error
     assert any("The next 12 values" in m.value for m in at.markdown)

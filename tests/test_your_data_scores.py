@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from core.generic.base import SequenceTask
 from core.yourdata.propose import Choice, steps, tokenize
 from core.yourdata.task import (
     EOS,
@@ -44,7 +45,8 @@ class Echo(nn.Module):
 
     def __init__(self, meta: dict, n_out: int, per_step: bool):
         super().__init__()
-        self.meta, self.n_out, self.per_step = meta, n_out, per_step
+        self.runtime = SequenceTask().runtime(meta, {})  # the record a shape class's evaluate reads
+        self.n_out, self.per_step = n_out, per_step
         self.dummy = nn.Parameter(torch.zeros(1))
 
     def forward(self, x, lengths=None):

@@ -4,6 +4,7 @@ expected calibration error before and after on test, to the card."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 from core.calibrate import calibration_record, can_calibrate
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     splits, _ = got
     model = served.answering()
-    model.temperature = 1.0  # fit on the raw logits, whatever the card held before
+    model.runtime = dataclasses.replace(model.runtime, temperature=1.0)  # fit on the raw logits, whatever the card held
     command = command_line("python -m core.calibrate", sys.argv[1:] if argv is None else argv)
     rec = calibration_record(task, model, splits, command, "ensemble" if served.has_ensemble else "served variant")
     card = served.card

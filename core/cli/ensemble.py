@@ -96,7 +96,7 @@ def _added(task, card, specs: list[str]) -> dict:
                            f"{', '.join(card.comparison)})")
         other = load_model(task, where)
         differ = sorted(k for k, v in card.meta.items() if isinstance(v, (list, tuple))
-                        and list(v) != list(other.card.meta.get(k, [])))
+                        and list(v) != list(other.runtime.meta.get(k, [])))
         if differ:
             raise _Refused(f"--add {name}: {where} was trained with other {', '.join(differ)} than this card")
         added[name] = other
@@ -107,7 +107,7 @@ def _members(task, folder, args) -> tuple[object, list[str], list, dict]:
     """The served variant alone (an earlier ensemble is redone from scratch), the members' names and models, the
     --add models."""
     primary = load_model(task, folder)
-    card = primary.card
+    card = primary.runtime.card
     served, kept = card.served_variant, card.variant_weights()
     added = _added(task, card, args.add)
     members = args.members.split(",") if args.members else [served] + kept + list(added)
@@ -147,7 +147,7 @@ def _join_added(card, folder, added: dict, members: list[str]):
     for name, other in added.items():
         if name not in members:
             continue
-        oc, tr = other.card, other.card.training
+        oc, tr = other.runtime.card, other.runtime.card.training
         comparison[name] = dataclasses.replace(
             oc.comparison[oc.served_variant], **save_variant(folder, name, other),
             trained_by=TrainedBy(command=tr.command, device=tr.device, profile=tr.profile, seed=tr.seed,
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             raise _Refused(f"cannot load weights: {exc}") from None
         except NotImplementedError as exc:
             raise _Refused(str(exc)) from None
-        card = primary.card
+        card = primary.runtime.card
         splits = _splits(task, card, args)
     except _Refused as exc:
         if str(exc):

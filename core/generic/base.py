@@ -129,6 +129,34 @@ class SequenceTask(Task):
     metric_meaning: str = ""  # the headline metric in words, for a page
     display = SCORES_DISPLAY  # the scores in words (a subclass sets its own ``inputs``: dataclasses.replace)
     meta_extra: dict = {}  # copied onto every split's meta (Your data: the columns read)
+    data_file: str = "data.tsv"  # the file in the data folder that load_data reads, in read_rows' format
+    toy_data: str = "toy rows made up by the scaffold"  # synthetic_data's dataset line on the card
+
+    # ---- files -------------------------------------------------------------------------------------------------
+    def read_rows(self, path: Path) -> list:
+        """The data file -> raw examples: ``left<TAB>right`` pairs here (a class with another format overrides)."""
+        return read_pairs(path)
+
+    def write_rows(self, path: Path, rows: list) -> Path:
+        """``rows`` written in the format read_rows reads."""
+        return write_pairs(path, rows)
+
+    def toy_rows(self, seed: int = 0) -> list:
+        """Made-up raw examples of this shape, for tests and ``core.train --synthetic`` (a scaffold writes its own)."""
+        raise NotImplementedError
+
+    def load_data(self, data_dir: Path) -> Splits:
+        """``data_dir``/``data_file`` (read_rows), split 80/10/10 with a fixed seed. A missing file: FileNotFoundError."""
+        path = Path(data_dir) / self.data_file
+        rows = self.read_rows(path)
+        return self.make_splits(rows, [path], f"{len(rows)} rows from {self.data_file}, 80/10/10 split (seed 0)")
+
+    def synthetic_data(self, seed: int = 0) -> Splits:
+        return self.make_splits(self.toy_rows(seed), [], self.toy_data, seed)
+
+    def write_example_data(self, data_dir: Path, seed: int = 0) -> Path:
+        """The toy rows in the real format (``python -m <plugin> DIR``), to try ``--data-dir`` on them."""
+        return self.write_rows(Path(data_dir) / self.data_file, self.toy_rows(seed))
 
     # ---- data --------------------------------------------------------------------------------------------------
     def split_punct(self, train: list) -> bool:
@@ -144,7 +172,7 @@ class SequenceTask(Task):
         return Vocab.build(token_lists, max_size=self.max_vocab, fold_case=True)
 
     def vocab(self, meta: dict, key: str = "vocab") -> Vocab:
-        """The vocabulary a card's meta stores under ``key`` (a list of the learnt tokens)."""
+        """The vocabulary a card's meta stores under ``key`` (a list of the learnt tokens), read case-folding."""
         return Vocab.from_meta(meta, key, fold_case=True)
 
     def encoder(self, train: list, examples: list, meta: dict, cut: Cut):
@@ -208,7 +236,7 @@ class SequenceTask(Task):
         return F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=IGNORE, reduction=reduction)
 
     # ---- serving -----------------------------------------------------------------------------------------------
-    def read_text(self, model, text, vocab_key: str = "vocab") -> tuple[list[str], list[int], list[str]]:
+    def read_text(self, model, text) -> tuple[list[str], list[int], list[str]]:
         """Typed text -> (its steps, their ids, notes for the person: cut, unknown tokens). BadInput for no text."""
         if isinstance(text, dict):
             text = text.get("text", "")
@@ -216,16 +244,16 @@ class SequenceTask(Task):
             raise BadInput("Type some text.")
         if control_char(text.replace("\n", " ")):
             raise BadInput("The text contains a control character; type plain text.")
-        mode = model.meta["tokens"]
-        toks = steps(" ".join(text.split()), mode, bool(model.meta.get("split_punct")))
+        rt = model.runtime
+        mode = rt.meta["tokens"]
+        toks = steps(" ".join(text.split()), mode, bool(rt.meta.get("split_punct")))
         notes = []
         limit = self.max_steps[mode]
         if len(toks) > limit:
             toks = toks[:limit]
             notes.append(f"Only the first {limit} {'characters' if mode == 'char' else 'words'} were read.")
-        vocab = self.vocab(model.meta, vocab_key)
-        ids = vocab.encode(toks)
-        unknown = vocab.unknown(toks)
+        ids = rt.vocab.encode(toks)
+        unknown = rt.vocab.unknown(toks)
         if unknown:
             notes.append(f"Never seen in training, read as unknown: {' '.join(unknown[:10])}"
                          + (" ..." if len(unknown) > 10 else ""))

@@ -56,10 +56,8 @@ class SequenceClassifier(SequenceTask):
 
     def build_model(self, config: dict, meta: dict):
         cfg = self.model_config(config)
-        model = ManyToOne(cfg.embed_size, cfg.hidden_size, self.n_outputs(meta), cfg.cell, cfg.num_layers,
-                          cfg.bidirectional, cfg.dropout, vocab_size=len(self.vocab(meta)), pad_id=PAD)
-        model.meta = meta  # predict() needs the vocabulary and labels (load_model sets it too, from the card)
-        return model
+        return ManyToOne(cfg.embed_size, cfg.hidden_size, self.n_outputs(meta), cfg.cell, cfg.num_layers,
+                         cfg.bidirectional, cfg.dropout, vocab_size=len(self.vocab(meta)), pad_id=PAD)
 
     def forward(self, model, batch: dict) -> torch.Tensor:
         return model(batch["x"], batch["lengths"])  # (B, C)
@@ -69,7 +67,7 @@ class SequenceClassifier(SequenceTask):
 
     def evaluate(self, model, data) -> dict:
         """loss, accuracy, baseline_accuracy (the majority class), chance and rows, on ``data``."""
-        meta = model.meta
+        meta = model.runtime.meta
         loss_sum = right = base_right = total = 0.0
         for b in self.scored_batches(model, data):
             logits = self.forward(model, b)  # (B, C)
@@ -91,7 +89,7 @@ class SequenceClassifier(SequenceTask):
         with torch.inference_mode():
             probs = model(x, lengths).softmax(-1)[0]  # (C,)
             after = model.prefix_logits(x, lengths).softmax(-1)[0]  # (T, C): the answer after each step
-        labels = model.meta["labels"]
+        labels = model.runtime.labels
         best = int(probs.argmax())
         return {"label": labels[best], "prob": float(probs[best]),
                 "probs": {lab: float(p) for lab, p in zip(labels, probs)},

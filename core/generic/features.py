@@ -62,6 +62,15 @@ class FeatureClassifier(SequenceClassifier):
     summary = "A row of numbers -> one label, in a single step (no recurrence)."
     primary_input = "text"
     features: list[str] = []  # the input columns' names, in order
+    data_file = "data.csv"  # a header row, the feature columns, the label last
+
+    def read_rows(self, path: Path) -> list:
+        """The CSV's rows; its header names ``features``."""
+        self.features, rows = read_csv(path)
+        return rows
+
+    def write_rows(self, path: Path, rows: list) -> Path:
+        return write_csv(path, list(self.features), rows)
 
     def encoder(self, train: list, examples: list, meta: dict, cut: Cut):
         cols = list(zip(*[x for x, _ in train]))  # feature-major
@@ -80,16 +89,14 @@ class FeatureClassifier(SequenceClassifier):
 
     def build_model(self, config: dict, meta: dict):
         cfg = self.model_config(config)
-        model = OneToOne(len(meta["features"]), cfg.hidden_size, self.n_outputs(meta), cfg.cell, dropout=cfg.dropout)
-        model.meta = meta  # predict() needs the feature scaling (load_model sets it too, from the card)
-        return model
+        return OneToOne(len(meta["features"]), cfg.hidden_size, self.n_outputs(meta), cfg.cell, dropout=cfg.dropout)
 
     def forward(self, model, batch: dict) -> torch.Tensor:
         return model(batch["x"])  # (B, C)
 
     def read_numbers(self, model, input) -> torch.Tensor:
         """Typed numbers ("0.5, 1.2" or a list) -> the scaled (1, F) input. BadInput when they do not fit."""
-        meta = model.meta
+        meta = model.runtime.meta
         n = len(meta["features"])
         if isinstance(input, str):
             parts = [p for p in input.replace(";", ",").replace(",", " ").split() if p]
@@ -111,7 +118,7 @@ class FeatureClassifier(SequenceClassifier):
     def predict(self, model, input) -> dict:
         with torch.inference_mode():
             probs = model(self.read_numbers(model, input)).softmax(-1)[0]  # (C,)
-        labels = model.meta["labels"]
+        labels = model.runtime.labels
         best = int(probs.argmax())
         return {"label": labels[best], "prob": float(probs[best]),
                 "probs": {lab: float(p) for lab, p in zip(labels, probs)}, "notes": []}

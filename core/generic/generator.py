@@ -53,6 +53,14 @@ class SequenceGenerator(SequenceTask):
     recipe = Recipe(metric="nll", higher_is_better=False, epochs=30, batch_size=32, lr=3e-3, patience=5,
                     max_minutes=5.0, clip_norm=1.0)
     max_gen: dict = MAX_GEN  # tokens mode -> steps a generated sequence has at most
+    input_type = dict  # {start, temperature, seed, count} (a bare start text is read as {"start": text})
+    data_file = "data.txt"  # one sequence per line
+
+    def read_rows(self, path: Path) -> list:
+        return read_lines(path)
+
+    def write_rows(self, path: Path, rows: list) -> Path:
+        return write_lines(path, rows)
 
     # ---- data --------------------------------------------------------------------------------------------------
     def encoder(self, train: list, examples: list, meta: dict, cut: Cut):
@@ -78,17 +86,14 @@ class SequenceGenerator(SequenceTask):
     # ---- model -------------------------------------------------------------------------------------------------
     def build_model(self, config: dict, meta: dict):
         cfg = self.model_config(config)
-        model = OneToMany(len(self.vocab(meta)), cfg.embed_size, cfg.hidden_size, cfg.cell, cfg.num_layers,
-                          cfg.dropout)
-        model.meta = meta
-        return model
+        return OneToMany(len(self.vocab(meta)), cfg.embed_size, cfg.hidden_size, cfg.cell, cfg.num_layers, cfg.dropout)
 
     def loss(self, model, batch) -> torch.Tensor:
         return self.step_loss(model(batch["x"], batch["lengths"]), batch["y"])  # logits (B, T, V)
 
     def evaluate(self, model, data) -> dict:
         """loss = nll per step, accuracy of the next step, baseline_nll (the frequency model) and rows."""
-        meta = model.meta
+        meta = model.runtime.meta
         loss_sum = right = total = base_nll = 0.0
         for b in self.scored_batches(model, data):
             logits, y = model(b["x"], b["lengths"]), b["y"]  # (B, T, V), (B, T)
@@ -118,9 +123,10 @@ class SequenceGenerator(SequenceTask):
         start = str(input.get("start", "") or "")
         if control_char(start):
             raise BadInput("The start contains a control character; type plain text.")
-        mode = model.meta["tokens"]
+        rt = model.runtime
+        mode = rt.meta["tokens"]
         toks = steps(" ".join(start.split()) if mode == "word" else start.lstrip(), mode,
-                     bool(model.meta.get("split_punct")))[:self.max_gen[mode] - 1]
+                     bool(rt.meta.get("split_punct")))[:self.max_gen[mode] - 1]
         try:
             temperature = float(input.get("temperature", 0.8))
             seed, count = int(input.get("seed", 0)), int(input.get("count", 5))
@@ -132,7 +138,7 @@ class SequenceGenerator(SequenceTask):
             raise BadInput("The random seed must be a whole number from 0 to 2**63 - 1.")
         if not 1 <= count <= MAX_COUNT:
             raise BadInput(f"Ask for 1 to {MAX_COUNT} sequences.")
-        vocab = self.vocab(model.meta)
+        vocab = rt.vocab
         unknown = vocab.unknown(toks)
         notes = [f"Never seen in training, read as unknown: {' '.join(unknown[:10])}"] if unknown else []
         return {"start": join(toks, mode), "tokens": toks, "ids": [BOS] + vocab.encode(toks),
@@ -140,8 +146,7 @@ class SequenceGenerator(SequenceTask):
 
     def predict(self, model, input) -> dict:
         s = self.settings(model, input)
-        mode = model.meta["tokens"]
-        vocab = self.vocab(model.meta)
+        mode, vocab = model.runtime.meta["tokens"], model.runtime.vocab
         primer = torch.tensor([s["ids"]] * s["count"])  # (N, T0)
         with torch.inference_mode():
             out = model.generate(primer, self.max_gen[mode] - len(s["tokens"]), temperature=s["temperature"],
@@ -153,11 +158,11 @@ class SequenceGenerator(SequenceTask):
 
     def inspect_loss(self, model, input) -> tuple[torch.Tensor, list[str]]:
         """The loss of the sequence the model writes from these settings (its first one), step by step."""
-        meta = model.meta
+        meta = model.runtime.meta
         s = self.settings(model, input)
         with recording():  # a side computation: its steps stay out of the inspector's trace
             text = self.predict(model, {**s, "count": 1})["sequences"][0]
         toks = steps(text, meta["tokens"], bool(meta.get("split_punct")))[:self.max_gen[meta["tokens"]]]
-        seq = [BOS] + self.vocab(meta).encode(toks) + [EOS]
+        seq = [BOS] + model.runtime.vocab.encode(toks) + [EOS]
         x, y = torch.tensor([seq[:-1]]), torch.tensor([seq[1:]])  # (1, T)
         return F.cross_entropy(model(x)[0], y[0]), ["<s>"] + toks

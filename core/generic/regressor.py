@@ -55,7 +55,7 @@ class SequenceRegressor(SequenceClassifier):
 
     def evaluate(self, model, data) -> dict:
         """MAE and RMSE in the target's units, beside always answering the training mean, on the same rows."""
-        std = float(model.meta["target_std"])
+        std = float(model.runtime.meta["target_std"])
         loss = ae = se = mean_ae = mean_se = 0.0
         n = 0
         for b in self.scored_batches(model, data):
@@ -75,7 +75,8 @@ class SequenceRegressor(SequenceClassifier):
 
     def number(self, model, out: torch.Tensor) -> torch.Tensor:
         """Standardised answers -> numbers in the target's units."""
-        return out * float(model.meta["target_std"]) + float(model.meta["target_mean"])
+        meta = model.runtime.meta
+        return out * float(meta["target_std"]) + float(meta["target_mean"])
 
     def predict(self, model, input) -> dict:
         toks, ids, notes = self.read_text(model, input)
@@ -83,8 +84,8 @@ class SequenceRegressor(SequenceClassifier):
         with torch.inference_mode():
             value = self.number(model, model(x, lengths)[0, 0])
             after = self.number(model, model.prefix_logits(x, lengths)[0, :, 0])  # (T,): the answer after each step
-        return {"target": model.meta.get("target", self.target_name), "value": float(value),
-                "mean": float(model.meta["target_mean"]),
+        meta = model.runtime.meta
+        return {"target": meta.get("target", self.target_name), "value": float(value), "mean": float(meta["target_mean"]),
                 "after_each_step": [{"step": t, "token": c, "value": float(v)} for t, (c, v) in
                                     enumerate(zip(toks, after.tolist()))],
                 "notes": notes}

@@ -65,11 +65,9 @@ class Seq2SeqTask(SequenceTask):
     # ---- model -------------------------------------------------------------------------------------------------
     def build_model(self, config: dict, meta: dict):
         cfg = self.model_config(config)
-        model = EncoderDecoder(len(self.vocab(meta, "src_vocab")), len(self.vocab(meta, "tgt_vocab")),
-                               cfg.embed_size, cfg.hidden_size, cfg.cell, cfg.num_layers, cfg.dropout,
-                               attention=True, bidirectional_encoder=True, pad_id=PAD, bos_id=BOS, eos_id=EOS)
-        model.meta = meta
-        return model
+        return EncoderDecoder(len(self.vocab(meta, "src_vocab")), len(self.vocab(meta, "tgt_vocab")),
+                              cfg.embed_size, cfg.hidden_size, cfg.cell, cfg.num_layers, cfg.dropout,
+                              attention=True, bidirectional_encoder=True, pad_id=PAD, bos_id=BOS, eos_id=EOS)
 
     def loss(self, model, batch) -> torch.Tensor:
         logits, _ = model(batch["src"], batch["src_lengths"], batch["tgt_in"])  # (B, T, V)
@@ -99,11 +97,11 @@ class Seq2SeqTask(SequenceTask):
         with greedy()'s arguments) -- the model's, copying the input's and always writing the training part's most
         common output's."""
         greedy = greedy or self.greedy
-        meta = model.meta
+        rt = model.runtime
         dev = next(model.parameters()).device
-        src_vocab, tgt_vocab = self.vocab(meta, "src_vocab"), self.vocab(meta, "tgt_vocab")
+        src_vocab, tgt_vocab = rt.vocab, rt.target_vocab
         hits = copies = commons = 0
-        common = upto_eos(list(meta.get("common_output") or []))
+        common = upto_eos(list(rt.meta.get("common_output") or []))
         for i in range(0, len(rows), 256):
             part = rows[i:i + 256]
             b = self.collate(part)
@@ -133,9 +131,9 @@ class Seq2SeqTask(SequenceTask):
 
     # ---- serving -----------------------------------------------------------------------------------------------
     def predict(self, model, input) -> dict:
-        toks, ids, notes = self.read_text(model, input, "src_vocab")
-        mode = model.meta["tokens"]
-        tgt = self.vocab(model.meta, "tgt_vocab")
+        toks, ids, notes = self.read_text(model, input)
+        mode = model.runtime.meta["tokens"]
+        tgt = model.runtime.target_vocab
         with torch.inference_mode():
             cands = model.beam_search(torch.tensor([ids]), torch.tensor([len(ids)]), beam=3,
                                       max_len=min(len(ids) * 2 + 10, self.max_steps[mode]))
@@ -150,10 +148,10 @@ class Seq2SeqTask(SequenceTask):
 
     def inspect_loss(self, model, input) -> tuple[torch.Tensor, list[str]]:
         """The model's own greedy output as the target; the steps are the encoder's (the input)."""
-        toks, ids, _ = self.read_text(model, input, "src_vocab")
+        toks, ids, _ = self.read_text(model, input)
         src, lengths = torch.tensor([ids]), torch.tensor([len(ids)])
         with recording():  # a side computation: its steps stay out of the inspector's trace
-            target = self.greedy(model, src, lengths, min(len(ids) * 2 + 10, self.max_steps[model.meta["tokens"]]))
+            target = self.greedy(model, src, lengths, min(len(ids) * 2 + 10, self.max_steps[model.runtime.meta["tokens"]]))
         target = target[0].tolist()
         target = target[:target.index(EOS) + 1] if EOS in target else target
         tgt_in, tgt_out = torch.tensor([[BOS] + target[:-1]]), torch.tensor([target])  # (1, T)

@@ -71,6 +71,9 @@ class SequenceTagger(SequenceTask):
     tokens = "word"
 
     # ---- data --------------------------------------------------------------------------------------------------
+    def read_rows(self, path: Path) -> list:
+        return read_tagged(path)
+
     def split_punct(self, train: list) -> bool:
         """Tags line up with whitespace words; typed text is split like the training rows were."""
         return self.tokens == "word" and punct_split(steps(t, self.tokens) for t, _ in train)
@@ -96,10 +99,8 @@ class SequenceTagger(SequenceTask):
     # ---- model -------------------------------------------------------------------------------------------------
     def build_model(self, config: dict, meta: dict):
         cfg = self.model_config(config)
-        model = ManyToMany(cfg.embed_size, cfg.hidden_size, len(meta["tags"]), cfg.cell, cfg.num_layers,
-                           cfg.bidirectional, cfg.dropout, vocab_size=len(self.vocab(meta)), pad_id=PAD)
-        model.meta = meta
-        return model
+        return ManyToMany(cfg.embed_size, cfg.hidden_size, len(meta["tags"]), cfg.cell, cfg.num_layers,
+                          cfg.bidirectional, cfg.dropout, vocab_size=len(self.vocab(meta)), pad_id=PAD)
 
     def loss(self, model, batch) -> torch.Tensor:
         return self.step_loss(model(batch["x"], batch["lengths"]), batch["y"])  # logits (B, T, C)
@@ -107,8 +108,8 @@ class SequenceTagger(SequenceTask):
     def evaluate(self, model, data) -> dict:
         """loss, accuracy per step, baseline_accuracy (the most common tag) and rows; with entity tags also f1 and
         baseline_f1 (everything O)."""
-        meta = model.meta
-        tags = meta["tags"]
+        meta = model.runtime.meta
+        tags = model.runtime.labels
         loss_sum = right = base_right = total = 0.0
         gold_tags: list[list[str]] = []
         pred_tags: list[list[str]] = []
@@ -140,7 +141,7 @@ class SequenceTagger(SequenceTask):
         with torch.inference_mode():
             probs = model(*pad_steps([ids])).softmax(-1)[0]  # (T, C)
         p, idx = probs.max(-1)
-        tags = model.meta["tags"]
+        tags = model.runtime.labels
         return {"tokens": [{"word": w, "tag": tags[int(i)], "prob": float(q)} for w, i, q in zip(toks, idx, p)],
                 "notes": notes}
 

@@ -94,9 +94,9 @@ def input_key(x: Any) -> str:
 
 def model_key(model) -> str:
     # A loaded model is named by its weights' checksum; one trained live (the Your data page) by its cache_id.
-    sha = getattr(getattr(model, "card", None), "weights_sha256", None) or getattr(model, "cache_id", None)
+    sha = getattr(model.runtime.card, "weights_sha256", None) or getattr(model, "cache_id", None)
     # Variants kept beside the served model share one card: the variant name tells them apart.
-    return f"{sha or id(model)}:{getattr(model, 'variant', None) or ''}"
+    return f"{sha or id(model)}:{model.runtime.variant}"
 
 
 # Shared by all sessions. An entry keeps the clipping tables for every threshold the slider offers instead of the

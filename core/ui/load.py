@@ -205,7 +205,7 @@ def get_served(task, *, quiet: bool = False) -> Served | None:
         msg, _, fix = served.ensemble_problem.partition(" Fix it with: ")
         st.warning(f"**{md_escape(task.title)} is served as an ensemble, but one of its members cannot be used:** "
                    f"{md_escape(msg)}\n\nThe answers below come from the "
-                   f"*{md_escape(str(served.model.variant))}* variant alone (its scores are in the Model card's "
+                   f"*{md_escape(str(served.model.runtime.variant))}* variant alone (its scores are in the Model card's "
                    "comparison, not its headline). Fix it with:", icon=":material/warning:")
         st.code(fix or task.train_command(), language="bash")
     return served

@@ -135,7 +135,7 @@ def _try_it(task, model):
     from core.ui.widgets import answer, md_escape, text_input_with_demos
     from core.yourdata.forecast import forecast_rows
 
-    W, H = model.meta["window"], model.meta["horizon"]
+    W, H = model.runtime.meta["window"], model.runtime.meta["horizon"]
     text = text_input_with_demos(task, key="q", label=f"The last {{W}} values (empty: the end of the series)")
     out = answer(task, model, text, "forecasting")  # a bad input: a warning and None
     if out is None:
@@ -242,7 +242,7 @@ def card_for(task: YourDataTask, result: RunResult, data_bytes: bytes) -> ModelC
                      metrics=run.test, val_metrics=run.fit.best_val, served_variant=served, comparison=comparison,
                      history={label: list(r.fit.history) for label, r in runs.items()},
                      metric=task.recipe.metric, higher_is_better=task.recipe.higher_is_better, anchors={},
-                     meta=getattr(run.model, "meta", {}), dataset=dataset, training=training)
+                     meta=dict(run.model.runtime.meta), dataset=dataset, training=training)
 
 
 def _zip(files: dict[str, bytes]) -> bytes:

@@ -529,7 +529,6 @@ class ForecastTask(YourDataTask):
         cfg = config_from_dict(Config, config)
         model = ManyToOne(len(meta["features"]), cfg.hidden_size, int(meta["horizon"]), cfg.cell, cfg.num_layers,
                           cfg.bidirectional, cfg.dropout, vocab_size=None)
-        model.meta = meta
         return model
 
     def loss(self, model, batch) -> torch.Tensor:
@@ -540,7 +539,7 @@ class ForecastTask(YourDataTask):
         the same windows."""
         model.eval()
         dev = next(model.parameters()).device
-        scale = model.meta["scales"][model.meta["target_index"]]
+        scale = model.runtime.meta["scales"][model.runtime.meta["target_index"]]
         sums = {"loss": 0.0, "ae": 0.0, "se": 0.0, "n_ae": 0.0, "n_se": 0.0, "s_ae": 0.0, "s_se": 0.0}
         count = seasonal_count = windows = 0
         with torch.no_grad():
@@ -575,7 +574,7 @@ class ForecastTask(YourDataTask):
         """The window to forecast from: (W rows of every column, notes). Text: the target's recent values (the
         other columns: the series' last W steps); a dict: {"values": [...]} or {column: [...]}; empty: the end of
         the series."""
-        meta = model.meta
+        meta = model.runtime.meta
         W, names, ti = int(meta["window"]), list(meta["features"]), int(meta["target_index"])
         tail = [list(r) for r in meta["tail"]]
         notes: list[str] = []
@@ -617,21 +616,21 @@ class ForecastTask(YourDataTask):
         return tail, notes
 
     def _window_tensor(self, model, rows: list[list[float]]) -> torch.Tensor:
-        scales = model.meta["scales"]
+        scales = model.runtime.meta["scales"]
         last = rows[-1]
         return torch.tensor([[[(v - lv) / s for v, lv, s in zip(r, last, scales)] for r in rows]],
                             dtype=torch.float32)  # (1, W, F)
 
     def forecast(self, model, rows: list[list[float]]) -> list[float]:
         """The next H values after a window of W rows (every column, in the data's units)."""
-        meta = model.meta
+        meta = model.runtime.meta
         ti = int(meta["target_index"])
         with torch.inference_mode():
             out = model(self._window_tensor(model, rows))[0]  # (H,)
         return [rows[-1][ti] + float(v) * meta["scales"][ti] for v in out]
 
     def predict(self, model, input) -> dict:
-        meta = model.meta
+        meta = model.runtime.meta
         rows, notes = self._recent(model, input)
         ti, H = int(meta["target_index"]), int(meta["horizon"])
         values = self.forecast(model, rows)
@@ -646,7 +645,7 @@ class ForecastTask(YourDataTask):
     def inspect_loss(self, model, input) -> tuple[torch.Tensor, list[str]]:
         """The Huber loss of the forecast against the truth when the input carries it ({"truth": [...]}), else
         against the last-value forecast: what pulls the network's answer away from "no change", step by step."""
-        meta = model.meta
+        meta = model.runtime.meta
         rows, _ = self._recent(model, input)
         ti = int(meta["target_index"])
         out = model(self._window_tensor(model, rows))  # (1, H)
@@ -695,7 +694,7 @@ def chart_rows(task: ForecastTask, model, series: Series) -> dict:
     the seasonal-naive forecast, each made in blocks of H steps from the W steps before the block; the W steps
     before the end and the network's next H steps past the end. Also the network's and the naive forecasts' MAE
     on those blocks."""
-    meta = model.meta
+    meta = model.runtime.meta
     W, H = int(meta["window"]), int(meta["horizon"])
     values, y, n = series.values, series.y, len(series.values)
     start = int(meta.get("test_start", n - held_out_steps(n, H)))

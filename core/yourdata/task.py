@@ -176,6 +176,7 @@ class YourDataTask(Task):
         self.recipe = Recipe(metric=metric, higher_is_better=higher, epochs=30, batch_size=32, lr=3e-3, patience=5,
                              max_minutes=5.0, clip_norm=1.0, variants=dict(spec.get("variants") or {}))
         self.head = self.make_head()
+        self.input_type = self.head.input_type
 
     def make_head(self) -> SequenceTask:
         """The shape class that trains and serves this table, set up with its choice (tokens, features, target)."""
@@ -257,6 +258,9 @@ class YourDataTask(Task):
 
     def build_model(self, config: dict, meta: dict):
         return self.head.build_model(config, meta)
+
+    def runtime(self, meta: dict, config: dict):
+        return self.head.runtime(meta, config)
 
     def loss(self, model, batch):
         return self.head.loss(model, batch)

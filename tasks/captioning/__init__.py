@@ -8,14 +8,16 @@ shows where). Beam search picks the sentence; BLEU-1..4 (sacrebleu, 5 references
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.data import corpus_bleu
-from core.images import SAMPLE_PHOTOS, image_input, sample_photo, unlike
+from core.data import Vocab, corpus_bleu
+from core.images import IMAGE_INPUT, SAMPLE_PHOTOS, image_input, sample_photo, unlike
+from core.runtime import Runtime
 from core.serving import EnsembleWords
 from core.task import Demo, Display, Headline, Metric, Recipe, Splits, Task
 
@@ -99,6 +101,7 @@ class CaptioningTask(Task):
                    "official 6,000/1,000/1,000 split; research use only. Images resized to 128x128. No image of it "
                    "ships with this app.")
     primary_input = "image"
+    input_type = IMAGE_INPUT
     variant_names = {"default": "main captioner", "small": "small captioner"}  # how the Model card names the variants
     headlines = (Headline("bleu4", ">= 12", "width {beam}"), Headline("bleu1", ">= 55", "width {beam}"))
     display = Display(  # the words for the card's metrics and variants (core.task.check_task holds the card to them)
@@ -118,15 +121,21 @@ class CaptioningTask(Task):
 
     # ---- model -------------------------------------------------------------------------------------------------
     def build_model(self, config, meta):
-        vocab = D.vocab_of(meta)
-        model = build(config, len(vocab))
-        model.vocab, model.stoi = vocab.itos, vocab.stoi  # id -> word, word -> id
-        return model
+        return build(config, len(D.vocab_of(meta)))
+
+    def vocab(self, meta: dict, key: str = "vocab") -> Vocab:
+        """The card's caption words: every id's word, the four specials first."""
+        return D.vocab_of(meta)
+
+    def runtime(self, meta: dict, config: dict) -> Runtime:
+        """Task.runtime with the caption words as the output's vocabulary: the input is a photo."""
+        rt = super().runtime(meta, config)
+        return replace(rt, vocab=None, target_vocab=rt.vocab)
 
     def ensemble(self, models, weights):
         """The served captioner with other trained ones, writing one caption (tasks.captioning.model.
         CaptionerEnsemble); ``python -m core.ensemble captioning`` picks the weights on the dev BLEU-4."""
-        if len({tuple(m.vocab) for m in models}) != 1:
+        if len({tuple(m.runtime.target_vocab.itos) for m in models}) != 1:
             raise ValueError("ensemble members must share their vocabulary")
         return CaptionerEnsemble(list(models), list(weights))  # core.ensemble.build gives it the vocabulary
 
@@ -178,7 +187,7 @@ class CaptioningTask(Task):
         for s in range(0, len(data), EVAL_CHUNK):
             imgs = data.images[s:s + EVAL_CHUNK].to(dev)
             ids = model.beam_search(imgs, beam=beam, max_len=MAX_LEN).cpu()
-            out.extend(" ".join(ids_to_words(row.tolist(), model.vocab)) for row in ids)
+            out.extend(" ".join(ids_to_words(row.tolist(), model.runtime.target_vocab.itos)) for row in ids)
         return out
 
     @torch.no_grad()
@@ -260,12 +269,12 @@ class CaptioningTask(Task):
             tokens = torch.tensor([[BOS_ID] + ids])  # (1, T)
             logits, attn = model(x, tokens)  # (1, T, V), (1, T, 64)
             probs = F.softmax(logits[0].float(), dim=-1)  # (T, V)
-        words = [model.vocab[i] for i in ids]
+        words = [model.runtime.target_vocab.itos[i] for i in ids]
         steps = []
         for t, tok in enumerate(ids + [EOS_ID]):
             tp, ti = probs[t].topk(min(TOPK, probs.shape[-1]))
-            steps.append({"word": model.vocab[tok], "prob": float(probs[t, tok]),
-                          "topk": [(model.vocab[int(i)], float(p)) for p, i in zip(tp, ti)]})
+            steps.append({"word": model.runtime.target_vocab.itos[tok], "prob": float(probs[t, tok]),
+                          "topk": [(model.runtime.target_vocab.itos[int(i)], float(p)) for p, i in zip(tp, ti)]})
         side = int(round((attn.shape[-1]) ** 0.5)) if attn is not None else 0
         att = attn[0].float().reshape(-1, side, side).numpy() if attn is not None else None  # (T, 8, 8)
         return {"caption": " ".join(words), "words": words, "steps": steps, "attention": att, "beam": beam,
@@ -279,8 +288,8 @@ class CaptioningTask(Task):
         input's beam width. The inspection views teacher-force it, so they explain the answer that was shown."""
         given = input.get("caption") if isinstance(input, dict) else None
         if isinstance(given, str):
-            unk = model.stoi.get("<unk>", 3)
-            return [model.stoi.get(w, unk) for w in given.split()][:MAX_LEN]
+            unk = model.runtime.target_vocab.stoi.get("<unk>", 3)
+            return [model.runtime.target_vocab.stoi.get(w, unk) for w in given.split()][:MAX_LEN]
         with torch.no_grad():
             return self._caption_ids(model, x, self._beam_of(input))
 
@@ -295,14 +304,14 @@ class CaptioningTask(Task):
         seq = torch.tensor([[BOS_ID] + ids + [EOS_ID]], device=dev)  # (1, T+1)
         logits, _ = model(x, seq[:, :-1])  # (1, T, V)
         loss = F.cross_entropy(logits[0].float(), seq[0, 1:])
-        return loss, ["<start>"] + [model.vocab[i] for i in ids]
+        return loss, ["<start>"] + [model.runtime.target_vocab.itos[i] for i in ids]
 
     def _shown_words(self, model, input):
         """(image, uint8 tensor, the shown caption's words, their ids + <end>): what the inspection views explain."""
         img = self.image_from_input(input)
         x_u8 = self._tensor(img["pixels"])  # (1, 3, 128, 128)
-        words = [model.vocab[i] for i in self.shown_caption_ids(model, input, x_u8)]
-        return img, x_u8, words, [model.stoi.get(w, UNK_ID) for w in words] + [EOS_ID]
+        words = [model.runtime.target_vocab.itos[i] for i in self.shown_caption_ids(model, input, x_u8)]
+        return img, x_u8, words, [model.runtime.target_vocab.stoi.get(w, UNK_ID) for w in words] + [EOS_ID]
 
     def word_dependence(self, model, input) -> dict:
         """How much each word of the caption the page showed (``shown_caption_ids``) depends on the picture at all:

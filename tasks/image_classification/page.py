@@ -127,7 +127,7 @@ def _ensemble_name(members) -> str:
 
 
 def _card_comparison(model) -> None:
-    card = getattr(model, "card", None)
+    card = model.runtime.card
     comp = card.comparison if card is not None else {}
     rows = []
     for v, name in MODELS:

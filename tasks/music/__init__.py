@@ -60,6 +60,7 @@ class MusicTask(Task):
     data_source = ("JSB Chorales, Boulanger-Lewandowski, Bengio & Vincent (ICML 2012) split, via GitHub "
                    "czhuang/JSB-Chorales-dataset (jsb-chorales-quarter.json); Bach's music is public domain")
     primary_input = "settings"
+    input_type = dict  # settings: {"first": notes, "steps", "temperature", "top_k", "seed"} (a str: the first notes)
     headlines = (Headline("nll", "<= 8.5"),)  # the README's Models table
     display = Display(  # the words for the card's metrics and variants (core.task.check_task holds the card to them)
         metrics={"nll": Metric("negative log-likelihood per time step (88 keys)", "nats", "lower"),

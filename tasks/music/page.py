@@ -261,7 +261,7 @@ def _compare_cells(task, model, input: dict) -> None:
     from core.ui.load import get_model
 
     st.subheader("Same random seed, three cells", anchor=False)
-    card = getattr(model, "card", None)
+    card = model.runtime.card
     comp = card.comparison if card is not None else {}
     if not st.toggle("Generate with the tanh RNN, the GRU and the LSTM", key=K + "compare", bind=URL,
                      help="each cell trained with the same budget; the same chord, settings and seed"):
@@ -299,8 +299,8 @@ def _inspect_extra(task, model, input) -> None:
     if not isinstance(input, dict):
         return
     st.subheader("Probability of each chosen note", anchor=False)
-    card = getattr(model, "card", None)
-    served = card is not None and getattr(model, "config", None) == card.config
+    card = model.runtime.card
+    served = card is not None and model.runtime.config == card.config
     roll = input.get("roll")
     if roll is None:  # a bare settings dict: generate the piece here
         out = task.predict(model, {k: v for k, v in input.items() if k not in ("roll", "probs", "primer_steps")})

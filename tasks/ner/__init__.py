@@ -9,13 +9,14 @@ same budget and compared on the card, with a BiGRU beside them.
 from __future__ import annotations
 
 import random
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
 from core.data import bucket_batches, config_from_dict
+from core.runtime import Runtime
 from core.serving import EnsembleWords
 from core.task import BadInput, Demo, Display, Headline, Metric, Recipe, Splits, Task
 from tasks.ner.data import (
@@ -212,9 +213,11 @@ class NERTask(Task):
 
     # ---- model -------------------------------------------------------------------------------------------------
     def build_model(self, config: dict, meta: dict) -> nn.Module:
-        model = NERTagger(config_from_dict(NERConfig, config), meta)
-        model.vocab = Encoder(meta)  # plain attribute: how predict() turns words into ids
-        return model
+        return NERTagger(config_from_dict(NERConfig, config), meta)
+
+    def runtime(self, meta: dict, config: dict) -> Runtime:
+        """Task.runtime with NER's reader: words -> word, shape and character ids (tasks.ner.data.Encoder)."""
+        return replace(super().runtime(meta, config), reader=Encoder(meta))
 
     def ensemble(self, models, weights):
         """The served tagger with other trained variants, tagging as one mixed CRF (tasks.ner.model.NEREnsemble);
@@ -269,14 +272,14 @@ class NERTask(Task):
     @torch.no_grad()
     def tag_corpus(self, model: nn.Module, data: Corpus, batch_size: int = 256) -> list[list[str]]:
         """Predicted tag strings for every sentence of a split, in order."""
-        data = data.encoded(model.vocab)
+        data = data.encoded(model.runtime.reader)
         device = next(model.parameters()).device
         preds: list[list[str] | None] = [None] * len(data)
         for idx in bucket_batches([len(r) for r in data.rows], batch_size, shuffle=False):
             b = collate([data.rows[i] for i in idx], lead=data.lead)
             logits = model(b["x"].to(device), b["lengths"].to(device))  # (B, T, C)
             for i, path in zip(idx, model.decode(logits.float(), b["lengths"].to(device))):
-                preds[i] = [model.labels[k] for k in path]
+                preds[i] = [model.runtime.labels[k] for k in path]
         return preds
 
     def evaluate(self, model: nn.Module, data: Corpus) -> dict[str, float]:
@@ -304,9 +307,8 @@ class NERTask(Task):
         n = sum(len(g) for g in gold)
         out["token_accuracy"] = sum(a == b for g, p in zip(gold, preds) for a, b in zip(g, p)) / max(n, 1)
         # The project's everyday sentences ride along with every evaluation (not used to select anything).
-        if hasattr(model, "vocab"):
-            probe = self.probe_report(model)
-            out["probe_accuracy"] = sum(r["right"] for r in probe) / len(probe)
+        probe = self.probe_report(model)
+        out["probe_accuracy"] = sum(r["right"] for r in probe) / len(probe)
         return out
 
     def probe_report(self, model: nn.Module) -> list[dict]:
@@ -360,7 +362,7 @@ class NERTask(Task):
             note = f"Only the first {MAX_TOKENS} words were tagged (the text has {len(toks)})."
             toks = toks[:MAX_TOKENS]
         dev = next(model.parameters()).device
-        x = model.vocab.encode([t for t, _, _ in toks])[None].to(dev)  # (1, T, 2 + L)
+        x = model.runtime.reader.encode([t for t, _, _ in toks])[None].to(dev)  # (1, T, 2 + L)
         lengths = torch.tensor([len(toks)], device=dev)
         return text, toks, x, lengths, note
 
@@ -372,7 +374,7 @@ class NERTask(Task):
             logits = model(x, lengths)  # (1, T, C)
             probs = model.probabilities(logits, lengths)[0]  # (T, C)
             path = model.decode(logits, lengths)[0]
-        tags = [model.labels[k] for k in path]
+        tags = [model.runtime.labels[k] for k in path]
         conf = [float(probs[i, k]) for i, k in enumerate(path)]
         spans = []
         for typ, s, e in bio_to_spans(tags):
@@ -383,7 +385,7 @@ class NERTask(Task):
         unknown = [t for (t, _, _), row in zip(toks, x[0]) if int(row[0]) == 1 or int(row[0]) >= n_emb]
         return {"tokens": [t for t, _, _ in toks], "offsets": [(s, e) for _, s, e in toks], "tags": tags,
                 "confidences": conf, "spans": spans, "unknown_words": unknown, "note": note,
-                "probs": {lab: [float(p) for p in probs[:, k]] for k, lab in enumerate(model.labels)}}
+                "probs": {lab: [float(p) for p in probs[:, k]] for k, lab in enumerate(model.runtime.labels)}}
 
     def direction_parts(self, model: nn.Module, input) -> dict:
         """For each word, how much the forward and the backward half of the recurrent layer added to each tag's
@@ -392,7 +394,7 @@ class NERTask(Task):
         with torch.inference_mode():
             text, toks, x, lengths, _ = self._run(model, text)
             parts = model.direction_parts(x, lengths)
-        return {"tokens": [t for t, _, _ in toks], "labels": list(model.labels),
+        return {"tokens": [t for t, _, _ in toks], "labels": list(model.runtime.labels),
                 **{k: v[0].tolist() for k, v in parts.items()}}
 
     def inspect_loss(self, model: nn.Module, input) -> tuple[torch.Tensor, list[str]]:
@@ -403,7 +405,7 @@ class NERTask(Task):
         logits = model(x, lengths)  # (1, T, C)
         path = model.decode(logits.detach(), lengths)[0]
         if word is None:
-            spans = bio_to_spans([model.labels[k] for k in path])
+            spans = bio_to_spans([model.runtime.labels[k] for k in path])
             word = spans[0][1] if spans else 0
         if not 0 <= word < len(toks):
             raise BadInput(f"word {word} is not in the sentence (it has {len(toks)} words).")

@@ -246,7 +246,7 @@ class NEREnsemble(nn.Module):
         if len({m.crf is None for m in members}) != 1:
             raise ValueError("ensemble members must all have a CRF, or none")
         self.members = nn.ModuleList(members)
-        self.labels, self.vocab, self.cfg = first.labels, first.vocab, first.cfg
+        self.labels, self.cfg = first.labels, first.cfg
         self.crf = None
         if first.crf is not None:
             self.crf = CRF(list(first.labels))

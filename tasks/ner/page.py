@@ -276,7 +276,7 @@ def _try_it(task, model):
     tagger = served.model if served is not None else model  # the served BiLSTM, never the ensemble
     if answered_by_ensemble(task):  # the views below take the BiLSTM apart: its own tags, not the ensemble's
         out = task.predict(tagger, {"text": text})
-        st.caption(f"Below: the served **{md_escape(str(tagger.variant))}** alone (the views take its two halves "
+        st.caption(f"Below: the served **{md_escape(str(tagger.runtime.variant))}** alone (the views take its two halves "
                    "apart), so a tag may differ from the ensemble's above.")
     if fwd_only:
         _forward_only(task, out, shown)

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from core.calibrate import split_logits, temperature_of
-from core.data import bucket_batches, guess_note, pad, rare_ids_from, seq_lengths
+from core.data import Vocab, bucket_batches, guess_note, pad, rare_ids_from, seq_lengths
 from core.task import BadInput, Demo, Display, Headline, Metric, Recipe, Splits, Task
 from tasks.sentiment import data as D
 from tasks.sentiment.model import PAD_ID, UNK_ID, build, default_config
@@ -127,11 +127,11 @@ class SentimentTask(Task):
 
     # ---- model -------------------------------------------------------------------------------------------------
     def build_model(self, config: dict, meta: dict):
-        vocab = list(meta["vocab"])
-        model = build(config, len(vocab))
-        model.vocab = vocab
-        model.stoi = {w: i for i, w in enumerate(vocab)}
-        return model
+        return build(config, len(meta["vocab"]))
+
+    def vocab(self, meta: dict, key: str = "vocab") -> Vocab:
+        """The card's vocabulary: every id's word, <pad> and <unk> first, then by training frequency."""
+        return Vocab.from_meta(meta, key, specials=(D.PAD, D.UNK), with_specials=True)
 
     # ---- data --------------------------------------------------------------------------------------------------
     def _splits(self, trees: dict[str, list[D.Node]], files: list[Path], dataset: str) -> Splits:
@@ -194,7 +194,7 @@ class SentimentTask(Task):
             n += len(y)
         # The project's negation set (18 sentences, not from the treebank) rides along with every evaluation, so
         # the card and the training history show it for every variant and epoch. Not used to select anything.
-        neg = self.negation_report(model) if hasattr(model, "stoi") else []
+        neg = self.negation_report(model)
         model.train(was)
         out = {"accuracy": correct / max(n, 1), "nll": nll / max(n, 1), "examples": float(n)}
         if neg:
@@ -230,7 +230,7 @@ class SentimentTask(Task):
             raise BadInput("No words left after removing HTML tags and control characters: type a review.")
         truncated = cut or len(tokens) > MAX_TOKENS
         tokens = tokens[:MAX_TOKENS]
-        return tokens, encode(tokens, model.stoi), truncated
+        return tokens, encode(tokens, model.runtime.vocab.stoi), truncated
 
     def predict(self, model, text) -> dict:
         tokens, ids, truncated = self.prepare(model, text)
@@ -243,7 +243,7 @@ class SentimentTask(Task):
         note = ""
         if truncated:
             note = f"Only the first {MAX_TOKENS} words were read (the text is longer)."
-        rare = rare_ids_from(len(model.stoi))  # the vocabulary is sorted by training frequency
+        rare = rare_ids_from(len(model.runtime.vocab.stoi))  # the vocabulary is sorted by training frequency
         guess = guess_note(tokens, [i == UNK_ID or i >= rare for i in ids], "English movie reviews")
         return {"label": label, "p_positive": p, "confidence": max(p, 1 - p), "tokens": tokens,
                 "prefix_p": [float(v) for v in pref], "prefix_ends": ends, "unknown": unknown,

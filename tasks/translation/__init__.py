@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from core.data import bucket_batches, corpus_bleu, corpus_chrf, guess_note, pad, seq_lengths
+from core.data import Vocab, bucket_batches, corpus_bleu, corpus_chrf, guess_note, pad, seq_lengths
 from core.ensemble import EncoderDecoderEnsemble
 from core.serving import EnsembleWords
 from core.task import BadInput, Demo, Display, Headline, Metric, Recipe, Splits, Task
@@ -164,18 +164,17 @@ class TranslationTask(Task):
 
     # ---- model -------------------------------------------------------------------------------------------------
     def build_model(self, config: dict, meta: dict):
-        model = build(config, len(meta["src_vocab"]), len(meta["tgt_vocab"]))
-        model.src_vocab, model.tgt_vocab = list(meta["src_vocab"]), list(meta["tgt_vocab"])
-        model.src_stoi = {w: i for i, w in enumerate(model.src_vocab)}
-        model.tgt_stoi = {w: i for i, w in enumerate(model.tgt_vocab)}
-        model.train_max_words = meta.get("train_max_words")  # the data's length limit, for the "too long" note
-        return model
+        return build(config, len(meta["src_vocab"]), len(meta["tgt_vocab"]))
+
+    def vocab(self, meta: dict, key: str = "vocab") -> Vocab:
+        """A card's English ("src_vocab") or French ("tgt_vocab") vocabulary: every id's token, specials first."""
+        return Vocab.from_meta(meta, key, specials=D.SPECIALS, with_specials=True)
 
     def ensemble(self, models, weights):
         """The served translator with the other variant(s): one decoder mixing their word probabilities at every
         step (core.ensemble.EncoderDecoderEnsemble). ``python -m core.ensemble translation`` picks the weights;
-        core.ensemble.build gives it the served model's vocabularies."""
-        vocabs = {(tuple(m.src_vocab), tuple(m.tgt_vocab)) for m in models}
+        core.ensemble.build gives it the served model's run-time record (vocabularies)."""
+        vocabs = {(tuple(m.runtime.vocab.itos), tuple(m.runtime.target_vocab.itos)) for m in models}
         if len(vocabs) != 1:
             raise ValueError("ensemble members must share their vocabularies")
         return EncoderDecoderEnsemble(list(models), list(weights))
@@ -264,7 +263,7 @@ class TranslationTask(Task):
                 toks = sub.src_tokens[j]
                 unk = [i == UNK_ID for i in sub.src[j]]
                 a = att[r].cpu() if att is not None else None
-                out[j] = D.detokenize(ids_to_tokens(ys[r].tolist(), model.tgt_vocab, toks, unk, a))
+                out[j] = D.detokenize(ids_to_tokens(ys[r].tolist(), model.runtime.target_vocab.itos, toks, unk, a))
         return [out[j] for j in range(len(idx))]
 
     @torch.no_grad()
@@ -283,7 +282,7 @@ class TranslationTask(Task):
         res = {"bleu_greedy": bleu, "chrf_greedy": chrf, "bleu_greedy_le10": bleu10, "sentences": float(len(idx)),
                "references": float(sum(len(r) for r in refs))}
         if data.role != "test":  # the score training keeps the best epoch by: each sentence as written and typed casually
-            casual_hyps = self.translate_batch(model, casual_pairs(data, model.src_stoi), idx)
+            casual_hyps = self.translate_batch(model, casual_pairs(data, model.runtime.vocab.stoi), idx)
             res["bleu_greedy_written"] = bleu
             res["bleu_greedy_casual"], _ = _bleu(casual_hyps, refs)
             res["bleu_greedy"], _ = _bleu(hyps + casual_hyps, refs + refs)
@@ -296,7 +295,7 @@ class TranslationTask(Task):
             res["bleu_le10"], res["chrf_le10"] = _bleu([bh[j] for j in k10], [br[j] for j in k10])
             res["beam_sentences"], res["beam_sentences_le10"] = float(len(sub)), float(len(k10))
             res.update(self._casual_metrics(model, data, idx, refs, [idx[sub[j]] for j in k10], [br[j] for j in k10]))
-            res.update(names_kept(data, idx, hyps, model.src_stoi))
+            res.update(names_kept(data, idx, hyps, model.runtime.vocab.stoi))
         model.train(was)
         return res
 
@@ -305,7 +304,7 @@ class TranslationTask(Task):
         """BLEU of the same <= 10-word test sentences typed as people often type them in a chat box: all lower case,
         no final punctuation mark (data.casual). Greedy on all of them, beam on the beam subset's."""
         le10 = [k for k, i in enumerate(idx) if D.n_words(data.en[i]) <= 10]
-        typed = casual_pairs(data, model.src_stoi)
+        typed = casual_pairs(data, model.runtime.vocab.stoi)
         hyps = self.translate_batch(model, typed, [idx[k] for k in le10])
         bleu10, _ = _bleu(hyps, [refs[k] for k in le10])
         bh = [self._beam_text(model, typed, i) for i in beam_idx]
@@ -318,7 +317,7 @@ class TranslationTask(Task):
         cands = model.beam_search(src, None, beam=BEAM, max_len=DECODE_MAX, topk=1)
         c = cands[0]
         unk = [j == UNK_ID for j in data.src[i]]
-        return D.detokenize(ids_to_tokens(c.tokens, model.tgt_vocab, data.src_tokens[i], unk, c.attention))
+        return D.detokenize(ids_to_tokens(c.tokens, model.runtime.target_vocab.itos, data.src_tokens[i], unk, c.attention))
 
     # ---- serving -----------------------------------------------------------------------------------------------
     def demos(self) -> list[Demo]:
@@ -345,7 +344,7 @@ class TranslationTask(Task):
             raise BadInput(f"Type an English sentence as text (got {type(text).__name__}).")
         notes = []
         typed = D.clean(text[:MAX_CHARS])
-        stoi = model.src_stoi
+        stoi = model.runtime.vocab.stoi
         cased = D.normalise_case(typed, lambda w: D.SPACE + w in stoi or w in stoi)
         tokens = D.tokenize(cased)
         if not any(any(ch.isalnum() for ch in t) for t in tokens):
@@ -389,14 +388,14 @@ class TranslationTask(Task):
                 forced_at = step
             cands = model.beam_search(src, None, beam=beam, max_len=max_len, prefix=prefix)
         best = cands[0]
-        out_tokens = ids_to_tokens(best.tokens, model.tgt_vocab, tokens, unk, best.attention)
-        step_tokens = [model.tgt_vocab[t] for t in best.tokens]  # one per decoder step (incl. </s>, <unk>)
+        out_tokens = ids_to_tokens(best.tokens, model.runtime.target_vocab.itos, tokens, unk, best.attention)
+        step_tokens = [model.runtime.target_vocab.itos[t] for t in best.tokens]  # one per decoder step (incl. </s>, <unk>)
         attn = best.attention.tolist() if best.attention is not None else None
-        steps = [{"step": k, "token": model.tgt_vocab[s["token"]], "prob": s["prob"],
-                  "topk": [(model.tgt_vocab[t], p) for t, p in s["topk"]]} for k, s in enumerate(best.steps)]
+        steps = [{"step": k, "token": model.runtime.target_vocab.itos[s["token"]], "prob": s["prob"],
+                  "topk": [(model.runtime.target_vocab.itos[t], p) for t, p in s["topk"]]} for k, s in enumerate(best.steps)]
         candidates = []
         for c in cands:
-            toks = ids_to_tokens(c.tokens, model.tgt_vocab, tokens, unk, c.attention)
+            toks = ids_to_tokens(c.tokens, model.runtime.target_vocab.itos, tokens, unk, c.attention)
             candidates.append({"translation": D.detokenize(toks), "score": c.score, "logprob": c.logprob,
                                "length": len(c.tokens)})
         if len(best.tokens) >= max_len and best.tokens[-1] != EOS_ID:
@@ -410,8 +409,8 @@ class TranslationTask(Task):
     def _target_id(self, model, token: str) -> int:
         token = (token or "").strip()
         for cand in (token, D.SPACE + token.lstrip(D.SPACE), token.lstrip(D.SPACE)):
-            if cand in model.tgt_stoi and cand:
-                return model.tgt_stoi[cand]
+            if cand in model.runtime.target_vocab.stoi and cand:
+                return model.runtime.target_vocab.stoi[cand]
         raise BadInput(f"'{token}' is not in the French vocabulary, so it cannot be forced.")
 
     def inspect_loss(self, model, input):
@@ -459,7 +458,7 @@ class TranslationTask(Task):
         lp = F.log_softmax(logits.float()[0, out_step], -1)[target[out_step]]
         lp.backward()
         norms = enc.grad[0].norm(dim=-1).tolist()  # (S,)
-        return [D.surface(t) for t in tokens], norms, [model.tgt_vocab[t] for t in target]
+        return [D.surface(t) for t in tokens], norms, [model.runtime.target_vocab.itos[t] for t in target]
 
 
 def casual_pairs(data: Pairs, stoi: dict[str, int]) -> Pairs:
@@ -505,8 +504,7 @@ def guess(tokens: list[str], ids: list[int]) -> str | None:
 def train_max_words(model) -> int | None:
     """The longest English sentence (in words) the model was trained on, as its data recorded it (the card's meta,
     or the meta the model was built from); None when unknown."""
-    meta = getattr(model, "meta", None) or {}
-    limit = meta.get("train_max_words", getattr(model, "train_max_words", None))
+    limit = model.runtime.meta.get("train_max_words")
     return int(limit) if limit else None
 
 

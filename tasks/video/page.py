@@ -168,7 +168,7 @@ def _frame_picker(T: int) -> int:
 
 def _card_comparison(model) -> None:
     """The three variants' held-out numbers from the model card: the measured case for a (two-way) RNN here."""
-    card = getattr(model, "card", None)
+    card = model.runtime.card
     comp = card.comparison if card is not None else {}
     rows = []
     for v, name in MODELS:

@@ -15,6 +15,7 @@ import hashlib
 import math
 import time
 import uuid
+from dataclasses import replace
 
 import altair as alt
 import pandas as pd
@@ -382,7 +383,7 @@ def _run(choice, table, raw, dkey, cells, size, n_steps, clip, queue) -> None:
     live.empty()
     for run in result.runs.values():  # an id of its own: the inspector's cache tells models apart by it
         run.model.cache_id = f"your-data-{uuid.uuid4().hex}"
-        run.model.variant = run.label
+        run.model.runtime = replace(run.model.runtime, variant=run.label)
     st.session_state["yd_run"] = {"dkey": dkey, "choice": choice, "task": task, "result": result, "table": table,
                                   "raw": raw, "steps": step_rows, "val": val_rows, "exports": {}}
 
@@ -418,7 +419,7 @@ def _results(run: dict) -> None:
         st.warning(where + (flat[:1].lower() + flat[1:] if where else flat), icon=":material/trending_flat:")
     if trust_words(metric, val, test):
         st.warning(trust_words(metric, val, test), icon=":material/straighten:")
-    cut = (getattr(best.model, "meta", None) or {}).get("cut_rows", 0)
+    cut = best.model.runtime.meta.get("cut_rows", 0)
     if cut:
         unit = "characters" if task.choice.tokens == "char" else "words"
         from core.yourdata.task import MAX_STEPS
@@ -738,7 +739,8 @@ def _try_forecast(task, model, demos, dkey: str):
     """Try it for a forecast: the last W values (prefilled with the series' end), the next H values out."""
     key = f"yd_fq_{dkey}"
     _demo_row(demos, key)
-    W, H, target = model.meta["window"], model.meta["horizon"], model.meta["target"]
+    meta = model.runtime.meta
+    W, H, target = meta["window"], meta["horizon"], meta["target"]
     text = st.text_input(f"The last {W} values of '{target}' (commas or spaces; empty: the end of the series)",
                          key=key, max_chars=8000)
     try:

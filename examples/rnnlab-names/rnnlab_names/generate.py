@@ -71,6 +71,7 @@ class NamesGenerate(NamesData, Task):
     data_source = SOURCE
     weights_dir = Path(__file__).parent / "weights" / "names_generate"
     primary_input = "settings"
+    input_type = dict  # {language, start, temperature, seed, count}
     display = Display(  # the words for the card's metrics and variants (core.task.check_task holds the card to them)
         metrics={"nll_per_char": Metric("negative log-likelihood per letter", "nats", "lower"),
                  "perplexity": Metric("perplexity per letter (choices the model hesitates between)", "", "lower"),
@@ -82,10 +83,8 @@ class NamesGenerate(NamesData, Task):
     # ---- model -------------------------------------------------------------------------------------------------
     def build_model(self, config: dict, meta: dict) -> OneToMany:
         cfg = config_from_dict(Config, config)
-        model = OneToMany(len(SPECIALS) + len(meta["chars"]), cfg.embed_size, cfg.hidden_size, cfg.cell,
-                          cfg.num_layers, cfg.dropout, cond_size=len(meta["labels"]))
-        model.meta = meta  # predict() needs the vocabulary and labels (load_model sets it too, from the card)
-        return model
+        return OneToMany(len(SPECIALS) + len(meta["chars"]), cfg.embed_size, cfg.hidden_size, cfg.cell,
+                         cfg.num_layers, cfg.dropout, cond_size=len(meta["labels"]))
 
     # ---- data --------------------------------------------------------------------------------------------------
     split_note = "as names_origin"  # the end of the dataset description on the card
@@ -145,7 +144,7 @@ class NamesGenerate(NamesData, Task):
             input = {"language": lang, "start": start}
         if not isinstance(input, dict):
             raise BadInput("Give a language and a first letter, e.g. {'language': 'Russian', 'start': 'K'}.")
-        labels = model.meta["labels"]
+        labels = model.runtime.labels
         lang = str(input.get("language", "")).strip()
         match = {lab.lower(): lab for lab in labels}.get(lang.lower())
         if match is None:
@@ -157,7 +156,7 @@ class NamesGenerate(NamesData, Task):
         if len(start) > 10:
             start = start[:10]
             notes.append("Only the first 10 characters of the start were used.")
-        _, unknown = encode(start, model.meta["chars"])
+        _, unknown = encode(start, model.runtime.meta["chars"])
         if unknown:
             raise BadInput("The model cannot start with characters it never saw: " + " ".join(unknown))
         try:
@@ -177,7 +176,7 @@ class NamesGenerate(NamesData, Task):
 
     def predict(self, model, input) -> dict:
         s = self._settings(model, input)
-        chars, labels = model.meta["chars"], model.meta["labels"]
+        chars, labels = model.runtime.meta["chars"], model.runtime.labels
         primer = torch.tensor([[BOS] + encode(s["start"], chars)[0]] * s["count"])  # (N, T0)
         cond = F.one_hot(torch.tensor([s["lang_index"]] * s["count"]), len(labels)).float()  # (N, L)
         with torch.inference_mode():
@@ -205,7 +204,7 @@ class NamesGenerate(NamesData, Task):
             # recording keeps its steps out of the inspector's trace
             with recording():
                 name = self.predict(model, input)["names"][0]
-        b = batch_of([name], [s["lang_index"]], len(model.meta["labels"]), model.meta["chars"])
+        b = batch_of([name], [s["lang_index"]], len(model.runtime.labels), model.runtime.meta["chars"])
         logits = model(b["x"], b["lengths"], cond=b["cond"])  # (1, T, V)
         loss = F.cross_entropy(logits.flatten(0, 1), b["y"].flatten(), ignore_index=PAD)
         return loss, ["<s>"] + list(name)

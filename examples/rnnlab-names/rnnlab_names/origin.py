@@ -128,11 +128,8 @@ class NamesOrigin(NamesData, Task):
     def build_model(self, config: dict, meta: dict) -> ManyToOne:
         cfg = config_from_dict(Config, config)
         cls = PooledManyToOne if cfg.max_pool else ManyToOne
-        model = cls(cfg.embed_size, cfg.hidden_size, len(meta["labels"]), cfg.cell, cfg.num_layers,
-                          cfg.bidirectional, cfg.dropout, vocab_size=len(SPECIALS) + len(meta["chars"]), pad_id=PAD)
-        model.meta = meta  # predict() needs the vocabulary and labels (load_model sets it too, from the card)
-        model.label_smoothing = cfg.label_smoothing  # read by loss(); not a tensor, so not in the weights file
-        return model
+        return cls(cfg.embed_size, cfg.hidden_size, len(meta["labels"]), cfg.cell, cfg.num_layers,
+                   cfg.bidirectional, cfg.dropout, vocab_size=len(SPECIALS) + len(meta["chars"]), pad_id=PAD)
 
     # ---- data --------------------------------------------------------------------------------------------------
     split_note = "a name in one split only"  # the end of the dataset description on the card
@@ -155,7 +152,7 @@ class NamesOrigin(NamesData, Task):
 
     def loss(self, model, batch) -> torch.Tensor:
         logits = model(batch["x"], batch["lengths"])  # (B, C)
-        smoothing = getattr(getattr(model, "module", model), "label_smoothing", 0.0)  # .module: under DDP
+        smoothing = getattr(model, "module", model).runtime.config["label_smoothing"]  # .module: under DDP
         return F.cross_entropy(logits, batch["y"], label_smoothing=smoothing)
 
     def evaluate(self, model, data: NameSet) -> dict:
@@ -207,16 +204,16 @@ class NamesOrigin(NamesData, Task):
         if len(name) > MAX_NAME_CHARS:
             name = name[:MAX_NAME_CHARS]
             notes.append(f"Only the first {MAX_NAME_CHARS} characters were read (surnames are at most ~20).")
-        _, unknown = encode(fold(name), model.meta["chars"])
+        _, unknown = encode(fold(name), model.runtime.meta["chars"])
         if unknown:
             notes.append("Characters the model never saw in training (read as 'unknown'): " + " ".join(unknown))
         if len(unknown) == len(set(fold(name))):
             raise BadInput("None of these characters occur in the training names (Latin script only).")
-        return name, notes, batch_of([name], model.meta["chars"])
+        return name, notes, batch_of([name], model.runtime.meta["chars"])
 
     def predict(self, model, input) -> dict:
         name, notes, b = self._prepare(model, input)
-        labels = model.meta["labels"]
+        labels = model.runtime.labels
         with torch.inference_mode():
             t = temperature_of(model)  # calibrated on validation (core.calibrate)
             probs = (model(b["x"], b["lengths"]) / t).softmax(-1)[0]  # (C,)
@@ -231,13 +228,13 @@ class NamesOrigin(NamesData, Task):
             "prefix": [{"prefix": name[:t + 1], **{lab: float(p) for lab, p in zip(labels, row)}}
                        for t, row in enumerate(prefix)],
             "notes": notes,
-            "guess": spelling_note(name, model.meta.get("spelling")),  # None, or why the answer is a guess
+            "guess": spelling_note(name, model.runtime.meta.get("spelling")),  # None, or why the answer is a guess
         }
 
     def inspect_loss(self, model, input) -> tuple[torch.Tensor, list[str]]:
         name, _, b = self._prepare(model, input)
         logits = model(b["x"], b["lengths"])  # (1, C)
         target = logits.argmax(-1).detach()  # the model's own answer, unless the input names the language
-        if isinstance(input, dict) and input.get("language") in model.meta["labels"]:
-            target = torch.tensor([model.meta["labels"].index(input["language"])])
+        if isinstance(input, dict) and input.get("language") in model.runtime.labels:
+            target = torch.tensor([model.runtime.labels.index(input["language"])])
         return F.cross_entropy(logits, target), list(name)

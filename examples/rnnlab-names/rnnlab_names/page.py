@@ -81,7 +81,7 @@ def _confusion(model) -> None:
     """The test split's confusion matrix, from the card (core.train stored it in meta after training)."""
     from core.ui.charts import heatmap
 
-    card = getattr(model, "card", None)
+    card = model.runtime.card
     conf = card.meta.get("test_confusion") if card is not None else None
     if not conf:
         return
@@ -134,7 +134,7 @@ def render_generate(task):
 def _try_generate(task, model):
     from core.ui.widgets import demo_buttons, md_escape, show_error
 
-    labels = list(model.meta["labels"])
+    labels = list(model.runtime.labels)
     demo = demo_buttons(task, f"{task.name}_try")
     if demo is not None:  # a demo fills the widgets before they are drawn
         for k, v in demo.input.items():
@@ -169,7 +169,7 @@ def _try_generate(task, model):
         return None
     for note in out.get("notes") or []:
         st.caption(md_escape(note))
-    firsts = model.meta.get("first_letters", {}).get(out["language"], [])
+    firsts = model.runtime.meta.get("first_letters", {}).get(out["language"], [])
     if out["start"] and firsts and out["start"][0] not in firsts:
         st.caption(f"No {md_escape(out['language'])} name in the training data starts with "
                    f"'{md_escape(out['start'][0])}': expect the model to improvise.")
