@@ -128,8 +128,11 @@ def main(argv=None) -> int:
     return 0 if ok else 1
 
 
-def _settings(threads: list[int]):
-    """(device, threads shown) for each thread count (set as it comes) and device: the GPU once, with the first."""
+def _settings(threads: list[int], *header: str):
+    """Print the table's ``header`` lines, then yield (device, threads shown) for each thread count (set as it comes)
+    and device: the GPU once, with the first count."""
+    for line in header:
+        print(line)
     for n in threads:
         if n:
             torch.set_num_threads(n)
@@ -140,11 +143,11 @@ def _settings(threads: list[int]):
 
 def _scan_table(args, threads: list[int]) -> bool:
     ok = True
-    print(f"\nminGRU / minLSTM: parallel scan against its own stepwise loop and against fused nn.GRU, forward+backward, "
-          f"B=8 H=128, median of {args.scan_repeats} paired ratios of interleaved runs")
-    print(f"{'device':<6} {'threads':>7} {'cell':<8} {'T':>5} {'scan ms':>9} {'loop ms':>9} {'GRU ms':>9} "
-          f"{'loop/scan':>10} {'scan/GRU':>9}")
-    for dev, shown in _settings(threads):
+    for dev, shown in _settings(threads, "\nminGRU / minLSTM: parallel scan against its own stepwise loop and against "
+                                f"fused nn.GRU, forward+backward, B=8 H=128, median of {args.scan_repeats} paired "
+                                "ratios of interleaved runs",
+                                f"{'device':<6} {'threads':>7} {'cell':<8} {'T':>5} {'scan ms':>9} {'loop ms':>9} "
+                                f"{'GRU ms':>9} {'loop/scan':>10} {'scan/GRU':>9}"):
         for cell in MIN_CELLS:
             for T in SCAN_T:
                 r = bench_scan(cell, dev, 8, T, 128, args.scan_repeats)
@@ -161,11 +164,10 @@ def _scan_table(args, threads: list[int]) -> bool:
 
 def _cells_table(args, threads: list[int]) -> bool:
     ok = True
-    print(f"forward+backward, B={args.B} T={args.T} H={args.H}, median of {args.repeats} paired ratios of interleaved runs, "
-          f"torch {torch.__version__}")
-    print(f"{'device':<6} {'threads':>7} {'cell':<9} {'raw ms':>8} {'fused ms':>9} {'step ms':>9} {'fused/raw':>10} "
-          f"{'step/fused':>11}")
-    for dev, shown in _settings(threads):
+    for dev, shown in _settings(threads, f"forward+backward, B={args.B} T={args.T} H={args.H}, median of {args.repeats} "
+                                f"paired ratios of interleaved runs, torch {torch.__version__}",
+                                f"{'device':<6} {'threads':>7} {'cell':<9} {'raw ms':>8} {'fused ms':>9} {'step ms':>9} "
+                                f"{'fused/raw':>10} {'step/fused':>11}"):
         for cell in (c for c in CELLS if c not in MIN_CELLS):  # the min cells have no torch module: see _scan_table
             r = bench(cell, dev, args.B, args.T, args.H, args.repeats)
             judged_fused = r["clock"] == "cpu" or dev.type == "cuda"

@@ -182,10 +182,7 @@ def run(args, figures: list | None = None) -> bool:
         t0 = time.perf_counter()
         asyncio.run(visit_every_page(base, problems))
         time.sleep(2.0)  # anything the server does after the last answer (background imports) is done
-        pages_now = C.rss_mb(pid)
-        pages = asyncio.run(settled(base, pid))
-        print(f"   right after the last page {pages_now:.0f} MiB; settled {pages:.0f} MiB", flush=True)
-        print_kinds(smaps_kinds(pid), b["kinds"], "settled after every page")
+        pages = settle_and_show(base, pid, b["kinds"], "the last page", "after every page")
         loaded_pages, _ = model_events(log)
         print(f"every page opened in {time.perf_counter() - t0:.0f} s: server {pages:.0f} MiB, {loaded_pages} models "
               "loaded", flush=True)
@@ -193,10 +190,7 @@ def run(args, figures: list | None = None) -> bool:
         rounds, long = [], float("nan")
         if args.rounds > 0:  # --rounds 0 (bench/run_all.py --quick): the "after every page" figure only
             rounds = asyncio.run(long_session(base, args.rounds, args.max_clicks, lambda: C.rss_mb(pid), problems))
-            long_now = C.rss_mb(pid)
-            long = asyncio.run(settled(base, pid))
-            print(f"   right after the long session {long_now:.0f} MiB; settled {long:.0f} MiB", flush=True)
-            print_kinds(smaps_kinds(pid), b["kinds"], "settled after the long session")
+            long = settle_and_show(base, pid, b["kinds"], "the long session", "after the long session")
             loaded, evicted = model_events(log)
             print(f"long session ({args.rounds} rounds, {time.perf_counter() - t0:.0f} s): {loaded} model loads, "
                   f"{evicted} evictions")
@@ -239,6 +233,16 @@ def _torch_version() -> str:
         return version("torch")
     except Exception:  # noqa: BLE001
         return "?"
+
+
+def settle_and_show(base: str, pid: int, bare_kinds: dict, after: str, label: str) -> float:
+    """The server's RSS (MiB) right after ``after`` and once settled, printed with its memory by kind beside the bare
+    process's; returns the settled figure."""
+    now = C.rss_mb(pid)
+    settled_mb = asyncio.run(settled(base, pid))
+    print(f"   right after {after} {now:.0f} MiB; settled {settled_mb:.0f} MiB", flush=True)
+    print_kinds(smaps_kinds(pid), bare_kinds, f"settled {label}")
+    return settled_mb
 
 
 def main(argv=None) -> int:

@@ -77,6 +77,22 @@ def answer(task, model, input, what: str = "predicting") -> dict | None:
     return out
 
 
+def regression_answer(out: dict) -> None:
+    """A regressor's answer (Your data's regression tasks and the plugins they export): the number, the training
+    rows' mean beside it as the baseline, and the number the model would answer after each step."""
+    import pandas as pd
+
+    from core.ui.charts import line_chart
+
+    st.markdown(f"**{md_escape(out['target'])}: {out['value']:.4g}** (always answering the training rows' mean "
+                f"would say {out['mean']:.4g})")
+    steps = pd.DataFrame(out["after_each_step"])
+    if len(steps):
+        st.caption("The number the model would answer after reading each step:")
+        st.altair_chart(line_chart(steps, "step", "value", tooltip=["step", "token", "value"], height=200,
+                                   integer_x=True), width="stretch")
+
+
 # ---- demos ------------------------------------------------------------------------------------------------------
 
 def lazy_expander(label: str, key: str, **kwargs):

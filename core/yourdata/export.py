@@ -156,7 +156,6 @@ Imported only by the app; Streamlit and core.ui are imported here, never in the 
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 
@@ -168,8 +167,7 @@ def render(task):
 
 def _try_it(task, model):
     """Draw the Try-it tab; return the current input, which the Inspect tab then takes apart."""
-    from core.ui.charts import line_chart
-    from core.ui.widgets import answer, md_escape, text_input_with_demos
+    from core.ui.widgets import answer, regression_answer, text_input_with_demos
 
     text = text_input_with_demos(task, key="q", label="Text")  # ?q=... in the URL shares the input
     if not text.strip():
@@ -178,13 +176,7 @@ def _try_it(task, model):
     out = answer(task, model, text, "predicting")  # a bad input: a warning and None
     if out is None:
         return None
-    st.markdown(f"**{{md_escape(out['target'])}}: {{out['value']:.4g}}** (the training rows' mean is "
-                f"{{out['mean']:.4g}})")
-    steps = pd.DataFrame(out["after_each_step"])
-    if len(steps):
-        st.caption("The number the model would answer after reading each step:")
-        st.altair_chart(line_chart(steps, "step", "value", tooltip=["step", "token", "value"], height=200, integer_x=True),
-                        width="stretch")
+    regression_answer(out)
     return text
 '''
 

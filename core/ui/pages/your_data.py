@@ -26,7 +26,7 @@ from core.shapes import SHAPES
 from core.task import BadInput
 from core.ui.charts import forecast_lines
 from core.ui.shapes import shape_spec
-from core.ui.widgets import md_escape, show_error
+from core.ui.widgets import answer, md_escape, regression_answer, show_error
 from core.yourdata import parse
 from core.yourdata.build import CELLS, MAX_SECONDS, MAX_TRAIN_STEPS, SIZES, TrainQueue, make_task, train_run
 from core.yourdata.examples import EXAMPLES
@@ -464,23 +464,11 @@ def _try_it(run: dict):
     if not text.strip():
         st.info("Type an input or pick a held-out row.")
         return None
-    try:
-        out = task.predict(model, text)
-    except BadInput as exc:
-        show_error(exc)
+    out = answer(task, model, text)  # a bad input: its message and None; the answer's notes as captions
+    if out is None:
         return None
-    for note in out.get("notes", []):
-        st.caption(md_escape(note))
     if task.choice.kind == "regression":
-        st.markdown(f"**{md_escape(out['target'])}: {out['value']:.4g}** (always answering the training rows' mean "
-                    f"would say {out['mean']:.4g})")
-        steps_df = pd.DataFrame(out["after_each_step"])
-        if len(steps_df):
-            from core.ui.charts import line_chart
-
-            st.caption("The number the model would answer after reading each step:")
-            st.altair_chart(line_chart(steps_df, "step", "value", tooltip=["step", "token", "value"], height=200, integer_x=True),
-                            width="stretch")
+        regression_answer(out)
     elif task.shape in ("one_to_one", "many_to_one"):
         st.markdown(f"**{md_escape(out['label'])}** ({out['prob']:.0%})")
         probs = pd.DataFrame({"label": list(out["probs"]), "probability": list(out["probs"].values())})
@@ -508,13 +496,9 @@ def _try_generate(task, model, demos):
                                            help="below 1: safer, more alike; above 1: more surprising"),
                 "seed": int(c[2].number_input("Seed", 0, 2**31 - 1, step=1, key="yd_g_seed")),
                 "count": int(c[3].number_input("How many", 1, MAX_COUNT, step=1, key="yd_g_count"))}
-    try:
-        out = task.predict(model, settings)
-    except BadInput as exc:
-        show_error(exc)
+    out = answer(task, model, settings)  # a bad input: its message and None; the answer's notes as captions
+    if out is None:
         return None
-    for note in out.get("notes", []):
-        st.caption(md_escape(note))
     for seq in out["sequences"]:
         st.markdown("- " + (md_escape(seq) or "(empty)"))
     return settings
@@ -743,13 +727,9 @@ def _try_forecast(task, model, demos, dkey: str):
     W, H, target = meta["window"], meta["horizon"], meta["target"]
     text = st.text_input(f"The last {W} values of '{target}' (commas or spaces; empty: the end of the series)",
                          key=key, max_chars=8000)
-    try:
-        out = task.predict(model, text)
-    except BadInput as exc:
-        show_error(exc)
+    out = answer(task, model, text)  # a bad input: its message and None; the answer's notes as captions
+    if out is None:
         return None
-    for note in out.get("notes", []):
-        st.caption(md_escape(note))
     st.markdown(f"**The next {H} values:** " + ", ".join(f"{v:.5g}" for v in out["forecast"]))
     st.altair_chart(forecast_lines(pd.DataFrame(forecast_rows(out)), alt.X("step:Q", title="steps from now"), 220),
                     width="stretch")
