@@ -77,6 +77,9 @@ class Step:
     multi: bool = False  # several choices may be right together (the student picks a set)
     more: tuple[str, str, dict] = ("", "", {})  # (label, url path, query params) of the full page on this idea
     terms: tuple[str, ...] = field(default_factory=tuple)  # glossary terms this step uses
+    # The trained models the reveal runs, loaded while the student answers: "task" (its served model),
+    # "task:variant", or "tiny" (the one-unit network). Toys trained at the reveal are not listed.
+    uses: tuple[str, ...] = ()
 
 
 # ---- the one-unit network of the step-through ------------------------------------------------------------------------
@@ -121,6 +124,19 @@ def train_tiny(seed: int = TINY_SEED, steps: int = TINY_STEPS) -> TinyRNN:
             loss.backward()
             opt.step()
     return model.eval()
+
+
+_TINY_LOCK = threading.Lock()
+_TINY: list[TinyRNN] = []
+
+
+def shared_tiny() -> TinyRNN:
+    """``train_tiny()`` once per process: the network the step-through and the recurrence step's reveal share (two
+    callers at once train it once)."""
+    with _TINY_LOCK:
+        if not _TINY:
+            _TINY.append(train_tiny())
+        return _TINY[0]
 
 
 @torch.no_grad()
@@ -481,7 +497,7 @@ STEPS: tuple[Step, ...] = (
          "to the side it ends on?",
          MEMORY_STEP_CHOICES, reveal_memory,
          more=("Open the sentiment page with this sentence", "sentiment", {"sentiment_q": MEMORY_SENTENCE}),
-         terms=("state",)),
+         terms=("state",), uses=("sentiment",)),
     Step("recurrence", "The recurrence, with numbers",
          "At every step t the network computes its new state from the input and its old state, with the same "
          "weights at every step:\n\n"
@@ -492,7 +508,7 @@ STEPS: tuple[Step, ...] = (
          "It reads 0 1 0 0 0 0 0 0 0 0. After the 1 it sees only zeros. At the last step, does it still say a 1 "
          "came?",
          ("Yes: the state still holds the 1", "No: the memory has faded"), reveal_latch,
-         terms=("recurrent weight w'", "state")),
+         terms=("recurrent weight w'", "state"), uses=("tiny",)),
     Step("shapes", "Five shapes, one cell",
          "The same recurrence fits many problems; what changes is where inputs go in and answers come out. "
          "**[Many-to-many (aligned)](#g-shape)**: one answer per input step (named entities, video frames). "
@@ -504,7 +520,7 @@ STEPS: tuple[Step, ...] = (
          ("One each", "Sentiment one; the tagger one per word", "Sentiment one per word; the tagger one",
           "One per word each"), reveal_shapes,
          more=("Open the named-entity page with this sentence", "ner", {"ner_q": SHAPE_SENTENCE}),
-         terms=("shape", "B-, I-, O tags")),
+         terms=("shape", "B-, I-, O tags"), uses=("sentiment", "ner")),
     Step("bptt", "Backpropagation through time",
          "A recurrent network learns by **[backpropagation through time](#g-bptt-dl-dh-t)**: unroll it over the "
          "sequence and send the error at the answer backwards through every step. ‖dL/dh_t‖ is how much gradient "
@@ -532,7 +548,7 @@ STEPS: tuple[Step, ...] = (
          f"A one-way tagger reads “{PARIS_SENTENCE}” left to right. Will it tag the first “Paris” as a person?",
          ("Yes", "No"), reveal_paris,
          more=("Open the named-entity page with this sentence", "ner", {"ner_q": PARIS_SENTENCE}),
-         terms=("bidirectional", "B-, I-, O tags")),
+         terms=("bidirectional", "B-, I-, O tags"), uses=("ner:lstm", "ner")),
     Step("gates", "GRU, LSTM and the 2024 linear recurrences",
          "**[Gates](#g-gates-lstm-gru)** are numbers between 0 and 1 computed at every step that decide how much "
          "of the old state to keep and how much new input to write. The LSTM (1997) and the GRU (2014) read their "
@@ -638,6 +654,6 @@ def step_index(value) -> int:
     return min(max(n, 1), len(STEPS)) - 1
 
 
-__all__ = ["STEPS", "STEP_KEYS", "Step", "Reveal", "Models", "Answer", "TinyRNN", "train_tiny", "recurrence_steps",
+__all__ = ["STEPS", "STEP_KEYS", "Step", "Reveal", "Models", "Answer", "TinyRNN", "train_tiny", "shared_tiny", "recurrence_steps",
            "stepwise_path", "parse_bits", "encode_progress", "decode_progress", "is_right", "score", "step_index",
            "recall_race", "race_in_background", "race_records", "LESSON_TERMS", "term_anchor"]

@@ -57,6 +57,39 @@ def test_steps_follow_the_lesson():
         assert s.question and len(s.choices) >= 2 and callable(s.reveal), s.key
 
 
+def test_each_step_lists_the_models_its_reveal_runs(reg, loaded, tiny):
+    """Step.uses is what the page loads while the student answers: exactly what the reveal then asks for."""
+    for step in L.STEPS:
+        asked = []
+
+        def model(name, variant, asked=asked):
+            asked.append(f"{name}:{variant}" if variant else name)
+            return loaded[(name, variant)]
+
+        def tiny_model(asked=asked):
+            asked.append("tiny")
+            return tiny
+
+        if step.key == "gates":
+            continue  # the race trains its own toys (no trained model; its own test below): it lists none
+        step.reveal(L.Models(task=lambda n: reg.tasks[n], model=model, tiny=tiny_model))
+        assert sorted(set(asked)) == sorted(step.uses), step.key
+    assert L.STEPS[L.STEP_KEYS.index("gates")].uses == ()
+
+
+def test_prefetch_loads_into_the_shared_cache_without_a_page(reg):
+    from core.ui import load
+
+    task = reg.tasks["sentiment"]
+    if not (task.weights_path() / "card.json").exists():
+        pytest.skip("no trained weights for sentiment")
+    folder = str(task.weights_path())
+    load.MODELS.clear()
+    assert load.prefetch(task) is True
+    assert load.MODELS.peek(("sentiment", None, folder)) is not None
+    assert L.shared_tiny() is L.shared_tiny()
+
+
 def test_memory_reveal_comes_from_the_sentiment_model(reg, loaded, tiny):
     r = L.reveal_memory(models_with(reg, loaded, tiny))
     assert len(r.right) == 1 and r.table is not None and len(r.table) >= 6

@@ -164,12 +164,18 @@ def _load(name: str, variant: str | None, folder: str, task) -> Served | torch.n
     return model
 
 
-def _cached(task, variant: str | None, folder: Path) -> Served | torch.nn.Module:
-    """The cached Served (``variant`` None, or the served variant by name) or kept variant, loading it once."""
-    if variant is not None:  # the served variant asked for by name is the served model: one copy, not two
+def _as_loaded(task, variant: str | None, folder: Path) -> str | None:
+    """The cache's name for a variant: None for the served variant asked for by name (one copy, not two)."""
+    if variant is not None:
         served = MODELS.peek((task.name, None, str(folder)))
         if isinstance(served, Served) and served.card.served_variant == variant:
-            variant = None
+            return None
+    return variant
+
+
+def _cached(task, variant: str | None, folder: Path) -> Served | torch.nn.Module:
+    """The cached Served (``variant`` None, or the served variant by name) or kept variant, loading it once."""
+    variant = _as_loaded(task, variant, folder)
     key, stamp = (task.name, variant, str(folder)), _stamp(folder, variant)
 
     def load():
@@ -177,6 +183,21 @@ def _cached(task, variant: str | None, folder: Path) -> Served | torch.nn.Module
             return _load(task.name, variant, str(folder), task)
 
     return MODELS.get(key, stamp, load)
+
+
+def prefetch(task, variant: str | None = None) -> bool:
+    """Load a model into the shared cache ahead of need, from any thread and with nothing shown: the next
+    ``get_model`` finds it there (or waits for this load instead of starting its own). False when it cannot be loaded
+    now; the page that asks for it then says why, as usual."""
+    folder = Path(task.weights_path())
+    variant = _as_loaded(task, variant, folder)
+    try:
+        MODELS.get((task.name, variant, str(folder)), _stamp(folder, variant),
+                   lambda: _load(task.name, variant, str(folder), task))
+        return True
+    except Exception:  # noqa: BLE001 -- a prefetch never fails the caller: the page's own load reports it
+        log.info("prefetching %s (%s) failed; the page will load it itself", task.name, variant or "served")
+        return False
 
 
 def weights_status(task) -> str:

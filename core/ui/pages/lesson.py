@@ -10,12 +10,14 @@ visitor opens the lesson, so it is ready long before a student reaches that step
 
 from __future__ import annotations
 
+import threading
+
 import altair as alt
 import pandas as pd
 import streamlit as st
 
 from core import lesson as L
-from core.ui.load import get_model
+from core.ui.load import get_model, prefetch
 from core.ui.widgets import GLOSSARY, md_escape, show_error
 
 STEP_PARAM, PROGRESS_PARAM = "lesson_step", "lesson_p"  # the page's query parameters
@@ -24,10 +26,25 @@ class ModelMissing(Exception):
     """A model a reveal needs cannot be loaded here (the loader has shown why)."""
 
 
-@st.cache_resource(show_spinner="Training the one-unit network ...")
 def tiny_network() -> L.TinyRNN:
-    """The step-through's network, trained once per process from a fixed seed."""
-    return L.train_tiny()
+    """The step-through's network, trained once per process from a fixed seed (core.lesson.shared_tiny)."""
+    return L.shared_tiny()
+
+
+def _warm_step(reg, step: L.Step) -> None:
+    """Load the models this step's reveal runs in a background thread while the student reads and answers, so the
+    reveal does not wait for a model to load (it waits for this load if it is still under way)."""
+    def warm() -> None:
+        for use in step.uses:
+            if use == "tiny":
+                L.shared_tiny()
+                continue
+            name, _, variant = use.partition(":")
+            if name in reg.tasks:
+                prefetch(reg.tasks[name], variant or None)
+
+    if step.uses:
+        threading.Thread(target=warm, name=f"lesson-warm-{step.key}", daemon=True).start()
 
 
 def _warm_race() -> None:
@@ -257,6 +274,7 @@ def render(reg, pages: dict | None = None) -> None:
     step = L.STEPS[i]
     st.subheader(f"Step {i + 1} of {len(L.STEPS)}: {step.title}", anchor=False)
     st.markdown(step.idea)
+    _warm_step(reg, step)
     models = _models(reg)
 
     def reveal_fn(s: L.Step) -> L.Reveal:
