@@ -181,6 +181,47 @@ def app_and_browser(env: dict | None = None):
             browser.close()
 
 
+@contextlib.contextmanager
+def open_page(browser, url: str, width: int = 1400, height: int = 1400, ready: str = '[data-testid="stApp"]',
+              wait_s: float = 120, quiet: float = 0.6):
+    """A new page of ``browser`` (``width`` x ``height``) at ``url``, once ``ready`` is drawn and the script has
+    settled (each within ``wait_s`` seconds, ``quiet`` as in ``settle``); the page closes afterwards."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    try:
+        page.goto(url)
+        page.wait_for_selector(ready, timeout=wait_s * 1000)
+        settle(page, timeout=wait_s, quiet=quiet)
+        yield page
+    finally:
+        page.close()
+
+
+@contextlib.contextmanager
+def trained_task_page(task, ready: str):
+    """The page of ``task`` in Chromium (1400 x 3000) over a fresh app server, once ``ready`` is drawn (the script
+    may still run); skips the test while the task's weights are not trained. For a module fixture."""
+    from core.ui.load import weights_status
+    from core.ui.pages import task_url_path
+
+    if weights_status(task) != "ready":
+        pytest.skip(f"the {task.name} weights are not trained")
+    with app_and_browser() as (base, browser):
+        page = browser.new_page(viewport={"width": 1400, "height": 3000})
+        page.goto(base + "/" + task_url_path(task.name))
+        page.wait_for_selector(ready, timeout=120_000)
+        yield page
+
+
+def link_to_this_view(page) -> str:
+    """Click the page's "Link to this view" button and return the link its popover shows (then close it)."""
+    page.get_by_role("button", name="Link to this view").first.click()
+    code = page.locator('[data-testid="stPopoverBody"] code, [data-testid="stPopover"] code').last
+    code.wait_for(timeout=10_000)
+    url = code.inner_text().strip()
+    page.keyboard.press("Escape")
+    return url
+
+
 def test_every_page_in_chromium():
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")

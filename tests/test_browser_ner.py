@@ -10,7 +10,7 @@ import re
 import time
 
 import pytest
-from test_browser import app_and_browser, check, settle
+from test_browser import check, settle, trained_task_page
 
 pytestmark = pytest.mark.browser
 
@@ -21,15 +21,9 @@ GRACE_S = 2.0  # how long placeholders may stay once the run has ended (1-3 s be
 
 @pytest.fixture(scope="module")
 def browser_page():
-    from core.ui.load import weights_status
     from tasks.ner import TASK
 
-    if weights_status(TASK) != "ready":
-        pytest.skip("the NER weights are not trained")
-    with app_and_browser() as (base, browser):
-        page = browser.new_page(viewport={"width": 1400, "height": 3000})
-        page.goto(base + "/ner")
-        page.wait_for_selector('[data-testid="stApp"]', timeout=30_000)
+    with trained_task_page(TASK, '[data-testid="stApp"]') as page:
         # The run has ended once its last section is on the page and the script state says so.
         page.wait_for_function("document.querySelector('[data-testid=\"stMain\"]').innerText"
                                ".includes('Everyday sentences')", timeout=120_000)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import pytest
 
 from bench.visitor import nav_links
-from tests.test_browser import app_and_browser, settle
+from tests.test_browser import app_and_browser, link_to_this_view, settle
 
 pytestmark = pytest.mark.browser
 
@@ -112,15 +112,6 @@ def test_sent_text_restored_after_visiting_another_page(browser_and_base):
         ctx.close()
 
 
-def _link(page) -> str:
-    page.get_by_role("button", name="Link to this view").first.click()
-    code = page.locator('[data-testid="stPopoverBody"] code, [data-testid="stPopover"] code').last
-    code.wait_for(timeout=10_000)
-    url = code.inner_text().strip()
-    page.keyboard.press("Escape")
-    return url
-
-
 def _move_every_slider(page) -> None:
     sliders = page.locator('[data-testid="stMain"] [role="tabpanel"]').first.locator('input[type="range"]')
     for i in range(sliders.count()):
@@ -152,7 +143,7 @@ def test_link_round_trip(browser_and_base, path):
         _move_every_slider(page)
         _flip_every_toggle(page)
         before = page.evaluate(VALUES_JS)
-        url = _link(page)
+        url = link_to_this_view(page)
         assert url.startswith("http"), url
     finally:
         ctx.close()

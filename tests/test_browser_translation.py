@@ -8,7 +8,7 @@ Run: pytest -m browser tests/test_browser_translation.py
 from __future__ import annotations
 
 import pytest
-from test_browser import app_and_browser, check, settle
+from test_browser import check, settle, trained_task_page
 
 pytestmark = pytest.mark.browser
 
@@ -18,16 +18,9 @@ ANSWER = MAIN + " h3"  # the translation is the page's only level-3 heading abov
 
 @pytest.fixture(scope="module")
 def page():
-    from core.ui.load import weights_status
-    from core.ui.pages import task_url_path
     from tasks.translation import TASK
 
-    if weights_status(TASK) != "ready":
-        pytest.skip("the translation weights are not trained")
-    with app_and_browser() as (base, browser):
-        page = browser.new_page(viewport={"width": 1400, "height": 3000})
-        page.goto(base + "/" + task_url_path(TASK.name))
-        page.wait_for_selector(ANSWER, timeout=120_000)
+    with trained_task_page(TASK, ANSWER) as page:
         settle(page, timeout=120)
         yield page
 

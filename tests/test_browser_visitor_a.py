@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.test_browser import ARGS, CHROMIUM, app_server, check, settle
+from tests.test_browser import app_and_browser, check, settle
 
 pytestmark = pytest.mark.browser
 
@@ -67,6 +67,19 @@ def _open(page, base: str, name: str) -> None:
     settle(page)
 
 
+def _upload(page, base: str, name: str, source: str, path: Path, shows: str, what: str) -> str:
+    """Open task ``name``'s page, choose the input ``source``, give it the file ``path``, wait for ``shows`` (a
+    pattern) and check the page (``what``); returns the main area's text."""
+    _open(page, base, name)
+    main = page.locator('[data-testid="stMain"]')
+    main.get_by_text(source, exact=True).click()
+    settle(page)
+    main.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+    body = _wait_text(page, shows)
+    check(page, what)
+    return body
+
+
 def _beam_slider(page):
     return page.locator('[data-testid="stSlider"]').filter(has_text="beam width").locator('input[type="range"]').first
 
@@ -76,71 +89,54 @@ def _beam(page) -> str:
 
 
 def test_visitor_pages_in_chromium(tmp_path):
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
-    playwright = pytest.importorskip("playwright.sync_api")
     from core.registry import discover
 
     tasks = discover().tasks
     t0 = time.time()
-    with app_server() as base, playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1400})
-            main = page.locator('[data-testid="stMain"]')
-            if "video" in tasks:  # a still GIF: a note, no frame slider, every model's label
-                _open(page, base, "video")
-                main.get_by_text("upload a GIF", exact=True).click()
+    with app_and_browser() as (base, browser):
+        page = browser.new_page(viewport={"width": 1400, "height": 1400})
+        main = page.locator('[data-testid="stMain"]')
+        if "video" in tasks:  # a still GIF: a note, no frame slider, every model's label
+            body = _upload(page, base, "video", "upload a GIF", _still_gif(tmp_path / "still.gif"),
+                           "This clip has one frame", "video after a one-frame GIF")
+            assert "frame-only CNN:" in body and "two-way GRU:" in body
+            _shot(page, "video_one_frame")
+        if "image_classification" in tasks:  # stripes: warned, and each bar shows its own answer's share
+            body = _upload(page, base, "image_classification", "upload", _stripes(tmp_path / "stripes.png"),
+                           "far from anything the models saw", "image classification after a striped picture")
+            shown = [int(m) for m in re.findall(r": (?:cat|dog) \((\d+)%\)", body)]
+            bars = [int(float(b.get_attribute("aria-valuenow")))
+                    for b in main.locator('[data-testid="stProgress"] [role="progressbar"]').all()]
+            assert len(shown) >= 2 and len(bars) == len(shown), (shown, bars)
+            assert all(abs(a - b) <= 1 for a, b in zip(shown, bars)), (shown, bars)
+            _shot(page, "image_stripes")
+        if "captioning" in tasks:  # beam width kept across sources; Inspect names the shown caption
+            _open(page, base, "captioning")
+            before = _beam(page)
+            _beam_slider(page).focus()
+            page.keyboard.press("ArrowLeft")
+            page.keyboard.press("ArrowLeft")
+            settle(page)
+            beam = _beam(page)
+            assert beam != before
+            for source in ("upload", "samples"):
+                main.get_by_text(source, exact=True).first.click()
                 settle(page)
-                main.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
-                    str(_still_gif(tmp_path / "still.gif")))
-                body = _wait_text(page, "This clip has one frame")
-                check(page, "video after a one-frame GIF")
-                assert "frame-only CNN:" in body and "two-way GRU:" in body
-                _shot(page, "video_one_frame")
-            if "image_classification" in tasks:  # stripes: warned, and each bar shows its own answer's share
-                _open(page, base, "image_classification")
-                main.get_by_text("upload", exact=True).click()
-                settle(page)
-                main.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
-                    str(_stripes(tmp_path / "stripes.png")))
-                body = _wait_text(page, "far from anything the models saw")
-                check(page, "image classification after a striped picture")
-                shown = [int(m) for m in re.findall(r": (?:cat|dog) \((\d+)%\)", body)]
-                bars = [int(float(b.get_attribute("aria-valuenow")))
-                        for b in main.locator('[data-testid="stProgress"] [role="progressbar"]').all()]
-                assert len(shown) >= 2 and len(bars) == len(shown), (shown, bars)
-                assert all(abs(a - b) <= 1 for a, b in zip(shown, bars)), (shown, bars)
-                _shot(page, "image_stripes")
-            if "captioning" in tasks:  # beam width kept across sources; Inspect names the shown caption
-                _open(page, base, "captioning")
-                before = _beam(page)
-                _beam_slider(page).focus()
-                page.keyboard.press("ArrowLeft")
-                page.keyboard.press("ArrowLeft")
-                settle(page)
-                beam = _beam(page)
-                assert beam != before
-                for source in ("upload", "samples"):
-                    main.get_by_text(source, exact=True).first.click()
-                    settle(page)
-                    assert _beam(page) == beam, f"the beam width was reset after choosing {source}"
-                body = _wait_text(page, f"beam search, width {beam}")
-                caption = re.search(r"“([^”]+)”", body).group(1)
-                main.get_by_role("tab", name="Inspect").click()
-                body = _wait_text(page, "Explained here", timeout=90)
-                check(page, "captioning Inspect")
-                assert f"“{caption}”" in body
-                _shot(page, "captioning_inspect")
-            if "names_generate" in tasks:  # "mc" is read as "Mc"
-                _open(page, base, "names_generate")
-                box = main.get_by_role("textbox", name="first letter(s)")
-                box.fill("mc")
-                box.press("Enter")
-                body = _wait_text(page, "was read as 'Mc'")
-                check(page, "names generate after 'mc'")
-                assert "starts with 'm'" not in body and re.search(r"^Mc\w", body, re.M)
-                _shot(page, "names_generate_mc")
-        finally:
-            browser.close()
+                assert _beam(page) == beam, f"the beam width was reset after choosing {source}"
+            body = _wait_text(page, f"beam search, width {beam}")
+            caption = re.search(r"“([^”]+)”", body).group(1)
+            main.get_by_role("tab", name="Inspect").click()
+            body = _wait_text(page, "Explained here", timeout=90)
+            check(page, "captioning Inspect")
+            assert f"“{caption}”" in body
+            _shot(page, "captioning_inspect")
+        if "names_generate" in tasks:  # "mc" is read as "Mc"
+            _open(page, base, "names_generate")
+            box = main.get_by_role("textbox", name="first letter(s)")
+            box.fill("mc")
+            box.press("Enter")
+            body = _wait_text(page, "was read as 'Mc'")
+            check(page, "names generate after 'mc'")
+            assert "starts with 'm'" not in body and re.search(r"^Mc\w", body, re.M)
+            _shot(page, "names_generate_mc")
     assert time.time() - t0 < 150, "this browser test should stay short"

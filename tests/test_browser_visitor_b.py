@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_browser import ARGS, CHROMIUM, app_server, check, settle
+from test_browser import app_and_browser, check, settle
 
 from tasks.sentiment import TASK as SENTIMENT
 from tasks.translation import MAX_CHARS
@@ -64,12 +64,17 @@ def _infos(page) -> str:
     return " ".join(_main(page).locator('[data-testid="stAlert"]').all_inner_texts())
 
 
-def _sentiment(page, base: str) -> None:
-    page.goto(base + "/sentiment")
+def _lesson_example(page, url: str, demo: str, what: str) -> None:
+    """Open ``url``, click the demo button ``demo`` and check the page (``what``)."""
+    page.goto(url)
     page.wait_for_selector('[data-testid="stApp"]', timeout=30_000)
     settle(page, timeout=90)
-    _demo(page, "not at all good")
-    check(page, "sentiment, the lesson's example")
+    _demo(page, demo)
+    check(page, what)
+
+
+def _sentiment(page, base: str) -> None:
+    _lesson_example(page, base + "/sentiment", "not at all good", "sentiment, the lesson's example")
     said = _main(page).locator('[data-testid="stMetric"]', has_text="The model says").inner_text()
     assert "negative" in said, said
     got = page.evaluate(PUSHES_JS)
@@ -84,11 +89,7 @@ def _sentiment(page, base: str) -> None:
 
 
 def _translation(page, base: str) -> None:
-    page.goto(base + "/translation")
-    page.wait_for_selector('[data-testid="stApp"]', timeout=30_000)
-    settle(page, timeout=90)
-    _demo(page, "How are you doing?")
-    check(page, "translation, the lesson's example")
+    _lesson_example(page, base + "/translation", "How are you doing?", "translation, the lesson's example")
     assert "comment" in _headline(page).lower(), _headline(page)
 
     _type(page, "English sentence", "WHERE IS THE STATION?")
@@ -118,19 +119,12 @@ def _translation(page, base: str) -> None:
 
 
 def test_sentiment_and_translation_as_a_visitor_meets_them():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
     for task in (SENTIMENT, TRANSLATION):
         if not (task.weights_path() / "card.json").exists():
             pytest.skip(f"no trained {task.name} weights")
-    playwright = pytest.importorskip("playwright.sync_api")
     t0 = time.time()
-    with app_server() as base, playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 3000})
-            _sentiment(page, base)
-            _translation(page, base)
-        finally:
-            browser.close()
+    with app_and_browser() as (base, browser):
+        page = browser.new_page(viewport={"width": 1400, "height": 3000})
+        _sentiment(page, base)
+        _translation(page, base)
     assert time.time() - t0 < 120

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.test_browser import app_and_browser, check, settle
+from tests.test_browser import app_and_browser, check, link_to_this_view, open_page, settle
 
 pytestmark = pytest.mark.browser
 
@@ -39,14 +39,6 @@ def browser_app():
         yield got
 
 
-def _open(browser, url: str, width: int = 1400, height: int = 1200):
-    page = browser.new_page(viewport={"width": width, "height": height})
-    page.goto(url)
-    page.wait_for_selector('[data-testid="stApp"]', timeout=60_000)
-    settle(page, timeout=120)
-    return page
-
-
 def _inputs(page) -> list[str]:
     """The values of the main area's text boxes; every page read here has one, so wait for it to be drawn (a widget's
     code can arrive after the script has finished: reading at once would find none, and a "not leaked" check on no
@@ -62,21 +54,11 @@ def _go(page, title: str) -> None:
     settle(page, timeout=120)
 
 
-def _link(page) -> str:
-    page.get_by_role("button", name="Link to this view").first.click()
-    code = page.locator('[data-testid="stPopoverBody"] [data-testid="stCode"]').first
-    code.wait_for(timeout=10_000)
-    text = code.inner_text().strip()
-    page.keyboard.press("Escape")
-    return text
-
-
 def test_sentiment_text_does_not_appear_on_other_pages(browser_app):
     """?q= was shared: a review typed on Sentiment became the surname on Names, the NER text, the English
     sentence on Translation. Now ?sentiment_q= fills the review only."""
     base, browser = browser_app
-    page = _open(browser, f"{base}/sentiment?sentiment_q={quote(UNIQUE)}")
-    try:
+    with open_page(browser, f"{base}/sentiment?sentiment_q={quote(UNIQUE)}") as page:
         check(page, "sentiment")
         assert UNIQUE in _inputs(page)
         for title in ("language of origin", "Translation", "Named entities", "Sentiment"):
@@ -93,74 +75,54 @@ def test_sentiment_text_does_not_appear_on_other_pages(browser_app):
         assert "sentiment_q=" in page.url
         _go(page, "language of origin")
         assert not any("Smithersonian" in v for v in _inputs(page))
-    finally:
-        page.close()
 
 
 def test_old_shared_q_link_opens_on_its_own_page_only(browser_app):
     base, browser = browser_app
-    page = _open(browser, f"{base}/names_origin?q=Smithersonian")
-    try:
+    with open_page(browser, f"{base}/names_origin?q=Smithersonian") as page:
         assert "Smithersonian" in _inputs(page)
         _go(page, "Sentiment")
         assert not any("Smithersonian" in v for v in _inputs(page))
-    finally:
-        page.close()
 
 
 def test_link_to_this_view_restores_the_gradient_lab(browser_app):
     base, browser = browser_app
-    page = _open(browser, f"{base}/gradient-lab")
-    try:
+    with open_page(browser, f"{base}/gradient-lab") as page:
         page.get_by_role("button", name="Exploding", exact=True).click()
         settle(page, timeout=120)
-        link = _link(page)
+        link = link_to_this_view(page)
         assert "gl_act=relu" in link and "gl_clip=no+clipping" in link and link.startswith(base + "/gradient-lab")
-    finally:
-        page.close()
-    again = _open(browser, link)
-    try:
+    with open_page(browser, link) as again:
         check(again, "the Gradient Lab opened from its link")
         assert "Now: the preset Exploding" in again.locator('[data-testid="stMain"]').inner_text()
-    finally:
-        again.close()
 
 
 def test_link_to_this_view_carries_music_settings_and_the_tab(browser_app):
     base, browser = browser_app
-    page = _open(browser, f"{base}/music?music_temperature=0.5&music_seed=42&tab=Model+card")
-    try:
+    with open_page(browser, f"{base}/music?music_temperature=0.5&music_seed=42&tab=Model+card") as page:
         check(page, "music")
-        link = _link(page)
+        link = link_to_this_view(page)
         for part in ("music_temperature=0.5", "music_seed=42", "tab=Model+card"):
             assert part in link, link
-    finally:
-        page.close()
 
 
 def test_home_fits_a_phone(browser_app):
     """At 390 px the table and the equations scroll inside their own box, not the page."""
     base, browser = browser_app
-    page = _open(browser, base + "/", width=390, height=900)
-    try:
+    with open_page(browser, base + "/", width=390, height=900) as page:
         check(page, "home at 390 px")
         doc, main, width = page.evaluate(WIDTH_JS)
         assert doc <= width + 1 and main <= width + 1, (doc, main, width)
         page.screenshot(path="/tmp/rnnlab-home-390.png", full_page=True)
-    finally:
-        page.close()
 
 
 @pytest.mark.parametrize("path", ["/gradient-lab", "/", "/translation?tab=Inspect"])
 def test_no_label_is_cut_off_at_1400_px(browser_app, path):
     """Preset labels, toggle labels and chart legends (the translation's "encoder / backward · gate r") whole."""
     base, browser = browser_app
-    page = _open(browser, base + path, width=1400, height=1600)
-    try:
+    with open_page(browser, base + path, width=1400, height=1600) as page:
         for summary in page.locator('[data-testid="stMain"] [data-testid="stExpander"] summary').all():
             summary.click()  # the charts inside expanders too
         settle(page, timeout=120)
         cut = page.evaluate(TRUNCATED_JS) + page.evaluate(SVG_CUT_JS)
         assert not cut, f"labels cut off on {path}: {cut}"
-    finally:
-        page.close()

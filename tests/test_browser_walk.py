@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
-from bench import _common as C
 from bench.visitor import click_demo, click_tab, demo_buttons, faults, nav_links, open_from_sidebar, selected_tab, tabs
-from tests.test_browser import ARGS, CHROMIUM, app_server, page_urls
+from tests.test_browser import app_and_browser, open_page, page_urls
 
 pytestmark = pytest.mark.browser
 
@@ -99,34 +97,24 @@ def _walk_page(page, label: str, task, walk: Walk) -> None:
 
 @pytest.fixture(scope="module")
 def walk() -> Walk:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
-    playwright = pytest.importorskip("playwright.sync_api")
     from core.registry import discover
     from core.ui.pages import task_url_path
 
     tasks_by_path = {"/" + task_url_path(n): t for n, t in discover().tasks.items()}
     w = Walk()
     t0 = time.perf_counter()
-    with app_server() as base, playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(base + "/")
-            page.wait_for_selector('[data-testid="stSidebarNav"] a', timeout=60_000)
-            C.settle(page, timeout=90, quiet=0.3)
-            links = nav_links(page)  # [(path, label)] in the sidebar's order
-            paths = {path for path, _ in links}
-            w.faults += [f"the sidebar has no link to {label} ({path})" for label, path, _ in page_urls()
-                         if path not in paths]
-            for i, (path, label) in enumerate(links):
-                if i:  # the first link is Home, already open
-                    t = time.perf_counter()
-                    open_from_sidebar(page, path)
-                    w.steps.append((time.perf_counter() - t, f"{label} / open"))
-                _walk_page(page, label, tasks_by_path.get(path), w)
-        finally:
-            browser.close()
+    with app_and_browser() as (base, browser), open_page(browser, base + "/", height=1000, wait_s=90, quiet=0.3,
+                                                         ready='[data-testid="stSidebarNav"] a') as page:
+        links = nav_links(page)  # [(path, label)] in the sidebar's order
+        paths = {path for path, _ in links}
+        w.faults += [f"the sidebar has no link to {label} ({path})" for label, path, _ in page_urls()
+                     if path not in paths]
+        for i, (path, label) in enumerate(links):
+            if i:  # the first link is Home, already open
+                t = time.perf_counter()
+                open_from_sidebar(page, path)
+                w.steps.append((time.perf_counter() - t, f"{label} / open"))
+            _walk_page(page, label, tasks_by_path.get(path), w)
     w.seconds = time.perf_counter() - t0
     slow = sorted(w.steps, reverse=True)[:8]
     print(f"walked {len(w.visited)} pages, {len(w.steps)} steps in {w.seconds:.0f} s:\n  " + "\n  ".join(w.visited)

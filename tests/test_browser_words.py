@@ -10,13 +10,12 @@ an id. Run: pytest -m browser tests/test_browser_words.py
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
 
 from bench.visitor import nav_links
-from tests.test_browser import ARGS, CHROMIUM, app_server, settle
+from tests.test_browser import app_and_browser, open_page, settle
 
 pytestmark = pytest.mark.browser
 
@@ -108,32 +107,22 @@ def _read(page, where: str, found: dict) -> None:
 
 
 def test_every_page_tab_and_expander_is_in_words():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
-    playwright = pytest.importorskip("playwright.sync_api")
     found: dict[str, list[str]] = {}
-    with app_server() as base, playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 3000})
-            page.goto(base + "/")
-            page.wait_for_selector('[data-testid="stSidebarNav"]', timeout=60_000)
-            settle(page, timeout=120)
-            for path, label in nav_links(page):
-                page.goto(base + path)
-                page.wait_for_selector('[data-testid="stMain"] h1', timeout=60_000)
-                _read(page, f"{label}", found)
-                tabs = page.locator('[data-testid="stMain"] [data-testid="stTabs"]').first.locator('[role="tab"]')
-                names = [tabs.nth(i).inner_text().strip() for i in range(tabs.count())] if tabs.count() else []
-                for i, name in enumerate(names[1:], start=1):
-                    tabs.nth(i).click()
-                    page.wait_for_timeout(300)
-                    _read(page, f"{label} / {name}", found)
-                dev = page.locator('[data-testid="stMain"] [data-testid="stExpander"] summary', has_text=DEV)
-                if dev.count():
-                    dev.first.click()  # open: what is inside is the developers' and is not read
-                    page.wait_for_timeout(300)
-                    _read(page, f"{label} / {DEV} open", found)
-        finally:
-            browser.close()
+    with app_and_browser() as (base, browser), open_page(browser, base + "/", height=3000,
+                                                         ready='[data-testid="stSidebarNav"]') as page:
+        for path, label in nav_links(page):
+            page.goto(base + path)
+            page.wait_for_selector('[data-testid="stMain"] h1', timeout=60_000)
+            _read(page, f"{label}", found)
+            tabs = page.locator('[data-testid="stMain"] [data-testid="stTabs"]').first.locator('[role="tab"]')
+            names = [tabs.nth(i).inner_text().strip() for i in range(tabs.count())] if tabs.count() else []
+            for i, name in enumerate(names[1:], start=1):
+                tabs.nth(i).click()
+                page.wait_for_timeout(300)
+                _read(page, f"{label} / {name}", found)
+            dev = page.locator('[data-testid="stMain"] [data-testid="stExpander"] summary', has_text=DEV)
+            if dev.count():
+                dev.first.click()  # open: what is inside is the developers' and is not read
+                page.wait_for_timeout(300)
+                _read(page, f"{label} / {DEV} open", found)
     assert not found, "\n".join(f"{where}: {p}" for where, ps in found.items() for p in ps[:8])

@@ -663,10 +663,8 @@ def test_the_inspected_variant_is_in_the_link(tmp_path):
 def test_chart_specs_are_valid(tmp_path):
     """The app skips Vega-Lite schema validation on every rerun (core.ui.charts.skip_spec_validation); here every
     chart the Try it, Inspect and Model card tabs draw is validated against the schema instead."""
-    import json
 
     import altair as alt
-    from altair.utils.schemapi import validate_jsonschema
 
     from core.ui import charts
 
@@ -676,14 +674,26 @@ def test_chart_specs_are_valid(tmp_path):
     bad.to_dict()  # the app's default: not validated
     with pytest.raises(Exception):  # noqa: B017 -- jsonschema's ValidationError, whatever its module
         bad.to_dict(validate=True)
+    seen = _valid_charts_on_every_tab(lambda tab: run_page(make_task(tmp_path), tab=tab))
+    assert seen >= 5, f"only {seen} charts drawn"
+
+
+def _valid_charts_on_every_tab(run) -> int:
+    """``run(tab)`` -> the AppTest of a task page run on that tab; on the Try it, Inspect and Model card tabs: no
+    exception and every chart valid Vega-Lite. Returns how many charts were validated."""
+    import json
+
+    import altair as alt
+    from altair.utils.schemapi import validate_jsonschema
+
     seen = 0
     for tab in ("Try it", "Inspect", "Model card"):
-        at = run_page(make_task(tmp_path), tab=tab)
+        at = run(tab)
         assert not at.exception, [e.value for e in at.exception]
         for el in at.get("vega_lite_chart"):
             validate_jsonschema(json.loads(el.proto.spec), alt.Chart._rootschema)
             seen += 1
-    assert seen >= 5, f"only {seen} charts drawn"
+    return seen
 
 
 def test_model_card_draws_every_training_curve(tmp_path):
@@ -775,23 +785,16 @@ def _task_page(task):
 def test_every_chart_of_every_task_page_is_valid_vega_lite(name):
     """The app builds its charts without Altair's validation (above); every chart every registered task draws on
     its Try it, Inspect and Model card tabs (first demo, the trained weights) is valid Vega-Lite all the same."""
-    import json
-
-    import altair as alt
-    from altair.utils.schemapi import validate_jsonschema
-
     task = discover().tasks[name]
-    seen = 0
-    for tab in ("Try it", "Inspect", "Model card"):
+
+    def run(tab: str) -> AppTest:
         at = AppTest.from_function(_task_page, args=(task,), default_timeout=240)
         at.query_params["tab"] = tab
         for part in ("sv", "hid"):  # the inspector's lazy expanders, open
             at.session_state[f"insp_{name}_{part}_open"] = True
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
-        for el in at.get("vega_lite_chart"):
-            validate_jsonschema(json.loads(el.proto.spec), alt.Chart._rootschema)
-            seen += 1
+        return at.run()
+
+    seen = _valid_charts_on_every_tab(run)
     assert seen >= 1, f"{name}: no chart drawn on any tab"
 
 
