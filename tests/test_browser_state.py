@@ -13,6 +13,8 @@ Run: pytest -m browser tests/test_browser_state.py
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from bench.visitor import nav_links
@@ -119,7 +121,21 @@ def _move_every_slider(page) -> None:
         s.focus()
         page.keyboard.press("ArrowRight")
         page.keyboard.press("ArrowRight")
+        page.wait_for_timeout(500)  # the slider sends its value after a short debounce; then the rerun starts
         settle(page, timeout=120)
+    _url_settled(page)
+
+
+def _url_settled(page, quiet: float = 1.5, timeout: float = 60) -> None:
+    """Wait until the page's own URL (which the app rewrites after each change) has stayed the same for ``quiet`` s."""
+    t0, last, since = time.time(), page.url, time.time()
+    while time.time() - t0 < timeout:
+        page.wait_for_timeout(200)
+        if page.url != last:
+            last, since = page.url, time.time()
+        elif time.time() - since >= quiet:
+            settle(page, timeout=120)
+            return
 
 
 def _flip_every_toggle(page) -> None:
@@ -129,6 +145,7 @@ def _flip_every_toggle(page) -> None:
         if t.is_visible():
             t.click()
             settle(page, timeout=120)
+    _url_settled(page)
 
 
 ROUND_TRIP = ["/translation", "/captioning", "/video", "/music"]
