@@ -197,8 +197,9 @@ def reveal_lesson_step(page, app_base: str, n: int) -> float:
     page.wait_for_selector('[data-testid="stMain"] h1', timeout=120_000)
     C.settle(page, timeout=120, quiet=0.1)
     main = page.locator('[data-testid="stMain"]')
-    pills = main.locator('[data-testid="stButtonGroup"] button')
-    choice = pills.first if pills.count() else main.locator('[data-testid="stRadioOption"]').first
+    # the choices are pills (several may be right) or radio options; the browser may draw them just after the run ends
+    choice = main.locator('[data-testid="stButtonGroup"] button, [data-testid="stRadioOption"]').first
+    choice.wait_for(timeout=30_000)
     click(choice)
     return click(main.get_by_role("button", name="Show the model's answer"), timeout=180)
 
