@@ -380,6 +380,30 @@ def recurrent_spectra(model: nn.Module, singular: bool = True) -> pd.DataFrame:
                                        "singular_values"])
 
 
+def _bucket_table(bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For float32 entries a >= 0 and sorted float64 thresholds t_j: (c, table). c_j is the smallest float32 above
+    t_j, so t_j < a exactly when a >= c_j; table[k] is the bucket #{j : t_j < a} shared by every float32 whose bit
+    pattern's top 16 bits are k, or -1 where a threshold falls inside that range (or the sign bit is set)."""
+    t32 = bounds.astype(np.float32)  # (J,) nearest float32
+    c = np.where(t32.astype(np.float64) > bounds, t32, np.nextafter(t32, np.float32(np.inf)))  # (J,) float32
+    cells = np.arange(1 << 16, dtype=np.uint32)  # (65536,)
+    lo = np.searchsorted(c, (cells << 16).view(np.float32), side="right")  # (65536,) bucket of a cell's first pattern
+    hi = np.searchsorted(c, ((cells << 16) | 0xFFFF).view(np.float32), side="right")  # (65536,) of its last
+    table = np.where((lo == hi) & (cells < 1 << 15), lo, -1).astype(np.intp)  # (65536,)
+    return c, table
+
+
+def _buckets32(a: np.ndarray, c: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """#{j : t_j < a_i} for every float32 entry of ``a`` (see ``_bucket_table``): a table look-up on the top 16 bits
+    of each entry (non-negative floats order as their bit patterns), a binary search only for the few entries whose
+    range holds a threshold. The same buckets as ``np.searchsorted(thresholds, a.astype(float64))``, ~5x faster."""
+    b = table[a.view(np.uint32) >> 16]  # (n,) intp, what np.bincount reads without a copy
+    odd = np.flatnonzero(b < 0)
+    if odd.size:
+        b[odd] = np.searchsorted(c, a[odd], side="right")
+    return b
+
+
 def clip_report(grads: dict[str, torch.Tensor], threshold: float,
                 labels: dict[str, str] | None = None) -> tuple[pd.DataFrame, dict]:
     """Each parameter's gradient norm before clipping, after clip-by-norm and after clip-by-value at ``threshold``.
@@ -393,21 +417,30 @@ def clip_reports(grads: dict[str, torch.Tensor], thresholds,
                  labels: dict[str, str] | None = None) -> dict[float, tuple[pd.DataFrame, dict]]:
     """``clip_report`` at every threshold in one pass: what the inspector keeps instead of the gradients themselves.
 
-    With the thresholds sorted, t_0 < t_1 < ..., each entry |g| falls in one bucket b = #{j : t_j < |g|} (one
-    binary search per entry, no sort of the gradient). Clip-by-value at t_j keeps the entries <= t_j (buckets
-    0..j) and sets the rest to +-t_j, so with per-bucket sums S2 (of g^2), S1 (of |g|) and counts C, cumulated over
-    the buckets: ||clamp(g)||^2 = cumS2_j + t_j^2 * (n - cumC_j) and g . clamp(g) = cumS2_j + t_j * (S1 - cumS1_j).
+    With the thresholds sorted, t_0 < t_1 < ..., each entry |g| falls in one bucket b = #{j : t_j < |g|} (a table
+    look-up on a float32 entry's top bits, ``_buckets32``; no sort of the gradient). Clip-by-value at t_j keeps the
+    entries <= t_j (buckets 0..j) and sets the rest to +-t_j, so with per-bucket sums S2 (of g^2), S1 (of |g|) and
+    counts C, cumulated over the buckets: ||clamp(g)||^2 = cumS2_j + t_j^2 * (n - cumC_j) and
+    g . clamp(g) = cumS2_j + t_j * (S1 - cumS1_j).
     The tables are a few numbers per parameter and threshold, where the gradients are model-sized (the cached
-    inspections of 50 sessions held hundreds of MB); the pass is O(entries), ~0.2 s for captioning's 6M."""
+    inspections of 50 sessions held hundreds of MB); the pass is O(entries), ~0.07 s for captioning's 6M."""
     ts = [float(t) for t in thresholds]
     if any(not t > 0 for t in ts):
         raise ValueError("threshold must be positive")
     bounds = np.unique(np.asarray(ts, dtype=np.float64))  # (J,) sorted, distinct
     at = np.searchsorted(bounds, ts)  # where each asked threshold sits among them
     per = []  # (name, before, numel, k-per-threshold, kept sum of squares, clamped sum of |g|)
+    lut = None
     for n, g in grads.items():
-        a = g.detach().abs().flatten().double().numpy()  # (n,)
-        b = np.searchsorted(bounds, a, side="left")  # (n,) thresholds strictly below each entry
+        a = g.detach().abs().flatten()  # (n,)
+        if a.dtype in (torch.float16, torch.bfloat16, torch.float32):
+            lut = _bucket_table(bounds) if lut is None else lut
+            a32 = a.float().numpy()  # (n,) exact for these dtypes
+            b = _buckets32(a32, *lut)  # (n,) thresholds strictly below each entry
+            a = a32.astype(np.float64)  # (n,)
+        else:
+            a = a.double().numpy()  # (n,)
+            b = np.searchsorted(bounds, a, side="left")  # (n,) thresholds strictly below each entry
         cnt = np.cumsum(np.bincount(b, minlength=len(bounds) + 1))[at]  # (len(ts),) entries <= t
         sq = np.cumsum(np.bincount(b, weights=a * a, minlength=len(bounds) + 1))  # (J+1,)
         ab = np.cumsum(np.bincount(b, weights=a, minlength=len(bounds) + 1))  # (J+1,)

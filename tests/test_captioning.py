@@ -340,3 +340,39 @@ def test_training_ranges_match_the_flickr_training_photos():
     for key, (lo, hi) in TRAIN_RANGES.items():
         outside |= (test[key] < lo) | (test[key] > hi)
     assert outside.mean() < 0.02
+
+
+def test_inspection_reuses_the_shown_caption_without_a_new_beam_search(model, monkeypatch):
+    """The caption Try it printed travels with the input: the inspector's loss, the word dependence and the saliency
+    teacher-force it and never search for it again (a beam search over the image costs ~0.1 s)."""
+    from core.inspect import inspect_model
+
+    query = {"image": TASK.demos()[0].input, "beam": 3}
+    shown = TASK.predict(model, query)["words"]
+    passed = {**query, "caption": " ".join(shown)}
+
+    def no_search(*args, **kwargs):
+        raise AssertionError("the inspection searched for the caption again")
+
+    monkeypatch.setattr(model, "beam_search", no_search)
+    ins = inspect_model(model, lambda m: TASK.inspect_loss(m, passed))
+    assert len(ins.labels) == len(shown) + 1  # <start>, then the words read
+    assert TASK.word_dependence(model, passed)["words"] == shown + ["<end>"]
+    assert TASK.saliency(model, passed, 0)["words"] == shown + ["<end>"]
+    with pytest.raises(AssertionError, match="searched for the caption again"):
+        TASK.inspect_loss(model, query)  # no caption given: it has to search
+
+
+def test_opening_inspect_after_an_answer_runs_no_beam_search(monkeypatch):
+    """On the page: the answer's beam search runs once (Try it, cached per input); opening Inspect runs none."""
+    from test_contract import ensemble_page
+
+    at = ensemble_page("captioning")
+    calls = []
+    real = type(TASK)._caption_ids
+    monkeypatch.setattr(type(TASK), "_caption_ids", lambda self, m, x, beam: calls.append(beam) or real(self, m, x, beam))
+    at.session_state["tab"] = "Inspect"
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any(str(c.value).startswith("Explained here") for c in at.caption)
+    assert calls == []

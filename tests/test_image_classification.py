@@ -315,3 +315,29 @@ def test_model_card_names_the_cells_and_variants_one_way():
     dev_shown |= {str(m.value) for m in [*dev.markdown, *dev.caption]}
     words = " ".join(v for v in shown if not v.startswith("{") and v not in dev_shown)
     assert not any(v in words for v in ("onestep", "cnn2", "rowreader")), words[:300]
+
+
+def test_inspect_saliency_is_computed_once_per_input(monkeypatch):
+    """The Inspect tab's saliency maps (the served model's and the row reader's) ran a backward pass on every rerun
+    of the page; now once per (weights, input), and again for a new picture."""
+    from tasks.image_classification import page
+
+    at = _page_with_upload(_stripes())
+    page.saliency_view.clear()
+    page.row_reader_view.clear()
+    calls = []
+    real = type(TASK).saliency
+    monkeypatch.setattr(type(TASK), "saliency", lambda self, m, x: calls.append(m) or real(self, m, x))
+    at.session_state["tab"] = "Inspect"
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    first = len(calls)
+    assert first == 2  # the served model's map and the row reader's rows
+    captions = [im.caption for e in at.get("image") for im in e.proto.imgs]
+    assert any(c.startswith("saliency for '") for c in captions), captions
+    at.run()  # a rerun of the page (another widget, another tab): served from the cache
+    assert not at.exception and len(calls) == first
+    at.file_uploader(key="image_classification_upload").set_value(
+        ("other.png", _png(Image.fromarray(255 - _stripes())), "image/png"))
+    at.run()
+    assert not at.exception and len(calls) == 2 * first

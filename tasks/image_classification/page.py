@@ -157,28 +157,43 @@ def _card_comparison(model) -> None:
 
 
 # ---- inspect extra ------------------------------------------------------------------------------------------------
+# Once per (weights, input) for every session: the Inspect tab reruns for each widget and tab of the page, and its
+# own inspection is cached the same way (core.ui.inspector). Errors are not cached: they show on every run.
+@st.cache_data(show_spinner="Taking the answer's gradient back to the pixels ...", max_entries=16, ttl=3600)
+def saliency_view(task_name: str, model_id: str, in_key: str, _task, _model, _input) -> dict:
+    """task.saliency through ``_model`` and the 32x32 pixels it read: one backward pass."""
+    return {**_task.saliency(_model, _input), "pixels": _task.image_from_input(_input)["pixels"]}
+
+
+@st.cache_data(show_spinner="Reading the picture row by row ...", max_entries=16, ttl=3600)
+def row_reader_view(task_name: str, model_id: str, in_key: str, _task, _model, _input) -> dict:
+    """The row reader's answer after each row (task.prefix_predictions) and its saliency per row."""
+    return {"pre": _task.prefix_predictions(_model, _input), "rsal": _task.saliency(_model, _input)}
+
+
 def _inspect_extra(task, model, input):
     from core.ui import charts
+    from core.ui.inspector import input_key, model_key
     from core.ui.widgets import show_error
 
     st.subheader("Which pixels decided it? (saliency)")
     st.caption("The gradient of the predicted class's score with respect to every input pixel (largest over the "
                "three colours): bright pixels are those whose small change would move the answer most.")
+    in_key = input_key(input)
     try:
-        sal = task.saliency(model, input)
-        pred = task.predict(model, {"image": input})  # the model whose gradients are shown
+        sal = saliency_view(task.name, model_key(model), in_key, task, model, input)  # the model whose gradients are shown
     except Exception as exc:  # noqa: BLE001
         show_error(exc, "computing the saliency map")
         return
     m = sal["map"]
     heat = (m / (m.max() or 1.0))  # (32, 32) in [0, 1]
-    pixels = pred["pixels"].astype(np.float32)
+    pixels = sal["pixels"].astype(np.float32)
     red = np.zeros_like(pixels)
     red[..., 0] = 255
     overlay = (pixels * (1 - 0.7 * heat[..., None]) + red * 0.7 * heat[..., None]).astype(np.uint8)
     gray = (heat * 255).astype(np.uint8)
     c1, c2, c3 = st.columns(3)
-    c1.image(_big(pred["pixels"]), caption="input (32x32)", width=192)
+    c1.image(_big(sal["pixels"]), caption="input (32x32)", width=192)
     c2.image(_big(np.repeat(gray[..., None], 3, axis=2)), caption=f"saliency for '{sal['label']}'", width=192)
     c3.image(_big(overlay), caption="overlay (red = salient)", width=192)
 
@@ -190,8 +205,8 @@ def _inspect_extra(task, model, input):
                "(the same network, read out early). Right: how strongly its final answer depends on each row (norm of the "
                "gradient per row) -- a recurrent reader often leans on the last rows it read.")
     try:
-        pre = task.prefix_predictions(rr, input)
-        rsal = task.saliency(rr, input)
+        rows = row_reader_view(task.name, model_key(rr), in_key, task, rr, input)
+        pre, rsal = rows["pre"], rows["rsal"]
     except Exception as exc:  # noqa: BLE001
         show_error(exc, "running the row reader")
         return
