@@ -175,12 +175,14 @@ def test_a_kept_variant_shares_the_served_models_card(tmp_path, monkeypatch):
     task = _task(tmp_path, "a")
     served = L.get_model(task, quiet=True)
     gru = L.get_model(task, "gru", quiet=True)
-    assert gru is not served and gru.variant == "gru" and gru.card is served.card and gru.meta is served.meta
+    assert gru is not served and gru.runtime.variant == "gru"
+    assert gru.runtime.card is served.runtime.card and gru.runtime.meta is served.runtime.meta
 
     time.sleep(0.01)
     card = task.weights_path() / "card.json"
     card.write_text(card.read_text())  # the same card written again (a retraining would): a new stamp
     assert L._served_card(task.name, str(task.weights_path())) is None
     again = L.get_model(task, "gru", quiet=True)
-    assert again is not gru and again.card is not served.card and again.card.served_variant == "lstm"
+    assert again is not gru and again.runtime.card is not served.runtime.card
+    assert again.runtime.card.served_variant == "lstm"
 
