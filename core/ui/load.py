@@ -173,12 +173,15 @@ def _as_loaded(task, variant: str | None, folder: Path) -> str | None:
     return variant
 
 
-def _cached(task, variant: str | None, folder: Path) -> Served | torch.nn.Module:
-    """The cached Served (``variant`` None, or the served variant by name) or kept variant, loading it once."""
+def _cached(task, variant: str | None, folder: Path, shown: bool = True) -> Served | torch.nn.Module:
+    """The cached Served (``variant`` None, or the served variant by name) or kept variant, loading it once (with a
+    spinner on the page when ``shown``; from a thread without a page, ``shown=False``)."""
     variant = _as_loaded(task, variant, folder)
     key, stamp = (task.name, variant, str(folder)), _stamp(folder, variant)
 
     def load():
+        if not shown:
+            return _load(task.name, variant, str(folder), task)
         with st.spinner("Loading the model ..."):
             return _load(task.name, variant, str(folder), task)
 
@@ -189,11 +192,8 @@ def prefetch(task, variant: str | None = None) -> bool:
     """Load a model into the shared cache ahead of need, from any thread and with nothing shown: the next
     ``get_model`` finds it there (or waits for this load instead of starting its own). False when it cannot be loaded
     now; the page that asks for it then says why, as usual."""
-    folder = Path(task.weights_path())
-    variant = _as_loaded(task, variant, folder)
     try:
-        MODELS.get((task.name, variant, str(folder)), _stamp(folder, variant),
-                   lambda: _load(task.name, variant, str(folder), task))
+        _cached(task, variant, Path(task.weights_path()), shown=False)
         return True
     except Exception:  # noqa: BLE001 -- a prefetch never fails the caller: the page's own load reports it
         log.info("prefetching %s (%s) failed; the page will load it itself", task.name, variant or "served")
