@@ -286,11 +286,16 @@ class EncoderDecoder(nn.Module):
     @torch.no_grad()
     def beam_search(self, src: torch.Tensor, src_lengths: torch.Tensor | None = None, beam: int = 5,
                     max_len: int = 50, length_penalty: float = 1.0, prefix: list[int] | None = None,
-                    topk: int = 5) -> list[Candidate]:
+                    topk: int = 5, must_write: dict[int, int] | None = None,
+                    owe_until: int | None = None) -> list[Candidate]:
         """Beam search for ONE source sentence (src (1, S)). Returns the candidates, best first.
 
         ``prefix`` forces the first output tokens ("force a word"), and the search continues from there.
-        beam=1 is greedy decoding."""
+        ``must_write`` {token id: n}: a hypothesis may not end before it has written that token n times (a translator
+        asks for its <unk> once per unknown source word, so every unknown name is copied through); the beam keeps the
+        hypotheses that place it best. ``owe_until``: from this many output tokens on, the rule is lifted (a decoder
+        that has not placed the word by then will not; better an end without it than no end). The step infos keep
+        the model's own probabilities. beam=1 is greedy decoding."""
         if src.shape[0] != 1:
             raise ValueError("beam_search decodes one sentence at a time: src must be (1, S)")
         enc, state, src_mask = self.encode(src, src_lengths)
@@ -298,6 +303,7 @@ class EncoderDecoder(nn.Module):
         hyps = [([], 0.0, state, [], [])]
         finished: list[Candidate] = []
         forced = list(prefix or [])
+        owe_until = max_len if owe_until is None else owe_until
         for t in range(max_len):
             if not hyps:
                 break
@@ -311,6 +317,8 @@ class EncoderDecoder(nn.Module):
                 probs = logp[i].exp()
                 tp, ti = probs.topk(min(topk, probs.shape[-1]))
                 info_top = [(int(a), float(b)) for a, b in zip(ti, tp)]
+                if must_write and t < owe_until and any(tokens.count(k) < n for k, n in must_write.items()):
+                    logp[i, self.eos_id] = float("-inf")  # not done yet: it cannot end here
                 choices = [forced[t]] if t < len(forced) else logp[i].topk(min(beam, logp.shape[-1])).indices.tolist()
                 for tok in choices:
                     a_row = attn[i].cpu() if attn is not None else None

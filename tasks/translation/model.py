@@ -31,15 +31,23 @@ def build(config: dict, src_vocab: int, tgt_vocab: int) -> EncoderDecoder:
 
 @torch.no_grad()
 def greedy(model: EncoderDecoder, src: torch.Tensor, src_lengths: torch.Tensor, max_len: int):
-    """Batched greedy decoding: src (B, S) -> (tokens (B, T) ids, attention (B, T, S) or None)."""
+    """Batched greedy decoding: src (B, S) -> (tokens (B, T) ids, attention (B, T, S) or None).
+    A sentence may not end before it has written <unk> once per unknown source word (unknown_count), until it is
+    ``owe_until`` tokens long: each unknown name then has a place in the output to be copied into (ids_to_tokens)."""
     enc, state, mask = model.encode(src, src_lengths)  # (B, S, D*H)
     B = src.shape[0]
     tok = torch.full((B,), BOS_ID, dtype=torch.long, device=src.device)  # (B,)
     done = torch.zeros(B, dtype=torch.bool, device=src.device)
+    owed = unknown_count(src)  # (B,) <unk>s still to write
+    until = owe_until(src_lengths if src_lengths is not None else torch.full((B,), src.shape[1]))  # (B,)
+    until = until.to(src.device)
     outs, atts = [], []
-    for _ in range(max_len):
+    for step in range(max_len):
         logp, state, attn = model.decode_step(tok, state, enc, mask)  # (B, V), (B, S)
+        owing = (owed > 0) & (step < until)  # (B,) ending now would leave an unknown word out
+        logp[:, EOS_ID] = logp[:, EOS_ID].masked_fill(owing, float("-inf"))  # (B,)
         tok = logp.argmax(-1).masked_fill(done, PAD_ID)  # (B,)
+        owed -= (tok == UNK_ID).long()
         outs.append(tok)
         if attn is not None:
             atts.append(attn)
@@ -48,6 +56,23 @@ def greedy(model: EncoderDecoder, src: torch.Tensor, src_lengths: torch.Tensor, 
             break
     ys = torch.stack(outs, 1)  # (B, T)
     return ys, (torch.stack(atts, 1) if atts else None)  # (B, T, S)
+
+
+def unknown_count(src: torch.Tensor) -> torch.Tensor:
+    """src (B, S) ids -> (B,) how many unknown source words each sentence has (how many <unk>s its output owes)."""
+    return (src == UNK_ID).sum(-1)  # (B,)
+
+
+def owe_until(src_lengths):
+    """Output length from which a translation may end without its unknown words: twice the source's tokens, plus 2
+    (an output that long has lost the thread; a sentence without the name is better than one that never ends)."""
+    return 2 * src_lengths + 2
+
+
+def must_write(src_ids: list[int]) -> dict:
+    """beam_search's keyword arguments for one source sentence: one <unk> per unknown word, to be copied through."""
+    n = sum(i == UNK_ID for i in src_ids)
+    return {"must_write": {UNK_ID: n}, "owe_until": owe_until(len(src_ids))} if n else {}
 
 
 def ids_to_tokens(ids: list[int], vocab: list[str], src_tokens: list[str], src_unk: list[bool],

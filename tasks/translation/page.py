@@ -65,8 +65,9 @@ def _try_it(task, model):
         st.info(md_escape(out["note"]))
     unknown = [t.replace("▁", "") for t, u in zip(out["source_tokens"], out["source_unknown"]) if u]
     if unknown:
-        st.caption("Not in the English vocabulary (read as *unknown*; copied through if the decoder writes "
-                   f"*unknown*): {md_escape(', '.join(unknown[:20]))}")
+        st.caption("Not in the English vocabulary, read as *unknown* and copied into the French as typed (the "
+                   "translation may not end before each has its place, where the decoder writes *unknown*): "
+                   f"{md_escape(', '.join(unknown[:20]))}")
 
     _attention(out, answered_by_ensemble(task))
     _steps_and_beam(out)
