@@ -23,7 +23,7 @@ import hashlib
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -137,8 +137,9 @@ class Inspection:
     total_grad_norm: float
     grads: dict[str, torch.Tensor] = field(repr=False, default_factory=dict)  # name -> gradient (CPU copy)
     # threshold -> clip_report(grads, threshold): the app keeps these and drops the model-sized grads
-    clip: dict[float, tuple[pd.DataFrame, dict]] = field(repr=False, default_factory=dict)
-    hidden_states: dict[str, np.ndarray] = field(repr=False, default_factory=dict)  # "mod/l/dir" -> (T, H), item 0
+    clip: Mapping[float, tuple[pd.DataFrame, dict]] = field(repr=False, default_factory=dict)
+    # "module / layer l / direction" -> (T, H), the first item of the batch
+    hidden_states: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
     labels: list[str] = field(default_factory=list)
     # minGRU / minLSTM only (else empty): module, layer, direction, cell, step, keep, reach, share (``reach_table``)
     reach: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REACH_COLUMNS))
@@ -146,6 +147,29 @@ class Inspection:
 
 def _module_names(model: nn.Module) -> dict[int, str]:
     return {id(m): (n or "rnn") for n, m in model.named_modules() if isinstance(m, Recurrent)}
+
+
+def module_words(path: str) -> str:
+    """A recurrent module's torch path in words, as the inspector shows it: "encoder" -> "encoder",
+    "members.1.decoder" -> "decoder, ensemble member 2", "" or "rnn" -> "recurrent layer". Pure."""
+    parts = [p for p in path.split(".") if p]
+    member = None
+    if len(parts) >= 2 and parts[0] == "members" and parts[1].isdigit():
+        member, parts = int(parts[1]) + 1, parts[2:]
+    words = [PART_WORDS.get(p, p.replace("_", " ")) for p in parts if not p.isdigit()]
+    words = [w for w in words if w != "network"] or words[:1] or ["recurrent layer"]
+    return " ".join(dict.fromkeys(words)) + (f", ensemble member {member}" if member else "")
+
+
+def _trace_words(traces, names: dict[int, str]) -> list[str]:
+    """Each recorded run's module in words (``module_words``); a module run more than once gets "(run k)"."""
+    words = [module_words(names.get(id(mod), "rnn")) for mod, _ in traces]
+    seen: dict[str, int] = {}
+    out = []
+    for w in words:
+        seen[w] = seen.get(w, 0) + 1
+        out.append(f"{w} (run {seen[w]})" if words.count(w) > 1 else w)
+    return out
 
 
 def inspect_model(model: nn.Module, loss_fn: Callable[[nn.Module], torch.Tensor | tuple]) -> Inspection:
@@ -173,6 +197,7 @@ def inspect_model(model: nn.Module, loss_fn: Callable[[nn.Module], torch.Tensor 
     g_x = grads[-1]
 
     # ---- dL/dh_t per step, layer, direction ---------------------------------------------------------------------
+    trace_words = _trace_words(traces, names)
     rows = []
     per_key: dict[tuple, list] = {}
     for (mi, layer, d, _), h, g in zip(index, hs, g_hs):
@@ -186,8 +211,8 @@ def inspect_model(model: nn.Module, loss_fn: Callable[[nn.Module], torch.Tensor 
         T = H.shape[1]
         gn = G.norm(dim=-1).norm(dim=0)  # (T,) norm over units, then over the batch
         hn = H.norm(dim=-1).mean(dim=0)  # (T,)
-        mname = names.get(id(mod), "rnn") if len(traces) == 1 else f"{names.get(id(mod), 'rnn')}#{mi}"
-        hidden_states[f"{mname}/{layer}/{DIRECTIONS[d]}"] = H[0].cpu().numpy()
+        mname = trace_words[mi]
+        hidden_states[f"{mname} / layer {layer} / {DIRECTIONS[d]}"] = H[0].cpu().numpy()
         for t in range(T):
             rows.append((mname, layer, DIRECTIONS[d], t, T - 1 - t, float(gn[t]), float(hn[t])))
     hidden = pd.DataFrame(rows, columns=["module", "layer", "direction", "step", "distance", "grad_norm", "h_norm"])
@@ -217,10 +242,10 @@ def inspect_model(model: nn.Module, loss_fn: Callable[[nn.Module], torch.Tensor 
 
     # ---- gates ---------------------------------------------------------------------------------------------------
     grow, reach = [], []
-    for mi, (mod, tr) in enumerate(traces):
+    for mi, (_mod, tr) in enumerate(traces):
         if tr.cell not in ("gru", "lstm") + MIN_CELLS:
             continue
-        mname = names.get(id(mod), "rnn") if len(traces) == 1 else f"{names.get(id(mod), 'rnn')}#{mi}"
+        mname = trace_words[mi]
         for layer, dirs in enumerate(tr.gates):
             for d, gates in enumerate(dirs):
                 for gname, val in gates.items():
@@ -368,7 +393,7 @@ def recurrent_spectra(model: nn.Module, singular: bool = True) -> pd.DataFrame:
                     continue  # no recurrent matrix: the gates read only x_t
                 w_hh = mod.weights(layer, d)[1].detach().float().cpu()  # (G*H, H)
                 for gname, block in zip(GATES[mod.cell], w_hh.chunk(len(GATES[mod.cell]), dim=0)):
-                    where.append((mname or "rnn", layer, DIRECTIONS[d], gname))
+                    where.append((module_words(mname), layer, DIRECTIONS[d], gname))
                     blocks.append(block)
     if len(blocks) > 1 and max(b.shape[-1] for b in blocks) >= PARALLEL_FROM:
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="rnnlab-spectra") as pool:
@@ -414,7 +439,7 @@ def clip_report(grads: dict[str, torch.Tensor], threshold: float,
 
 
 def clip_reports(grads: dict[str, torch.Tensor], thresholds,
-                 labels: dict[str, str] | None = None) -> dict[float, tuple[pd.DataFrame, dict]]:
+                 labels: dict[str, str] | None = None) -> ClipReports:
     """``clip_report`` at every threshold in one pass: what the inspector keeps instead of the gradients themselves.
 
     With the thresholds sorted, t_0 < t_1 < ..., each entry |g| falls in one bucket b = #{j : t_j < |g|} (a table
@@ -429,7 +454,7 @@ def clip_reports(grads: dict[str, torch.Tensor], thresholds,
         raise ValueError("threshold must be positive")
     bounds = np.unique(np.asarray(ts, dtype=np.float64))  # (J,) sorted, distinct
     at = np.searchsorted(bounds, ts)  # where each asked threshold sits among them
-    per = []  # (name, before, numel, k-per-threshold, kept sum of squares, clamped sum of |g|)
+    names, before, numel, kept, kept_sq, over_abs = [], [], [], [], [], []  # one entry per parameter
     lut = None
     for n, g in grads.items():
         a = g.detach().abs().flatten()  # (n,)
@@ -441,35 +466,75 @@ def clip_reports(grads: dict[str, torch.Tensor], thresholds,
         else:
             a = a.double().numpy()  # (n,)
             b = np.searchsorted(bounds, a, side="left")  # (n,) thresholds strictly below each entry
-        cnt = np.cumsum(np.bincount(b, minlength=len(bounds) + 1))[at]  # (len(ts),) entries <= t
         sq = np.cumsum(np.bincount(b, weights=a * a, minlength=len(bounds) + 1))  # (J+1,)
         ab = np.cumsum(np.bincount(b, weights=a, minlength=len(bounds) + 1))  # (J+1,)
-        # Python floats from here on: the loop below reads each of them once per threshold.
-        per.append((n, float(np.sqrt(sq[-1])), a.size, cnt.tolist(), sq[at].tolist(), (ab[-1] - ab[at]).tolist()))
-    total = float(np.sqrt(sum(before ** 2 for _, before, *_ in per)))
-    words = {**parameter_labels([n for n, *_ in per]), **(labels or {})}
-    out = {}
-    for i, t in enumerate(ts):
-        factor = min(1.0, t / (total + 1e-6))
-        rows, after_norm_sq, after_value_sq, clamped = [], 0.0, 0.0, 0
-        for n, before, numel, k, kept_sq, over_abs in per:
-            n_over = numel - k[i]
-            value_sq = kept_sq[i] + t * t * n_over
-            by_value = value_sq ** 0.5
-            dot = kept_sq[i] + t * over_abs[i]
-            cos = dot / (before * by_value) if before > 0 and by_value > 0 else 1.0
-            by_norm = before * factor
-            clamped += n_over
-            after_norm_sq += by_norm ** 2
-            after_value_sq += value_sq
-            rows.append((n, words[n], before, by_norm, by_value, min(1.0, cos)))
-        df = pd.DataFrame(rows, columns=["name", "lesson_name", "before", "after_clip_norm", "after_clip_value",
-                                         "value_clip_cosine"])
-        summary = {"threshold": t, "total_before": total, "total_after_clip_norm": after_norm_sq ** 0.5,
-                   "total_after_clip_value": after_value_sq ** 0.5, "norm_scale": factor, "entries_clamped": clamped,
-                   "entries": int(sum(p[2] for p in per))}
-        out[t] = (df, summary)
-    return out
+        names.append(n)
+        before.append(np.sqrt(sq[-1]))
+        numel.append(a.size)
+        kept.append(np.cumsum(np.bincount(b, minlength=len(bounds) + 1))[at])  # (T,) entries <= t
+        kept_sq.append(sq[at])  # (T,)
+        over_abs.append(ab[-1] - ab[at])  # (T,)
+    t = np.asarray(ts, dtype=np.float64)[None, :]  # (1, T)
+    before_, numel_ = np.asarray(before, dtype=np.float64), np.asarray(numel, dtype=np.int64)  # (P,), (P,)
+    shape = (len(names), len(ts))
+    kept_ = np.asarray(kept, dtype=np.int64).reshape(shape)  # (P, T)
+    kept_sq_ = np.asarray(kept_sq, dtype=np.float64).reshape(shape)  # (P, T)
+    over_abs_ = np.asarray(over_abs, dtype=np.float64).reshape(shape)  # (P, T)
+    total = float(np.sqrt((before_ ** 2).sum()))
+    n_over = numel_[:, None] - kept_  # (P, T) entries clamped
+    value_sq = kept_sq_ + t * t * n_over  # (P, T) ||clamp(g)||^2
+    by_value = np.sqrt(value_sq)  # (P, T)
+    dot = kept_sq_ + t * over_abs_  # (P, T) g . clamp(g)
+    denom = before_[:, None] * by_value  # (P, T)
+    cos = np.minimum(1.0, np.divide(dot, denom, out=np.ones_like(dot), where=denom > 0))  # (P, T)
+    factor = np.minimum(1.0, t[0] / (total + 1e-6))  # (T,)
+    by_norm = before_[:, None] * factor[None, :]  # (P, T)
+    words = {**parameter_labels(names), **(labels or {})}
+    return ClipReports(thresholds=ts, names=names, lesson=[words[n] for n in names], before=before_,
+                       by_norm=by_norm, by_value=by_value, cosine=cos, value_sq=value_sq, clamped=n_over.sum(0),
+                       norm_scale=factor, total=total, entries=int(numel_.sum()))
+
+
+@dataclass
+class ClipReports(Mapping):
+    """``clip_reports``' answer: {threshold: (per-parameter table, summary)}, each table built when it is read (the
+    arrays are a few numbers per parameter and threshold; 29 DataFrames built up front cost more than the pass)."""
+
+    thresholds: list[float]  # as asked, in order
+    names: list[str]  # torch's parameter names
+    lesson: list[str]  # the same in the lesson's words (parameter_labels)
+    before: np.ndarray  # (P,) each gradient's norm before clipping
+    by_norm: np.ndarray  # (P, T) after clip-by-norm at each threshold
+    by_value: np.ndarray  # (P, T) after clip-by-value
+    cosine: np.ndarray  # (P, T) cosine between the gradient and its clipped-by-value self
+    value_sq: np.ndarray  # (P, T) squared norm after clip-by-value
+    clamped: np.ndarray  # (T,) entries clamped by value
+    norm_scale: np.ndarray  # (T,) clip-by-norm's factor
+    total: float  # total gradient norm before clipping
+    entries: int  # gradient entries in all
+
+    def __getitem__(self, threshold: float) -> tuple[pd.DataFrame, dict]:
+        if threshold not in self.thresholds:
+            raise KeyError(threshold)
+        i = self.thresholds.index(threshold)
+        df = pd.DataFrame({"name": self.names, "lesson_name": self.lesson, "before": self.before,
+                           "after_clip_norm": self.by_norm[:, i], "after_clip_value": self.by_value[:, i],
+                           "value_clip_cosine": self.cosine[:, i]})
+        summary = {"threshold": threshold, "total_before": self.total,
+                   "total_after_clip_norm": float(np.sqrt((self.by_norm[:, i] ** 2).sum())),
+                   "total_after_clip_value": float(np.sqrt(self.value_sq[:, i].sum())),
+                   "norm_scale": float(self.norm_scale[i]), "entries_clamped": int(self.clamped[i]),
+                   "entries": self.entries}
+        return df, summary
+
+    def __contains__(self, threshold) -> bool:
+        return threshold in self.thresholds
+
+    def __iter__(self):
+        return iter(dict.fromkeys(self.thresholds))
+
+    def __len__(self) -> int:
+        return len(dict.fromkeys(self.thresholds))
 
 
 def decay_rate(hidden: pd.DataFrame, layer: int = 0, direction: str = "forward") -> float:

@@ -38,10 +38,14 @@ def test_the_inspection_decomposes_w_prime_for_rho_alone(monkeypatch):
 
 
 def test_the_spectra_chart_leaves_out_what_is_not_computed():
+    import altair as alt
+    from altair.utils.schemapi import validate_jsonschema
+
     from core.ui import charts
 
     def tooltip(sp) -> list[str]:
-        spec = charts.spectra_chart(sp).to_dict(validate=True)
+        spec = charts.spectra_chart(sp)
+        validate_jsonschema(spec, alt.Chart._rootschema)
         return [t["field"] for t in spec["layer"][0]["encoding"]["tooltip"]]
 
     r = Recurrent("gru", 2, 4)

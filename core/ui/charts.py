@@ -326,43 +326,118 @@ def label_series(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def grad_through_time_chart(hidden: pd.DataFrame, select: str = "step_pick") -> alt.Chart:
-    """||dL/dh_t|| per step on a log axis, one line per module/layer/direction; click a point to select a step."""
+def grad_through_time_chart(hidden: pd.DataFrame, select: str = "step_pick") -> dict:
+    """||dL/dh_t|| per step on a log axis, one line per module/layer/direction; click a point to select a step
+    (``select`` names the selection: read it from ``st.vega_lite_chart(spec, on_select="rerun")``'s
+    ``selection[select]``; the selected point is enlarged).
+
+    A plain Vega-Lite spec, as ``training_curves`` is (draw it with ``st.vega_lite_chart``): the inspector draws it
+    on every rerun of the tab, and Altair's objects took ~0.15 s of each. Steps whose gradient is 0 are left out of
+    the log axis (the records hold null there)."""
     df = label_series(hidden)
-    cols = ["series", "step", "label", "distance", "grad_norm", "h_norm"]
-    df = df[[c for c in cols if c in df.columns]]
-    return line_chart(df, "step", "grad_norm", "series", log=True, select=select, fmt=".3e",
-                      tooltip=["series", "step", "label", "distance", "grad_norm", "h_norm"],
-                      x_title="time step t", y_title="‖dL/dh_t‖ (log scale)", integer_x=True)
+    cols = [c for c in ["series", "step", "label", "distance", "grad_norm", "h_norm"] if c in df.columns]
+    rows = df[cols].astype(object).where(df[cols].notna(), None).to_dict("records")
+    for r in rows:
+        g = r.get("grad_norm")
+        r["grad_norm"] = float(g) if g is not None and g > 0 else None  # a log axis cannot show 0
+    fmt = {"grad_norm": ".3e", "h_norm": ".3e", "distance": "d", "step": "d"}
+    words = {"series": "series", "step": "time step t", "label": "input", "distance": "steps from the end",
+             "grad_norm": "‖dL/dh_t‖", "h_norm": "‖h_t‖"}
+    tip = [_tip(c, "quantitative" if c in fmt else "nominal", fmt.get(c), words[c]) for c in cols]
+    chosen = {"param": select, "empty": False}
+    return {"$schema": VEGA_LITE, "height": 280, **_named_data("steps", rows),
+            "encoding": {"x": {"field": "step", "type": "quantitative", "title": "time step t",
+                               "axis": {"tickMinStep": 1, "format": "d"}},
+                         "y": {"field": "grad_norm", "type": "quantitative", "title": "‖dL/dh_t‖ (log scale)",
+                               "scale": {"type": "log"}},
+                         "color": {"field": "series", "type": "nominal", "title": "series",
+                                   "legend": {"labelLimit": LEGEND_LABEL_LIMIT}},
+                         "tooltip": tip},
+            "layer": [{"mark": {"type": "line", "interpolate": "monotone", "strokeWidth": 2}},
+                      {"mark": {"type": "point", "filled": True},
+                       "params": [{"name": select, "select": {"type": "point", "fields": ["step"], "on": "click",
+                                                              "nearest": True}}],
+                       "encoding": {"size": {"condition": {**chosen, "value": 160}, "value": 30},
+                                    "opacity": {"condition": {**chosen, "value": 1.0}, "value": 0.7}}}]}
 
 
 LESSON_NAME = "parameter"  # the lesson's notation (w, w', b_o, w1, b_y); torch's name only in the tooltip
 TORCH_NAME = "PyTorch name"
 
 
-def clip_chart(clip: pd.DataFrame, threshold: float | None = None) -> alt.Chart:
-    long = clip.rename(columns={"lesson_name": LESSON_NAME}).melt(id_vars=["name", LESSON_NAME, "value_clip_cosine"],
-                     value_vars=["before", "after_clip_norm", "after_clip_value"], var_name="gradient",
-                     value_name="norm")
-    long["gradient"] = long["gradient"].map({"before": "before clipping", "after_clip_norm": "after clip-by-norm",
-                                             "after_clip_value": "after clip-by-value"})
-    order = ["before clipping", "after clip-by-norm", "after clip-by-value"]
-    long = long.rename(columns={"name": TORCH_NAME})
-    chart = bar_chart(long, LESSON_NAME, "norm", "gradient", horizontal=True, log=True, offset="gradient", fmt=".3e",
-                      tooltip=[LESSON_NAME, TORCH_NAME, "gradient", "norm", "value_clip_cosine"],
-                      x_title="parameter", y_title="gradient size (log scale)")
-    return chart.encode(color=alt.Color(field="gradient", type="nominal", title=None, scale=alt.Scale(
-                            domain=order, range=["#9e9e9e", "#1f77b4", "#ff7f0e"]), legend=alt.Legend(orient="top")),
-                        yOffset=alt.YOffset(field="gradient", type="nominal", sort=order))
+VEGA_LITE = "https://vega.github.io/schema/vega-lite/v5.json"
+CLIP_SERIES = {"before": ("before clipping", "#9e9e9e"), "after_clip_norm": ("after clip-by-norm", "#1f77b4"),
+               "after_clip_value": ("after clip-by-value", "#ff7f0e")}
 
 
-def spectra_chart(spectra: pd.DataFrame) -> alt.Chart:
+def _named_data(name: str, rows: list[dict]) -> dict:
+    """A spec's data as a named dataset (what Streamlit sends apart from the spec, the way Altair's charts go)."""
+    return {"data": {"name": name}, "datasets": {name: rows}}
+
+
+def _tip(field: str, kind: str = "nominal", fmt: str | None = None, title: str | None = None) -> dict:
+    """A tooltip entry; ``title``: the words shown for the field (else its name)."""
+    return {"field": field, "type": kind, **({"format": fmt} if fmt else {}), **({"title": title} if title else {})}
+
+
+def _log_floor(values: Sequence[float]) -> float:
+    """A power of ten below the smallest positive value: where bars on a log axis start (a log axis has no 0)."""
+    pos = [v for v in values if v is not None and v > 0]
+    return float(10 ** np.floor(np.log10(min(pos) / 1.5))) if pos else 1e-12
+
+
+def clip_chart(clip: pd.DataFrame, threshold: float | None = None) -> dict:
+    """Each parameter's gradient size before clipping and after either kind of clipping: grouped horizontal bars on
+    a log axis, the parameter in the lesson's notation (torch's name in the tooltip). A plain Vega-Lite spec (draw it
+    with ``st.vega_lite_chart``): redrawn at every move of the threshold, where Altair's objects took ~0.1 s."""
+    rows = []
+    for r in clip.to_dict("records"):
+        for col, (words, _) in CLIP_SERIES.items():
+            v = float(r[col])
+            rows.append({LESSON_NAME: r["lesson_name"], TORCH_NAME: r["name"], "gradient": words,
+                         "norm": v if v > 0 else None, "value_clip_cosine": float(r["value_clip_cosine"])})
+    order = [w for w, _ in CLIP_SERIES.values()]
+    return {"$schema": VEGA_LITE, **_named_data("clip", rows), "height": {"step": 11},
+            "mark": {"type": "bar", "cornerRadius": 2},
+            "encoding": {
+                "y": {"field": LESSON_NAME, "type": "nominal", "title": None, "axis": {"labelLimit": 320}},
+                "x": {"field": "norm", "type": "quantitative", "title": "gradient size (log scale)", "stack": None,
+                      "scale": {"type": "log"}},
+                "x2": {"datum": _log_floor([r["norm"] for r in rows])},
+                "color": {"field": "gradient", "type": "nominal", "title": None,
+                          "scale": {"domain": order, "range": [c for _, c in CLIP_SERIES.values()]},
+                          "legend": {"orient": "top"}},
+                "yOffset": {"field": "gradient", "type": "nominal", "sort": order},
+                "tooltip": [_tip(LESSON_NAME), _tip(TORCH_NAME), _tip("gradient"),
+                            _tip("norm", "quantitative", ".3e", "gradient size"),
+                            _tip("value_clip_cosine", "quantitative", ".3f", "cosine, clipped by value vs. not")]}}
+
+
+def spectra_chart(spectra: pd.DataFrame) -> dict:
+    """The spectral radius of each recurrent matrix w' (per gate block), a red line at 1: horizontal bars, a plain
+    Vega-Lite spec (``st.vega_lite_chart``). The largest singular value is in the tooltip once it is computed."""
     df = label_series(spectra)
-    df["matrix"] = [s if g == "h" else f"{s} · gate {g}" for s, g in zip(df["series"], df["gate"])]
-    top = ["max_singular"] if "max_singular" in df and df["max_singular"].notna().all() else []  # not yet computed
-    return bar_chart(df, "matrix", "spectral_radius", horizontal=True, rule=1.0, fmt=".3f",
-                     tooltip=["module", "layer", "direction", "gate", "spectral_radius", *top],
-                     x_title="recurrent matrix w' (per gate block)", y_title="spectral radius ρ (red line: 1)")
+    top = "max_singular" in df and bool(df["max_singular"].notna().all())  # not yet computed: left out
+    rows = []
+    for r in df.to_dict("records"):
+        row = {"matrix": r["series"] if r["gate"] == "h" else f"{r['series']} · gate {r['gate']}",
+               "module": r["module"], "layer": int(r["layer"]), "direction": r["direction"], "gate": r["gate"],
+               "spectral_radius": float(r["spectral_radius"])}
+        if top:
+            row["max_singular"] = float(r["max_singular"])
+        rows.append(row)
+    tips = [_tip("module"), _tip("layer", "quantitative"), _tip("direction"), _tip("gate"),
+            _tip("spectral_radius", "quantitative", ".3f", "spectral radius ρ")] + (
+        [_tip("max_singular", "quantitative", ".3f", "largest singular value")] if top else [])
+    bars = {"data": {"name": "spectra"}, "mark": {"type": "bar", "cornerRadius": 2},
+            "encoding": {"y": {"field": "matrix", "type": "nominal", "title": None, "axis": {"labelLimit": 320}},
+                         "x": {"field": "spectral_radius", "type": "quantitative", "stack": None,
+                               "title": "spectral radius ρ (red line: 1)"},
+                         "tooltip": tips}}
+    line = {"data": {"name": "one"}, "mark": {"type": "rule", "strokeDash": [6, 4], "color": "red"},
+            "encoding": {"x": {"field": "ref", "type": "quantitative"}}}
+    return {"$schema": VEGA_LITE, "datasets": {"spectra": rows, "one": [{"ref": 1.0}]}, "height": {"step": 26},
+            "layer": [bars, line]}
 
 
 def singular_values_chart(spectra: pd.DataFrame) -> alt.Chart:

@@ -193,8 +193,8 @@ def _through_time(task, ins: Inspection, key: str) -> None:
     if hidden.empty:
         st.info("No recurrent steps were recorded for this input.")
         return
-    chart = charts.grad_through_time_chart(hidden, select="step_pick")
-    state = st.altair_chart(chart, on_select="rerun", key=f"{key}_gtt", width="stretch")
+    spec = charts.grad_through_time_chart(hidden, select="step_pick")
+    state = st.vega_lite_chart(spec, on_select="rerun", key=f"{key}_gtt", width="stretch")
 
     main = _main_series(hidden)
     g = main.sort_values("step").grad_norm.to_numpy()
@@ -264,7 +264,7 @@ def _saliency(ins: Inspection, key: str) -> None:
     df = sal.rename(columns=words)
     chart = charts.bar_chart(df, "step", words[col], tooltip=["step", "input", "sensitivity", "gradient × input"],
                              x_title="input step", y_title=words[col], height=180, fmt=".3e")
-    chart = chart.encode(x=charts.alt.X("step:O", title="input step",
+    chart = chart.encode(x=charts.alt.X(field="step", type="ordinal", title="input step",
                                         axis=charts.alt.Axis(labelOverlap=True, labelAngle=0)))
     st.altair_chart(chart, width="stretch", key=f"{key}_sal")
     top = sal.nlargest(min(3, len(sal)), "grad_norm")
@@ -336,7 +336,7 @@ def _clipping(task, ins: Inspection, key: str) -> None:
         by_value = (f"Clip-by-value cut {summary['entries_clamped']:,} of {summary['entries']:,} entries; the most "
                     f"bent parameter's gradient now points **{angle:.0f}°** away from the true one.")
     st.markdown(by_norm + " " + by_value)
-    st.altair_chart(charts.clip_chart(df, thr), width="stretch", key=f"{key}_clipchart")
+    st.vega_lite_chart(charts.clip_chart(df, thr), width="stretch", key=f"{key}_clipchart")
 
 
 def _spectra(ins: Inspection, key: str, model) -> None:
@@ -351,7 +351,7 @@ def _spectra(ins: Inspection, key: str, model) -> None:
         "radius ρ -- the largest |eigenvalue| -- is the long-run growth factor of that product: ρ < 1 shrinks "
         "gradients step after step, ρ > 1 can blow them up (red line = 1). Gated cells have one block per gate; "
         "their gates, not ρ alone, decide how much flows through.")
-    st.altair_chart(charts.spectra_chart(sp), width="stretch", key=f"{key}_spec")
+    st.vega_lite_chart(charts.spectra_chart(sp), width="stretch", key=f"{key}_spec")
     rho = float(sp.spectral_radius.max())
     st.markdown(f"Largest spectral radius: **{rho:.3g}** "
                 + ("(< 1: on its own, w' makes gradients vanish)." if rho < 1 else
@@ -488,7 +488,7 @@ def _hidden_states(ins: Inspection, key: str) -> None:
         names = list(ins.hidden_states)
         name = names[0] if len(names) == 1 else st.selectbox("Layer", names, key=f"{key}_hsel")
         first = ins.hidden.module.iloc[0] if not ins.hidden.empty else None
-        labels = ins.labels if name.split("/")[0] == first else None
+        labels = ins.labels if name.split(" / ")[0] == first else None
         st.altair_chart(charts.hidden_heatmap(ins.hidden_states[name], labels), width="stretch", key=f"{key}_hid")
 
 
