@@ -376,3 +376,25 @@ def test_opening_inspect_after_an_answer_runs_no_beam_search(monkeypatch):
     assert not at.exception, [e.message for e in at.exception]
     assert any(str(c.value).startswith("Explained here") for c in at.caption)
     assert calls == []
+
+
+def test_try_it_draws_its_pictures_only_while_it_is_the_open_tab():
+    """With Inspect open, Try it still runs (its widgets keep their values, the caption reaches Inspect) but leaves
+    out what only the eye needs: the attention grid, the word-by-word table, the picture."""
+    from test_contract import ensemble_page
+
+    at = ensemble_page("captioning")
+    assert not at.exception, [e.message for e in at.exception]
+
+    def grid_drawn(a) -> bool:
+        return any(h.value == "Where it looked for each word" for h in a.subheader)
+
+    assert grid_drawn(at)
+    at.session_state["tab"] = "Inspect"
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert not grid_drawn(at)
+    assert any(str(c.value).startswith("Explained here") for c in at.caption)  # Inspect explains the shown caption
+    at.session_state["tab"] = "Try it"
+    at.run()
+    assert grid_drawn(at)

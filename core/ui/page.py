@@ -171,6 +171,16 @@ def _inspect_tab(task, served, current, inspect_extra) -> None:
         guarded(inspect_extra, target, current, what="drawing this task's extra views")
 
 
+TRY_IT_SHOWN = "_rnnlab_try_it_shown"  # session state: is the Try it tab the open one in this run?
+
+
+def try_it_shown() -> bool:
+    """Whether the Try it tab is the open one in this run. A page's try_it runs on every run (its widgets keep their
+    values and it yields the input that Inspect explains), but may leave out what only the eye needs -- pictures,
+    tables, grids -- while Inspect or the Model card is open."""
+    return bool(st.session_state.get(TRY_IT_SHOWN, True))
+
+
 def task_page(task, try_it: Callable[[Any], Any] | None = None,
               inspect_extra: Callable[[Any, Any], None] | None = None) -> None:
     """Draw a task page. ``try_it(model) -> input | None``; None uses ``default_try_it``.
@@ -191,6 +201,7 @@ def task_page(task, try_it: Callable[[Any], Any] | None = None,
                 st.markdown(f"- **{md_escape(d.label)}**" + (f": {md_escape(d.note)}" if d.note else ""))
         else:
             alone = ensemble_toggle(task, served)
+            st.session_state[TRY_IT_SHOWN] = tabs[0].open is not False
             fn = try_it or (lambda m: default_try_it(task, m))
             current = guarded(fn, served.answering(alone), what="running this task's Try it tab")
     with tabs[1]:

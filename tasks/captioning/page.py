@@ -39,7 +39,7 @@ def _overlay(pixels: np.ndarray, heat: np.ndarray, color=(255, 40, 40)) -> np.nd
 def _try_it(task, model):
     """``model``: the module that answers (the ensemble, or the main captioner alone: the frame's toggle)."""
     from core.ui.load import predict_cached
-    from core.ui.page import answer_caption
+    from core.ui.page import answer_caption, try_it_shown
     from core.ui.widgets import image_input, show_error
 
     st.markdown(
@@ -62,6 +62,8 @@ def _try_it(task, model):
     except Exception as exc:  # noqa: BLE001 -- BadInput shows as a warning, anything else as a friendly error
         show_error(exc, "reading the image")
         return None
+    if not try_it_shown():  # another tab is open: the caption is all it needs from here
+        return {**query, "caption": out["caption"]}
     for note in out["notes"]:
         st.info(note)
     left, right = st.columns([1, 2])
