@@ -7,6 +7,8 @@ Run: pytest -m browser tests/test_browser_translation.py
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from test_browser import check, settle, trained_task_page
 
@@ -52,3 +54,11 @@ def test_another_language_gets_the_guess_warning_under_the_answer(page):
     page.screenshot(path="/tmp/tr32_browser_guess.png", full_page=False)
     assert answer
     assert below.startswith("This answer is a guess"), below
+
+
+def test_an_unseen_name_typed_in_lower_case_sentence_comes_through_as_typed(page):
+    """The decoder may not end before every unknown English word has its place: the name is in the French, as typed,
+    and the page says which words were copied."""
+    answer, _ = _type(page, "i met Olumide yesterday")
+    assert "Olumide" in re.findall(r"\w+", answer), answer
+    assert "copied into the French as typed" in page.inner_text("body")
