@@ -135,7 +135,10 @@ class ModelCache:
                     break
                 if k == keep or now - self._used.get(k, now) < self.idle_s:
                     continue
-                out.append(self._drop(k))
+                _, _, size = self._items.pop(k)
+                self._used.pop(k, None)
+                out.append((k, size))
+                self.evictions += 1
         return out
 
     def _evict(self, keep: tuple) -> list[tuple[tuple, int]]:
@@ -146,15 +149,11 @@ class ModelCache:
             if k == keep:
                 self._items.move_to_end(k)
                 continue
-            out.append(self._drop(k))
+            _, _, size = self._items.pop(k)
+            self._used.pop(k, None)
+            out.append((k, size))
+            self.evictions += 1
         return out
-
-    def _drop(self, k: tuple) -> tuple[tuple, int]:
-        """Drop entry ``k`` (the lock held): (its key, its bytes)."""
-        _, _, size = self._items.pop(k)
-        self._used.pop(k, None)
-        self.evictions += 1
-        return k, size
 
     def nbytes(self) -> int:
         return sum(size for _, _, size in self._items.values())
