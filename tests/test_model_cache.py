@@ -47,34 +47,6 @@ def test_bytes_bound_and_the_new_model_always_stays():
     assert [k[0] for k in cache.keys()] == ["big"]
 
 
-def test_beyond_the_soft_bound_an_idle_model_goes_and_a_busy_one_stays():
-    """Under the hard bound, models past the soft bound stay while pages keep asking for them (a busy server never
-    reloads) and go once nobody has asked for ``idle_s`` seconds (a quiet server holds only what is in use)."""
-    mib = 512  # a 512x512 float32 matrix is exactly 1 MiB
-    now = [0.0]
-    cache = L.ModelCache(max_models=100, max_mb=10, idle_mb=2.5, idle_s=60, clock=lambda: now[0])
-
-    def ask(name):
-        return cache.get((name, None, "/w"), (1,), lambda: linear(mib))
-
-    for name in "abcd":  # 4 MiB: past the soft bound, under the hard one
-        ask(name)
-        now[0] += 10
-    assert [k[0] for k in cache.keys()] == list("abcd")  # every one asked for within the last minute
-    now[0] += 25  # a was asked for 65 s ago, b 55 s ago
-    ask("d")
-    assert [k[0] for k in cache.keys()] == list("bcd") and cache.evictions == 1
-    now[0] += 100  # all idle: the least recently used go until the soft bound holds; the one asked for stays
-    ask("b")
-    assert [k[0] for k in cache.keys()] == ["d", "b"] and cache.nbytes() == 2 * 2**20
-    quiet = L.ModelCache(max_models=100, max_mb=10, idle_mb=8, idle_s=60, clock=lambda: now[0])
-    for name in "abc":
-        quiet.get((name, None, "/w"), (1,), lambda: linear(mib))
-    now[0] += 1000
-    quiet.get(("a", None, "/w"), (1,), lambda: pytest.fail("a is loaded"))
-    assert len(quiet) == 3  # under the soft bound nothing goes, however long idle
-
-
 def test_an_evicted_model_is_freed():
     cache = L.ModelCache(max_models=1, max_mb=1000)
     ref = weakref.ref(cache.get(("a", None, "/w"), (1,), lambda: linear(64)))
@@ -148,9 +120,9 @@ def test_get_model_keeps_at_most_the_bound(tmp_path, monkeypatch):
 
 
 def test_defaults_fit_every_model_the_app_serves():
-    """The default hard bound holds every served model and kept variant of the installed tasks (2026-12-02: 21
-    weight files, 106 MiB), so a busy server never reloads one: the bound only stops what MORE would add (a tighter
-    one reloads under many sessions: see core.ui.load); the soft bound lets idle models go below it."""
+    """The default bound holds every served model and kept variant of the installed tasks (2026-12-02: 21 weight
+    files, 106 MiB), so a visit of every page never reloads one: the bound only stops what MORE would add (a tighter
+    one reloads under many sessions: see core.ui.load)."""
     from core.registry import discover
 
     files = [f for t in discover().tasks.values() for f in sorted(t.weights_path().glob("*.safetensors"))]
@@ -158,7 +130,6 @@ def test_defaults_fit_every_model_the_app_serves():
     assert len(files) <= L.MAX_MODELS
     assert sum(f.stat().st_size for f in files) <= L.MAX_MODEL_MB * 2**20
     assert (L.MODELS.max_models, L.MODELS.max_bytes) == (L.MAX_MODELS, int(L.MAX_MODEL_MB * 2**20))
-    assert L.MODELS.idle_bytes < L.MODELS.max_bytes and L.MODELS.idle_s >= 30
 
 
 def test_the_served_variant_by_name_is_the_served_model(tmp_path, monkeypatch):

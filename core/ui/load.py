@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -55,33 +54,24 @@ def model_bytes(model: torch.nn.Module | Served) -> int:
 
 
 # How many models stay loaded, and how many MiB of weights they may hold together, per process: beyond either, the
-# least recently used model is dropped (and loaded again, 10-130 ms plus its first answer, when a page asks for it).
-# The hard bound, 128 MiB, holds every served model and kept variant the app has, so a busy server (many sessions on
-# every page) never reloads one; it bounds what more tasks or plugins would add. Beyond the soft bound, 64 MiB, a
-# model nobody has asked for in IDLE_MODEL_S seconds is dropped too: a quiet server keeps only what is in use
-# (docs/performance.md has the figures). $RNNLAB_MAX_MODELS / $RNNLAB_MAX_MODEL_MB / $RNNLAB_IDLE_MODEL_MB /
-# $RNNLAB_IDLE_MODEL_S override.
+# least recently used model is dropped (and loaded again, 10-120 ms plus its first answer, when a page asks for it).
+# The default, 128 MiB, holds every served model and kept variant the app has (docs/performance.md has the figures)
+# and bounds what more tasks or plugins would add. $RNNLAB_MAX_MODELS / $RNNLAB_MAX_MODEL_MB override.
 MAX_MODELS = int(os.environ.get("RNNLAB_MAX_MODELS") or 0) or 24
 MAX_MODEL_MB = float(os.environ.get("RNNLAB_MAX_MODEL_MB") or 0) or 128.0
-IDLE_MODEL_MB = float(os.environ.get("RNNLAB_IDLE_MODEL_MB") or 0) or 64.0
-IDLE_MODEL_S = float(os.environ.get("RNNLAB_IDLE_MODEL_S") or 0) or 60.0
 
 
 class ModelCache:
-    """A process-wide LRU of loaded models, bounded by count and by the bytes of their weights; beyond a softer
-    bound of bytes, a model idle for ``idle_s`` seconds goes as well (checked whenever a page asks for a model).
+    """A process-wide LRU of loaded models, bounded by count and by the bytes of their weights.
 
     Keyed by (task, variant, folder); each entry remembers the files' stamp, so a retrained model replaces the old
     one instead of sitting beside it. Two sessions asking for the same model at once load it once (a lock per key);
     loading one model never blocks pages using others. A model being dropped is only the cache's reference: a page
     still running with it finishes normally, and its memory goes when that page lets go."""
 
-    def __init__(self, max_models: int = MAX_MODELS, max_mb: float = MAX_MODEL_MB, idle_mb: float = IDLE_MODEL_MB,
-                 idle_s: float = IDLE_MODEL_S, clock=time.monotonic):
+    def __init__(self, max_models: int = MAX_MODELS, max_mb: float = MAX_MODEL_MB):
         self.max_models, self.max_bytes = max(1, int(max_models)), int(max_mb * 2**20)
-        self.idle_bytes, self.idle_s, self.clock = int(idle_mb * 2**20), float(idle_s), clock
         self._items: OrderedDict[tuple, tuple[tuple, torch.nn.Module, int]] = OrderedDict()
-        self._used: dict[tuple, float] = {}  # key -> when a page last asked for it (self.clock)
         self._lock = threading.Lock()
         self._loading: dict[tuple, threading.Lock] = {}
         self.evictions = 0
@@ -92,14 +82,12 @@ class ModelCache:
             if item is None or item[0] != stamp:
                 return None
             self._items.move_to_end(key)
-            self._used[key] = self.clock()
             return item[1]
 
     def get(self, key: tuple, stamp: tuple, load) -> torch.nn.Module:
         """The model for ``key`` at ``stamp``; ``load()`` builds it on a miss (exceptions pass, nothing is kept)."""
         model = self._hit(key, stamp)
         if model is not None:
-            self._log_dropped(self._drop_idle(keep=key))
             return model
         with self._lock:
             key_lock = self._loading.setdefault(key, threading.Lock())
@@ -112,34 +100,11 @@ class ModelCache:
             with self._lock:
                 self._items.pop(key, None)  # an older stamp of the same model goes now
                 self._items[key] = (stamp, model, size)
-                self._used[key] = self.clock()
                 dropped = self._evict(keep=key)
-        self._log_dropped(dropped + self._drop_idle(keep=key))
-        return model
-
-    def _log_dropped(self, dropped: list[tuple[tuple, int]]) -> None:
         for k, size in dropped:
             log.info("evicted %s%s (%.1f MiB; %d models loaded)", k[0], f" ({k[1]})" if k[1] else "", size / 2**20,
                      len(self))
-
-    def _drop_idle(self, keep: tuple) -> list[tuple[tuple, int]]:
-        """Beyond the soft bound, drop the least recently used models that nobody asked for in ``idle_s`` seconds
-        (never ``keep``)."""
-        out = []
-        with self._lock:
-            if self.nbytes() <= self.idle_bytes:
-                return out
-            now = self.clock()
-            for k in list(self._items):
-                if self.nbytes() <= self.idle_bytes:
-                    break
-                if k == keep or now - self._used.get(k, now) < self.idle_s:
-                    continue
-                _, _, size = self._items.pop(k)
-                self._used.pop(k, None)
-                out.append((k, size))
-                self.evictions += 1
-        return out
+        return model
 
     def _evict(self, keep: tuple) -> list[tuple[tuple, int]]:
         """Drop least recently used entries (never ``keep``) until both bounds hold; called with the lock held."""
@@ -150,7 +115,6 @@ class ModelCache:
                 self._items.move_to_end(k)
                 continue
             _, _, size = self._items.pop(k)
-            self._used.pop(k, None)
             out.append((k, size))
             self.evictions += 1
         return out
@@ -172,7 +136,6 @@ class ModelCache:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
-            self._used.clear()
 
     def __len__(self) -> int:
         return len(self._items)
