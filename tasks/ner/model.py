@@ -79,9 +79,7 @@ class WordCharEncoder(nn.Module):
         self.lexicon_dropout = float(cfg.lexicon_dropout)
         vocab = len(vocabulary(meta))  # words with an id: the lexicon's, then the gazetteer's own
         if meta.get("lexicon"):  # tag counts per word: data, not parameters (rebuilt from the card's meta)
-            lex = torch.tensor(meta["lexicon"], dtype=torch.float32)  # (V0, C)
-            lex = torch.cat([lex, lex.new_zeros(vocab - len(lex), lex.shape[1])])  # (V, C): gazetteer-only words
-            self.register_buffer("lexicon", lex, persistent=False)  # are unseen in the training split
+            self.register_buffer("lexicon", torch.tensor(meta["lexicon"], dtype=torch.float32), persistent=False)
         else:
             self.lexicon = None
         if cfg.gazetteer and meta.get("gazetteer"):  # WikiANN counts per word id, (V, G): data as well
@@ -95,7 +93,8 @@ class WordCharEncoder(nn.Module):
 
     def lexicon_features(self, words: torch.Tensor, held_out: torch.Tensor) -> torch.Tensor:
         """(B, T) word ids, held-out tag + 1 (0: none) -> (B, T, C + 2)."""
-        counts = self.lexicon[words]  # (B, T, C)
+        known = words < len(self.lexicon)  # (B, T); later ids are the gazetteer's own words: never in training
+        counts = self.lexicon[words.clamp(max=len(self.lexicon) - 1)] * known[..., None]  # (B, T, C)
         own = F.one_hot((held_out - 1).clamp(min=0), counts.shape[-1]).float() * (held_out > 0)[..., None].float()
         counts = (counts - own).clamp(min=0)  # leave-one-out on the training split
         return count_features(self._hide(counts))  # (B, T, C + 2)
