@@ -13,6 +13,7 @@ from tasks.ner import MAX_TOKENS, TASK
 from tasks.ner.data import (
     Encoder,
     bio_to_spans,
+    build_gazetteer,
     build_meta,
     collate,
     read_conll,
@@ -117,10 +118,76 @@ def test_load_data_reads_three_files(tmp_path):
     words = sp.meta["words"]
     assert sp.meta["labels"][0] == "O"
     assert words.index("knausgård") >= sp.meta["embed_words"]  # seen once: no word vector, lexicon only
-    assert [p.name for p in sp.files] == ["train", "dev", "test"]
+    assert [p.name for p in sp.files] == ["train", "dev", "test"] and "gazetteer" not in sp.meta
     batch = next(iter(TASK.batches(sp.train, 8, shuffle=True, seed=0)))
     B, T, W = batch["x"].shape
     assert batch["tags"].shape == (B, T) and batch["lengths"].max() == T and W >= 3
+
+
+# ---- the gazetteer (WikiANN's name counts) ---------------------------------------------------------------------
+WIKI = [
+    (["Olumide", "Adeyemi", "visited", "Manhattan", "Bridge"], ["B-PER", "I-PER", "O", "B-LOC", "I-LOC"]),
+    (["Manhattan", "Records", "signed", "Olumide"], ["B-ORG", "I-ORG", "O", "B-PER"]),
+]
+
+
+def test_gazetteer_counts_types_of_names():
+    """B- and I- merge into the type; words never inside a name are left out; the cap keeps the most named."""
+    gaz = build_gazetteer(WIKI)
+    assert gaz["columns"] == ["PER", "ORG", "LOC", "O"]
+    assert gaz["counts"]["olumide"] == "2 0 0 0" and gaz["counts"]["manhattan"] == "0 1 1 0"
+    assert gaz["counts"]["bridge"] == "0 0 1 0" and "visited" not in gaz["counts"] and "signed" not in gaz["counts"]
+    assert list(build_gazetteer(WIKI, max_words=2)["counts"]) == ["manhattan", "olumide"]  # 2 names each, by name
+
+
+def _nested_layout(root, wiki=WIKI):
+    (root / "conll2003").mkdir()
+    for name in ("train.txt", "dev.txt", "test.txt"):
+        write_conll(root / "conll2003" / name, synthetic_sentences(30, seed=1) + SENTS)
+    (root / "wikiann_en").mkdir()
+    _write_raw(root / "wikiann_en" / "train", wiki)
+    (root / "wikiann_en" / "dev").write_text("not read\n", encoding="utf-8")  # only train is the gazetteer
+
+
+def test_load_data_with_gazetteer(tmp_path):
+    """A folder with conll2003/ and wikiann_en/: the splits from the first, the gazetteer from WikiANN's train file
+    (recorded among the data files); a word only WikiANN has gets an id past the words, and no word vector."""
+    _nested_layout(tmp_path)
+    sp = TASK.load_data(tmp_path)
+    assert [str(p.relative_to(tmp_path)) for p in sp.files] == [
+        "conll2003/train.txt", "conll2003/dev.txt", "conll2003/test.txt", "wikiann_en/train"]
+    assert "WikiANN" in sp.dataset and len(sp.train) == 33
+    meta = sp.meta
+    assert "olumide" not in meta["words"] and "olumide" in meta["gazetteer"]["counts"]
+    enc = Encoder(meta)
+    ids = enc.encode(["Olumide", "Lisbon", "Xyzzy"])[:, 0].tolist()
+    assert ids[0] >= len(meta["words"]) and ids[1] < len(meta["words"]) and ids[2] == 1
+    m = TASK.build_model(TASK.config, meta).eval()
+    feats = m.embed.gazetteer_features(torch.tensor([ids]))[0]  # (3, 6)
+    assert torch.allclose(feats[0, 1:5], torch.tensor([1.0, 0, 0, 0])) and feats[0, -1] == 0  # a person, seen
+    assert feats[1, -1] == 1 and feats[2, -1] == 1  # not in the gazetteer: "never seen"
+    assert float(m.embed.lexicon_features(torch.tensor([ids[:1]]), torch.zeros(1, 1, dtype=torch.long))[0, 0, -1]) == 1
+    out = TASK.predict(m, "Olumide Adeyemi works in Lisbon.")
+    assert "Olumide" in out["unknown_words"] and len(out["tags"]) == 6
+    m.train()
+    m.embed.lexicon_dropout = 1.0  # hidden while training: the word looks unseen
+    assert m.embed.gazetteer_features(torch.tensor([ids]))[0, 0, -1] == 1
+
+
+def test_cards_without_the_gazetteer_still_build(tmp_path):
+    """A config from before the gazetteer (no such key) builds the model it was trained as, even from a meta that
+    has one; ``gazetteer: false`` leaves the features out."""
+    _nested_layout(tmp_path)
+    meta = TASK.load_data(tmp_path).meta
+    old_meta = {k: v for k, v in meta.items() if k != "gazetteer"}
+    old_config = {k: v for k, v in TASK.config.items() if k != "gazetteer"}
+    plain = TASK.build_model(old_config, old_meta)
+    assert plain.embed.gazetteer is None
+    assert TASK.build_model(old_config, meta).embed.out_size == plain.embed.out_size
+    assert TASK.build_model({**TASK.config, "gazetteer": False}, meta).embed.out_size == plain.embed.out_size
+    with_gaz = TASK.build_model(TASK.config, meta)
+    assert with_gaz.embed.out_size == plain.embed.out_size + 6  # 4 columns, total, "never seen"
+    assert set(with_gaz.state_dict()) == set(plain.state_dict())  # the counts are data from the meta, not weights
 
 
 def test_missing_file_is_clear(tmp_path):

@@ -176,15 +176,61 @@ def recase(sents: list[tuple[list[str], list[str]]], case: str) -> list[tuple[li
     return [([change(t) for t in toks], tags) for toks, tags in sents]
 
 
+# ---- a list of names from another corpus (gazetteer) ----------------------------------------------------------
+# Columns of the gazetteer: how often a word was inside a person / organisation / location name, or outside any
+# name, in WikiANN's Wikipedia sentences. B- and I- are merged: what a name list adds is the *type* of a word never
+# seen in the news; where a name starts and ends is learnt from CoNLL itself (its own lexicon keeps B/I apart),
+# and WikiANN's spans come from Wikipedia links, whose boundaries follow other conventions than CoNLL's.
+GAZETTEER_COLUMNS = ("PER", "ORG", "LOC", "O")
+
+
+def build_gazetteer(sents: list[tuple[list[str], list[str]]], max_words: int = 40000) -> dict:
+    """Per normalised word, its counts in ``GAZETTEER_COLUMNS`` over the sentences; only words inside a name at
+    least once, the ``max_words`` most often inside one (the card stores them: size is memory on the server).
+
+    Stored as {"columns": [...], "counts": {word: "PER ORG LOC O"}}: one short string a word keeps the card's
+    JSON to one line per word (a list would take one line per number)."""
+    counts: dict[str, list[int]] = {}
+    for toks, tags in sents:
+        for t, g in zip(toks, tags):
+            row = counts.setdefault(normalize(t), [0] * len(GAZETTEER_COLUMNS))
+            row[GAZETTEER_COLUMNS.index(g[2:] if g != "O" else "O")] += 1
+    named = [(w, c) for w, c in counts.items() if sum(c[:-1]) > 0]
+    named.sort(key=lambda wc: (-sum(wc[1][:-1]), wc[0]))
+    return {"columns": list(GAZETTEER_COLUMNS),
+            "counts": {w: " ".join(map(str, c)) for w, c in named[:max_words]}}
+
+
+def vocabulary(meta: dict) -> list[str]:
+    """Every word with an id, in id order: the meta's words, then the gazetteer's words not among them (ids past
+    ``embed_words``: no word vector, only their counts)."""
+    words = list(meta["words"])
+    gaz = meta.get("gazetteer")
+    if gaz:
+        known = set(words)
+        words += [w for w in gaz["counts"] if w not in known]
+    return words
+
+
+def gazetteer_rows(meta: dict) -> list[list[int]]:
+    """(V, G) gazetteer counts per word id of ``vocabulary(meta)``; zeros for words not in it."""
+    gaz = meta["gazetteer"]
+    G = len(gaz["columns"])
+    return [[int(n) for n in gaz["counts"][w].split()] if w in gaz["counts"] else [0] * G for w in vocabulary(meta)]
+
+
 # ---- vocabulary and encoding -------------------------------------------------------------------------------------
 def build_meta(train: list[tuple[list[str], list[str]]], max_words: int = 12000, min_count: int = 2,
-               min_char_count: int = 3, lexicon: bool = True, max_lexicon: int = 40000) -> dict:
+               min_char_count: int = 3, lexicon: bool = True, max_lexicon: int = 40000,
+               gazetteer: list[tuple[list[str], list[str]]] | None = None, max_gazetteer: int = 40000) -> dict:
     """Vocabularies from the training split only.
 
     Embedded words: seen at least twice, at most ``max_words`` (words seen once share <unk>, so <unk> is trained
     on the kind of rare word it meets at test time; the cap keeps the weights small). With ``lexicon`` the word
     list goes on past them to every training word, each with its tag counts in the training split (a gazetteer
-    built from the training data): "paris" was B-LOC 40 times and B-PER twice."""
+    built from the training data): "paris" was B-LOC 40 times and B-PER twice. ``gazetteer``: sentences of
+    another tagged corpus (WikiANN), whose name counts go in the meta too (build_gazetteer); its words that are
+    not in ``words`` get the next ids (see ``vocabulary``)."""
     wc = Counter(normalize(t) for toks, _ in train for t in toks)
     cc = Counter(c for toks, _ in train for t in toks for c in unicodedata.normalize("NFC", t))
     ranked = [w for w, _ in sorted(wc.items(), key=lambda kv: (-kv[1], kv[0]))]
@@ -203,6 +249,8 @@ def build_meta(train: list[tuple[list[str], list[str]]], max_words: int = 12000,
                 if i is not None:
                     counts[i][LABELS.index(g)] += 1
         meta.update(words=words, lexicon=counts)
+    if gazetteer:
+        meta["gazetteer"] = build_gazetteer(gazetteer, max_gazetteer)
     return meta
 
 
@@ -221,12 +269,12 @@ class Encoder:
 
     def __init__(self, meta: dict):
         self.lead = lead_columns(meta)
-        self.word_index = {w: i for i, w in enumerate(meta["words"])}
+        self.word_index = {w: i for i, w in enumerate(vocabulary(meta))}
         self.char_index = {c: i for i, c in enumerate(meta["chars"])}
         self.label_index = {t: i for i, t in enumerate(meta["labels"])}
         self.labels = list(meta["labels"])
         self.max_word_len = int(meta.get("max_word_len", MAX_WORD_LEN))
-        self.fingerprint = (len(meta["words"]), len(meta["chars"]), tuple(meta["labels"]), self.lead,
+        self.fingerprint = (len(self.word_index), len(meta["chars"]), tuple(meta["labels"]), self.lead,
                             hash(tuple(meta["words"][:50])))
 
     def encode(self, tokens: list[str], held_out: list[int] | None = None) -> torch.Tensor:

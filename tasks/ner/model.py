@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from core.ensemble import ensemble_weights
 from core.shapes import ManyToMany
+from tasks.ner.data import gazetteer_rows, vocabulary
 
 
 @dataclass
@@ -40,6 +41,11 @@ class NERConfig:
     # While training, hide a word's tag counts (the lexicon) this often, as if it were a new word: the tagger must
     # also learn to read the context, not only recall what the word was in the news (0: always shown).
     lexicon_dropout: float = 0.3
+    # Read the name list from another corpus (the meta's "gazetteer": WikiANN counts per word) when the meta has
+    # one: real names tell the tagger that "manhattan" or "olumide" is a name even with no capital letter and
+    # never seen in the news. False trains without it on the same data (a comparison); cards from before the
+    # gazetteer have no such key and are read as False (NERTask.build_model).
+    gazetteer: bool = True
 
     def input_size(self, lexicon_features: int) -> int:
         return self.word_dim + self.shape_dim + self.char_filters + lexicon_features
@@ -50,9 +56,15 @@ def lexicon_size(num_labels: int) -> int:
     return num_labels + 2
 
 
+def count_features(counts: torch.Tensor) -> torch.Tensor:
+    """(B, T, C) counts -> (B, T, C + 2): log1p(total)/5, the fraction in each column, "never seen"."""
+    n = counts.sum(-1, keepdim=True)  # (B, T, 1)
+    return torch.cat([torch.log1p(n) / 5, counts / n.clamp(min=1), (n == 0).float()], dim=-1)  # (B, T, C + 2)
+
+
 class WordCharEncoder(nn.Module):
     """(B, T, K + L) ids -> (B, T, E) per-word vectors:
-    word embedding | shape embedding | max-pooled char CNN | (lexicon features).
+    word embedding | shape embedding | max-pooled char CNN | (lexicon features) | (gazetteer features).
 
     Columns of x: word id, shape id, (held-out tag + 1 when the meta has a lexicon,) then char ids."""
 
@@ -65,22 +77,39 @@ class WordCharEncoder(nn.Module):
         self.conv = nn.Conv1d(cfg.char_dim, cfg.char_filters, cfg.char_width, padding=cfg.char_width // 2)
         self.lead = 3 if meta.get("lexicon") else 2
         self.lexicon_dropout = float(cfg.lexicon_dropout)
+        vocab = len(vocabulary(meta))  # words with an id: the lexicon's, then the gazetteer's own
         if meta.get("lexicon"):  # tag counts per word: data, not parameters (rebuilt from the card's meta)
             self.register_buffer("lexicon", torch.tensor(meta["lexicon"], dtype=torch.float32), persistent=False)
         else:
             self.lexicon = None
-        self.out_size = cfg.input_size(lexicon_size(len(meta["labels"])) if self.lexicon is not None else 0)
+        if cfg.gazetteer and meta.get("gazetteer"):  # WikiANN counts per word id, (V, G): data as well
+            self.register_buffer("gazetteer", torch.tensor(gazetteer_rows(meta), dtype=torch.float32).view(vocab, -1),
+                                 persistent=False)
+        else:
+            self.gazetteer = None
+        extra = lexicon_size(len(meta["labels"])) if self.lexicon is not None else 0
+        extra += lexicon_size(self.gazetteer.shape[1]) if self.gazetteer is not None else 0
+        self.out_size = cfg.input_size(extra)
 
     def lexicon_features(self, words: torch.Tensor, held_out: torch.Tensor) -> torch.Tensor:
         """(B, T) word ids, held-out tag + 1 (0: none) -> (B, T, C + 2)."""
-        counts = self.lexicon[words]  # (B, T, C)
+        known = words < len(self.lexicon)  # (B, T); later ids are the gazetteer's own words: never in training
+        counts = self.lexicon[words.clamp(max=len(self.lexicon) - 1)] * known[..., None]  # (B, T, C)
         own = F.one_hot((held_out - 1).clamp(min=0), counts.shape[-1]).float() * (held_out > 0)[..., None].float()
         counts = (counts - own).clamp(min=0)  # leave-one-out on the training split
-        if self.training and self.lexicon_dropout > 0:  # hide some words' counts: they look unseen
+        return count_features(self._hide(counts))  # (B, T, C + 2)
+
+    def gazetteer_features(self, words: torch.Tensor) -> torch.Tensor:
+        """(B, T) word ids -> (B, T, G + 2) from the gazetteer's counts (another corpus: nothing to leave out)."""
+        return count_features(self._hide(self.gazetteer[words]))  # (B, T, G + 2)
+
+    def _hide(self, counts: torch.Tensor) -> torch.Tensor:
+        """While training, zero the counts of a random ``lexicon_dropout`` share of the words (B, T, C): they look
+        unseen, so the tagger must also read the context (each list draws its own words)."""
+        if self.training and self.lexicon_dropout > 0:
             keep = torch.rand(counts.shape[:-1], device=counts.device) >= self.lexicon_dropout  # (B, T)
             counts = counts * keep[..., None]
-        n = counts.sum(-1, keepdim=True)  # (B, T, 1)
-        return torch.cat([torch.log1p(n) / 5, counts / n.clamp(min=1), (n == 0).float()], dim=-1)  # (B, T, C + 2)
+        return counts
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, W = x.shape
@@ -95,6 +124,8 @@ class WordCharEncoder(nn.Module):
         feats = [self.word(emb_ids), self.shape(shapes), c]
         if self.lexicon is not None:
             feats.append(self.lexicon_features(words, x[..., 2]))
+        if self.gazetteer is not None:
+            feats.append(self.gazetteer_features(words))
         return torch.cat(feats, dim=-1)  # (B, T, E)
 
 
