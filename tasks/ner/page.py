@@ -216,6 +216,7 @@ def probe_table(task, model) -> None:
 def _try_it(task, model):
     """``model``: the module that answers (the ensemble, or the BiLSTM alone: the frame's toggle). The views below
     the tags take the served BiLSTM itself apart."""
+    from core.ui.card import variant_name
     from core.ui.load import get_served
     from core.ui.page import answer_caption, answered_by_ensemble
     from core.ui.widgets import md_escape, show_error, text_input_with_demos
@@ -278,8 +279,9 @@ def _try_it(task, model):
     tagger = served.model if served is not None else model  # the served BiLSTM, never the ensemble
     if answered_by_ensemble(task):  # the views below take the BiLSTM apart: its own tags, not the ensemble's
         out = task.predict(tagger, {"text": text})
-        st.caption(f"Below: the served **{md_escape(str(tagger.runtime.variant))}** alone (the views take its two halves "
-                   "apart), so a tag may differ from the ensemble's above.")
+        alone = md_escape(variant_name(task, tagger.runtime.variant))
+        st.caption(f"Below: the served **{alone}** alone (the views take its two halves apart), so a tag may differ "
+                   "from the ensemble's above.")
     if fwd_only:
         _forward_only(task, out, shown)
     _bidirectional_view(task, tagger, text, out, word)
