@@ -1,5 +1,7 @@
-"""Altair chart builders. Each takes a tidy DataFrame and returns an ``alt.Chart``; draw it with
+"""Chart builders. Most take a tidy DataFrame and return an ``alt.Chart``; draw it with
 ``st.altair_chart(chart, width="stretch")`` (add ``on_select="rerun", key=...`` for charts made with ``select=``).
+The charts a tab redraws on every rerun (training curves, gradient through time, clipping, spectra) return a plain
+Vega-Lite spec instead, built without Altair's objects: draw it with ``st.vega_lite_chart(spec, ...)``.
 
 Every chart has tooltips (hover for exact values). Log scales drop values <= 0 (a log axis cannot show them); the
 callers say so in their captions when that matters.
@@ -123,6 +125,20 @@ def _finish(chart: alt.Chart, title: str | None, height: int | alt.Step | None) 
     for k, v in props.items():
         setattr(out, k, v)
     return out
+
+
+# Plain Vega-Lite specs (drawn with ``st.vega_lite_chart``) for the charts a tab redraws on every rerun.
+VEGA_LITE = "https://vega.github.io/schema/vega-lite/v5.json"
+
+
+def _named_data(name: str, rows: list[dict]) -> dict:
+    """A spec's data as a named dataset (what Streamlit sends apart from the spec, the way Altair's charts go)."""
+    return {"data": {"name": name}, "datasets": {name: rows}}
+
+
+def _tip(field: str, kind: str = "nominal", fmt: str | None = None, title: str | None = None) -> dict:
+    """A tooltip entry; ``title``: the words shown for the field (else its name)."""
+    return {"field": field, "type": kind, **({"format": fmt} if fmt else {}), **({"title": title} if title else {})}
 
 
 # ---- generic builders -------------------------------------------------------------------------------------------
@@ -294,7 +310,7 @@ def training_curves(history: dict[str, list[dict]] | list[dict], series: Sequenc
                        "transform": [{"filter": {"field": "series", "equal": s}}], "encoding": enc,
                        "layer": [{"mark": {"type": "line", "interpolate": "monotone", "strokeWidth": 2}},
                                  {"mark": {"type": "point", "filled": True, "size": 30}}]})
-    spec: dict[str, Any] = {"$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+    spec: dict[str, Any] = {"$schema": VEGA_LITE,
                             "data": {"name": "curves"}, "datasets": {"curves": df.to_dict("records")},
                             "concat": charts, "columns": 3}
     if legend_below:  # the variants' names in full under the curves (readable names are longer than ids)
@@ -363,21 +379,8 @@ def grad_through_time_chart(hidden: pd.DataFrame, select: str = "step_pick") -> 
 
 LESSON_NAME = "parameter"  # the lesson's notation (w, w', b_o, w1, b_y); torch's name only in the tooltip
 TORCH_NAME = "PyTorch name"
-
-
-VEGA_LITE = "https://vega.github.io/schema/vega-lite/v5.json"
 CLIP_SERIES = {"before": ("before clipping", "#9e9e9e"), "after_clip_norm": ("after clip-by-norm", "#1f77b4"),
                "after_clip_value": ("after clip-by-value", "#ff7f0e")}
-
-
-def _named_data(name: str, rows: list[dict]) -> dict:
-    """A spec's data as a named dataset (what Streamlit sends apart from the spec, the way Altair's charts go)."""
-    return {"data": {"name": name}, "datasets": {name: rows}}
-
-
-def _tip(field: str, kind: str = "nominal", fmt: str | None = None, title: str | None = None) -> dict:
-    """A tooltip entry; ``title``: the words shown for the field (else its name)."""
-    return {"field": field, "type": kind, **({"format": fmt} if fmt else {}), **({"title": title} if title else {})}
 
 
 def _log_floor(values: Sequence[float]) -> float:
