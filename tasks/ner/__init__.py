@@ -186,8 +186,8 @@ class NERTask(Task):
     variant_names = {"bilstm": "BiLSTM", "lstm": "one-way LSTM", "gru": "BiGRU", "bilstm2": "second BiLSTM"}
     ensemble_words = EnsembleWords(
         alone="the BiLSTM", verb="Tagged",
-        help="The app tags with an ensemble of bidirectional taggers (two BiLSTMs trained from different random "
-             "starts and a BiGRU, all with a CRF). Switch it off to see the first BiLSTM's own tags.",
+        help="The app tags with an ensemble of bidirectional taggers, each with a CRF (the Model card names them "
+             "and their weights). Switch it off to see the BiLSTM's own tags.",
         how="one CRF whose scores are the weighted sum of the taggers' scores (weights chosen on validation "
             "F1; see the Model card). Confidences are that mixed CRF's marginals.")
     data_subdir = "ner"  # conll2003/ (the splits) and wikiann_en/ (the gazetteer) inside it
