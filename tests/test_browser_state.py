@@ -118,12 +118,12 @@ def _move_every_slider(page) -> None:
     sliders = page.locator('[data-testid="stMain"] [role="tabpanel"]').first.locator('input[type="range"]')
     for i in range(sliders.count()):
         s = sliders.nth(i)
-        s.focus()
-        page.keyboard.press("ArrowRight")
-        page.keyboard.press("ArrowRight")
-        page.wait_for_timeout(500)  # the slider sends its value after a short debounce; then the rerun starts
-        settle(page, timeout=120)
-    _url_settled(page)
+        for _ in range(2):  # one step at a time: a key pressed while the last step's rerun runs may never be sent
+            s.focus()
+            page.keyboard.press("ArrowRight")
+            page.wait_for_timeout(500)  # the slider sends its value after a short debounce; then the rerun starts
+            settle(page, timeout=120)
+            _url_settled(page)
 
 
 def _url_settled(page, quiet: float = 1.5, timeout: float = 60) -> None:

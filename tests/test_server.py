@@ -225,7 +225,7 @@ def test_every_page_with_a_hostile_url(server, browser):
 def test_soak_very_short(server, browser):
     """bench/soak.py's shortest form against this module's server (warm already)."""
     _soak(["--client", "browser", "--think-max", "1", "--sessions", "3", "--minutes", "0.25", "--url", server["base"],
-           "--pid", str(C.server_pid(server["proc"])), "--grace", "120", "--no-warmup"], timeout=400)
+           "--pid", str(C.server_pid(server["proc"])), "--grace", "240", "--no-warmup"], timeout=400)
     # every page was visited by the test above
 
 
