@@ -87,6 +87,17 @@ def test_ner_lesson_example_in_lower_case(browser_app):
         assert any(t.startswith("manhattan") and "LOC" in t for t in tagged), tagged
 
 
+def test_ner_another_language_is_called_a_guess(browser_app):
+    with _task_page(browser_app, "ner") as page:
+        _type(page, "Olumide visited Lagos with Chidi")  # new names in English: read by their spelling, no warning
+        assert not any("This answer is a guess" in w for w in _warnings(page)), _warnings(page)
+        for text in ("Gestern hat Frau Schmidt in München ein neues Auto gekauft", "这部电影很好看"):
+            _type(page, text)
+            check(page, f"NER: {text}")
+            assert any("This answer is a guess" in w for w in _warnings(page)), (text, _warnings(page))
+        _shot(page, "ner_german")
+
+
 def test_sentiment_lower_case_example_and_a_guess_in_another_language(browser_app):
     with _task_page(browser_app, "sentiment") as page:
         _type(page, "the movie was not at all good")

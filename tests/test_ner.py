@@ -537,3 +537,14 @@ def test_evaluate_scores_every_way_of_writing(model, splits):
     assert {"f1", "f1_lower", "f1_upper", "f1_cases"} <= set(out)
     assert out["f1_cases"] == pytest.approx((out["f1"] + out["f1_lower"] + out["f1_upper"]) / 3)
     assert TASK.recipe.select == "f1_cases" and TASK.recipe.metric == "f1"
+
+
+def test_unfamiliar_note_when_most_words_have_no_vector():
+    from tasks.ner import unfamiliar_note
+
+    german = "Gestern hat Frau Schmidt in München ein Auto gekauft".split()
+    note = unfamiliar_note({"tokens": german, "unknown_words": [w for w in german if w not in ("in", "Auto")]})
+    assert note and note.startswith("This answer is a guess") and "7 of its 9 words" in note
+    names = "Olumide visited Lagos with Chidi".split()  # a few new names: what the spelling is for, no warning
+    assert unfamiliar_note({"tokens": names, "unknown_words": ["Olumide", "Chidi"]}) is None
+    assert "its one word" in unfamiliar_note({"tokens": ["这部电影很好看"], "unknown_words": ["这部电影很好看"]})

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from core.data import bucket_batches, config_from_dict
+from core.data import bucket_batches, config_from_dict, guess_note
 from core.runtime import Runtime
 from core.serving import EnsembleWords
 from core.task import BadInput, Demo, Display, Headline, Metric, Recipe, Splits, Task
@@ -148,6 +148,15 @@ def case_note(tokens: list[str], scores: dict | None = None) -> str | None:
                 "guess -- a name left untagged may well be one.")
     return ("Written all in capitals: this tagger learnt from news text, where only names start with a capital "
             "letter, so in capitals every word looks like a name to it. The tags here are a guess.")
+
+
+def unfamiliar_note(out: dict) -> str | None:
+    """A note when most words of the tagged text have no word vector in the tagger (``out``: ``NERTask.predict``'s
+    answer): another language, emoji, made-up words. Their tags then come from spelling and capitals alone; None when
+    the tagger knows enough of the words."""
+    unknown = set(out["unknown_words"])
+    return guess_note(out["tokens"], [t in unknown for t in out["tokens"]],
+                      learnt_from="English news stories (Reuters, 1996)")
 
 
 class NERTask(Task):

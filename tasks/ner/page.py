@@ -8,7 +8,7 @@ import html
 import pandas as pd
 import streamlit as st
 
-from tasks.ner import case_note
+from tasks.ner import case_note, unfamiliar_note
 
 COLORS = {"PER": "rgba(31,119,180,0.28)", "ORG": "rgba(255,127,14,0.30)", "LOC": "rgba(44,160,44,0.30)",
           "MISC": "rgba(148,103,189,0.30)"}
@@ -249,7 +249,7 @@ def _try_it(task, model):
         card = served.card
         alone = card.comparison.get(card.served_variant) if card.comparison else None
         scores = card.metrics if answered_by_ensemble(task) or alone is None else alone.test
-    guess = case_note(out["tokens"], scores)
+    guess = unfamiliar_note(out) or case_note(out["tokens"], scores)
     if guess:
         st.warning(guess, icon=":material/help:")
     if out["unknown_words"]:
