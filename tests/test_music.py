@@ -261,24 +261,43 @@ def _chord_midi() -> bytes:
     return _midi([(60, 0.0, 0.5), (64, 0.5, 1.0), (67, 1.0, 1.5)])
 
 
-def test_sound_is_fluidsynth_where_it_is_installed():
-    """packages.txt / scripts/test.sh install Debian's fluidsynth and requirements.txt pyfluidsynth: the piece then
-    plays on FluidSynth's General MIDI piano, a real WAV of the piece's length."""
-    try:
-        import fluidsynth  # noqa: F401
-    except Exception:  # noqa: BLE001 -- pyfluidsynth missing or libfluidsynth not found
-        pytest.skip("FluidSynth is not installed here (Debian's fluidsynth + pyfluidsynth)")
-    wav, how = M.render_wav(_chord_midi())
-    assert how.startswith("FluidSynth") and wav[:4] == b"RIFF"
+def _wav_seconds(wav: bytes) -> float:
     import wave
 
     with wave.open(io.BytesIO(wav)) as w:
-        assert 1.4 <= w.getnframes() / w.getframerate() <= 4.0  # 1.5 s of notes plus the piano's release
+        assert w.getnchannels() == 1 and w.getsampwidth() == 2
+        return w.getnframes() / w.getframerate()
+
+
+def test_sound_is_fluidsynth_where_it_is_installed():
+    """packages.txt installs Debian's fluidsynth: the piece then plays on FluidSynth's General MIDI piano (rendered
+    by the fluidsynth command in a process of its own), a real mono WAV of the piece's length."""
+    import shutil
+
+    if shutil.which(M.FLUIDSYNTH) is None:
+        pytest.skip("FluidSynth is not installed here (Debian's fluidsynth)")
+    wav, how = M.render_wav(_chord_midi())
+    assert how.startswith("FluidSynth") and wav[:4] == b"RIFF"
+    assert 1.4 <= _wav_seconds(wav) <= 4.0  # 1.5 s of notes plus the piano's release
+
+
+def test_fluidsynth_renders_outside_the_app_process():
+    """The command renders the piece; the app's process never maps libfluidsynth (its libraries stay out of the
+    server's memory)."""
+    import shutil
+    import sys
+
+    if shutil.which(M.FLUIDSYNTH) is None:
+        pytest.skip("FluidSynth is not installed here (Debian's fluidsynth)")
+    had = "fluidsynth" in sys.modules  # pyfluidsynth, if some other package imported it
+    samples = M.fluidsynth_process(_chord_midi(), 22050)
+    assert samples is not None and samples.ndim == 1 and 1.4 <= len(samples) / 22050 <= 4.0
+    assert abs(samples).max() > 0
+    assert had or "fluidsynth" not in sys.modules
+    assert M.fluidsynth_process(b"not a midi file", 22050) is None  # a failed render: None, the caller falls back
 
 
 def test_sound_falls_back_to_synthesis_without_fluidsynth(monkeypatch):
-    import sys
-
-    monkeypatch.setitem(sys.modules, "fluidsynth", None)  # import fluidsynth -> ImportError
+    monkeypatch.setattr(M, "FLUIDSYNTH", "no-such-fluidsynth-command")
     wav, how = M.render_wav(_chord_midi())
     assert how.startswith("sine synthesis") and wav[:4] == b"RIFF"

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import io
 import math
+import shutil
+import subprocess
+import tempfile
 import wave
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -164,21 +168,46 @@ def organ_wave(phase: np.ndarray) -> np.ndarray:
     return np.sin(phase) + 0.35 * np.sin(2 * phase) + 0.15 * np.sin(3 * phase)
 
 
+FLUIDSYNTH = "fluidsynth"  # Debian's command-line synthesiser (packages.txt)
+SOUNDFONT = "TimGM6mb.sf2"  # the General MIDI soundfont that comes with pretty_midi
+FLUIDSYNTH_WORDS = "FluidSynth (the General MIDI soundfont that comes with the pretty-midi library)"
+
+
+def fluidsynth_process(midi_bytes: bytes, fs: int, timeout: float = 60.0) -> np.ndarray | None:
+    """MIDI bytes -> mono samples rendered by the ``fluidsynth`` command in a process of its own (its libraries and
+    soundfont then never load into the app's process: about 8 MiB less per server); None where the command or the
+    soundfont is missing or the render fails."""
+    import pretty_midi
+
+    exe, sf2 = shutil.which(FLUIDSYNTH), Path(pretty_midi.__file__).parent / SOUNDFONT
+    if exe is None or not sf2.is_file():
+        return None
+    with tempfile.TemporaryDirectory(prefix="rnnlab-music-") as d:
+        mid, out = Path(d) / "piece.mid", Path(d) / "piece.wav"
+        mid.write_bytes(midi_bytes)
+        try:
+            subprocess.run([exe, "-ni", "-q", "-F", str(out), "-r", str(int(fs)), "-T", "wav", str(sf2), str(mid)],
+                           capture_output=True, timeout=timeout, check=True)
+            with wave.open(str(out)) as w:
+                channels, width, frames = w.getnchannels(), w.getsampwidth(), w.readframes(w.getnframes())
+        except (OSError, subprocess.SubprocessError, wave.Error, EOFError):
+            return None
+    if width != 2 or not frames:
+        return None
+    audio = np.frombuffer(frames, dtype="<i2").reshape(-1, channels).astype(np.float64).mean(axis=1)  # (N,)
+    loud = np.flatnonzero(np.abs(audio) > 0.01 * max(float(np.abs(audio).max()), 1.0))  # above -40 dB
+    return audio[: loud[-1] + 1 + fs // 20] if loud.size else audio  # the render's near-silent tail cut (50 ms kept)
+
+
 def render_wav(midi_bytes: bytes, fs: int = 22050) -> tuple[bytes | None, str]:
     """MIDI bytes -> (16-bit mono WAV bytes, which renderer) or (None, reason). FluidSynth with pretty_midi's
-    bundled General MIDI soundfont where pyfluidsynth/libfluidsynth is installed, else additive synthesis."""
+    bundled General MIDI soundfont where Debian's ``fluidsynth`` command is installed, else additive synthesis."""
     import pretty_midi
 
     pm = pretty_midi.PrettyMIDI(io.BytesIO(midi_bytes))
     if not any(inst.notes for inst in pm.instruments):
         return None, "the piece has no notes (silence)"
-    audio, how = None, "sine synthesis (pretty_midi.synthesize)"
-    try:
-        import fluidsynth  # noqa: F401 -- pyfluidsynth; needs libfluidsynth
-
-        audio, how = pm.fluidsynth(fs=fs), "FluidSynth (the General MIDI soundfont that comes with the pretty-midi library)"
-    except Exception:  # noqa: BLE001 -- not installed / no shared library: fall back
-        audio = None
+    audio, how = fluidsynth_process(midi_bytes, fs), FLUIDSYNTH_WORDS
     if audio is None or len(audio) == 0:
         audio, how = pm.synthesize(fs=fs, wave=organ_wave, normalize=False), "sine synthesis (pretty_midi.synthesize)"
     audio = np.nan_to_num(np.asarray(audio, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
