@@ -16,10 +16,15 @@ from tasks.ner.data import (
     build_gazetteer,
     build_meta,
     collate,
+    gazetteer_table,
+    lexicon_table,
+    pack_rows,
     read_conll,
     spans_to_bio,
     synthetic_sentences,
     tokenize,
+    unpack_rows,
+    vocabulary,
     write_conll,
 )
 from tasks.ner.model import CRF
@@ -135,9 +140,27 @@ def test_gazetteer_counts_types_of_names():
     """B- and I- merge into the type; words never inside a name are left out; the cap keeps the most named."""
     gaz = build_gazetteer(WIKI)
     assert gaz["columns"] == ["PER", "ORG", "LOC", "O"]
-    assert gaz["counts"]["olumide"] == "2 0 0 0" and gaz["counts"]["manhattan"] == "0 1 1 0"
-    assert gaz["counts"]["bridge"] == "0 0 1 0" and "visited" not in gaz["counts"] and "signed" not in gaz["counts"]
-    assert list(build_gazetteer(WIKI, max_words=2)["counts"]) == ["manhattan", "olumide"]  # 2 names each, by name
+    words, counts = gazetteer_table(gaz)
+    got = {w: counts[i].tolist() for i, w in enumerate(words)}
+    assert got["olumide"] == [2, 0, 0, 0] and got["manhattan"] == [0, 1, 1, 0]
+    assert got["bridge"] == [0, 0, 1, 0] and "visited" not in got and "signed" not in got
+    assert gazetteer_table(build_gazetteer(WIKI, max_words=2))[0] == ["manhattan", "olumide"]  # 2 names each
+
+
+def test_tables_read_the_same_from_older_cards():
+    """Cards written before the packed tables (a list per lexicon row, a dict of count strings for the gazetteer)
+    give the same model: same vocabulary, same lexicon and gazetteer buffers."""
+    meta = build_meta(SENTS + synthetic_sentences(20, seed=3), gazetteer=WIKI)
+    assert isinstance(meta["lexicon"], str) and isinstance(meta["gazetteer"]["counts"], str)
+    words, counts = gazetteer_table(meta["gazetteer"])
+    old = {**meta, "lexicon": lexicon_table(meta).tolist(),
+           "gazetteer": {"columns": meta["gazetteer"]["columns"],
+                         "counts": {w: " ".join(map(str, c)) for w, c in zip(words, counts.tolist())}}}
+    assert vocabulary(old) == vocabulary(meta)
+    new_m, old_m = TASK.build_model(TASK.config, meta), TASK.build_model(TASK.config, old)
+    assert torch.equal(new_m.embed.lexicon, old_m.embed.lexicon) and torch.equal(new_m.embed.gazetteer,
+                                                                                  old_m.embed.gazetteer)
+    assert pack_rows(unpack_rows(meta["lexicon"], len(meta["labels"])).tolist()) == meta["lexicon"]
 
 
 def _nested_layout(root, wiki=WIKI):
@@ -158,7 +181,7 @@ def test_load_data_with_gazetteer(tmp_path):
         "conll2003/train.txt", "conll2003/dev.txt", "conll2003/test.txt", "wikiann_en/train"]
     assert "WikiANN" in sp.dataset and len(sp.train) == 33
     meta = sp.meta
-    assert "olumide" not in meta["words"] and "olumide" in meta["gazetteer"]["counts"]
+    assert "olumide" not in meta["words"] and "olumide" in gazetteer_table(meta["gazetteer"])[0]
     enc = Encoder(meta)
     ids = enc.encode(["Olumide", "Lisbon", "Xyzzy"])[:, 0].tolist()
     assert ids[0] >= len(meta["words"]) and ids[1] < len(meta["words"]) and ids[2] == 1
@@ -356,7 +379,7 @@ def test_lexicon_leaves_own_tag_out(model, splits):
     j = splits.train.sents[i][0].index("UNESCO")
     held = enc.lexicon_features(row[None, :, 0], row[None, :, 2])[0, j]  # (9,)
     full = enc.lexicon_features(row[None, :, 0], torch.zeros_like(row[None, :, 2]))[0, j]
-    n = splits.meta["lexicon"][int(row[j, 0])]
+    n = lexicon_table(splits.meta)[int(row[j, 0])].tolist()
     assert sum(n) >= 1 and full[-1] == 0  # seen in training
     assert torch.isclose(held[0], torch.log1p(torch.tensor(sum(n) - 1.0)) / 5)
     assert int(row[j, 2]) == splits.meta["labels"].index("B-ORG") + 1
@@ -367,7 +390,7 @@ def test_meta_caps_vocabulary():
     sents = [([w, w], ["O", "O"]) for w in ("".join(p) for p in itertools.product("abcdefg", repeat=2))]
     meta = build_meta(sents, max_words=10)
     assert meta["embed_words"] == 12  # <pad>, <unk> + 10 with a word vector
-    assert len(meta["words"]) == len(meta["lexicon"]) == 2 + 49  # every training word is in the lexicon
+    assert len(meta["words"]) == len(lexicon_table(meta)) == 2 + 49  # every training word is in the lexicon
     assert len(build_meta(sents, max_words=10, lexicon=False)["words"]) == 12
 
 

@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 ENTITY_TYPES = ("PER", "ORG", "LOC", "MISC")
@@ -184,12 +185,26 @@ def recase(sents: list[tuple[list[str], list[str]]], case: str) -> list[tuple[li
 GAZETTEER_COLUMNS = ("PER", "ORG", "LOC", "O")
 
 
+def pack_rows(rows) -> str:
+    """Rows of counts as one string, "8 0 1;0 2 0": a card's JSON then holds a table as one short line and the
+    server one string, not a list of lists (about 3 MiB of Python objects per 20,000 rows)."""
+    return ";".join(" ".join(map(str, r)) for r in rows)
+
+
+def unpack_rows(packed, width: int) -> np.ndarray:
+    """``pack_rows``'s string (or, from older cards, the rows themselves) -> (N, width) int64 counts."""
+    if isinstance(packed, str):
+        flat = np.array(packed.replace(";", " ").split(), dtype=np.int64) if packed else np.zeros(0, np.int64)
+        return flat.reshape(-1, width)
+    return np.asarray(packed, dtype=np.int64).reshape(-1, width)
+
+
 def build_gazetteer(sents: list[tuple[list[str], list[str]]], max_words: int = 40000) -> dict:
     """Per normalised word, its counts in ``GAZETTEER_COLUMNS`` over the sentences; only words inside a name at
     least once, the ``max_words`` most often inside one (the card stores them: size is memory on the server).
 
-    Stored as {"columns": [...], "counts": {word: "PER ORG LOC O"}}: one short string a word keeps the card's
-    JSON to one line per word (a list would take one line per number)."""
+    Stored as {"columns": [...], "words": "word\\nword ...", "counts": pack_rows(...)}: two strings, whatever the
+    number of words (older cards: {"counts": {word: "PER ORG LOC O"}}, still read)."""
     counts: dict[str, list[int]] = {}
     for toks, tags in sents:
         for t, g in zip(toks, tags):
@@ -197,8 +212,18 @@ def build_gazetteer(sents: list[tuple[list[str], list[str]]], max_words: int = 4
             row[GAZETTEER_COLUMNS.index(g[2:] if g != "O" else "O")] += 1
     named = [(w, c) for w, c in counts.items() if sum(c[:-1]) > 0]
     named.sort(key=lambda wc: (-sum(wc[1][:-1]), wc[0]))
-    return {"columns": list(GAZETTEER_COLUMNS),
-            "counts": {w: " ".join(map(str, c)) for w, c in named[:max_words]}}
+    named = named[:max_words]
+    return {"columns": list(GAZETTEER_COLUMNS), "words": "\n".join(w for w, _ in named),
+            "counts": pack_rows(c for _, c in named)}
+
+
+def gazetteer_table(gaz: dict) -> tuple[list[str], np.ndarray]:
+    """A gazetteer's words and their (N, G) counts, from either way a card stores them."""
+    width = len(gaz["columns"])
+    if isinstance(gaz["counts"], dict):  # older cards: {word: "PER ORG LOC O"}
+        return list(gaz["counts"]), unpack_rows(";".join(gaz["counts"].values()), width)
+    words = gaz["words"].split("\n") if gaz["words"] else []
+    return words, unpack_rows(gaz["counts"], width)
 
 
 def vocabulary(meta: dict) -> list[str]:
@@ -208,15 +233,26 @@ def vocabulary(meta: dict) -> list[str]:
     gaz = meta.get("gazetteer")
     if gaz:
         known = set(words)
-        words += [w for w in gaz["counts"] if w not in known]
+        words += [w for w in gazetteer_table(gaz)[0] if w not in known]
     return words
 
 
-def gazetteer_rows(meta: dict) -> list[list[int]]:
+def lexicon_table(meta: dict) -> np.ndarray:
+    """(len(meta["words"]), C) training-data tag counts per word id (the lexicon), from either way a card stores it."""
+    return unpack_rows(meta["lexicon"], len(meta["labels"]))
+
+
+def gazetteer_rows(meta: dict) -> np.ndarray:
     """(V, G) gazetteer counts per word id of ``vocabulary(meta)``; zeros for words not in it."""
-    gaz = meta["gazetteer"]
-    G = len(gaz["columns"])
-    return [[int(n) for n in gaz["counts"][w].split()] if w in gaz["counts"] else [0] * G for w in vocabulary(meta)]
+    words, counts = gazetteer_table(meta["gazetteer"])
+    at = {w: i for i, w in enumerate(words)}
+    vocab = vocabulary(meta)
+    out = np.zeros((len(vocab), counts.shape[1]), dtype=np.int64)
+    rows = [(i, at[w]) for i, w in enumerate(vocab) if w in at]
+    if rows:
+        ids, src = zip(*rows)
+        out[list(ids)] = counts[list(src)]
+    return out
 
 
 # ---- vocabulary and encoding -------------------------------------------------------------------------------------
@@ -248,7 +284,7 @@ def build_meta(train: list[tuple[list[str], list[str]]], max_words: int = 12000,
                 i = index.get(normalize(t))
                 if i is not None:
                     counts[i][LABELS.index(g)] += 1
-        meta.update(words=words, lexicon=counts)
+        meta.update(words=words, lexicon=pack_rows(counts))
     if gazetteer:
         meta["gazetteer"] = build_gazetteer(gazetteer, max_gazetteer)
     return meta

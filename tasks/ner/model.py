@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from core.ensemble import ensemble_weights
 from core.shapes import ManyToMany
-from tasks.ner.data import gazetteer_rows, vocabulary
+from tasks.ner.data import gazetteer_rows, lexicon_table, vocabulary
 
 
 @dataclass
@@ -79,11 +79,12 @@ class WordCharEncoder(nn.Module):
         self.lexicon_dropout = float(cfg.lexicon_dropout)
         vocab = len(vocabulary(meta))  # words with an id: the lexicon's, then the gazetteer's own
         if meta.get("lexicon"):  # tag counts per word: data, not parameters (rebuilt from the card's meta)
-            self.register_buffer("lexicon", torch.tensor(meta["lexicon"], dtype=torch.float32), persistent=False)
+            self.register_buffer("lexicon", torch.as_tensor(lexicon_table(meta), dtype=torch.float32),
+                                 persistent=False)
         else:
             self.lexicon = None
         if cfg.gazetteer and meta.get("gazetteer"):  # WikiANN counts per word id, (V, G): data as well
-            self.register_buffer("gazetteer", torch.tensor(gazetteer_rows(meta), dtype=torch.float32).view(vocab, -1),
+            self.register_buffer("gazetteer", torch.as_tensor(gazetteer_rows(meta), dtype=torch.float32).view(vocab, -1),
                                  persistent=False)
         else:
             self.gazetteer = None
