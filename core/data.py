@@ -177,14 +177,15 @@ class Vocab:
         self.specials = tuple(specials)  # their ids are their positions
         self.words = list(words)  # the learnt tokens; id = len(specials) + position
         self.itos = list(self.specials) + self.words  # id -> token
-        self.stoi = {t: i for i, t in enumerate(self.itos)}  # token -> id (a word equal to a special: the word)
-        self.index = {t: i + len(self.specials) for i, t in enumerate(self.words)}  # what text encodes to
+        # token -> id (a word equal to a special: the word). Text encodes to the words' ids only (id_of): one dict
+        # serves both, a vocabulary's largest part in memory.
+        self.stoi = {t: i for i, t in enumerate(self.itos)}
         self.unk_id = self.specials.index(unk) if unk is not None else None
         self.fold_case = fold_case
         self.lower: dict[str, int] = {}  # lower-cased token -> id of its first (most frequent) form
         if fold_case:
-            for t, i in self.index.items():
-                self.lower.setdefault(t.lower(), i)
+            for t in dict.fromkeys(self.words):
+                self.lower.setdefault(t.lower(), self.stoi[t])
 
     @classmethod
     def build(cls, token_lists, specials: Sequence[str] = SPECIALS, max_size: int | None = None, min_count: int = 1,
@@ -227,7 +228,9 @@ class Vocab:
 
     def id_of(self, token: str) -> int | None:
         """The id ``token`` encodes to, or None when it is unknown (and there is no ``unk`` to read it as)."""
-        i = self.index.get(token)
+        i = self.stoi.get(token)
+        if i is not None and i < len(self.specials):  # "<pad>" typed as text is a word like any other, unknown
+            i = None
         if i is None and self.fold_case:
             i = self.lower.get(token.lower())
         return i if i is not None else self.unk_id

@@ -63,6 +63,16 @@ def test_generator_is_deterministic():
     assert not np.array_equal(fresh.clip(2, epoch=1).frames, fresh.clip(2, epoch=2).frames)  # train re-draws
 
 
+def test_noise_frames_are_the_fixed_pool_computed_one_at_a_time():
+    """Each noise frame is the same row of the one seeded pool that made the training clips, computed alone."""
+    from tasks.video.data import NOISE_ROWS, NOISE_SEED, SIZE, noise_row
+
+    pool = np.random.default_rng(NOISE_SEED).random((NOISE_ROWS, SIZE, SIZE), dtype=np.float32)
+    for k in (0, 1, 7, 128, NOISE_ROWS - 1):
+        assert np.array_equal(noise_row(k), pool[k])
+    assert not noise_row(3).flags.writeable
+
+
 def test_loader_splits_by_image_disjointly(tmp_path):
     splits = TASK.load_data(_write_fake_mnist(tmp_path))
     banks = [splits.train.bank, splits.val.bank, splits.test.bank]

@@ -161,12 +161,11 @@ def make_clip(rng: np.random.Generator, bank: Bank, s: ClipSettings) -> Clip:
     static_gain = rng.uniform(0.6, 1.0, size=T)
     # Noise comes from a fixed pool of uniform noise frames, picked and flipped at random: drawing 80k fresh
     # numbers per clip was most of the cost of making a clip (and this runs inside the training loop).
-    pool = _noise_pool()
-    picks_noise = rng.integers(0, len(pool), size=(3, T))
+    picks_noise = rng.integers(0, NOISE_ROWS, size=(3, T))
     flips = rng.integers(0, 2, size=(3, T, 2)).astype(bool)
 
     def noise(j: int, t: int) -> np.ndarray:  # (64, 64) uniform in [0, 1)
-        a = pool[picks_noise[j, t]]
+        a = noise_row(int(picks_noise[j, t]))
         return a[::-1 if flips[j, t, 0] else 1, ::-1 if flips[j, t, 1] else 1]
 
     frames = np.zeros((T, SIZE, SIZE), dtype=np.float32)
@@ -191,12 +190,20 @@ def make_clip(rng: np.random.Generator, bank: Bank, s: ClipSettings) -> Clip:
     return Clip(frames=frames, labels=labels, kind=kind, images=picks)
 
 
-@lru_cache(maxsize=1)
-def _noise_pool(n: int = 256) -> np.ndarray:
-    """(n, 64, 64) float32 uniform noise, the same in every process (fixed seed), read-only."""
-    pool = np.random.default_rng(20240611).random((n, SIZE, SIZE), dtype=np.float32)
-    pool.setflags(write=False)
-    return pool
+NOISE_ROWS, NOISE_SEED = 256, 20240611  # the pool of noise frames clips draw from, and its seed
+
+
+@lru_cache(maxsize=NOISE_ROWS)
+def noise_row(k: int) -> np.ndarray:
+    """Frame ``k`` of a fixed pool of ``NOISE_ROWS`` (64, 64) float32 uniform noise frames, the same in every process:
+    row k of ``default_rng(NOISE_SEED).random((NOISE_ROWS, 64, 64), dtype=float32)``, computed alone -- PCG64 jumps
+    over the k * 4096 float32 draws before it (two per 64-bit output) -- so a process holds only the frames its
+    clips used (a page showing a few clips: well under the whole pool's 4 MiB). Read-only."""
+    bits = np.random.PCG64(NOISE_SEED)
+    bits.advance(int(k) * SIZE * SIZE // 2)
+    row = np.random.Generator(bits).random((SIZE, SIZE), dtype=np.float32)  # (64, 64)
+    row.setflags(write=False)
+    return row
 
 
 # ---- digit banks -------------------------------------------------------------------------------------------------
