@@ -226,14 +226,16 @@ def gazetteer_table(gaz: dict) -> tuple[list[str], np.ndarray]:
     return words, unpack_rows(gaz["counts"], width)
 
 
-def vocabulary(meta: dict) -> list[str]:
+def vocabulary(meta: dict, gazetteer_words: list[str] | None = None) -> list[str]:
     """Every word with an id, in id order: the meta's words, then the gazetteer's words not among them (ids past
-    ``embed_words``: no word vector, only their counts)."""
+    ``embed_words``: no word vector, only their counts). ``gazetteer_words``: the gazetteer's words when the caller
+    has read them already (gazetteer_table)."""
     words = list(meta["words"])
     gaz = meta.get("gazetteer")
     if gaz:
         known = set(words)
-        words += [w for w in gazetteer_table(gaz)[0] if w not in known]
+        gw = gazetteer_words if gazetteer_words is not None else gazetteer_table(gaz)[0]
+        words += [w for w in gw if w not in known]
     return words
 
 
@@ -246,12 +248,9 @@ def gazetteer_rows(meta: dict) -> np.ndarray:
     """(V, G) gazetteer counts per word id of ``vocabulary(meta)``; zeros for words not in it."""
     words, counts = gazetteer_table(meta["gazetteer"])
     at = {w: i for i, w in enumerate(words)}
-    vocab = vocabulary(meta)
-    out = np.zeros((len(vocab), counts.shape[1]), dtype=np.int64)
-    rows = [(i, at[w]) for i, w in enumerate(vocab) if w in at]
-    if rows:
-        ids, src = zip(*rows)
-        out[list(ids)] = counts[list(src)]
+    src = np.array([at.get(w, -1) for w in vocabulary(meta, words)], dtype=np.int64)  # (V,) row in counts, or -1
+    out = np.zeros((len(src), counts.shape[1]), dtype=np.int64)  # (V, G)
+    out[src >= 0] = counts[src[src >= 0]]
     return out
 
 
