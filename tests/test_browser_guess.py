@@ -89,9 +89,12 @@ def test_ner_lesson_example_in_lower_case(browser_app):
 
 def test_ner_another_language_is_called_a_guess(browser_app):
     with _task_page(browser_app, "ner") as page:
-        _type(page, "Olumide visited Lagos with Chidi")  # new names in English: read by their spelling, no warning
-        assert not any("This answer is a guess" in w for w in _warnings(page)), _warnings(page)
-        for text in ("Gestern hat Frau Schmidt in München ein neues Auto gekauft", "这部电影很好看"):
+        for text in ("Olumide visited Lagos with Chidi",  # new names in English: read by their spelling, no warning
+                     "Okonkwo Adeyemi left Brightwater Analytics to open a bakery in Port Amberley"):
+            _type(page, text)
+            assert not any("This answer is a guess" in w for w in _warnings(page)), (text, _warnings(page))
+        for text in ("Gestern hat Frau Schmidt in München ein neues Auto gekauft", "Der Film war schrecklich",
+                     "这部电影很好看"):
             _type(page, text)
             check(page, f"NER: {text}")
             assert any("This answer is a guess" in w for w in _warnings(page)), (text, _warnings(page))

@@ -563,11 +563,20 @@ def test_evaluate_scores_every_way_of_writing(model, splits):
 
 
 def test_unfamiliar_note_when_most_words_have_no_vector():
+    """A guess when most ordinary (not capitalised) words are new to the tagger; new names alone are no reason."""
     from tasks.ner import unfamiliar_note
 
-    german = "Gestern hat Frau Schmidt in München ein Auto gekauft".split()
+    german = "Gestern hat Frau Schmidt in München ein neues Auto gekauft".split()
     note = unfamiliar_note({"tokens": german, "unknown_words": [w for w in german if w not in ("in", "Auto")]})
-    assert note and note.startswith("This answer is a guess") and "7 of its 9 words" in note
+    assert note and note.startswith("This answer is a guess") and "4 of its 5 ordinary words" in note
+    assert "hat, ein, neues, gekauft" in note
     names = "Olumide visited Lagos with Chidi".split()  # a few new names: what the spelling is for, no warning
     assert unfamiliar_note({"tokens": names, "unknown_words": ["Olumide", "Chidi"]}) is None
+    made_up = "Okonkwo Adeyemi left Brightwater Analytics to open a bakery in Port Amberley .".split()
+    new = ["Okonkwo", "Adeyemi", "Brightwater", "Analytics", "bakery", "Amberley"]  # half the words, mostly names
+    assert unfamiliar_note({"tokens": made_up, "unknown_words": new}) is None
     assert "its one word" in unfamiliar_note({"tokens": ["这部电影很好看"], "unknown_words": ["这部电影很好看"]})
+    spanish = "ayer fuimos a la playa con mis amigos".split()
+    assert unfamiliar_note({"tokens": spanish, "unknown_words": ["ayer", "fuimos", "playa", "con", "mis", "amigos"]})
+    assert unfamiliar_note({"tokens": ["..."], "unknown_words": []}) is None  # punctuation only: nothing to judge
+    assert "3 of its 3 ordinary words" in unfamiliar_note({"tokens": ["😀", "😍", "🎬"], "unknown_words": ["😀", "😍", "🎬"]})

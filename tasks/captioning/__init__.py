@@ -150,7 +150,8 @@ class CaptioningTask(Task):
                 f"punctuation removed (hyphen/apostrophe split words); vocabulary = train words used >= "
                 f"{D.MIN_COUNT} times ({len(vocab)} incl. 4 specials); training captions cut at {D.MAX_WORDS} words. "
                 f"Validation metric: greedy BLEU-4 on the dev images. Test: beam-{BEAM} BLEU-1..4 (and greedy) by "
-                f"sacrebleu corpus BLEU (max_ngram_order=n, lowercase, 13a) against all 5 references.")
+                f"corpus BLEU (the sacrebleu library: matches of up to n words, lower case, its standard tokenizer) "
+                f"against all 5 references.")
         return Splits(train=sets["train"], val=sets["val"], test=sets["test"], meta=meta, files=files,
                       dataset=desc)
 

@@ -37,7 +37,8 @@ def _overlay(pixels: np.ndarray, heat: np.ndarray, color=(255, 40, 40)) -> np.nd
 
 
 def _try_it(task, model):
-    """``model``: the module that answers (the ensemble, or the main captioner alone: the frame's toggle)."""
+    """``model``: the module that answers (the served captioner; when the card serves an ensemble, the frame's
+    toggle picks it or the main captioner alone)."""
     from core.ui.load import predict_cached
     from core.ui.page import answer_caption, try_it_shown
     from core.ui.widgets import image_input, show_error
