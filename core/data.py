@@ -298,10 +298,11 @@ def rare_ids_from(vocab_size: int, share: float = 0.5) -> int:
 
 
 def guess_note(words: Sequence[str], unfamiliar: Sequence[bool], learnt_from: str = "its training data",
-               threshold: float = GUESS_SHARE) -> str | None:
+               threshold: float = GUESS_SHARE, kind: tuple[str, str] = ("word", "words")) -> str | None:
     """A sentence for the page when most ``words`` are unfamiliar to the model (``unfamiliar[i]``: never seen in
     training, or too rarely to have learnt it); None when the model knows enough of them. Punctuation that the
-    model knows is not counted; ``learnt_from`` completes "It learnt from ..."."""
+    model knows is not counted; ``learnt_from`` completes "It learnt from ..."; ``kind`` names what was counted
+    (one, several) when the caller counted only some of the text's words."""
     pairs = [(w, u) for w, u in zip(words, unfamiliar) if any(ch.isalnum() for ch in w) or u]
     if not pairs:
         return None
@@ -310,7 +311,8 @@ def guess_note(words: Sequence[str], unfamiliar: Sequence[bool], learnt_from: st
         return None
     shown = ", ".join(dict.fromkeys(w for w, u in pairs if u))
     shown = shown if len(shown) <= 80 else shown[:77] + "..."
-    how_many = "its one word is" if len(pairs) == 1 else f"{n_new} of its {len(pairs)} words are"
+    how_many = (f"its one {kind[0]} is" if len(pairs) == 1 else
+                f"{n_new} of its {len(pairs)} {kind[1]} {'is' if n_new == 1 else 'are'}")
     return (f"This answer is a guess: {how_many} new to the model or nearly so ({shown}). It learnt from "
             f"{learnt_from}; another language, emoji or very rare words tell it almost nothing, so its confidence "
             "here means little.")

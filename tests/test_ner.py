@@ -575,7 +575,7 @@ def test_unfamiliar_note_when_most_words_have_no_vector():
     made_up = "Okonkwo Adeyemi left Brightwater Analytics to open a bakery in Port Amberley .".split()
     new = ["Okonkwo", "Adeyemi", "Brightwater", "Analytics", "bakery", "Amberley"]  # half the words, mostly names
     assert unfamiliar_note({"tokens": made_up, "unknown_words": new}) is None
-    assert "its one word" in unfamiliar_note({"tokens": ["这部电影很好看"], "unknown_words": ["这部电影很好看"]})
+    assert "its one ordinary word" in unfamiliar_note({"tokens": ["这部电影很好看"], "unknown_words": ["这部电影很好看"]})
     spanish = "ayer fuimos a la playa con mis amigos".split()
     assert unfamiliar_note({"tokens": spanish, "unknown_words": ["ayer", "fuimos", "playa", "con", "mis", "amigos"]})
     assert unfamiliar_note({"tokens": ["..."], "unknown_words": []}) is None  # punctuation only: nothing to judge

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from core.data import GUESS_SHARE, bucket_batches, config_from_dict
+from core.data import bucket_batches, config_from_dict, guess_note
 from core.runtime import Runtime
 from core.serving import EnsembleWords
 from core.task import BadInput, Demo, Display, Headline, Metric, Recipe, Splits, Task
@@ -154,22 +154,13 @@ def unfamiliar_note(out: dict) -> str | None:
     """A note when most words *around the names* have no word vector in the tagger (``out``: ``NERTask.predict``'s
     answer): another language, emoji, made-up words. Capitalised words are left out of the count -- a new name is
     what the character CNN is for, and "Okonkwo Adeyemi" is no reason to doubt the tags -- so it is the ordinary
-    words, the context the tags are decided from, that must be mostly unknown (core.data.GUESS_SHARE). None when
+    words, the context the tags are decided from, that must be mostly unknown (core.data.guess_note). None when
     the tagger knows enough of them."""
     unknown = set(out["unknown_words"])
-    context = [t for t in out["tokens"]  # words and unknown symbols (emoji); known punctuation is not counted
-               if (any(ch.isalnum() for ch in t) or t in unknown) and not t[:1].isupper()]
-    new = list(dict.fromkeys(t for t in context if t in unknown))
-    if not context or len([t for t in context if t in unknown]) / len(context) < GUESS_SHARE:
-        return None
-    shown = ", ".join(new)
-    shown = shown if len(shown) <= 80 else shown[:77] + "..."
-    n_new = sum(t in unknown for t in context)
-    how = ("its one word is" if len(out["tokens"]) == 1 else
-           f"{n_new} of its {len(context)} ordinary words (those without a capital letter) {'is' if n_new == 1 else 'are'}")
-    return (f"This answer is a guess: {how} new to the tagger ({shown}). It learnt from English news stories "
-            "(Reuters, 1996) and decides a tag from the words around it; in another language, or in emoji, those "
-            "words tell it almost nothing, so these tags and their confidences mean little.")
+    context = [t for t in out["tokens"] if not t[:1].isupper()]
+    return guess_note(context, [t in unknown for t in context], learnt_from="English news stories (Reuters, 1996)",
+                      kind=("ordinary word (one without a capital letter)",
+                            "ordinary words (those without a capital letter)"))
 
 
 class NERTask(Task):
