@@ -94,11 +94,14 @@ def test_ner_another_language_is_called_a_guess(browser_app):
             _type(page, text)
             assert not any("This answer is a guess" in w for w in _warnings(page)), (text, _warnings(page))
         for text in ("Gestern hat Frau Schmidt in München ein neues Auto gekauft", "Der Film war schrecklich",
-                     "这部电影很好看"):
+                     "这部电影很好看", "AYER FUIMOS A LA PLAYA CON MIS AMIGOS"):
             _type(page, text)
             check(page, f"NER: {text}")
             assert any("This answer is a guess" in w for w in _warnings(page)), (text, _warnings(page))
-        _shot(page, "ner_german")
+        _shot(page, "ner_capitals_spanish")
+        _type(page, "ADAM LISTS HIS MANHATTAN HOUSE FOR $37.5 MILLION")  # shouted English: the capitals note only
+        assert not any("This answer is a guess" in w for w in _warnings(page)), _warnings(page)
+        assert any("all in capitals" in w for w in _warnings(page)), _warnings(page)
 
 
 def test_sentiment_lower_case_example_and_a_guess_in_another_language(browser_app):

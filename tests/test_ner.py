@@ -409,6 +409,7 @@ def test_ensemble_is_one_mixed_crf(splits):
     assert TASK.predict(alone, text)["tags"] == TASK.predict(a, text)["tags"]
     ens = build(TASK, [a, b], [3.0, 1.0])
     assert ens.weights == [0.75, 0.25]
+    assert b.embed.lexicon is a.embed.lexicon  # one copy of the card's tag-count table for every member
     assert torch.allclose(ens.crf.trans, 0.75 * a.crf.trans + 0.25 * b.crf.trans)
     b_ = collate([splits.test.encoded(a.runtime.reader).rows[0]], lead=splits.test.lead)
     emit = ens(b_["x"], b_["lengths"])
@@ -580,3 +581,10 @@ def test_unfamiliar_note_when_most_words_have_no_vector():
     assert unfamiliar_note({"tokens": spanish, "unknown_words": ["ayer", "fuimos", "playa", "con", "mis", "amigos"]})
     assert unfamiliar_note({"tokens": ["..."], "unknown_words": []}) is None  # punctuation only: nothing to judge
     assert "3 of its 3 ordinary words" in unfamiliar_note({"tokens": ["😀", "😍", "🎬"], "unknown_words": ["😀", "😍", "🎬"]})
+    # all in capitals no word stands out by its capital: every word counts, so a shouted foreign text is a guess too
+    shouted = [w.upper() for w in spanish]
+    note = unfamiliar_note({"tokens": shouted, "unknown_words": ["AYER", "FUIMOS", "PLAYA", "CON", "MIS", "AMIGOS"]})
+    assert note and "6 of its 8 words" in note and "ordinary" not in note
+    english = "ADAM LISTS HIS MANHATTAN HOUSE FOR $37.5 MILLION".split()
+    assert unfamiliar_note({"tokens": english, "unknown_words": []}) is None
+    assert unfamiliar_note({"tokens": english, "unknown_words": ["ADAM", "MANHATTAN"]}) is None  # 2 of 7: known enough

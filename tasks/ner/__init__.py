@@ -123,6 +123,12 @@ def _sentence(input) -> tuple[str, int | None]:
 
 
 
+def all_capitals(tokens: list[str]) -> bool:
+    """True for a text written all in capitals: 3 words with letters at least, each longer one all upper case."""
+    words = [t for t in tokens if any(ch.isalpha() for ch in t)]
+    return len(words) >= 3 and any(len(w) > 1 for w in words) and all(w.isupper() for w in words if len(w) > 1)
+
+
 def case_note(tokens: list[str], scores: dict | None = None) -> str | None:
     """A note when the text is all in lower case or all in capitals (3 words with letters at least), unlike the
     training news (names capitalised, the rest not); None otherwise. ``scores``: the card's test metrics -- when they
@@ -133,7 +139,7 @@ def case_note(tokens: list[str], scores: dict | None = None) -> str | None:
         return None
     if not any(ch.isupper() for w in words for ch in w):
         case, how = "lower", "all in lower case"
-    elif all(w.isupper() for w in words if len(w) > 1):
+    elif all_capitals(tokens):
         case, how = "upper", "all in capitals"
     else:
         return None
@@ -157,6 +163,9 @@ def unfamiliar_note(out: dict) -> str | None:
     words, the context the tags are decided from, that must be mostly unknown (core.data.guess_note). None when
     the tagger knows enough of them."""
     unknown = set(out["unknown_words"])
+    if all_capitals(out["tokens"]):  # no word stands out by its capital: every word is counted
+        return guess_note(out["tokens"], [t in unknown for t in out["tokens"]],
+                          learnt_from="English news stories (Reuters, 1996)")
     context = [t for t in out["tokens"] if not t[:1].isupper()]
     return guess_note(context, [t in unknown for t in context], learnt_from="English news stories (Reuters, 1996)",
                       kind=("ordinary word (one without a capital letter)",

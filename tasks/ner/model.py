@@ -263,6 +263,18 @@ class NERTagger(ManyToMany):
         return self.crf.viterbi(logits, self.mask(lengths, logits.shape[1]))
 
 
+def share_tables(members: list[NERTagger]) -> None:
+    """Members built from one card's meta hold equal lexicon and gazetteer tables (data, not parameters): point
+    them all at the first member's copy, so an ensemble keeps one of each in memory, not one per member."""
+    first = members[0].embed
+    for m in members[1:]:
+        for name in ("lexicon", "gazetteer"):
+            mine, theirs = getattr(m.embed, name), getattr(first, name)
+            if mine is not None and theirs is not None and mine is not theirs and mine.shape == theirs.shape \
+                    and torch.equal(mine, theirs):
+                setattr(m.embed, name, theirs)
+
+
 class NEREnsemble(nn.Module):
     """Several trained taggers (same labels and vocabulary) tagging as one: the emission scores and the CRF's
     transition scores are mixed with fixed weights, i.e. one CRF whose score is the weighted sum of the members'
@@ -279,6 +291,7 @@ class NEREnsemble(nn.Module):
             raise ValueError("ensemble members must all have a CRF, or none")
         self.members = nn.ModuleList(members)
         self.labels, self.cfg = first.labels, first.cfg
+        share_tables(members)
         self.crf = None
         if first.crf is not None:
             self.crf = CRF(list(first.labels))
