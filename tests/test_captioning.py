@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from core.task import BadInput, check_task
-from tasks.captioning import TASK, bleu_scores
+from tasks.captioning import END_WORD, START_WORD, TASK, bleu_scores
 from tasks.captioning.data import read_captions, tokenize
 from tasks.captioning.model import EOS_ID, PAD_ID
 
@@ -74,6 +74,8 @@ def test_demos_and_predict_format(model):
         out = TASK.predict(model, d.input)
         assert isinstance(out["caption"], str) and out["pixels"].shape == (128, 128, 3)
         assert len(out["steps"]) == len(out["words"]) + 1
+        assert out["steps"][-1]["word"] == END_WORD and [s["word"] for s in out["steps"][:-1]] == out["words"]
+        assert not any(w == "<eos>" for s in out["steps"] for w, _ in s["topk"])  # stopping is named END_WORD
         assert out["attention"].shape == (len(out["words"]) + 1, 8, 8)
         assert np.allclose(out["attention"].sum((1, 2)), 1, atol=1e-3)
 
@@ -140,10 +142,10 @@ def test_odd_but_fine_images(model):
 
 def test_inspect_loss_and_saliency(model):
     loss, labels = TASK.inspect_loss(model, "scene:0")
-    assert loss.dim() == 0 and labels[0] == "<start>"
+    assert loss.dim() == 0 and labels[0] == START_WORD
     sal = TASK.saliency(model, "scene:1", word=1)
     assert sal["map"].shape == (128, 128) and np.isfinite(sal["map"]).all() and sal["map"].max() > 0
-    assert TASK.saliency(model, "scene:1", word=99)["word"] == len(sal["words"]) - 1  # clamped to <end>
+    assert TASK.saliency(model, "scene:1", word=99)["word"] == len(sal["words"]) - 1  # clamped to the end token
 
 
 def test_word_dependence_is_each_words_own_gradient(model):
@@ -153,7 +155,7 @@ def test_word_dependence_is_each_words_own_gradient(model):
 
     dep = TASK.word_dependence(model, "scene:2")
     _, x_u8, words, ids = TASK._shown_words(model, "scene:2")
-    assert dep["words"] == words + ["<end>"] and dep["norms"].shape == (len(ids),)
+    assert dep["words"] == words + [END_WORD] and dep["norms"].shape == (len(ids),)
     with torch.no_grad():
         f0 = model.features(model.prep(x_u8))
     for t, tok in enumerate(ids):
@@ -214,7 +216,7 @@ def test_ensemble_with_a_captioner_trained_elsewhere(tmp_path, capsys):
     sal = TASK.saliency(served.model, {"image": "scene:0", "beam": 2}, word=0)
     assert sal["map"].shape == (128, 128)
     dep = TASK.word_dependence(ens, {"image": "scene:0", "beam": 2})
-    assert dep["words"] == both["words"] + ["<end>"] and np.isfinite(dep["norms"]).all()
+    assert dep["words"] == both["words"] + [END_WORD] and np.isfinite(dep["norms"]).all()
     capsys.readouterr()
 
 
@@ -247,14 +249,14 @@ def test_inspect_explains_the_caption_try_it_shows():
     served = _served()
     for demo in TASK.demos():
         query = {"image": demo.input, "beam": 4}
-        assert TASK.inspect_loss(served.model, query)[1] == ["<start>"] + TASK.predict(served.model, query)["words"]
+        assert TASK.inspect_loss(served.model, query)[1] == [START_WORD] + TASK.predict(served.model, query)["words"]
         for alone in (False, True):
             shown = TASK.predict(served.answering(alone), query)["words"]
             passed = {**query, "caption": " ".join(shown)}  # what the page hands to Inspect
             _, labels = TASK.inspect_loss(served.model, passed)  # gradients through the main captioner
-            assert labels == ["<start>"] + shown, (demo.label, alone)
-            assert TASK.saliency(served.model, passed)["words"] == shown + ["<end>"]
-            assert TASK.word_dependence(served.model, passed)["words"] == shown + ["<end>"]
+            assert labels == [START_WORD] + shown, (demo.label, alone)
+            assert TASK.saliency(served.model, passed)["words"] == shown + [END_WORD]
+            assert TASK.word_dependence(served.model, passed)["words"] == shown + [END_WORD]
 
 
 def test_page_inspect_tab_names_and_uses_the_shown_caption():
@@ -269,7 +271,7 @@ def test_page_inspect_tab_names_and_uses_the_shown_caption():
     note = next(str(c.value) for c in at.caption if str(c.value).startswith("Explained here"))
     assert f"“{shown}”" in note
     words = at.selectbox(key="captioning_sal_word").options
-    assert [w.split(". ", 1)[1] for w in words] == shown.split() + ["<end>"]
+    assert [w.split(". ", 1)[1] for w in words] == shown.split() + [END_WORD]
     at.selectbox(key="captioning_sal_word").set_value(2).run()  # another word: its own pixel map
     assert not at.exception, [e.message for e in at.exception]
     captions = [im.caption for e in at.get("image") for im in e.proto.imgs]
@@ -357,8 +359,8 @@ def test_inspection_reuses_the_shown_caption_without_a_new_beam_search(model, mo
     monkeypatch.setattr(model, "beam_search", no_search)
     ins = inspect_model(model, lambda m: TASK.inspect_loss(m, passed))
     assert len(ins.labels) == len(shown) + 1  # <start>, then the words read
-    assert TASK.word_dependence(model, passed)["words"] == shown + ["<end>"]
-    assert TASK.saliency(model, passed, 0)["words"] == shown + ["<end>"]
+    assert TASK.word_dependence(model, passed)["words"] == shown + [END_WORD]
+    assert TASK.saliency(model, passed, 0)["words"] == shown + [END_WORD]
     with pytest.raises(AssertionError, match="searched for the caption again"):
         TASK.inspect_loss(model, query)  # no caption given: it has to search
 

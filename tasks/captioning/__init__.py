@@ -33,6 +33,9 @@ MAX_LEN = 20  # words generated at most
 EVAL_CHUNK = 250  # images decoded together (x beam hypotheses)
 MAX_BEAM = 10  # the page's beam slider goes up to this
 TOPK = 5  # alternatives shown per step
+# The tokens that start and end a caption, as the screens name them: the LSTM's first input, and the step where it
+# chose to stop (its vocabulary calls them <bos> / <eos>).
+START_WORD, END_WORD = "(start)", "(end)"
 # How the training photos look (core.images.image_stats at 128x128): the 0.1% and 99.9% quantiles over the 6,000
 # Flickr8k training images (core.images.stat_ranges; tests/test_captioning.py recomputes them when the data is there).
 # A picture outside a range is unlike every training photo: its caption is a guess.
@@ -270,12 +273,17 @@ class CaptioningTask(Task):
             tokens = torch.tensor([[BOS_ID] + ids])  # (1, T)
             logits, attn = model(x, tokens)  # (1, T, V), (1, T, 64)
             probs = F.softmax(logits[0].float(), dim=-1)  # (T, V)
-        words = [model.runtime.target_vocab.itos[i] for i in ids]
+        itos = model.runtime.target_vocab.itos
+        words = [itos[i] for i in ids]
+
+        def shown(i: int) -> str:
+            return END_WORD if i == EOS_ID else itos[i]
+
         steps = []
         for t, tok in enumerate(ids + [EOS_ID]):
             tp, ti = probs[t].topk(min(TOPK, probs.shape[-1]))
-            steps.append({"word": model.runtime.target_vocab.itos[tok], "prob": float(probs[t, tok]),
-                          "topk": [(model.runtime.target_vocab.itos[int(i)], float(p)) for p, i in zip(tp, ti)]})
+            steps.append({"word": shown(tok), "prob": float(probs[t, tok]),
+                          "topk": [(shown(int(i)), float(p)) for p, i in zip(tp, ti)]})
         side = int(round((attn.shape[-1]) ** 0.5)) if attn is not None else 0
         att = attn[0].float().reshape(-1, side, side).numpy() if attn is not None else None  # (T, 8, 8)
         return {"caption": " ".join(words), "words": words, "steps": steps, "attention": att, "beam": beam,
@@ -296,7 +304,7 @@ class CaptioningTask(Task):
 
     def inspect_loss(self, model, input):
         """Cross-entropy of the caption the page showed (teacher-forced through ``model``: the served captioner,
-        or the variant picked in Inspect). Steps: the word the LSTM reads at each step (<start>, then the caption's
+        or the variant picked in Inspect). Steps: the word the LSTM reads at each step (START_WORD, then the caption's
         words) while predicting the next."""
         img = self.image_from_input(input)
         dev = next(model.parameters()).device
@@ -305,10 +313,10 @@ class CaptioningTask(Task):
         seq = torch.tensor([[BOS_ID] + ids + [EOS_ID]], device=dev)  # (1, T+1)
         logits, _ = model(x, seq[:, :-1])  # (1, T, V)
         loss = F.cross_entropy(logits[0].float(), seq[0, 1:])
-        return loss, ["<start>"] + [model.runtime.target_vocab.itos[i] for i in ids]
+        return loss, [START_WORD] + [model.runtime.target_vocab.itos[i] for i in ids]
 
     def _shown_words(self, model, input):
-        """(image, uint8 tensor, the shown caption's words, their ids + <end>): what the inspection views explain."""
+        """(image, uint8 tensor, the shown caption's words, their ids + the end token): what the inspection views explain."""
         img = self.image_from_input(input)
         x_u8 = self._tensor(img["pixels"])  # (1, 3, 128, 128)
         words = [model.runtime.target_vocab.itos[i] for i in self.shown_caption_ids(model, input, x_u8)]
@@ -335,12 +343,12 @@ class CaptioningTask(Task):
                 t = torch.arange(T)
                 chosen = logp[t, t, torch.tensor(ids)]  # (T,): in copy t, word t's log-probability
                 (gf,) = torch.autograd.grad(chosen.sum(), feats)  # (T, S, F)
-        return {"words": words + ["<end>"], "norms": gf.flatten(1).norm(dim=1).numpy(), "caption": " ".join(words)}
+        return {"words": words + [END_WORD], "norms": gf.flatten(1).norm(dim=1).numpy(), "caption": " ".join(words)}
 
     def saliency(self, model, input, word: int = 0) -> dict:
         """The pixels word ``word`` of the shown caption depends on: |∂ log p(word) / ∂ pixels| through ``model``
         (max over colours), a (128, 128) array. Teacher-forced: the decoder reads <start> and the words before it.
-        One backward pass through decoder and encoder; ``word`` is clamped to the caption (the last is <end>)."""
+        One backward pass through decoder and encoder; ``word`` is clamped to the caption (the last is the end, END_WORD)."""
         img, x_u8, words, ids = self._shown_words(model, input)
         k = min(max(int(word), 0), len(ids) - 1)
         with torch.inference_mode(False), torch.enable_grad():
@@ -350,7 +358,7 @@ class CaptioningTask(Task):
             logits, _, _ = model.decode(seq, state, feats, g)  # (1, k + 1, V)
             logp = F.log_softmax(logits[0, -1].float(), dim=-1)  # (V,)
             (gx,) = torch.autograd.grad(logp[ids[k]], x)  # (1, 3, 128, 128)
-        return {"words": words + ["<end>"], "word": k, "map": gx[0].abs().amax(0).numpy(),
+        return {"words": words + [END_WORD], "word": k, "map": gx[0].abs().amax(0).numpy(),
                 "caption": " ".join(words), "pixels": img["pixels"]}
 
 

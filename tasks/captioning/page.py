@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from tasks.captioning import END_WORD
+
 TRAINED_ON = ("The captioner learnt from **6,000 Flickr photos**, mostly of people and dogs outdoors (playing, "
               "running, in water, snow or on bikes), with five captions each. It knows nothing else: shown a cup, a "
               "rocket or a cat, it can only answer with the words and scenes of those photos.")
@@ -69,7 +71,8 @@ def _try_it(task, model):
         st.info(note)
     left, right = st.columns([1, 2])
     orig = out["original"]
-    left.image(orig, caption=f"your image ({orig.shape[1]}x{orig.shape[0]})", width=224)
+    whose = {"photo": "sample photo", "drawing": "sample drawing"}.get(out["source"], "your image")
+    left.image(orig, caption=f"{whose} ({orig.shape[1]}x{orig.shape[0]})", width=224)
     with right:
         st.markdown(f"### “{html.escape(out['caption'] or '(empty)')}”")
         st.caption(f"beam search, width {out['beam']}")
@@ -112,7 +115,7 @@ def _steps_table(out) -> None:
 def _attention_grid(out) -> None:
     st.subheader("Where it looked for each word")
     st.caption("Soft attention over the 8x8 grid of image features at each step: bright = looked here.")
-    words = out["words"] + ["<end>"]
+    words = out["words"] + [END_WORD]
     att = out["attention"]  # (T, 8, 8)
     per_row = 5
     for start in range(0, len(words), per_row):
