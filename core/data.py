@@ -27,6 +27,11 @@ and is an error, as is a reference that is an empty string (sacrebleu would read
 made of emoji, and its confidence then means nothing. When most of the words of an input are outside what it learnt
 (never seen, or seen too rarely to have learnt anything about them), the answer is a guess and the page says so.
 
+**Contractions typed without their apostrophe** (``restore_apostrophes``): people type "dont", "im", "thats" in a
+chat box; a model trained on edited text has seen only "don't", "I'm", "that's" and reads the bare forms as unknown
+words. Forms that are also words of their own ("its", "ill", "were", "well", "id", "lets", "hell", "wed", "shell")
+are left as typed: only the text around them could tell which was meant.
+
 **Vocabularies** (``Vocab``): a model reads ids, a person types tokens. A vocabulary is the special tokens
 first (padding, unknown, start, end: ids 0-3 by default), then the tokens learnt from the training split, by count
 (ties alphabetical) or alphabetically, at most ``max_size`` of them and each seen at least ``min_count`` times.
@@ -43,6 +48,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -316,3 +322,31 @@ def guess_note(words: Sequence[str], unfamiliar: Sequence[bool], learnt_from: st
     return (f"This answer is a guess: {how_many} new to the model or nearly so ({shown}). It learnt from "
             f"{learnt_from}; another language, emoji or very rare words tell it almost nothing, so its confidence "
             "here means little.")
+
+
+# The apostrophe-less spellings people type, each with its written form; none is an English word of its own.
+APOSTROPHES = {
+    **{w[:-2] + w[-1]: w for w in (
+        "don't", "didn't", "doesn't", "isn't", "wasn't", "aren't", "weren't", "haven't", "hasn't", "hadn't",
+        "couldn't", "wouldn't", "shouldn't", "can't", "won't", "ain't", "mustn't", "needn't")},
+    "im": "i'm", "youre": "you're", "theyre": "they're", "ive": "i've", "youve": "you've", "weve": "we've",
+    "theyve": "they've", "couldve": "could've", "wouldve": "would've", "shouldve": "should've", "youll": "you'll",
+    "theyll": "they'll", "youd": "you'd", "theyd": "they'd", "thats": "that's", "whats": "what's",
+    "wheres": "where's", "theres": "there's", "heres": "here's", "whos": "who's", "hows": "how's", "shes": "she's",
+    "hes": "he's",
+}
+_BARE = re.compile(r"\b(" + "|".join(sorted(APOSTROPHES, key=len, reverse=True)) + r")\b", re.IGNORECASE)
+
+
+def restore_apostrophes(text: str) -> str:
+    """``text`` with each contraction typed without its apostrophe written with it ("i dont know" -> "i don't
+    know", "IM HERE" -> "I'M HERE"), in the case it was typed in; "I'm" gets its capital I."""
+    def written(m: re.Match) -> str:
+        typed, form = m.group(), APOSTROPHES[m.group().lower()]
+        if typed.isupper() and len(typed) > 1:
+            return form.upper()
+        if typed[0].isupper() or form.startswith("i'"):
+            return form[0].upper() + form[1:]
+        return form
+
+    return _BARE.sub(written, text)

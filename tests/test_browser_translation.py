@@ -62,3 +62,13 @@ def test_an_unseen_name_typed_in_lower_case_sentence_comes_through_as_typed(page
     answer, _ = _type(page, "i met Olumide yesterday")
     assert "Olumide" in re.findall(r"\w+", answer), answer
     assert "copied into the French as typed" in page.inner_text("body")
+
+
+def test_a_contraction_typed_without_its_apostrophe_is_read_with_it(page):
+    """"i dont know" is how people type "I don't know": the page reads it with the apostrophe and says so, and the
+    French is the negation the model gives the written form (no English word left in it)."""
+    answer, _ = _type(page, "i dont know")
+    body = page.inner_text("body")
+    assert "Read as “i don't know”" in body and "apostrophe" in body, body[:1500]
+    assert "dont" not in answer.lower(), answer
+    page.screenshot(path="/tmp/tr32_browser_apostrophe.png", full_page=False)

@@ -176,3 +176,15 @@ def test_every_task_config_is_built_strictly():
         meta = task.synthetic_data(0).meta
         with pytest.raises(ValueError, match="unknown keys"):
             task.build_model({**task.config, "not_a_setting": 1}, meta)
+
+
+def test_restore_apostrophes_gives_contractions_back_in_the_case_typed():
+    from core.data import restore_apostrophes
+
+    assert restore_apostrophes("i dont know, im tired and thats that") == "i don't know, I'm tired and that's that"
+    assert restore_apostrophes("Dont go. YOU CANT.") == "Don't go. YOU CAN'T."
+    assert restore_apostrophes("whats wrong? doesnt matter") == "what's wrong? doesn't matter"
+    # words of their own are left as typed: only the sentence could tell "its" from "it's" or "were" from "we're"
+    for text in ("its fine", "were going", "i feel ill", "well done", "id card", "he lets me", "I don't know"):
+        assert restore_apostrophes(text) == text
+    assert restore_apostrophes("dontcare undone") == "dontcare undone"  # whole words only

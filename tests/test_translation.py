@@ -325,6 +325,15 @@ def test_all_caps_input_is_read_in_sentence_case(model):
     assert "Read as" not in TASK.predict(model, {"text": "I see the big cat.", "beam": 2, "max_len": 6})["note"]
 
 
+def test_contractions_typed_without_apostrophe_are_read_with_it(model):
+    out = TASK.predict(model, {"text": "i dont see the cat", "beam": 2, "max_len": 6})
+    assert out["source_tokens"] == D.tokenize("i don't see the cat")
+    assert "Read as “i don't see the cat”" in out["note"] and "apostrophe" in out["note"]
+    assert "sentence case" not in out["note"]  # lower case is read as typed (truecased word by word), not re-cased
+    shouted = TASK.predict(model, {"text": "I DONT SEE THE CAT", "beam": 2, "max_len": 6})["note"]
+    assert "apostrophe" in shouted and "sentence case" in shouted  # both changes, both said
+
+
 def test_longer_than_trained_on_is_said_with_the_limit_from_the_data(model):
     """The length limit comes from the data the model was built from (12 words for the synthetic phrasebook, 10 on
     the served card), never from a constant in the page."""

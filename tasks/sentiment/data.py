@@ -23,6 +23,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.data import restore_apostrophes
+
 SPLITS = ("train", "dev", "test")
 LABELS = ("negative", "positive")  # SST-2: 0-1 -> negative, 3-4 -> positive, 2 (neutral) dropped
 
@@ -130,10 +132,8 @@ def normalise_leaves(leaves: list[str]) -> list[str]:
 
 
 # Serve time: a small Penn-Treebank-style tokenizer. Order matters: contractions first, then punctuation.
-_NO_APOSTROPHE = {"dont": "do n't", "didnt": "did n't", "doesnt": "does n't", "isnt": "is n't", "wasnt": "was n't",
-                  "arent": "are n't", "werent": "were n't", "havent": "have n't", "hasnt": "has n't",
-                  "couldnt": "could n't", "wouldnt": "would n't", "shouldnt": "should n't", "cant": "ca n't",
-                  "wont": "wo n't", "aint": "ai n't", "cannot": "can not"}
+# Contractions typed without their apostrophe ("dont", "im") get it back first (core.data.restore_apostrophes).
+_SPLIT_WORDS = {"cannot": "can not"}
 _ABBREV = {"mr.", "mrs.", "ms.", "dr.", "st.", "vs.", "jr.", "sr.", "no.", "etc.", "inc.", "bros.", "al.", "e.g.",
            "i.e."}
 _TAG = re.compile(r"<[^<>]{0,200}>")
@@ -150,14 +150,14 @@ def clean_text(text: str) -> str:
 
 def tokenize(text: str) -> list[str]:
     """Text as a person types it -> the treebank's tokens: "I didn't like it." -> i did n't like it ."""
-    text = _fold(clean_text(text))
+    text = _fold(restore_apostrophes(clean_text(text)))
     text = _PUNCT.sub(r" \1 ", text)
     text = re.sub(r"(\w)n't\b", r"\1 n't", text)  # didn't -> did n't ; can't -> ca n't ; won't -> wo n't
     text = re.sub(r"(\w)'(s|re|ve|ll|d|m)\b", r"\1 '\2", text)  # it's -> it 's ; you're -> you 're
     out = []
     for tok in text.split():
-        if tok in _NO_APOSTROPHE:
-            out.extend(_NO_APOSTROPHE[tok].split())
+        if tok in _SPLIT_WORDS:
+            out.extend(_SPLIT_WORDS[tok].split())
             continue
         if tok.endswith(".") and len(tok) > 1 and tok not in _ABBREV and "." not in tok[:-1]:
             out.extend([tok[:-1], "."])  # sentence full stop; "u.s." and "mr." keep theirs

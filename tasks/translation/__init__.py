@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from core.data import Vocab, bucket_batches, corpus_bleu, corpus_chrf, guess_note, pad, seq_lengths
+from core.data import Vocab, bucket_batches, corpus_bleu, corpus_chrf, guess_note, pad, restore_apostrophes, seq_lengths
 from core.ensemble import EncoderDecoderEnsemble
 from core.serving import EnsembleWords
 from core.task import BadInput, Demo, Display, Headline, Metric, Recipe, Splits, Task
@@ -334,8 +334,9 @@ class TranslationTask(Task):
         ]
 
     def prepare(self, model, text) -> tuple[list[str], list[int], str]:
-        """Text -> (tokens, ids, notes for the reader). Invisible characters are dropped (data.clean), ALL-CAPS or
-        Title Case text is put in sentence case (data.normalise_case), and each cut or stretch is said: more
+        """Text -> (tokens, ids, notes for the reader). Invisible characters are dropped (data.clean), contractions
+        typed without an apostrophe get it back (core.data.restore_apostrophes), ALL-CAPS or Title Case text is put
+        in sentence case (data.normalise_case), and each change, cut or stretch is said: more
         characters than MAX_CHARS, more tokens than MAX_SRC_TOKENS, more words than the model was trained on."""
         if isinstance(text, dict):
             text = text.get("text")
@@ -346,13 +347,20 @@ class TranslationTask(Task):
         notes = []
         typed = D.clean(text[:MAX_CHARS])
         stoi = model.runtime.vocab.stoi
-        cased = D.normalise_case(typed, lambda w: D.SPACE + w in stoi or w in stoi)
+        restored = restore_apostrophes(typed)  # "i dont know" -> "i don't know"
+        cased = D.normalise_case(restored, lambda w: D.SPACE + w in stoi or w in stoi)
         tokens = D.tokenize(cased)
         if not any(any(ch.isalnum() for ch in t) for t in tokens):
             raise BadInput("There are no words to translate here (only punctuation or symbols).")
         if cased != typed:
-            notes.append(f"Read as “{cased[:200]}”: the model learnt from sentences in ordinary sentence case, "
-                         "and words in capitals would be words it has never seen.")
+            why = []
+            if restored != typed:
+                why.append("the model learnt from edited sentences, where a word like “don't” always has its "
+                           "apostrophe")
+            if cased != restored:
+                why.append("the model learnt from sentences in ordinary sentence case, and words in capitals would be "
+                           "words it has never seen")
+            notes.append(f"Read as “{cased[:200]}”: " + "; ".join(why) + ".")
         if len(text) > MAX_CHARS:
             notes.append(f"The text has {len(text):,} characters: only the first {MAX_CHARS:,} were read.")
         cut = len(tokens) > MAX_SRC_TOKENS
