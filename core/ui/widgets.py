@@ -380,8 +380,8 @@ GLOSSARY: dict[str, str] = {  # term -> one or two plain sentences; shown in the
                  "**nats** (with log₂ it would be bits): guessing among K equally likely choices costs ln K nats.",
     "log-prob": "The logarithm of a probability: 0 means certain, -1 about 37%, -5 under 1%. Logs are added instead "
                 "of multiplying many small probabilities; a sentence's log-prob is the sum over its words.",
-    "</s>, <unk>": "Special tokens. `</s>` marks the end of a sentence (the decoder writes it to say it is done), "
-                   "`<s>` its start; `<unk>` stands for a word that is not in the model's vocabulary.",
+    "</s>, <unk>": "Special tokens. `</s>` marks the end of a sentence or a caption (the decoder writes it to say it "
+                   "is done), `<s>` its start; `<unk>` stands for a word that is not in the model's vocabulary.",
     "CRF": "A **conditional random field** on top of a tagger scores whole tag sequences, not one tag at a time: it "
            "learns which tag may follow which (I-PER cannot follow B-LOC) and picks the best sequence.",
     "B-, I-, O tags": "How entity spans are tagged word by word: **B-PER** begins a person's name, **I-PER** is "

@@ -33,9 +33,9 @@ MAX_LEN = 20  # words generated at most
 EVAL_CHUNK = 250  # images decoded together (x beam hypotheses)
 MAX_BEAM = 10  # the page's beam slider goes up to this
 TOPK = 5  # alternatives shown per step
-# The tokens that start and end a caption, as the screens name them: the LSTM's first input, and the step where it
-# chose to stop (its vocabulary calls them <bos> / <eos>).
-START_WORD, END_WORD = "(start)", "(end)"
+# The tokens that start and end a caption, as every page names them (the glossary's "</s>, <unk>" entry; translation
+# shows the same): the LSTM's first input, and the step where it chose to stop (its vocabulary's <bos> / <eos>).
+START_WORD, END_WORD = "<s>", "</s>"
 # How the training photos look (core.images.image_stats at 128x128): the 0.1% and 99.9% quantiles over the 6,000
 # Flickr8k training images (core.images.stat_ranges; tests/test_captioning.py recomputes them when the data is there).
 # A picture outside a range is unlike every training photo: its caption is a guess.

@@ -103,7 +103,7 @@ def _decoding_controls(task) -> int:
 def _steps_table(out) -> None:
     st.subheader("Word by word")
     st.caption("At each step: the word written, its probability, and the model's top alternatives given the words "
-               "before it.")
+               f"before it. {END_WORD} ends the caption: the model writes it to say it is done.")
     rows = []
     for t, s in enumerate(out["steps"]):
         alts = ", ".join(f"{w} {p:.0%}" for w, p in s["topk"])
