@@ -32,6 +32,10 @@ chat box; a model trained on edited text has seen only "don't", "I'm", "that's" 
 words. Forms that are also words of their own ("its", "ill", "were", "well", "id", "lets", "hell", "wed", "shell")
 are left as typed: only the text around them could tell which was meant.
 
+**Chat spellings** (``spell_out_chat``): "how r u", "thx", "see u tmrw" -- the short forms of a chat box, which edited
+training text never has, are spelt out ("how are you") when the model does not know them; ambiguous ones ("ur":
+your or you're) are left as typed.
+
 **Vocabularies** (``Vocab``): a model reads ids, a person types tokens. A vocabulary is the special tokens
 first (padding, unknown, start, end: ids 0-3 by default), then the tokens learnt from the training split, by count
 (ties alphabetical) or alphabetically, at most ``max_size`` of them and each seen at least ``min_count`` times.
@@ -338,15 +342,51 @@ APOSTROPHES = {
 _BARE = re.compile(r"\b(" + "|".join(sorted(APOSTROPHES, key=len, reverse=True)) + r")\b", re.IGNORECASE)
 
 
+def _in_case_typed(typed: str, form: str) -> str:
+    """``form`` in the case ``typed`` was typed in (CAPITALS, Capitalised or lower); "I" keeps its capital."""
+    if typed.isupper() and len(typed) > 1:
+        return form.upper()
+    if typed[0].isupper() or form == "i" or form.startswith(("i'", "i ")):
+        return form[0].upper() + form[1:]
+    return form
+
+
 def restore_apostrophes(text: str) -> str:
     """``text`` with each contraction typed without its apostrophe written with it ("i dont know" -> "i don't
     know", "IM HERE" -> "I'M HERE"), in the case it was typed in; "I'm" gets its capital I."""
-    def written(m: re.Match) -> str:
-        typed, form = m.group(), APOSTROPHES[m.group().lower()]
-        if typed.isupper() and len(typed) > 1:
-            return form.upper()
-        if typed[0].isupper() or form.startswith("i'"):
-            return form[0].upper() + form[1:]
-        return form
+    return _BARE.sub(lambda m: _in_case_typed(m.group(), APOSTROPHES[m.group().lower()]), text)
 
-    return _BARE.sub(written, text)
+
+# Short forms typed in chat, each with the words it stands for; none is ambiguous in a sentence ("ur", your or
+# you're, is not here).
+CHAT_FORMS = {
+    "u": "you", "r": "are", "ya": "you", "pls": "please", "plz": "please", "thx": "thanks", "thnx": "thanks",
+    "thanx": "thanks", "ty": "thank you", "tmrw": "tomorrow", "tmr": "tomorrow", "2moro": "tomorrow",
+    "2day": "today", "2nite": "tonight", "tonite": "tonight", "idk": "i don't know", "b4": "before",
+    "ppl": "people", "cuz": "because", "coz": "because", "luv": "love", "msg": "message", "abt": "about",
+    "cya": "see you", "bday": "birthday", "thru": "through", "wanna": "want to", "gonna": "going to",
+    "gotta": "have to",
+}
+_CHAT = re.compile(r"(?<![\w'.-])(" + "|".join(sorted(map(re.escape, CHAT_FORMS), key=len, reverse=True))
+                   + r")(?![\w'-])(?!\.\w)", re.IGNORECASE)  # a whole word: not in "u.s.", "u-turn", "r2"
+
+
+def spell_out_chat(text: str, known=None) -> str:
+    """``text`` with the chat short forms of ``CHAT_FORMS`` spelt out ("how r u" -> "how are you"), in the case they
+    were typed in; a single capital letter ("R. Smith") stays unless the whole text is in capitals. ``known(word)``:
+    does the model know this word as it is (then it is left: a model that learnt "gonna" reads it)? None: every
+    short form is spelt out."""
+    def out(m: re.Match) -> str:
+        typed = m.group()
+        if known is not None and known(typed):
+            return typed
+        form = CHAT_FORMS[typed.lower()]
+        if shouted:
+            return form.upper()
+        if len(typed) == 1 and typed.isupper():  # "R. Smith", "Plan U": an initial, a letter
+            return typed
+        return _in_case_typed(typed, form)
+
+    shouted = not any(ch.islower() for ch in text)
+
+    return _CHAT.sub(out, text)

@@ -72,3 +72,10 @@ def test_a_contraction_typed_without_its_apostrophe_is_read_with_it(page):
     assert "Read as “i don't know”" in body and "apostrophe" in body, body[:1500]
     assert "dont" not in answer.lower(), answer
     page.screenshot(path="/tmp/tr32_browser_apostrophe.png", full_page=False)
+
+
+def test_chat_spelling_is_written_out(page):
+    """"how r u" is chat for "how are you": read so, and said; the answer is the lesson's French question."""
+    answer, _ = _type(page, "how r u")
+    assert "Read as “how are you”" in page.inner_text("body")
+    assert "comment" in answer.lower(), answer

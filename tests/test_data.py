@@ -188,3 +188,15 @@ def test_restore_apostrophes_gives_contractions_back_in_the_case_typed():
     for text in ("its fine", "were going", "i feel ill", "well done", "id card", "he lets me", "I don't know"):
         assert restore_apostrophes(text) == text
     assert restore_apostrophes("dontcare undone") == "dontcare undone"  # whole words only
+
+
+def test_spell_out_chat_writes_short_forms_out_unless_the_model_knows_them():
+    from core.data import spell_out_chat
+
+    assert spell_out_chat("how r u") == "how are you"
+    assert spell_out_chat("thx, see u tmrw") == "thanks, see you tomorrow"
+    assert spell_out_chat("idk") == "I don't know" and spell_out_chat("HOW R U") == "HOW ARE YOU"
+    assert spell_out_chat("i wanna go", known={"wanna"}.__contains__) == "i wanna go"  # a word the model learnt
+    # not a chat form here: inside other words, abbreviations, initials, a single capital letter in ordinary text
+    for text in ("the u.s. army", "a u-turn", "R2-D2", "Dr. R. Smith", "Plan U", "ur welcome", "you are"):
+        assert spell_out_chat(text) == text, text

@@ -334,6 +334,11 @@ def test_contractions_typed_without_apostrophe_are_read_with_it(model):
     assert "apostrophe" in shouted and "sentence case" in shouted  # both changes, both said
 
 
+def test_chat_spellings_are_written_out(model):
+    out = TASK.predict(model, {"text": "u see the cat", "beam": 2, "max_len": 6})
+    assert out["source_tokens"] == D.tokenize("you see the cat") and "Read as “you see the cat”" in out["note"]
+
+
 def test_longer_than_trained_on_is_said_with_the_limit_from_the_data(model):
     """The length limit comes from the data the model was built from (12 words for the synthetic phrasebook, 10 on
     the served card), never from a constant in the page."""

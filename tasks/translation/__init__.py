@@ -17,7 +17,17 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from core.data import Vocab, bucket_batches, corpus_bleu, corpus_chrf, guess_note, pad, restore_apostrophes, seq_lengths
+from core.data import (
+    Vocab,
+    bucket_batches,
+    corpus_bleu,
+    corpus_chrf,
+    guess_note,
+    pad,
+    restore_apostrophes,
+    seq_lengths,
+    spell_out_chat,
+)
 from core.ensemble import EncoderDecoderEnsemble
 from core.serving import EnsembleWords
 from core.task import BadInput, Demo, Display, Headline, Metric, Recipe, Splits, Task
@@ -335,7 +345,8 @@ class TranslationTask(Task):
 
     def prepare(self, model, text) -> tuple[list[str], list[int], str]:
         """Text -> (tokens, ids, notes for the reader). Invisible characters are dropped (data.clean), contractions
-        typed without an apostrophe get it back (core.data.restore_apostrophes), ALL-CAPS or Title Case text is put
+        typed without an apostrophe get it back and chat spellings unknown to the model are written out
+        (core.data.restore_apostrophes, spell_out_chat), ALL-CAPS or Title Case text is put
         in sentence case (data.normalise_case), and each change, cut or stretch is said: more
         characters than MAX_CHARS, more tokens than MAX_SRC_TOKENS, more words than the model was trained on."""
         if isinstance(text, dict):
@@ -347,16 +358,17 @@ class TranslationTask(Task):
         notes = []
         typed = D.clean(text[:MAX_CHARS])
         stoi = model.runtime.vocab.stoi
-        restored = restore_apostrophes(typed)  # "i dont know" -> "i don't know"
-        cased = D.normalise_case(restored, lambda w: D.SPACE + w in stoi or w in stoi)
+        known = lambda w: D.SPACE + w in stoi or w in stoi  # noqa: E731 -- the vocabulary knows this word
+        restored = spell_out_chat(restore_apostrophes(typed), known)  # "i dont know u" -> "i don't know you"
+        cased = D.normalise_case(restored, known)
         tokens = D.tokenize(cased)
         if not any(any(ch.isalnum() for ch in t) for t in tokens):
             raise BadInput("There are no words to translate here (only punctuation or symbols).")
         if cased != typed:
             why = []
             if restored != typed:
-                why.append("the model learnt from edited sentences, where a word like “don't” always has its "
-                           "apostrophe")
+                why.append("the model learnt from edited sentences, where “don't” has its apostrophe and chat "
+                           "spellings such as “u” or “thx” are written out")
             if cased != restored:
                 why.append("the model learnt from sentences in ordinary sentence case, and words in capitals would be "
                            "words it has never seen")
