@@ -378,7 +378,7 @@ def spell_out_chat(text: str, known=None) -> str:
     short form is spelt out."""
     def out(m: re.Match) -> str:
         typed = m.group()
-        if known is not None and known(typed):
+        if known is not None and known(typed.lower() if shouted else typed):  # in capitals: the word as typed in chat
             return typed
         form = CHAT_FORMS[typed.lower()]
         if shouted:

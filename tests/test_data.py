@@ -197,6 +197,8 @@ def test_spell_out_chat_writes_short_forms_out_unless_the_model_knows_them():
     assert spell_out_chat("thx, see u tmrw") == "thanks, see you tomorrow"
     assert spell_out_chat("idk") == "I don't know" and spell_out_chat("HOW R U") == "HOW ARE YOU"
     assert spell_out_chat("i wanna go", known={"wanna"}.__contains__) == "i wanna go"  # a word the model learnt
+    # in capitals "U" is the chat "u", even for a model that knows the letter U (of "U.S.", "U-boat")
+    assert spell_out_chat("HEY HOW R U", known={"U", "R", "HEY"}.__contains__) == "HEY HOW ARE YOU"
     # not a chat form here: inside other words, abbreviations, initials, a single capital letter in ordinary text
     for text in ("the u.s. army", "a u-turn", "R2-D2", "Dr. R. Smith", "Plan U", "ur welcome", "you are"):
         assert spell_out_chat(text) == text, text

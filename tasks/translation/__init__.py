@@ -367,12 +367,11 @@ class TranslationTask(Task):
         if cased != typed:
             why = []
             if restored != typed:
-                why.append("the model learnt from edited sentences, where “don't” has its apostrophe and chat "
-                           "spellings such as “u” or “thx” are written out")
+                why.append("“don't” has its apostrophe and chat spellings such as “u” or “thx” are written out")
             if cased != restored:
-                why.append("the model learnt from sentences in ordinary sentence case, and words in capitals would be "
-                           "words it has never seen")
-            notes.append(f"Read as “{cased[:200]}”: " + "; ".join(why) + ".")
+                why.append("words are in ordinary sentence case (in capitals they would be words it has never seen)")
+            notes.append(f"Read as “{cased[:200]}”: the model learnt from edited sentences, where "
+                         + " and ".join(why) + ".")
         if len(text) > MAX_CHARS:
             notes.append(f"The text has {len(text):,} characters: only the first {MAX_CHARS:,} were read.")
         cut = len(tokens) > MAX_SRC_TOKENS
