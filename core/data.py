@@ -346,7 +346,7 @@ def _in_case_typed(typed: str, form: str) -> str:
     """``form`` in the case ``typed`` was typed in (CAPITALS, Capitalised or lower); "I" keeps its capital."""
     if typed.isupper() and len(typed) > 1:
         return form.upper()
-    if typed[0].isupper() or form == "i" or form.startswith(("i'", "i ")):
+    if typed[0].isupper() or form.startswith(("i'", "i ")):
         return form[0].upper() + form[1:]
     return form
 
@@ -376,6 +376,8 @@ def spell_out_chat(text: str, known=None) -> str:
     were typed in; a single capital letter ("R. Smith") stays unless the whole text is in capitals. ``known(word)``:
     does the model know this word as it is (then it is left: a model that learnt "gonna" reads it)? None: every
     short form is spelt out."""
+    shouted = not any(ch.islower() for ch in text)
+
     def out(m: re.Match) -> str:
         typed = m.group()
         if known is not None and known(typed.lower() if shouted else typed):  # in capitals: the word as typed in chat
@@ -386,7 +388,5 @@ def spell_out_chat(text: str, known=None) -> str:
         if len(typed) == 1 and typed.isupper():  # "R. Smith", "Plan U": an initial, a letter
             return typed
         return _in_case_typed(typed, form)
-
-    shouted = not any(ch.islower() for ch in text)
 
     return _CHAT.sub(out, text)

@@ -347,8 +347,8 @@ class CaptioningTask(Task):
 
     def saliency(self, model, input, word: int = 0) -> dict:
         """The pixels word ``word`` of the shown caption depends on: |∂ log p(word) / ∂ pixels| through ``model``
-        (max over colours), a (128, 128) array. Teacher-forced: the decoder reads <start> and the words before it.
-        One backward pass through decoder and encoder; ``word`` is clamped to the caption (the last is the end, END_WORD)."""
+        (max over colours), a (128, 128) array. Teacher-forced: the decoder reads START_WORD and the words before it.
+        One backward pass through decoder and encoder; ``word`` is clamped to the caption (the last is END_WORD)."""
         img, x_u8, words, ids = self._shown_words(model, input)
         k = min(max(int(word), 0), len(ids) - 1)
         with torch.inference_mode(False), torch.enable_grad():
