@@ -229,6 +229,7 @@ def test_missing_file_is_clear(tmp_path):
     ("Łódź, 東京 and Zoë’s Knausga\u030ard", ["Łódź", ",", "東京", "and", "Zoë", "’s", "Knausga\u030ard"]),
     ("<b>Paris</b> & co 🙂", ["<", "b", ">", "Paris", "<", "/", "b", ">", "&", "co", "🙂"]),
     ("  \n\t ", []),
+    ("\x00\u202e abc\u200bdef", ["abc", "def"]),  # control and bidi characters are not words
 ])
 def test_tokenize_offsets(text, expected):
     toks = tokenize(text)

@@ -127,10 +127,13 @@ _CLITIC_RE = re.compile(r"(?i)^(.+?)(n['’]t|['’](?:s|re|ve|ll|m|d))$")  # Ad
 
 
 def tokenize(text: str) -> list[tuple[str, int, int]]:
-    """(token, start, end) with text[start:end] == token, cut the way the training data was cut."""
+    """(token, start, end) with text[start:end] == token, cut the way the training data was cut. Control and
+    formatting characters (NUL, zero-width spaces, bidi marks: Unicode category C*) are skipped like spaces."""
     out = []
     for m in TOKEN_RE.finditer(text):
         tok, s = m.group(), m.start()
+        if all(unicodedata.category(ch)[0] == "C" for ch in tok):
+            continue
         c = _CLITIC_RE.match(tok)
         base = c.group(1) if c else ""
         if c and not (len(base) == 1 and base.isupper() and base != "I"):  # keep O'd, D's ... whole
